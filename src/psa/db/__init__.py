@@ -1,0 +1,1 @@
+"""Database access: engine and transactions, table metadata, Alembic migrations."""

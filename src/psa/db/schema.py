@@ -1,0 +1,503 @@
+"""Table metadata (SQLAlchemy Core). Column names follow the reference schema (spec §4).
+
+Conventions (DESIGN.md "Data model conventions"): every tenant-owned table has ``tenant uuid not null`` as
+the leading column of its primary key, of every unique constraint and of every foreign key, so Citus can
+distribute by tenant and a cross-tenant reference cannot be expressed. Deviations from the reference are
+commented where they fix one of its defects (spec §7).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NOW = text("CURRENT_TIMESTAMP")
+GEN_UUID = text("gen_random_uuid()")
+
+
+def _uuid(name: str, *, nullable: bool = True, default: bool = False) -> Column:
+    return Column(name, UUID(as_uuid=True), nullable=nullable, server_default=GEN_UUID if default else None)
+
+
+def _ts(name: str, *, nullable: bool = True, default: bool = True) -> Column:
+    return Column(name, TIMESTAMP(timezone=True), nullable=nullable, server_default=NOW if default else None)
+
+
+def _tenant_fk(*, cascade: bool = True) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["tenant"], ["tenants.tenant"], ondelete="CASCADE" if cascade else None)
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    _uuid("tenant", nullable=False, default=True),
+    Column("client_name", Text, nullable=False),
+    # Beyond the reference: a unique slug, the business key of provisioning (workflow id tenant-creation-<slug>).
+    Column("slug", Text, nullable=False),
+    Column("phone_number", Text),
+    Column("email", Text, nullable=False),
+    Column("industry", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("plan", Text),
+    Column("tax_id_number", String(255)),
+    Column("licensed_user_count", Integer),
+    Column("last_license_update", TIMESTAMP(timezone=True)),
+    Column("billing_source", Text, nullable=False, server_default="manual"),
+    Column("product_code", Text, nullable=False, server_default="psa"),
+    Column("suspended_at", TIMESTAMP(timezone=True)),
+    Column("suspended_reason", Text),
+    PrimaryKeyConstraint("tenant"),
+    UniqueConstraint("slug"),
+    CheckConstraint("product_code IN ('psa', 'algadesk')", name="product_code"),
+    CheckConstraint("billing_source IN ('stripe', 'apple_iap', 'manual')", name="billing_source"),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("client_id", nullable=False, default=True),
+    Column("client_name", Text, nullable=False),
+    Column("url", Text),
+    Column("properties", JSONB),
+    Column("billing_type", Text),
+    Column("payment_terms", Text),
+    Column("credit_limit", BigInteger),
+    Column("preferred_payment_method", Text),
+    Column("auto_invoice", Boolean, server_default=text("false")),
+    Column("invoice_delivery_method", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("is_inactive", Boolean, nullable=False, server_default=text("false")),
+    Column("client_type", Text, nullable=False, server_default="company"),
+    Column("is_tax_exempt", Boolean, nullable=False, server_default=text("false")),
+    Column("tax_exemption_certificate", String(255)),
+    Column("tax_id_number", String(255)),
+    Column("notes", Text),
+    Column("billing_cycle", Text, nullable=False, server_default="monthly"),
+    Column("timezone", String(255)),
+    _uuid("notes_document_id"),
+    _uuid("billing_contact_id"),
+    Column("billing_email", String(255)),
+    Column("region_code", String(255)),
+    _uuid("account_manager_id"),
+    Column("default_currency_code", String(3), nullable=False, server_default="USD"),
+    Column("lifecycle_status", Text, nullable=False, server_default="active"),
+    PrimaryKeyConstraint("tenant", "client_id"),
+    UniqueConstraint("tenant", "client_name"),
+    _tenant_fk(),
+    CheckConstraint("client_type IN ('company', 'individual')", name="client_type"),
+    CheckConstraint(
+        "billing_cycle IN ('weekly', 'bi-weekly', 'monthly', 'quarterly', 'semi-annually', 'annually')",
+        name="billing_cycle",
+    ),
+    CheckConstraint("lifecycle_status IN ('prospect', 'active', 'former')", name="lifecycle_status"),
+)
+
+client_locations = Table(
+    "client_locations",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("location_id", nullable=False, default=True),
+    _uuid("client_id", nullable=False),
+    Column("location_name", String(255)),
+    Column("address_line1", String(255), nullable=False),
+    Column("address_line2", String(255)),
+    Column("address_line3", String(255)),
+    Column("city", String(255), nullable=False),
+    Column("state_province", String(255)),
+    Column("postal_code", String(255)),
+    Column("country_code", String(255), nullable=False),
+    Column("country_name", String(255), nullable=False),
+    Column("region_code", String(255)),
+    Column("is_billing_address", Boolean, server_default=text("false")),
+    Column("is_shipping_address", Boolean, server_default=text("false")),
+    Column("is_default", Boolean, server_default=text("false")),
+    Column("phone", String(255)),
+    Column("fax", String(255)),
+    Column("email", String(255)),
+    Column("notes", Text),
+    Column("is_active", Boolean, server_default=text("true")),
+    _ts("created_at"),
+    _ts("updated_at"),
+    PrimaryKeyConstraint("tenant", "location_id"),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
+    Index(
+        "ux_client_locations_default_per_client", "tenant", "client_id",
+        unique=True, postgresql_where=text("is_default = true"),
+    ),
+)
+
+tenant_companies = Table(
+    "tenant_companies",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("client_id", nullable=False),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    _ts("deleted_at", default=False),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "client_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
+    Index("ux_tenant_companies_default", "tenant", unique=True, postgresql_where=text("is_default = true")),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("user_id", nullable=False, default=True),
+    Column("username", Text, nullable=False),
+    Column("hashed_password", Text, nullable=False),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("email", Text, nullable=False),
+    Column("auth_method", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("two_factor_enabled", Boolean, server_default=text("false")),
+    Column("is_inactive", Boolean, nullable=False, server_default=text("false")),
+    Column("user_type", Text, nullable=False, server_default="internal"),
+    _uuid("contact_id"),
+    Column("phone", String(255)),
+    Column("timezone", String(255)),
+    _ts("last_login_at", default=False),
+    _uuid("reports_to"),
+    # Beyond the reference: the temporary credential must be replaced at first login.
+    Column("must_change_password", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("tenant", "user_id"),
+    UniqueConstraint("tenant", "email", "user_type"),
+    _tenant_fk(),
+    CheckConstraint("user_type IN ('internal', 'client')", name="user_type"),
+    Index("ix_users_lower_email", text("lower(email)")),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("role_id", nullable=False, default=True),
+    Column("role_name", Text, nullable=False),
+    Column("description", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("msp", Boolean, nullable=False, server_default=text("true")),
+    Column("client", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("tenant", "role_id"),
+    UniqueConstraint("tenant", "role_name", "msp", "client"),
+    _tenant_fk(),
+)
+
+permissions = Table(
+    "permissions",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("permission_id", nullable=False, default=True),
+    Column("resource", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    _ts("created_at"),
+    Column("msp", Boolean, nullable=False, server_default=text("true")),
+    Column("client", Boolean, nullable=False, server_default=text("false")),
+    Column("description", Text),
+    PrimaryKeyConstraint("tenant", "permission_id"),
+    UniqueConstraint("tenant", "resource", "action", "msp", "client"),
+    _tenant_fk(),
+)
+
+role_permissions = Table(
+    "role_permissions",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("role_id", nullable=False),
+    _uuid("permission_id", nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("tenant", "role_id", "permission_id"),
+    ForeignKeyConstraint(["tenant", "role_id"], ["roles.tenant", "roles.role_id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(
+        ["tenant", "permission_id"], ["permissions.tenant", "permissions.permission_id"], ondelete="CASCADE"
+    ),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("user_id", nullable=False),
+    _uuid("role_id", nullable=False),
+    _ts("created_at"),
+    PrimaryKeyConstraint("tenant", "user_id", "role_id"),
+    ForeignKeyConstraint(["tenant", "user_id"], ["users.tenant", "users.user_id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["tenant", "role_id"], ["roles.tenant", "roles.role_id"], ondelete="CASCADE"),
+)
+
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    _uuid("tenant", nullable=False),
+    Column("onboarding_completed", Boolean, server_default=text("false")),
+    _ts("onboarding_completed_at", default=False),
+    Column("onboarding_skipped", Boolean, server_default=text("false")),
+    Column("onboarding_data", JSONB),
+    Column("settings", JSONB),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("ticket_display_settings", JSONB),
+    Column("default_tax_source", String(20), server_default="internal"),
+    Column("allow_external_tax_override", Boolean, server_default=text("false")),
+    PrimaryKeyConstraint("tenant"),
+    _tenant_fk(),
+)
+
+tenant_email_settings = Table(
+    "tenant_email_settings",
+    metadata,
+    # Reference: serial id and no unique tenant, so a re-run added a second row (spec §2.5). One row per tenant.
+    _uuid("tenant", nullable=False),
+    Column("default_from_domain", String(255)),
+    Column("custom_domains", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("email_provider", Text, nullable=False, server_default="smtp"),
+    Column("provider_configs", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("fallback_enabled", Boolean, server_default=text("true")),
+    Column("tracking_enabled", Boolean, server_default=text("false")),
+    Column("max_daily_emails", Integer),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    Column("ticketing_from_email", String(255)),
+    Column("ticketing_from_name", String(255)),
+    PrimaryKeyConstraint("tenant"),
+    _tenant_fk(),
+    CheckConstraint("email_provider IN ('smtp', 'resend', 'hybrid', 'microsoft')", name="email_provider"),
+)
+
+tax_regions = Table(
+    "tax_regions",
+    metadata,
+    _uuid("tenant", nullable=False),
+    Column("region_code", String(255), nullable=False),
+    Column("region_name", Text, nullable=False),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "region_code"),
+    _tenant_fk(),
+)
+
+tax_rates = Table(
+    "tax_rates",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("tax_rate_id", nullable=False, default=True),
+    Column("tax_percentage", Numeric(10, 4), nullable=False),
+    Column("description", Text),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    Column("tax_type", Text),
+    Column("country_code", String(2)),
+    Column("is_reverse_charge_applicable", Boolean, server_default=text("false")),
+    Column("is_composite", Boolean, server_default=text("false")),
+    Column("is_active", Boolean, server_default=text("true")),
+    Column("conditions", JSONB),
+    Column("region_code", String(255), nullable=False),
+    Column("currency_code", String(3)),
+    PrimaryKeyConstraint("tenant", "tax_rate_id"),
+    ForeignKeyConstraint(
+        ["tenant", "region_code"], ["tax_regions.tenant", "tax_regions.region_code"], ondelete="RESTRICT"
+    ),
+    CheckConstraint("tax_type IN ('VAT', 'GST', 'Sales Tax')", name="tax_type"),
+)
+
+client_tax_settings = Table(
+    "client_tax_settings",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("client_id", nullable=False),
+    Column("is_reverse_charge_applicable", Boolean, server_default=text("false")),
+    Column("tax_source_override", String(20)),
+    _uuid("billing_profile_id"),
+    PrimaryKeyConstraint("tenant", "client_id"),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("contact_name_id", nullable=False, default=True),
+    Column("full_name", Text),
+    Column("email", Text),
+    Column("role", Text),
+    Column("approver", Boolean),
+    _ts("created_at"),
+    _ts("updated_at"),
+    Column("is_inactive", Boolean, nullable=False, server_default=text("false")),
+    Column("notes", Text),
+    Column("is_client_admin", Boolean, nullable=False, server_default=text("false")),
+    _uuid("client_id"),
+    _uuid("notes_document_id"),
+    _uuid("inbound_ticket_defaults_id"),
+    Column("primary_email_canonical_type", Text),
+    _uuid("primary_email_custom_type_id"),
+    PrimaryKeyConstraint("tenant", "contact_name_id"),
+    UniqueConstraint("tenant", "email"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
+)
+
+contact_phone_numbers = Table(
+    "contact_phone_numbers",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("contact_phone_number_id", nullable=False, default=True),
+    _uuid("contact_name_id", nullable=False),
+    Column("phone_number", Text, nullable=False),
+    Column("canonical_type", Text),
+    _uuid("custom_phone_type_id"),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    Column("display_order", Integer, nullable=False, server_default=text("0")),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    Column(
+        "normalized_phone_number", Text,
+        server_default=text("regexp_replace(btrim(phone_number), '[^0-9]+', '', 'g')"),
+    ),
+    Column("extension", Text),
+    PrimaryKeyConstraint("tenant", "contact_phone_number_id"),
+    ForeignKeyConstraint(
+        ["tenant", "contact_name_id"], ["contacts.tenant", "contacts.contact_name_id"], ondelete="CASCADE"
+    ),
+    CheckConstraint(
+        "canonical_type IS NULL OR canonical_type IN ('work', 'mobile', 'home', 'fax', 'other')",
+        name="canonical_type",
+    ),
+    CheckConstraint("(canonical_type IS NULL) <> (custom_phone_type_id IS NULL)", name="type_source"),
+    Index("ix_contact_phone_numbers_normalized", "tenant", "normalized_phone_number"),
+    Index(
+        "ux_contact_phone_numbers_default_per_contact", "tenant", "contact_name_id",
+        unique=True, postgresql_where=text("is_default = true"),
+    ),
+)
+
+contact_additional_email_addresses = Table(
+    "contact_additional_email_addresses",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("contact_additional_email_address_id", nullable=False, default=True),
+    _uuid("contact_name_id", nullable=False),
+    Column("email_address", Text, nullable=False),
+    Column("canonical_type", Text),
+    _uuid("custom_email_type_id"),
+    Column("display_order", Integer, nullable=False, server_default=text("0")),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    Column("normalized_email_address", Text, server_default=text("lower(btrim(email_address))")),
+    PrimaryKeyConstraint("tenant", "contact_additional_email_address_id"),
+    ForeignKeyConstraint(
+        ["tenant", "contact_name_id"], ["contacts.tenant", "contacts.contact_name_id"], ondelete="CASCADE"
+    ),
+    CheckConstraint(
+        "canonical_type IS NULL OR canonical_type IN ('work', 'personal', 'billing', 'other')",
+        name="canonical_type",
+    ),
+    CheckConstraint("(canonical_type IS NULL) <> (custom_email_type_id IS NULL)", name="type_source"),
+    Index(
+        "ux_contact_additional_email_addresses_tenant_normalized_email", "tenant", "normalized_email_address",
+        unique=True,
+    ),
+)
+
+tag_definitions = Table(
+    "tag_definitions",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("tag_id", nullable=False, default=True),
+    Column("tag_text", Text, nullable=False),
+    Column("tagged_type", Text, nullable=False),
+    Column("background_color", String(255)),
+    Column("text_color", String(255)),
+    _ts("created_at"),
+    _uuid("board_id"),
+    PrimaryKeyConstraint("tenant", "tag_id"),
+    UniqueConstraint("tenant", "tag_text", "tagged_type"),
+    _tenant_fk(),
+)
+
+tag_mappings = Table(
+    "tag_mappings",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("mapping_id", nullable=False, default=True),
+    _uuid("tag_id", nullable=False),
+    _uuid("tagged_id", nullable=False),
+    Column("tagged_type", Text, nullable=False),
+    _ts("created_at"),
+    _uuid("created_by"),
+    PrimaryKeyConstraint("tenant", "mapping_id"),
+    UniqueConstraint("tenant", "tag_id", "tagged_id"),
+    ForeignKeyConstraint(["tenant", "tag_id"], ["tag_definitions.tenant", "tag_definitions.tag_id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["tenant", "created_by"], ["users.tenant", "users.user_id"], ondelete="SET NULL"),
+    Index("ix_tag_mappings_tagged", "tenant", "tagged_id", "tagged_type"),
+)
+
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("audit_id", nullable=False, default=True),
+    _uuid("user_id"),
+    Column("operation", Text, nullable=False),
+    Column("table_name", Text, nullable=False),
+    Column("record_id", Text, nullable=False),
+    Column("changed_data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _ts("timestamp", nullable=False),
+    PrimaryKeyConstraint("tenant", "audit_id"),
+    _tenant_fk(),
+    Index("ix_audit_logs_record", "tenant", "table_name", "record_id"),
+)
+
+next_number = Table(
+    "next_number",
+    metadata,
+    _uuid("tenant", nullable=False),
+    Column("entity_type", Text, nullable=False),
+    Column("last_number", BigInteger, nullable=False, server_default=text("0")),
+    Column("initial_value", BigInteger, nullable=False, server_default=text("1000")),
+    Column("prefix", Text, server_default="TIC"),
+    Column("padding_length", Integer, server_default=text("6")),
+    PrimaryKeyConstraint("tenant", "entity_type"),
+    _tenant_fk(),
+)
+
+TENANT_TABLES: tuple[Table, ...] = tuple(t for t in metadata.sorted_tables if "tenant" in t.c)
+"""Every table with a ``tenant`` column, parents before children (``tenants`` itself included)."""

@@ -1,0 +1,32 @@
+"""Transactional email for tenant provisioning: the welcome email and its delivery providers.
+
+Public API::
+
+    WelcomeEmail, EmailResult                     # pydantic models (input / outcome)
+    render_welcome(settings, msg) -> EmailMessage # build the multipart/alternative message
+    await send_welcome_email(settings, msg)       # render + deliver; never raises for delivery problems
+    EmailProvider, OutboxProvider, SmtpProvider, build_provider
+"""
+
+from psa.email.providers import EmailProvider, OutboxProvider, SmtpProvider, build_provider
+from psa.email.service import (
+    EMAIL_TYPE_WELCOME,
+    EmailResult,
+    WelcomeEmail,
+    render_welcome,
+    send_welcome_email,
+    welcome_subject,
+)
+
+__all__ = [
+    "EMAIL_TYPE_WELCOME",
+    "EmailProvider",
+    "EmailResult",
+    "OutboxProvider",
+    "SmtpProvider",
+    "WelcomeEmail",
+    "build_provider",
+    "render_welcome",
+    "send_welcome_email",
+    "welcome_subject",
+]

@@ -1,0 +1,39 @@
+"""Pydantic models shared by the email service and its providers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, SecretStr
+
+
+class WelcomeEmail(BaseModel):
+    """Everything needed to write one tenant-welcome email.
+
+    ``temporary_password`` is a ``SecretStr`` so it never shows up in reprs, logs or serialised
+    workflow payloads by accident; it is only unwrapped while rendering the message body.
+    """
+
+    tenant_id: str
+    tenant_name: str
+    user_id: str
+    first_name: str
+    last_name: str
+    email: str
+    temporary_password: SecretStr
+
+
+class EmailResult(BaseModel):
+    """Outcome of one delivery attempt.
+
+    - ``email_sent``: True when the provider accepted the message (written to the outbox / accepted
+      by the SMTP server).
+    - ``message_id``: the RFC 5322 ``Message-ID`` header value (``<...@domain>``), when a message was built.
+    - ``provider``: ``"outbox"`` or ``"smtp"``.
+    - ``location``: for the outbox provider, the absolute path of the written ``.eml`` file.
+    - ``error``: ``"<ExceptionClass>: <message>"`` when ``email_sent`` is False; never contains the password.
+    """
+
+    email_sent: bool
+    message_id: str | None = None
+    provider: str
+    location: str | None = None
+    error: str | None = None
