@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     Date,
     ForeignKeyConstraint,
     Index,
@@ -151,8 +152,11 @@ client_locations = Table(
     PrimaryKeyConstraint("tenant", "location_id"),
     ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
     Index(
-        "ux_client_locations_default_per_client", "tenant", "client_id",
-        unique=True, postgresql_where=text("is_default = true"),
+        "ux_client_locations_default_per_client",
+        "tenant",
+        "client_id",
+        unique=True,
+        postgresql_where=text("is_default = true"),
     ),
 )
 
@@ -388,8 +392,9 @@ contact_phone_numbers = Table(
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
     Column(
-        "normalized_phone_number", Text,
-        server_default=text("regexp_replace(btrim(phone_number), '[^0-9]+', '', 'g')"),
+        "normalized_phone_number",
+        Text,
+        Computed("regexp_replace(btrim(phone_number), '[^0-9]+', '', 'g')", persisted=True),
     ),
     Column("extension", Text),
     PrimaryKeyConstraint("tenant", "contact_phone_number_id"),
@@ -403,8 +408,11 @@ contact_phone_numbers = Table(
     CheckConstraint("(canonical_type IS NULL) <> (custom_phone_type_id IS NULL)", name="type_source"),
     Index("ix_contact_phone_numbers_normalized", "tenant", "normalized_phone_number"),
     Index(
-        "ux_contact_phone_numbers_default_per_contact", "tenant", "contact_name_id",
-        unique=True, postgresql_where=text("is_default = true"),
+        "ux_contact_phone_numbers_default_per_contact",
+        "tenant",
+        "contact_name_id",
+        unique=True,
+        postgresql_where=text("is_default = true"),
     ),
 )
 
@@ -420,7 +428,7 @@ contact_additional_email_addresses = Table(
     Column("display_order", Integer, nullable=False, server_default=text("0")),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
-    Column("normalized_email_address", Text, server_default=text("lower(btrim(email_address))")),
+    Column("normalized_email_address", Text, Computed("lower(btrim(email_address))", persisted=True)),
     PrimaryKeyConstraint("tenant", "contact_additional_email_address_id"),
     ForeignKeyConstraint(
         ["tenant", "contact_name_id"], ["contacts.tenant", "contacts.contact_name_id"], ondelete="CASCADE"
@@ -431,7 +439,9 @@ contact_additional_email_addresses = Table(
     ),
     CheckConstraint("(canonical_type IS NULL) <> (custom_email_type_id IS NULL)", name="type_source"),
     Index(
-        "ux_contact_additional_email_addresses_tenant_normalized_email", "tenant", "normalized_email_address",
+        "ux_contact_additional_email_addresses_tenant_normalized_email",
+        "tenant",
+        "normalized_email_address",
         unique=True,
     ),
 )
@@ -464,8 +474,10 @@ tag_mappings = Table(
     _uuid("created_by"),
     PrimaryKeyConstraint("tenant", "mapping_id"),
     UniqueConstraint("tenant", "tag_id", "tagged_id"),
-    ForeignKeyConstraint(["tenant", "tag_id"], ["tag_definitions.tenant", "tag_definitions.tag_id"], ondelete="CASCADE"),
-    ForeignKeyConstraint(["tenant", "created_by"], ["users.tenant", "users.user_id"], ondelete="SET NULL"),
+    ForeignKeyConstraint(
+        ["tenant", "tag_id"], ["tag_definitions.tenant", "tag_definitions.tag_id"], ondelete="CASCADE"
+    ),
+    ForeignKeyConstraint(["tenant", "created_by"], ["users.tenant", "users.user_id"]),
     Index("ix_tag_mappings_tagged", "tenant", "tagged_id", "tagged_type"),
 )
 

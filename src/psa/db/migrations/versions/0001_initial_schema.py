@@ -1,12 +1,14 @@
-"""initial schema: tenants, clients, users, roles, seeds, contacts, tags
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 05:06:36.448635
+Create Date: 2026-11-21 05:06:55.683409
 """
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
 from sqlalchemy.dialects import postgresql
 
 revision = "0001"
@@ -67,10 +69,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
-            "details",
-            postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"),
-            nullable=False,
+            "details", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False
         ),
         sa.Column(
             "timestamp",
@@ -203,9 +202,7 @@ def upgrade() -> None:
             ["tenant"], ["tenants.tenant"], name=op.f("fk_roles_tenant_tenants"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("tenant", "role_id", name=op.f("pk_roles")),
-        sa.UniqueConstraint(
-            "tenant", "role_name", "msp", "client", name=op.f("uq_roles_tenant_role_name_msp_client")
-        ),
+        sa.UniqueConstraint("tenant", "role_name", "msp", "client", name=op.f("uq_roles_tenant_role_name_msp_client")),
     )
     op.create_table(
         "tag_definitions",
@@ -292,10 +289,7 @@ def upgrade() -> None:
             name=op.f("ck_tenant_email_settings_email_provider"),
         ),
         sa.ForeignKeyConstraint(
-            ["tenant"],
-            ["tenants.tenant"],
-            name=op.f("fk_tenant_email_settings_tenant_tenants"),
-            ondelete="CASCADE",
+            ["tenant"], ["tenants.tenant"], name=op.f("fk_tenant_email_settings_tenant_tenants"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("tenant", name=op.f("pk_tenant_email_settings")),
     )
@@ -321,9 +315,7 @@ def upgrade() -> None:
         ),
         sa.Column("ticket_display_settings", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("default_tax_source", sa.String(length=20), server_default="internal", nullable=True),
-        sa.Column(
-            "allow_external_tax_override", sa.Boolean(), server_default=sa.text("false"), nullable=True
-        ),
+        sa.Column("allow_external_tax_override", sa.Boolean(), server_default=sa.text("false"), nullable=True),
         sa.ForeignKeyConstraint(
             ["tenant"], ["tenants.tenant"], name=op.f("fk_tenant_settings_tenant_tenants"), ondelete="CASCADE"
         ),
@@ -422,9 +414,7 @@ def upgrade() -> None:
         "client_tax_settings",
         sa.Column("tenant", sa.UUID(), nullable=False),
         sa.Column("client_id", sa.UUID(), nullable=False),
-        sa.Column(
-            "is_reverse_charge_applicable", sa.Boolean(), server_default=sa.text("false"), nullable=True
-        ),
+        sa.Column("is_reverse_charge_applicable", sa.Boolean(), server_default=sa.text("false"), nullable=True),
         sa.Column("tax_source_override", sa.String(length=20), nullable=True),
         sa.Column("billing_profile_id", sa.UUID(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -518,7 +508,6 @@ def upgrade() -> None:
             ["tenant", "created_by"],
             ["users.tenant", "users.user_id"],
             name=op.f("fk_tag_mappings_tenant_created_by_users"),
-            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["tenant", "tag_id"],
@@ -527,13 +516,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("tenant", "mapping_id", name=op.f("pk_tag_mappings")),
-        sa.UniqueConstraint(
-            "tenant", "tag_id", "tagged_id", name=op.f("uq_tag_mappings_tenant_tag_id_tagged_id")
-        ),
+        sa.UniqueConstraint("tenant", "tag_id", "tagged_id", name=op.f("uq_tag_mappings_tenant_tag_id_tagged_id")),
     )
-    op.create_index(
-        "ix_tag_mappings_tagged", "tag_mappings", ["tenant", "tagged_id", "tagged_type"], unique=False
-    )
+    op.create_index("ix_tag_mappings_tagged", "tag_mappings", ["tenant", "tagged_id", "tagged_type"], unique=False)
     op.create_table(
         "tax_rates",
         sa.Column("tenant", sa.UUID(), nullable=False),
@@ -556,9 +541,7 @@ def upgrade() -> None:
         ),
         sa.Column("tax_type", sa.Text(), nullable=True),
         sa.Column("country_code", sa.String(length=2), nullable=True),
-        sa.Column(
-            "is_reverse_charge_applicable", sa.Boolean(), server_default=sa.text("false"), nullable=True
-        ),
+        sa.Column("is_reverse_charge_applicable", sa.Boolean(), server_default=sa.text("false"), nullable=True),
         sa.Column("is_composite", sa.Boolean(), server_default=sa.text("false"), nullable=True),
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=True),
         sa.Column("conditions", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
@@ -598,10 +581,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["tenant"],
-            ["tenants.tenant"],
-            name=op.f("fk_tenant_companies_tenant_tenants"),
-            ondelete="CASCADE",
+            ["tenant"], ["tenants.tenant"], name=op.f("fk_tenant_companies_tenant_tenants"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("tenant", "client_id", name=op.f("pk_tenant_companies")),
     )
@@ -666,7 +646,7 @@ def upgrade() -> None:
         sa.Column(
             "normalized_email_address",
             sa.Text(),
-            server_default=sa.text("lower(btrim(email_address))"),
+            sa.Computed("lower(btrim(email_address))", persisted=True),
             nullable=True,
         ),
         sa.CheckConstraint(
@@ -684,9 +664,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "tenant",
-            "contact_additional_email_address_id",
-            name=op.f("pk_contact_additional_email_addresses"),
+            "tenant", "contact_additional_email_address_id", name=op.f("pk_contact_additional_email_addresses")
         ),
     )
     op.create_index(
@@ -698,9 +676,7 @@ def upgrade() -> None:
     op.create_table(
         "contact_phone_numbers",
         sa.Column("tenant", sa.UUID(), nullable=False),
-        sa.Column(
-            "contact_phone_number_id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False
-        ),
+        sa.Column("contact_phone_number_id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("contact_name_id", sa.UUID(), nullable=False),
         sa.Column("phone_number", sa.Text(), nullable=False),
         sa.Column("canonical_type", sa.Text(), nullable=True),
@@ -722,7 +698,7 @@ def upgrade() -> None:
         sa.Column(
             "normalized_phone_number",
             sa.Text(),
-            server_default=sa.text("regexp_replace(btrim(phone_number), '[^0-9]+', '', 'g')"),
+            sa.Computed("regexp_replace(btrim(phone_number), '[^0-9]+', '', 'g')", persisted=True),
             nullable=True,
         ),
         sa.Column("extension", sa.Text(), nullable=True),
@@ -768,15 +744,12 @@ def downgrade() -> None:
     op.drop_index("ix_contact_phone_numbers_normalized", table_name="contact_phone_numbers")
     op.drop_table("contact_phone_numbers")
     op.drop_index(
-        "ux_contact_additional_email_addresses_tenant_normalized_email",
-        table_name="contact_additional_email_addresses",
+        "ux_contact_additional_email_addresses_tenant_normalized_email", table_name="contact_additional_email_addresses"
     )
     op.drop_table("contact_additional_email_addresses")
     op.drop_table("user_roles")
     op.drop_index(
-        "ux_tenant_companies_default",
-        table_name="tenant_companies",
-        postgresql_where=sa.text("is_default = true"),
+        "ux_tenant_companies_default", table_name="tenant_companies", postgresql_where=sa.text("is_default = true")
     )
     op.drop_table("tenant_companies")
     op.drop_table("tax_rates")

@@ -1,0 +1,127 @@
+"""Welcome email delivered to a real in-process SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from pydantic import SecretStr
+
+from psa.config import Settings
+from psa.email import WelcomeEmail, send_welcome_email
+
+PASSWORD = "Smtp-Secret-42#"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class CollectingHandler:
+    def __init__(self) -> None:
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+class RejectingHandler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 mailbox unavailable"
+
+
+def start_server(handler) -> Controller:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def collecting_server():
+    handler = CollectingHandler()
+    controller = start_server(handler)
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def rejecting_server():
+    controller = start_server(RejectingHandler())
+    yield controller
+    controller.stop()
+
+
+def smtp_settings(tmp_path, port: int, **overrides) -> Settings:
+    values = {
+        "state_dir": tmp_path,
+        "email_provider": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_tls": "none",
+        "smtp_timeout_seconds": 2,
+        "email_from": "Acme PSA <noreply@acme.example>",
+        "product_name": "Acme PSA",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def welcome(**overrides) -> WelcomeEmail:
+    values = {
+        "tenant_id": "ten_smtp",
+        "tenant_name": "Umbrella Ltd",
+        "user_id": "usr_smtp",
+        "first_name": "Alice",
+        "last_name": "Abernathy",
+        "email": "alice@umbrella.example",
+        "temporary_password": SecretStr(PASSWORD),
+    }
+    values.update(overrides)
+    return WelcomeEmail(**values)
+
+
+async def test_delivers_to_smtp_server(tmp_path, collecting_server):
+    controller, handler = collecting_server
+    result = await send_welcome_email(smtp_settings(tmp_path, controller.port), welcome())
+
+    assert result.email_sent is True, result.error
+    assert result.provider == "smtp"
+    assert result.error is None
+    assert len(handler.envelopes) == 1
+    envelope = handler.envelopes[0]
+    assert envelope.mail_from == "noreply@acme.example"
+    assert envelope.rcpt_tos == ["alice@umbrella.example"]
+    parsed = message_from_bytes(envelope.original_content, policy=policy.default)
+    assert parsed["Subject"] == "Welcome to Acme PSA - Your Account is Ready"
+    assert parsed["Message-ID"] == result.message_id
+    assert parsed["X-PSA-Tenant-Id"] == "ten_smtp"
+    assert PASSWORD in parsed.get_body(preferencelist=("plain",)).get_content()
+    assert PASSWORD in parsed.get_body(preferencelist=("html",)).get_content()
+    assert not (tmp_path / "outbox").exists()
+
+
+async def test_rejected_recipient_is_reported(tmp_path, rejecting_server):
+    result = await send_welcome_email(smtp_settings(tmp_path, rejecting_server.port), welcome())
+    assert result.email_sent is False
+    assert result.provider == "smtp"
+    assert result.error is not None
+    assert "550" in result.error
+    assert PASSWORD not in result.error
+
+
+async def test_closed_port_fails_fast(tmp_path):
+    port = free_port()  # bound then released: nothing listens there
+    started = time.monotonic()
+    result = await send_welcome_email(smtp_settings(tmp_path, port), welcome())
+    elapsed = time.monotonic() - started
+    assert result.email_sent is False
+    assert result.provider == "smtp"
+    assert result.error is not None and result.error.startswith("SMTP")
+    assert PASSWORD not in result.error
+    assert elapsed < 5
