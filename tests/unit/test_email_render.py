@@ -66,9 +66,9 @@ def test_body_content_in_both_parts(tmp_path):
     for body in (text, html.unescape(body_html)):
         assert "Welcome to Acme PSA!" in body
         assert "Hello Ada Lovelace," in body
-        assert "Your Acme PSA account for Globex Corporation is ready" in body.replace(
-            "<strong>", ""
-        ).replace("</strong>", "")
+        assert "Your Acme PSA account for Globex Corporation is ready" in body.replace("<strong>", "").replace(
+            "</strong>", ""
+        )
         assert "Login URL:" in body and "https://app.example.test/login" in body
         assert "ada@globex.example" in body
         assert PASSWORD in body

@@ -52,9 +52,7 @@ class OutboxProvider:
         Raises ``OSError`` when the directory or file cannot be written.
         """
         path = await asyncio.to_thread(self._write, message)
-        return EmailResult(
-            email_sent=True, message_id=message["Message-ID"], provider=self.name, location=str(path)
-        )
+        return EmailResult(email_sent=True, message_id=message["Message-ID"], provider=self.name, location=str(path))
 
     def _write(self, message: EmailMessage) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)

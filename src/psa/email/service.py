@@ -129,7 +129,10 @@ async def send_welcome_email(
         error = _scrub(f"{type(exc).__name__}: invalid recipient address {msg.email!r}: {exc}", secret)
         logger.warning(
             "welcome email not sent: invalid recipient tenant_id=%s user_id=%s: %s",
-            msg.tenant_id, msg.user_id, error, extra=log_ctx,
+            msg.tenant_id,
+            msg.user_id,
+            error,
+            extra=log_ctx,
         )
         return EmailResult(email_sent=False, provider=provider_name, error=error)
 
@@ -143,7 +146,12 @@ async def send_welcome_email(
         error = _describe(exc, secret)
         logger.warning(
             "welcome email not sent tenant_id=%s user_id=%s to=%s provider=%s: %s",
-            msg.tenant_id, msg.user_id, validated.normalized, provider_name, error, extra=log_ctx,
+            msg.tenant_id,
+            msg.user_id,
+            validated.normalized,
+            provider_name,
+            error,
+            extra=log_ctx,
         )
         return EmailResult(
             email_sent=False,
@@ -154,7 +162,12 @@ async def send_welcome_email(
 
     logger.info(
         "welcome email sent tenant_id=%s user_id=%s to=%s provider=%s message_id=%s location=%s",
-        msg.tenant_id, msg.user_id, validated.normalized, result.provider, result.message_id,
-        result.location, extra=log_ctx,
+        msg.tenant_id,
+        msg.user_id,
+        validated.normalized,
+        result.provider,
+        result.message_id,
+        result.location,
+        extra=log_ctx,
     )
     return result

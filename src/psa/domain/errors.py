@@ -1,0 +1,36 @@
+"""Typed domain errors. Callers branch on the class, never on message prefixes."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class. ``field`` names the offending input field when there is one."""
+
+    code = "DOMAIN_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        """``{"code", "message", "field"}``: the shape carried in Temporal failure details."""
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+class ValidationError(DomainError):
+    """Input is malformed (blank, too long, wrong syntax, unknown value)."""
+
+    code = "VALIDATION_ERROR"
+
+
+class DuplicateError(DomainError):
+    """The record would duplicate an existing one (e.g. an internal user email used in any tenant)."""
+
+    code = "DUPLICATE"
+
+
+class NotFoundError(DomainError):
+    """A referenced record does not exist in the tenant."""
+
+    code = "NOT_FOUND"
