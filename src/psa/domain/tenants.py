@@ -1,0 +1,215 @@
+"""Tenants: the tenant row, its default (MSP) client and location, and tenant settings.
+
+Every write is ``INSERT ... ON CONFLICT DO NOTHING`` on caller-supplied ids, so a retried or replayed
+step writes nothing twice (DESIGN.md "Idempotent steps"); the caller derives the ids from its business key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from slugify import slugify
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from psa.domain.errors import DuplicateError, ValidationError
+
+NAME_MAX = 255
+SLUG_MAX = 63
+PRODUCT_CODES = ("psa", "algadesk")
+TENANT_EMAIL_PROVIDERS = ("smtp", "resend", "hybrid", "microsoft")
+
+
+def clean_name(value: str | None, *, field: str, required: bool = True) -> str | None:
+    """Trim a display name. Raises ValidationError (with ``field``) when blank but required, or longer
+    than 255 characters (reference column limits)."""
+    cleaned = (value or "").strip()
+    if not cleaned:
+        if required:
+            raise ValidationError(f"{field} is required", field=field)
+        return None
+    if len(cleaned) > NAME_MAX:
+        raise ValidationError(f"{field} must be at most {NAME_MAX} characters (got {len(cleaned)})", field=field)
+    return cleaned
+
+
+def tenant_slug(tenant_name: str) -> str:
+    """URL-safe business key of a tenant ("Acme Corp" -> "acme-corp"), at most 63 characters.
+
+    Raises ValidationError when the name has no letter or digit to build a slug from.
+    """
+    slug = slugify(tenant_name, max_length=SLUG_MAX, word_boundary=True)
+    if not slug:
+        raise ValidationError("tenant_name must contain at least one letter or digit", field="tenant_name")
+    return slug
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    """Summary of one tenant (``psa tenants list``)."""
+
+    tenant: UUID
+    client_name: str
+    slug: str
+    email: str
+    product_code: str
+    created_at: datetime
+    admin_email: str | None
+
+
+async def get_tenant_by_slug(conn: AsyncConnection, slug: str) -> TenantRow | None:
+    """The tenant with ``slug``, or None."""
+    rows = await _tenants(conn, "WHERE t.slug = :slug", {"slug": slug})
+    return rows[0] if rows else None
+
+
+async def tenant_exists(conn: AsyncConnection, tenant: UUID) -> bool:
+    """Whether a tenant row with this id exists."""
+    row = await conn.execute(text("SELECT 1 FROM tenants WHERE tenant = :t"), {"t": tenant})
+    return row.first() is not None
+
+
+async def list_tenants(conn: AsyncConnection, *, limit: int = 100) -> list[TenantRow]:
+    """Tenants, newest first, with the email of their first internal admin user."""
+    return await _tenants(conn, "", {}, limit=limit)
+
+
+async def _tenants(conn: AsyncConnection, where: str, params: dict, *, limit: int = 1) -> list[TenantRow]:
+    result = await conn.execute(
+        text(
+            f"""SELECT t.tenant, t.client_name, t.slug, t.email, t.product_code, t.created_at,
+                       (SELECT u.email FROM users u WHERE u.tenant = t.tenant AND u.user_type = 'internal'
+                         ORDER BY u.created_at LIMIT 1) AS admin_email
+                  FROM tenants t {where} ORDER BY t.created_at DESC, t.tenant LIMIT :limit"""
+        ),
+        {**params, "limit": limit},
+    )
+    return [TenantRow(**row._mapping) for row in result]
+
+
+async def create_tenant(
+    conn: AsyncConnection,
+    *,
+    tenant: UUID,
+    slug: str,
+    company_name: str,
+    email: str,
+    product_code: str = "psa",
+    billing_source: str = "manual",
+    plan: str | None = None,
+    licensed_user_count: int | None = None,
+) -> None:
+    """Insert the tenant row (reference: createTenantInDB; ``client_name`` = company name).
+
+    Idempotent for the same (tenant, slug). Raises DuplicateError when the slug or the id belongs to
+    another tenant.
+    """
+    await conn.execute(
+        text(
+            """INSERT INTO tenants (tenant, client_name, slug, email, product_code, billing_source, plan,
+                                    licensed_user_count, last_license_update)
+               VALUES (:tenant, :name, :slug, lower(:email), :product, :billing, :plan, CAST(:licenses AS integer),
+                       CASE WHEN CAST(:licenses AS integer) IS NULL THEN NULL ELSE now() END)
+               ON CONFLICT DO NOTHING"""
+        ),
+        {
+            "tenant": tenant, "name": company_name, "slug": slug, "email": email, "product": product_code,
+            "billing": billing_source, "plan": plan, "licenses": licensed_user_count,
+        },
+    )  # fmt: skip
+    owner = await conn.execute(
+        text("SELECT tenant FROM tenants WHERE slug = :slug OR tenant = :tenant"), {"slug": slug, "tenant": tenant}
+    )
+    owners = {row.tenant for row in owner}
+    if owners != {tenant}:
+        raise DuplicateError(f"a tenant with slug '{slug}' or id {tenant} already exists", field="tenant_name")
+
+
+async def create_default_client(
+    conn: AsyncConnection, *, tenant: UUID, client_id: UUID, location_id: UUID, client_name: str, email: str
+) -> None:
+    """The tenant's own MSP client, its 'Main Office' location and the default ``tenant_companies`` row.
+
+    Reference: createTenantInDB inserts the client directly with ``properties.type = 'msp'``; placeholders
+    'N/A' / 'XX' / 'Unknown' stand in for an unknown address. Idempotent on the given ids.
+    """
+    properties = json.dumps({"type": "msp", "is_system_client": True, "created_by": "tenant_setup"})
+    await conn.execute(
+        text(
+            """WITH c AS (
+                 INSERT INTO clients (tenant, client_id, client_name, client_type, is_inactive, properties)
+                 VALUES (:tenant, :client_id, :name, 'company', false, CAST(:props AS jsonb))
+                 ON CONFLICT DO NOTHING RETURNING client_id),
+               l AS (
+                 INSERT INTO client_locations (tenant, location_id, client_id, location_name, email, phone,
+                        address_line1, city, country_code, country_name, is_default, is_active)
+                 SELECT :tenant, :location_id, client_id, 'Main Office', lower(:email), '', 'N/A', 'N/A', 'XX',
+                        'Unknown', true, true FROM c
+                 ON CONFLICT DO NOTHING)
+               INSERT INTO tenant_companies (tenant, client_id, is_default)
+               SELECT :tenant, client_id, true FROM c ON CONFLICT DO NOTHING"""
+        ),
+        {
+            "tenant": tenant, "client_id": client_id, "location_id": location_id, "name": client_name,
+            "email": email, "props": properties,
+        },
+    )  # fmt: skip
+
+
+async def setup_tenant_settings(conn: AsyncConnection, *, tenant: UUID, email_provider: str) -> None:
+    """``tenant_email_settings`` with a disabled provider config for ``email_provider``, and ``tenant_settings``.
+
+    Reference: setupTenantData (spec §2.5), minus its silent-rollback try/catch blocks. Idempotent.
+    Raises ValidationError for a provider outside smtp, resend, hybrid, microsoft.
+    """
+    if email_provider not in TENANT_EMAIL_PROVIDERS:
+        raise ValidationError(
+            f"email_provider must be one of {', '.join(TENANT_EMAIL_PROVIDERS)} (got '{email_provider}')",
+            field="email_provider",
+        )
+    config = {
+        "smtp": {"host": "", "port": 587, "username": "", "password": "", "from": ""},
+        "resend": {"apiKey": "", "from": ""},
+    }.get(email_provider, {})
+    provider_configs = [
+        {"providerId": f"{email_provider}-provider", "providerType": email_provider, "isEnabled": False, "config": config}
+    ]
+    await conn.execute(
+        text(
+            """WITH e AS (
+                 INSERT INTO tenant_email_settings (tenant, email_provider, provider_configs, fallback_enabled,
+                                                    tracking_enabled)
+                 VALUES (:tenant, :provider, CAST(:configs AS jsonb), true, false) ON CONFLICT DO NOTHING)
+               INSERT INTO tenant_settings (tenant, onboarding_completed, onboarding_skipped)
+               VALUES (:tenant, false, false) ON CONFLICT DO NOTHING"""
+        ),
+        {"tenant": tenant, "provider": email_provider, "configs": json.dumps(provider_configs)},
+    )
+
+
+async def remove_tenant_settings(conn: AsyncConnection, tenant: UUID) -> int:
+    """Compensation of ``setup_tenant_settings``. Returns rows deleted."""
+    result = await conn.execute(
+        text(
+            """WITH e AS (DELETE FROM tenant_email_settings WHERE tenant = :t RETURNING 1),
+                    s AS (DELETE FROM tenant_settings WHERE tenant = :t RETURNING 1)
+               SELECT (SELECT count(*) FROM e) + (SELECT count(*) FROM s)"""
+        ),
+        {"t": tenant},
+    )
+    return int(result.scalar_one())
+
+
+async def delete_tenant(conn: AsyncConnection, *, tenant: UUID, slug: str) -> int:
+    """Delete the tenant row and, through ON DELETE CASCADE, every row the tenant owns.
+
+    Compensation of ``create_tenant``: it only deletes a tenant whose slug matches, so a pre-existing
+    tenant that merely shares an id is never touched. Returns 1 if a tenant was deleted, else 0.
+    """
+    result = await conn.execute(
+        text("DELETE FROM tenants WHERE tenant = :t AND slug = :slug"), {"t": tenant, "slug": slug}
+    )
+    return result.rowcount

@@ -1,0 +1,1 @@
+"""Tenant provisioning on Temporal: TenantCreationWorkflow, its activities and types."""

@@ -1,0 +1,213 @@
+"""Activities of ``TenantCreationWorkflow``. Each step is one transaction on caller-derived ids, so a
+retry or a replay after a worker crash writes nothing twice (DESIGN.md "Idempotent steps").
+
+Domain errors become non-retryable ``ApplicationError`` s whose ``type`` is the error class name
+(``ValidationError``, ``DuplicateError``, ``NotFoundError``) and whose details carry ``{code, message, field}``.
+Anything else (a database outage, say) propagates and Temporal retries it with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from uuid import UUID
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from psa.config import Settings
+from psa.db.engine import tenant_transaction
+from psa.domain import seeds, tenants, users
+from psa.domain.errors import DomainError, DuplicateError
+from psa.email import WelcomeEmail, send_welcome_email
+from psa.provisioning.types import (
+    AdminUserCreated,
+    CompensationArgs,
+    CreateAdminUserArgs,
+    CreateTenantArgs,
+    SetupTenantDataArgs,
+    ValidatedRequest,
+    ValidateRequestArgs,
+    WelcomeEmailArgs,
+    WelcomeEmailOutcome,
+)
+from psa.provisioning.validation import normalize_request
+
+T = TypeVar("T")
+
+
+def _domain_failures(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Turn DomainError into a non-retryable ApplicationError of the same type name."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except DomainError as exc:
+            raise ApplicationError(
+                exc.message, exc.to_dict(), type=type(exc).__name__, non_retryable=True
+            ) from None
+
+    return wrapper
+
+
+class ProvisioningActivities:
+    """Activity implementations bound to one engine and settings. ``all()`` lists them for a worker."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def all(self) -> list[Callable]:
+        return [
+            self.validate_request,
+            self.create_tenant,
+            self.seed_tenant,
+            self.create_admin_user,
+            self.setup_tenant_data,
+            self.send_welcome_email,
+            self.undo_setup_tenant_data,
+            self.undo_create_admin_user,
+            self.undo_seed_tenant,
+            self.undo_create_tenant,
+        ]
+
+    @activity.defn(name="validate_request")
+    @_domain_failures
+    async def validate_request(self, args: ValidateRequestArgs) -> ValidatedRequest:
+        """Check the input before any write: names, email syntax, enumerations, a duplicate tenant slug
+        or id, and an admin email already used by an internal user of any tenant.
+
+        Raises ValidationError / DuplicateError (non-retryable). Reads only.
+        """
+        validated = normalize_request(args.request)
+        ours = UUID(args.tenant_id)
+        async with tenant_transaction(self.engine, None) as conn:
+            existing = await tenants.get_tenant_by_slug(conn, validated.slug)
+            if existing is not None and existing.tenant != ours:
+                raise DuplicateError(
+                    f"a tenant named '{existing.client_name}' (slug '{validated.slug}') already exists",
+                    field="tenant_name",
+                )
+            if existing is None and await tenants.tenant_exists(conn, ours):
+                raise DuplicateError(f"tenant id {ours} is already in use", field="tenant_id")
+            owner = await users.find_internal_user_tenant(conn, validated.input.admin_user.email)
+            if owner is not None and owner != ours:
+                raise DuplicateError(
+                    "an internal user with this email already exists; internal user emails are unique "
+                    "across tenants",
+                    field="admin_user.email",
+                )
+        return validated
+
+    @activity.defn(name="create_tenant")
+    @_domain_failures
+    async def create_tenant(self, args: CreateTenantArgs) -> None:
+        """Tenant row, the tenant's own MSP client with its 'Main Office' location, and the default
+        ``tenant_companies`` row, in one transaction (reference: createTenant, spec §2.2)."""
+        req = args.request
+        tenant = UUID(args.tenant_id)
+        company = req.company_name or req.tenant_name
+        async with tenant_transaction(self.engine, tenant) as conn:
+            await tenants.create_tenant(
+                conn,
+                tenant=tenant,
+                slug=args.slug,
+                company_name=company,
+                email=req.admin_user.email,
+                product_code=req.product_code,
+                billing_source=req.billing_source,
+                plan=req.plan,
+                licensed_user_count=req.license_count,
+            )
+            await tenants.create_default_client(
+                conn,
+                tenant=tenant,
+                client_id=UUID(args.client_id),
+                location_id=UUID(args.location_id),
+                client_name=req.client_name or company,
+                email=req.admin_user.email,
+            )
+
+    @activity.defn(name="seed_tenant")
+    @_domain_failures
+    async def seed_tenant(self, tenant_id: str) -> dict[str, int]:
+        """Roles, permissions, grants, default tax region and rate (spec §5.1). Returns rows inserted."""
+        async with tenant_transaction(self.engine, tenant_id) as conn:
+            result = await seeds.seed_tenant(conn, UUID(tenant_id))
+        return result.__dict__
+
+    @activity.defn(name="create_admin_user")
+    @_domain_failures
+    async def create_admin_user(self, args: CreateAdminUserArgs) -> AdminUserCreated:
+        """The internal admin user with a bcrypt-hashed temporary password and the MSP Admin role.
+
+        Raises DuplicateError if the email was taken by another tenant since validation.
+        """
+        password = args.password or users.generate_temporary_password()
+        hashed = await asyncio.to_thread(users.hash_password, password, rounds=self.settings.bcrypt_rounds)
+        async with tenant_transaction(self.engine, args.tenant_id) as conn:
+            role_id = await users.create_admin_user(
+                conn,
+                tenant=UUID(args.tenant_id),
+                user_id=UUID(args.user_id),
+                first_name=args.first_name,
+                last_name=args.last_name,
+                email=args.email,
+                password_hash=hashed,
+            )
+        activity.logger.info("admin user %s ready in tenant %s", args.user_id, args.tenant_id)
+        return AdminUserCreated(user_id=args.user_id, role_id=str(role_id), temporary_password=password)
+
+    @activity.defn(name="setup_tenant_data")
+    @_domain_failures
+    async def setup_tenant_data(self, args: SetupTenantDataArgs) -> list[str]:
+        """Tenant email settings (disabled config for the chosen provider) and tenant settings."""
+        async with tenant_transaction(self.engine, args.tenant_id) as conn:
+            await tenants.setup_tenant_settings(conn, tenant=UUID(args.tenant_id), email_provider=args.email_provider)
+        return ["email_settings", "tenant_settings"]
+
+    @activity.defn(name="send_welcome_email")
+    async def send_welcome_email(self, args: WelcomeEmailArgs) -> WelcomeEmailOutcome:
+        """Render and deliver the welcome email through the configured provider. Never raises for a
+        delivery failure: it returns ``email_sent=False`` with the error (the password scrubbed)."""
+        result = await send_welcome_email(
+            self.settings,
+            WelcomeEmail(
+                tenant_id=args.tenant_id,
+                tenant_name=args.tenant_name,
+                user_id=args.user_id,
+                first_name=args.first_name,
+                last_name=args.last_name,
+                email=args.email,
+                temporary_password=SecretStr(args.temporary_password),
+            ),
+        )
+        return WelcomeEmailOutcome(**result.model_dump())
+
+    # -- compensation: each idempotent, a no-op when its step wrote nothing ----------------------
+    @activity.defn(name="undo_setup_tenant_data")
+    async def undo_setup_tenant_data(self, args: CompensationArgs) -> int:
+        async with tenant_transaction(self.engine, args.tenant_id) as conn:
+            return await tenants.remove_tenant_settings(conn, UUID(args.tenant_id))
+
+    @activity.defn(name="undo_create_admin_user")
+    async def undo_create_admin_user(self, args: CompensationArgs) -> int:
+        if args.admin_user_id is None:
+            return 0
+        async with tenant_transaction(self.engine, args.tenant_id) as conn:
+            return await users.delete_user(conn, tenant=UUID(args.tenant_id), user_id=UUID(args.admin_user_id))
+
+    @activity.defn(name="undo_seed_tenant")
+    async def undo_seed_tenant(self, args: CompensationArgs) -> int:
+        async with tenant_transaction(self.engine, args.tenant_id) as conn:
+            return await seeds.remove_seeds(conn, UUID(args.tenant_id))
+
+    @activity.defn(name="undo_create_tenant")
+    async def undo_create_tenant(self, args: CompensationArgs) -> int:
+        async with tenant_transaction(self.engine, args.tenant_id) as conn:
+            return await tenants.delete_tenant(conn, tenant=UUID(args.tenant_id), slug=args.slug)

@@ -1,0 +1,350 @@
+"""``TenantCreationWorkflow``: validate, create the tenant, seed it, create its admin user, set up its
+data, send the welcome email; with progress, cancel, update and compensation (DESIGN.md "Provisioning").
+
+Failure policy:
+- validation and duplicate checks run first and fail before any write;
+- transient faults (database, SMTP) are retried from 1 s doubling to 30 s until the schedule-to-close
+  timeout; they never trigger compensation, and re-running the same workflow id resumes idempotently;
+- compensation (reverse order, each step idempotent) runs only on cancel (signal or Temporal
+  cancellation) or on a business failure (a non-retryable ApplicationError) after writes began,
+  and never after completion.
+
+The workflow imports no database or network module: it only calls activities by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError as PydanticValidationError
+
+    from psa.domain.errors import DomainError
+    from psa.provisioning.types import (
+        STEP_ORDER,
+        STEP_PROGRESS,
+        AdminUserCreated,
+        CancelSignal,
+        CompensationArgs,
+        CreateAdminUserArgs,
+        CreateTenantArgs,
+        SetupTenantDataArgs,
+        TenantCreationInput,
+        TenantCreationResult,
+        TenantCreationState,
+        UpdateRequest,
+        UpdateResult,
+        ValidatedRequest,
+        ValidateRequestArgs,
+        WelcomeEmailArgs,
+        WelcomeEmailOutcome,
+    )
+    from psa.provisioning.validation import normalize_request
+
+WORKFLOW_ID_PREFIX = "tenant-creation-"
+ID_NAMESPACE = uuid.UUID("6f1c1e52-8a40-4a8e-9a53-0b6c2f7d3e11")
+NON_RETRYABLE = ["ValidationError", "DuplicateError", "NotFoundError"]
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,  # bounded by schedule_to_close_timeout instead
+    non_retryable_error_types=NON_RETRYABLE,
+)
+DB_STEP_TIMEOUT = timedelta(seconds=60)
+SCHEDULE_TO_CLOSE = timedelta(minutes=30)
+EMAIL_STEP_TIMEOUT = timedelta(seconds=30)
+
+# Input fields an `update` may change, and the step that consumes each (after which it is "used").
+UPDATABLE_FIELDS: dict[str, str] = {
+    "company_name": "creating_tenant",
+    "client_name": "creating_tenant",
+    "plan": "creating_tenant",
+    "license_count": "creating_tenant",
+    "email_provider": "setting_up_data",
+    "contract_line": "setting_up_data",
+    "skip_welcome_email": "sending_welcome_email",
+}
+# Writing steps and the activity that undoes each, run in reverse order of start.
+COMPENSATIONS: dict[str, str] = {
+    "creating_tenant": "undo_create_tenant",
+    "seeding": "undo_seed_tenant",
+    "creating_admin_user": "undo_create_admin_user",
+    "setting_up_data": "undo_setup_tenant_data",
+}
+
+
+def workflow_id_for(slug: str) -> str:
+    """Business key of a provisioning: ``tenant-creation-<slug>``."""
+    return WORKFLOW_ID_PREFIX + slug
+
+
+def derived_id(workflow_id: str, what: str) -> str:
+    """Deterministic row id for ``what`` (tenant, client, location, admin_user) of one provisioning, so
+    retries, replays and re-runs of the same workflow id address the same rows."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{workflow_id}/{what}"))
+
+
+class _Cancelled(Exception):
+    """Raised inside the workflow when the cancel signal has been received."""
+
+
+@workflow.defn(name="TenantCreationWorkflow")
+class TenantCreationWorkflow:
+    def __init__(self) -> None:
+        self._state = TenantCreationState()
+        self._input: TenantCreationInput | None = None
+        self._cancel: CancelSignal | None = None
+        self._current: asyncio.Task | None = None
+        self._started: list[str] = []
+
+    # -- queries, signals, updates --------------------------------------------------------------
+    @workflow.query(name="get_state")
+    def get_state(self) -> TenantCreationState:
+        return self._state
+
+    @workflow.signal(name="cancel")
+    def cancel(self, signal: CancelSignal) -> None:
+        """Stop and compensate. Ignored once the workflow has completed, failed or been cancelled."""
+        if self._state.step in ("completed", "failed", "cancelled") or self._cancel is not None:
+            return
+        self._cancel = signal
+        self._state.cancel_reason = signal.reason
+        self._state.cancelled_by = signal.cancelled_by
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+
+    @workflow.update(name="update")
+    def update(self, request: UpdateRequest) -> UpdateResult:
+        assert self._input is not None
+        self._input = self._input.model_copy(update={request.field: request.value})
+        result = UpdateResult(field=request.field, value=request.value, applied_at_step=self._state.step)
+        self._state.updates.append(result)
+        return result
+
+    @update.validator
+    def validate_update(self, request: UpdateRequest) -> None:
+        """Accept only fields listed in UPDATABLE_FIELDS whose consuming step has not started, with a
+        value that passes the input rules. Raises ValueError with the reason otherwise."""
+        if request.field not in UPDATABLE_FIELDS:
+            raise ValueError(
+                f"field '{request.field}' cannot be updated; updatable fields: {', '.join(UPDATABLE_FIELDS)}"
+            )
+        if self._input is None or self._state.step in ("completed", "failed", "cancelled") or self._cancel:
+            raise ValueError(f"the workflow is {self._state.step}; nothing can be updated")
+        used_at = UPDATABLE_FIELDS[request.field]
+        if used_at in self._started:
+            raise ValueError(f"field '{request.field}' was already used by step '{used_at}'")
+        try:
+            candidate = TenantCreationInput.model_validate(
+                {**self._input.model_dump(), request.field: request.value}
+            )
+            normalize_request(candidate)
+        except PydanticValidationError as exc:
+            raise ValueError(f"invalid value for '{request.field}': {exc.errors()[0]['msg']}") from None
+        except DomainError as exc:
+            raise ValueError(exc.message) from None
+
+    # -- main -------------------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, request: TenantCreationInput) -> TenantCreationResult:
+        self._input = request
+        wid = workflow.info().workflow_id
+        tenant_id = request.tenant_id or derived_id(wid, "tenant")
+        client_id = derived_id(wid, "client")
+        admin_user_id = derived_id(wid, "admin_user")
+        slug: str | None = None
+        try:
+            validated: ValidatedRequest = await self._step(
+                "validating",
+                "validate_request",
+                ValidateRequestArgs(request=self._input, tenant_id=tenant_id),
+                ValidatedRequest,
+            )
+            slug = validated.slug
+            self._state.slug = slug
+            # Updates accepted from here on are applied on top of the normalised input.
+            self._input = validated.input.model_copy(update=self._applied_updates())
+
+            await self._step(
+                "creating_tenant",
+                "create_tenant",
+                CreateTenantArgs(
+                    tenant_id=tenant_id,
+                    slug=slug,
+                    client_id=client_id,
+                    location_id=derived_id(wid, "location"),
+                    request=self._input,
+                ),
+            )
+            self._state.tenant_id, self._state.client_id = tenant_id, client_id
+
+            await self._step("seeding", "seed_tenant", tenant_id)
+
+            admin = self._input.admin_user
+            created: AdminUserCreated = await self._step(
+                "creating_admin_user",
+                "create_admin_user",
+                CreateAdminUserArgs(
+                    tenant_id=tenant_id,
+                    user_id=admin_user_id,
+                    first_name=admin.first_name,
+                    last_name=admin.last_name,
+                    email=admin.email,
+                    password=admin.password,
+                ),
+                AdminUserCreated,
+            )
+            self._state.admin_user_id = admin_user_id
+
+            await self._step(
+                "setting_up_data",
+                "setup_tenant_data",
+                SetupTenantDataArgs(
+                    tenant_id=tenant_id,
+                    email_provider=self._input.email_provider,
+                    contract_line=self._input.contract_line,
+                ),
+            )
+
+            email_sent = False
+            if self._input.skip_welcome_email:
+                self._enter("sending_welcome_email")
+                self._state.email_error = "skipped"
+            else:
+                outcome: WelcomeEmailOutcome = await self._step(
+                    "sending_welcome_email",
+                    "send_welcome_email",
+                    WelcomeEmailArgs(
+                        tenant_id=tenant_id,
+                        tenant_name=self._input.tenant_name,
+                        user_id=admin_user_id,
+                        first_name=admin.first_name,
+                        last_name=admin.last_name,
+                        email=admin.email,
+                        temporary_password=created.temporary_password,
+                    ),
+                    WelcomeEmailOutcome,
+                    timeout=EMAIL_STEP_TIMEOUT,
+                )
+                email_sent = outcome.email_sent
+                self._state.email_error = outcome.error
+                self._state.email_location = outcome.location
+            self._state.email_sent = email_sent
+            self._enter("completed")
+            return TenantCreationResult(
+                tenant_id=tenant_id,
+                admin_user_id=admin_user_id,
+                client_id=client_id,
+                temporary_password=created.temporary_password,
+                email_sent=email_sent,
+                email_error=self._state.email_error,
+                email_location=self._state.email_location,
+                created_at=workflow.now().isoformat().replace("+00:00", "Z"),
+            )
+        except (_Cancelled, asyncio.CancelledError, CancelledError) as exc:
+            reason = self._cancel.reason if self._cancel else "workflow cancellation requested"
+            self._state.cancel_reason = reason
+            self._state.error = f"cancelled: {reason}"
+            self._state.error_type = "Cancelled"
+            await self._compensate(tenant_id, slug, admin_user_id)
+            self._state.step = "cancelled"
+            if self._cancel is not None:
+                raise ApplicationError(self._state.error, type="Cancelled", non_retryable=True) from None
+            raise exc
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and self._cancel is None:
+                self._state.error, self._state.error_type = cause.message, cause.type
+                if cause.non_retryable or cause.type in NON_RETRYABLE:
+                    if any(step in COMPENSATIONS for step in self._started):
+                        await self._compensate(tenant_id, slug, admin_user_id)
+                    self._state.step = "failed"
+                    raise ApplicationError(
+                        cause.message, *cause.details, type=cause.type, non_retryable=True
+                    ) from None
+            else:
+                self._state.error = str(cause or exc)
+                self._state.error_type = type(cause or exc).__name__
+            # Transient fault that outlived its timeout: no compensation, re-run resumes the same rows.
+            self._state.step = "failed"
+            raise
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _applied_updates(self) -> dict[str, Any]:
+        assert self._input is not None
+        return {u.field: getattr(self._input, u.field) for u in self._state.updates}
+
+    def _enter(self, step: str) -> None:
+        if self._cancel is not None:
+            raise _Cancelled()
+        self._state.step = step  # type: ignore[assignment]
+        self._state.progress = max(self._state.progress, STEP_PROGRESS[step])
+
+    async def _step(
+        self,
+        step: str,
+        activity: str,
+        arg: Any,
+        result_type: type | None = None,
+        *,
+        timeout: timedelta = DB_STEP_TIMEOUT,
+    ) -> Any:
+        """Enter ``step`` and run ``activity``; raise _Cancelled if a cancel arrived before or during it."""
+        self._enter(step)
+        self._started.append(step)
+        self._current = asyncio.ensure_future(
+            workflow.execute_activity(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timeout,
+                schedule_to_close_timeout=SCHEDULE_TO_CLOSE,
+                retry_policy=RETRY,
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+        )
+        try:
+            result = await self._current
+        except (asyncio.CancelledError, ActivityError) as exc:
+            if self._cancel is not None and (
+                isinstance(exc, asyncio.CancelledError) or is_cancelled_exception(exc)
+            ):
+                raise _Cancelled() from None
+            raise
+        finally:
+            self._current = None
+        if self._cancel is not None:
+            raise _Cancelled()
+        next_index = STEP_ORDER.index(step) + 1
+        # Progress inside a step: just below the start of the next one.
+        self._state.progress = max(self._state.progress, STEP_PROGRESS[STEP_ORDER[next_index]] - 1)
+        return result
+
+    async def _compensate(self, tenant_id: str, slug: str | None, admin_user_id: str) -> None:
+        """Undo every started writing step in reverse order. Each undo is idempotent."""
+        steps = [s for s in reversed(self._started) if s in COMPENSATIONS]
+        if not steps or slug is None:
+            return
+        self._state.compensation.status = "running"
+        args = CompensationArgs(tenant_id=tenant_id, slug=slug, admin_user_id=admin_user_id)
+        for step in steps:
+            try:
+                await workflow.execute_activity(
+                    COMPENSATIONS[step],
+                    args,
+                    start_to_close_timeout=DB_STEP_TIMEOUT,
+                    schedule_to_close_timeout=SCHEDULE_TO_CLOSE,
+                    retry_policy=RETRY,
+                )
+                self._state.compensation.compensated.append(step)
+            except ActivityError as exc:
+                self._state.compensation.errors.append(f"{step}: {exc.cause or exc}")
+        self._state.compensation.status = "failed" if self._state.compensation.errors else "completed"

@@ -1,0 +1,45 @@
+"""One Temporal worker process that registers every workflow and activity (``psa worker``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from psa.config import Settings
+from psa.db.engine import make_engine
+from psa.provisioning.activities import ProvisioningActivities
+from psa.provisioning.workflow import TenantCreationWorkflow
+from psa.temporal import connect
+
+WORKFLOWS = [TenantCreationWorkflow]
+
+
+def build_worker(client: Client, activities: ProvisioningActivities, *, task_queue: str) -> Worker:
+    """A worker for ``task_queue`` running every psa workflow and activity (async activities)."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities.all(),
+        max_concurrent_activities=50,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then drain and stop."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = make_engine(settings)
+    client = await connect(settings)
+    worker = build_worker(client, ProvisioningActivities(engine, settings), task_queue=settings.task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        logging.getLogger("psa.worker").info("worker polling task queue %s", settings.task_queue)
+        await stop.wait()
+    await engine.dispose()

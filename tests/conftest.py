@@ -1,0 +1,110 @@
+"""Shared fixtures: the real embedded stack (or DATABASE_URL / TEMPORAL_ADDRESS), a fresh migrated
+database per session, a Temporal client, and per-test workers on their own task queues."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from psa.config import Settings
+from psa.db.engine import make_engine
+from psa.db.migrate import upgrade
+from psa.db.schema import TENANT_TABLES
+from psa.devstack import DevStack
+from psa.provisioning.activities import ProvisioningActivities
+from psa.temporal import connect
+from psa.worker import build_worker
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_STATE = ROOT / ".psa" / "test-stack"
+TEST_DB = "psa_test"
+
+
+@pytest.fixture(scope="session")
+def stack() -> DevStack:
+    """The embedded stack used by tests (state under .psa/test-stack), started once."""
+    stack = DevStack(Settings(state_dir=TEST_STATE), temporal_ui=False)
+    stack.up()
+    return stack
+
+
+@pytest.fixture(scope="session")
+def base_settings(stack: DevStack, tmp_path_factory) -> Settings:
+    """Settings pointing at a fresh, migrated test database and the test Temporal server."""
+    external_db = os.environ.get("DATABASE_URL")
+    if external_db:
+        db_url = external_db
+    else:
+        import psycopg
+
+        admin = stack.settings.resolved_database_url().replace("postgresql+psycopg", "postgresql")
+        admin = admin.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {TEST_DB}")
+        db_url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + TEST_DB
+    settings = Settings(
+        state_dir=TEST_STATE,
+        database_url=db_url,
+        temporal_address=os.environ.get("TEMPORAL_ADDRESS") or stack.settings.resolved_temporal_address(),
+        email_provider="outbox",
+        outbox_dir=tmp_path_factory.mktemp("outbox"),
+        bcrypt_rounds=4,
+    )
+    upgrade(settings.resolved_database_url())
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(base_settings)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def client(base_settings: Settings):
+    return await connect(base_settings)
+
+
+@pytest.fixture
+async def worker(client, engine, base_settings) -> AsyncIterator[str]:
+    """A worker on a fresh task queue for this test; yields the task queue name."""
+    task_queue = f"test-{uuid.uuid4()}"
+    async with build_worker(client, ProvisioningActivities(engine, base_settings), task_queue=task_queue):
+        yield task_queue
+
+
+def unique_name(prefix: str = "Tenant") -> str:
+    return f"{prefix} {uuid.uuid4().hex[:10]}"
+
+
+async def tenant_row_counts(engine: AsyncEngine, tenant: str | uuid.UUID) -> dict[str, int]:
+    """Rows per table for ``tenant``, over every table with a tenant column."""
+    counts: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for table in TENANT_TABLES:
+            result = await conn.execute(
+                text(f"SELECT count(*) FROM {table.name} WHERE tenant = :t"), {"t": str(tenant)}
+            )
+            counts[table.name] = result.scalar_one()
+    return counts
+
+
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    """Poll an async predicate until it returns a truthy value; returns it. Fails the test on timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
