@@ -1,0 +1,49 @@
+# psa: every target creates .venv and installs the project itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint worker down status bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: start embedded PostgreSQL + Temporal, migrate, start a worker, provision "Acme Corp"
+demo: $(STAMP)
+	$(BIN)/psa dev up
+	$(BIN)/psa db upgrade
+	$(BIN)/psa worker --detach
+	$(BIN)/psa tenants create --name "Acme Corp" --company-name "Acme Corporation" \
+		--admin-first-name John --admin-last-name Doe --admin-email john.doe@acme.com
+
+## test: the whole suite against real PostgreSQL, Temporal and SMTP (aiosmtpd)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+## worker: run the Temporal worker in the foreground
+worker: $(STAMP)
+	$(BIN)/psa dev up
+	$(BIN)/psa db upgrade
+	$(BIN)/psa worker
+
+down: $(STAMP)
+	$(BIN)/psa dev down
+
+status: $(STAMP)
+	$(BIN)/psa dev status
+
+bench: $(STAMP)
+	$(BIN)/python bench/provisioning.py
+
+clean: down
+	rm -rf .psa
