@@ -4,6 +4,7 @@ database per session, a Temporal client, and per-test workers on their own task 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -75,11 +76,25 @@ async def client(base_settings: Settings):
 
 
 @pytest.fixture
-async def worker(client, engine, base_settings) -> AsyncIterator[str]:
-    """A worker on a fresh task queue for this test; yields the task queue name."""
-    task_queue = f"test-{uuid.uuid4()}"
-    async with build_worker(client, ProvisioningActivities(engine, base_settings), task_queue=task_queue):
-        yield task_queue
+async def start_worker(client, engine, base_settings):
+    """Factory: start an in-process worker (custom settings, engine, interceptors, task queue) that
+    stops at the end of the test. Returns the task queue name."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(*, settings=None, engine_=None, interceptors=(), task_queue=None) -> str:
+            task_queue = task_queue or f"test-{uuid.uuid4()}"
+            activities = ProvisioningActivities(engine_ or engine, settings or base_settings)
+            worker = build_worker(client, activities, task_queue=task_queue, interceptors=list(interceptors))
+            await stack.enter_async_context(worker)
+            return task_queue
+
+        yield factory
+
+
+@pytest.fixture
+async def worker(start_worker) -> str:
+    """A default worker on a fresh task queue; the task queue name."""
+    return await start_worker()
 
 
 def unique_name(prefix: str = "Tenant") -> str:

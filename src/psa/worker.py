@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from psa.config import Settings
 from psa.db.engine import make_engine
@@ -18,13 +19,20 @@ from psa.temporal import connect
 WORKFLOWS = [TenantCreationWorkflow]
 
 
-def build_worker(client: Client, activities: ProvisioningActivities, *, task_queue: str) -> Worker:
+def build_worker(
+    client: Client,
+    activities: ProvisioningActivities,
+    *,
+    task_queue: str,
+    interceptors: Sequence[Interceptor] = (),
+) -> Worker:
     """A worker for ``task_queue`` running every psa workflow and activity (async activities)."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=activities.all(),
+        interceptors=interceptors,
         max_concurrent_activities=50,
     )
 

@@ -156,6 +156,14 @@ class Compensation(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
 
+class StepTransition(BaseModel):
+    """One entry of the state's step history: the step entered, progress then, workflow time (ISO-8601 Z)."""
+
+    step: str
+    progress: int
+    at: str
+
+
 class TenantCreationState(BaseModel):
     """Returned by the ``get_state`` query. Never carries a password."""
 
@@ -174,6 +182,7 @@ class TenantCreationState(BaseModel):
     cancelled_by: str | None = None
     compensation: Compensation = Field(default_factory=Compensation)
     updates: list[UpdateResult] = Field(default_factory=list)
+    history: list[StepTransition] = Field(default_factory=list, description="steps entered, in order")
 
 
 class TenantCreationResult(BaseModel):

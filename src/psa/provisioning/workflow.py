@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         CreateAdminUserArgs,
         CreateTenantArgs,
         SetupTenantDataArgs,
+        StepTransition,
         TenantCreationInput,
         TenantCreationResult,
         TenantCreationState,
@@ -156,6 +157,7 @@ class TenantCreationWorkflow:
     @workflow.run
     async def run(self, request: TenantCreationInput) -> TenantCreationResult:
         self._input = request
+        self._set_step("initializing")
         wid = workflow.info().workflow_id
         tenant_id = request.tenant_id or derived_id(wid, "tenant")
         client_id = derived_id(wid, "client")
@@ -255,7 +257,7 @@ class TenantCreationWorkflow:
             self._state.error = f"cancelled: {reason}"
             self._state.error_type = "Cancelled"
             await self._compensate(tenant_id, slug, admin_user_id)
-            self._state.step = "cancelled"
+            self._set_step("cancelled")
             if self._cancel is not None:
                 raise ApplicationError(self._state.error, type="Cancelled", non_retryable=True) from None
             raise exc
@@ -266,7 +268,7 @@ class TenantCreationWorkflow:
                 if cause.non_retryable or cause.type in NON_RETRYABLE:
                     if any(step in COMPENSATIONS for step in self._started):
                         await self._compensate(tenant_id, slug, admin_user_id)
-                    self._state.step = "failed"
+                    self._set_step("failed")
                     raise ApplicationError(
                         cause.message, *cause.details, type=cause.type, non_retryable=True
                     ) from None
@@ -274,7 +276,7 @@ class TenantCreationWorkflow:
                 self._state.error = str(cause or exc)
                 self._state.error_type = type(cause or exc).__name__
             # Transient fault that outlived its timeout: no compensation, re-run resumes the same rows.
-            self._state.step = "failed"
+            self._set_step("failed")
             raise
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -285,8 +287,19 @@ class TenantCreationWorkflow:
     def _enter(self, step: str) -> None:
         if self._cancel is not None:
             raise _Cancelled()
+        self._set_step(step)
+
+    def _set_step(self, step: str) -> None:
+        """Record ``step``; progress never decreases (terminal failed/cancelled keep the last value)."""
         self._state.step = step  # type: ignore[assignment]
-        self._state.progress = max(self._state.progress, STEP_PROGRESS[step])
+        self._state.progress = max(self._state.progress, STEP_PROGRESS.get(step, 0))
+        self._state.history.append(
+            StepTransition(
+                step=step,
+                progress=self._state.progress,
+                at=workflow.now().isoformat().replace("+00:00", "Z"),
+            )
+        )
 
     async def _step(
         self,

@@ -1,0 +1,184 @@
+"""TenantCreationWorkflow on a real Temporal dev server and PostgreSQL: success, duplicates, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from psa.domain.seeds import ROLES, permission_catalogue
+from psa.domain.users import PASSWORD_CLASSES, verify_password
+from psa.provisioning.client import TenantAlreadyProvisioned, start_tenant_creation
+from psa.provisioning.types import AdminUser, TenantCreationState
+from psa.provisioning.workflow import TenantCreationWorkflow
+from tests.conftest import tenant_row_counts
+from tests.workflows.helpers import make_request
+
+EXPECTED_STEPS = [
+    "initializing",
+    "validating",
+    "creating_tenant",
+    "seeding",
+    "creating_admin_user",
+    "setting_up_data",
+    "sending_welcome_email",
+    "completed",
+]
+
+
+async def _count(engine, sql: str, **params) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar_one()
+
+
+async def test_success_writes_every_table(client, worker, engine, base_settings):
+    request = make_request()
+    handle = await start_tenant_creation(client, request, task_queue=worker)
+    result = await handle.result()
+
+    assert result.success and result.email_sent
+    assert result.created_at.endswith("Z")
+    counts = await tenant_row_counts(engine, result.tenant_id)
+    catalogue = permission_catalogue()
+    assert counts["tenants"] == 1
+    assert counts["clients"] == 1
+    assert counts["client_locations"] == 1
+    assert counts["tenant_companies"] == 1
+    assert counts["users"] == 1
+    assert counts["user_roles"] == 1
+    assert counts["roles"] == len(ROLES)
+    assert counts["permissions"] == len(catalogue)
+    assert counts["role_permissions"] > len([p for p in catalogue if p.msp])
+    assert counts["tax_regions"] == 1
+    assert counts["tax_rates"] == 1
+    assert counts["tenant_settings"] == 1
+    assert counts["tenant_email_settings"] == 1
+    for untouched in ("contacts", "tag_definitions", "tag_mappings", "audit_logs", "client_tax_settings"):
+        assert counts[untouched] == 0, untouched
+
+    async with engine.connect() as conn:
+        tenant = (await conn.execute(text("SELECT * FROM tenants WHERE tenant = :t"), {"t": result.tenant_id})).one()
+        client_row = (
+            await conn.execute(text("SELECT * FROM clients WHERE tenant = :t"), {"t": result.tenant_id})
+        ).one()
+        user = (await conn.execute(text("SELECT * FROM users WHERE tenant = :t"), {"t": result.tenant_id})).one()
+        role = (
+            await conn.execute(
+                text("SELECT r.role_name, r.msp FROM user_roles ur JOIN roles r USING (tenant, role_id) WHERE ur.tenant = :t"),
+                {"t": result.tenant_id},
+            )
+        ).one()
+        email_settings = (
+            await conn.execute(text("SELECT * FROM tenant_email_settings WHERE tenant = :t"), {"t": result.tenant_id})
+        ).one()
+    assert tenant.client_name == request.company_name
+    assert tenant.email == request.admin_user.email.lower()
+    assert str(client_row.client_id) == result.client_id
+    assert client_row.client_name == request.company_name
+    assert client_row.properties["type"] == "msp"
+    assert str(user.user_id) == result.admin_user_id
+    assert user.user_type == "internal" and user.must_change_password
+    assert (role.role_name, role.msp) == ("Admin", True)
+    assert email_settings.email_provider == "resend"
+    assert email_settings.provider_configs[0]["isEnabled"] is False
+
+    # The temporary password: 16 characters, every class, and it is the one stored (bcrypt).
+    password = result.temporary_password
+    assert len(password) == 16
+    assert all(any(c in cls for c in password) for cls in PASSWORD_CLASSES)
+    assert user.hashed_password.startswith("$2b$") and password not in user.hashed_password
+    assert verify_password(password, user.hashed_password)
+
+    # The welcome email on disk.
+    message = email.message_from_bytes(Path(result.email_location).read_bytes(), policy=email.policy.default)
+    assert message["To"].addresses[0].addr_spec == request.admin_user.email.lower()
+    body = message.get_body(("plain",)).get_content()
+    assert request.tenant_name in body and password in body
+
+    # Progress rose monotonically through every step.
+    state = await handle.query(TenantCreationWorkflow.get_state)
+    assert [t.step for t in state.history] == EXPECTED_STEPS
+    progress = [t.progress for t in state.history]
+    assert progress == sorted(progress) and progress[0] == 0 and progress[-1] == 100
+    assert state.compensation.status == "not_needed"
+
+
+async def test_same_request_started_twice_at_once_makes_one_tenant(client, worker, engine):
+    request = make_request()
+    handles = await asyncio.gather(*(start_tenant_creation(client, request, task_queue=worker) for _ in range(4)))
+    assert len({h.id for h in handles}) == 1
+    results = await asyncio.gather(*(h.result() for h in handles))
+    assert len({r.tenant_id for r in results}) == 1
+    slug = handles[0].id.removeprefix("tenant-creation-")
+    assert await _count(engine, "SELECT count(*) FROM tenants WHERE slug = :s", s=slug) == 1
+    assert await _count(engine, "SELECT count(*) FROM users WHERE email = :e", e=request.admin_user.email) == 1
+
+
+async def test_second_start_after_completion_reports_existing_tenant(client, worker):
+    request = make_request()
+    await (await start_tenant_creation(client, request, task_queue=worker)).result()
+    with pytest.raises(TenantAlreadyProvisioned, match="already exists"):
+        await start_tenant_creation(client, request, task_queue=worker)
+
+
+async def _run_raw(client, worker, request) -> ApplicationError:
+    """Start the workflow directly (bypassing client-side checks) and return its failure cause."""
+    handle = await client.start_workflow(
+        TenantCreationWorkflow.run, request, id=f"test-raw-{uuid.uuid4()}", task_queue=worker
+    )
+    with pytest.raises(WorkflowFailureError) as info:
+        await handle.result()
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError)
+    state = await handle.query(TenantCreationWorkflow.get_state)
+    assert state.step == "failed"
+    assert state.compensation.status == "not_needed", "validation failures happen before any write"
+    return cause
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"tenant_name": "   "}, "tenant_name"),
+        ({"tenant_name": "x" * 256}, "tenant_name"),
+        ({"tenant_name": "!!!"}, "tenant_name"),
+        ({"admin_user": AdminUser(first_name="J", last_name="D", email="not-an-email")}, "admin_user.email"),
+        ({"admin_user": AdminUser(first_name="J", last_name="D", email="")}, "admin_user.email"),
+        ({"admin_user": AdminUser(first_name=" ", last_name="D", email="j@example.com")}, "admin_user.first_name"),
+        ({"email_provider": "carrier-pigeon"}, "email_provider"),
+        ({"product_code": "erp"}, "product_code"),
+    ],
+)
+async def test_bad_input_fails_validation_and_writes_nothing(client, worker, engine, overrides, field):
+    before = await _count(engine, "SELECT count(*) FROM tenants")
+    cause = await _run_raw(client, worker, make_request(**overrides))
+    assert cause.type == "ValidationError"
+    assert cause.non_retryable
+    assert cause.details[0]["field"] == field
+    assert await _count(engine, "SELECT count(*) FROM tenants") == before
+
+
+async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothing(client, worker, engine):
+    first = make_request()
+    await (await start_tenant_creation(client, first, task_queue=worker)).result()
+    second = make_request(admin_user=AdminUser(first_name="Jane", last_name="Roe", email=first.admin_user.email.upper()))
+    before = await _count(engine, "SELECT count(*) FROM tenants")
+    cause = await _run_raw(client, worker, second)
+    assert cause.type == "DuplicateError"
+    assert cause.details[0]["field"] == "admin_user.email"
+    assert await _count(engine, "SELECT count(*) FROM tenants") == before
+
+
+async def test_tenant_name_taken_by_another_tenant_is_duplicate(client, worker, engine):
+    first = make_request()
+    await (await start_tenant_creation(client, first, task_queue=worker)).result()
+    cause = await _run_raw(client, worker, make_request(tenant_name=first.tenant_name.upper()))
+    assert cause.type == "DuplicateError"
+    assert cause.details[0]["field"] == "tenant_name"
