@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from psa.config import Settings
 from psa.db.engine import make_engine
@@ -17,6 +18,8 @@ from psa.provisioning.workflow import TenantCreationWorkflow
 from psa.temporal import connect
 
 WORKFLOWS = [TenantCreationWorkflow]
+# Pure, deterministic libraries the workflow's input rules use; imported once outside the sandbox.
+PASSTHROUGH_MODULES = ("pydantic", "email_validator", "idna", "slugify", "text_unidecode")
 
 
 def build_worker(
@@ -33,6 +36,9 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities.all(),
         interceptors=interceptors,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        ),
         max_concurrent_activities=50,
     )
 

@@ -251,8 +251,8 @@ class TenantCreationWorkflow:
                 email_location=self._state.email_location,
                 created_at=workflow.now().isoformat().replace("+00:00", "Z"),
             )
-        except (_Cancelled, asyncio.CancelledError, CancelledError) as exc:
-            reason = self._cancel.reason if self._cancel else "workflow cancellation requested"
+        except (_Cancelled, asyncio.CancelledError, CancelledError):
+            reason = self._cancel.reason if self._cancel else (workflow.cancellation_reason() or "Temporal cancellation")
             self._state.cancel_reason = reason
             self._state.error = f"cancelled: {reason}"
             self._state.error_type = "Cancelled"
@@ -260,7 +260,7 @@ class TenantCreationWorkflow:
             self._set_step("cancelled")
             if self._cancel is not None:
                 raise ApplicationError(self._state.error, type="Cancelled", non_retryable=True) from None
-            raise exc
+            raise CancelledError(self._state.error) from None
         except ActivityError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and self._cancel is None:
@@ -284,8 +284,12 @@ class TenantCreationWorkflow:
         assert self._input is not None
         return {u.field: getattr(self._input, u.field) for u in self._state.updates}
 
+    def _cancel_requested(self) -> bool:
+        """A cancel signal arrived, or Temporal cancellation was requested."""
+        return self._cancel is not None or workflow.cancellation_reason() is not None
+
     def _enter(self, step: str) -> None:
-        if self._cancel is not None:
+        if self._cancel_requested():
             raise _Cancelled()
         self._set_step(step)
 
@@ -327,14 +331,14 @@ class TenantCreationWorkflow:
         try:
             result = await self._current
         except (asyncio.CancelledError, ActivityError) as exc:
-            if self._cancel is not None and (
+            if self._cancel_requested() and (
                 isinstance(exc, asyncio.CancelledError) or is_cancelled_exception(exc)
             ):
                 raise _Cancelled() from None
             raise
         finally:
             self._current = None
-        if self._cancel is not None:
+        if self._cancel_requested():
             raise _Cancelled()
         next_index = STEP_ORDER.index(step) + 1
         # Progress inside a step: just below the start of the next one.
