@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,7 +26,7 @@ from psa.worker import build_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_STATE = ROOT / ".psa" / "test-stack"
-TEST_DB = "psa_test"
+TEST_DB = f"psa_test_{uuid.uuid4().hex[:8]}"  # per session: parallel sessions never collide
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +38,16 @@ def stack() -> DevStack:
 
 
 @pytest.fixture(scope="session")
-def base_settings(stack: DevStack, tmp_path_factory) -> Settings:
+def base_settings(stack: DevStack, tmp_path_factory) -> Iterator[Settings]:
     """Settings pointing at a fresh, migrated test database and the test Temporal server."""
     external_db = os.environ.get("DATABASE_URL")
+    admin = ""
     if external_db:
         db_url = external_db
     else:
-        import psycopg
-
         admin = stack.settings.resolved_database_url().replace("postgresql+psycopg", "postgresql")
         admin = admin.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {TEST_DB}")
         db_url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + TEST_DB
     settings = Settings(
@@ -60,7 +59,10 @@ def base_settings(stack: DevStack, tmp_path_factory) -> Settings:
         bcrypt_rounds=4,
     )
     upgrade(settings.resolved_database_url())
-    return settings
+    yield settings
+    if not external_db:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

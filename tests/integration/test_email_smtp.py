@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from email import message_from_bytes, policy
 
@@ -12,31 +11,12 @@ from pydantic import SecretStr
 
 from psa.config import Settings
 from psa.email import WelcomeEmail, send_welcome_email
+from tests.smtp import CollectingHandler, RejectingHandler, free_port
 
 PASSWORD = "Smtp-Secret-42#"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class CollectingHandler:
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-class RejectingHandler:
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        return "550 mailbox unavailable"
-
-
-def start_server(handler) -> Controller:
+def start_server(handler):
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     return controller

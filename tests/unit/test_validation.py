@@ -203,12 +203,6 @@ def test_optional_name_too_long():
     assert field_of(make_request(client_name="c" * (NAME_MAX + 1))) == "client_name"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="src bug: no upper bound on admin_user.password; bcrypt>=5 raises ValueError for >72 UTF-8 bytes, "
-    "so create_admin_user fails retryably after the tenant was already created and seeded",
-)
 @pytest.mark.parametrize("password", ["x" * 73, "é" * 40], ids=["73-ascii-bytes", "80-utf8-bytes"])
 def test_password_longer_than_bcrypt_limit_is_rejected_up_front(password: str):
     try:

@@ -335,9 +335,9 @@ tax_rates = Table(
     Column("region_code", String(255), nullable=False),
     Column("currency_code", String(3)),
     PrimaryKeyConstraint("tenant", "tax_rate_id"),
-    ForeignKeyConstraint(
-        ["tenant", "region_code"], ["tax_regions.tenant", "tax_regions.region_code"], ondelete="RESTRICT"
-    ),
+    _tenant_fk(),
+    # NO ACTION (checked at statement end), not the reference's RESTRICT, so deleting a tenant cascades.
+    ForeignKeyConstraint(["tenant", "region_code"], ["tax_regions.tenant", "tax_regions.region_code"]),
     CheckConstraint("tax_type IN ('VAT', 'GST', 'Sales Tax')", name="tax_type"),
 )
 

@@ -121,10 +121,10 @@ async def create_tenant(
         },
     )  # fmt: skip
     owner = await conn.execute(
-        text("SELECT tenant FROM tenants WHERE slug = :slug OR tenant = :tenant"), {"slug": slug, "tenant": tenant}
+        text("SELECT tenant, slug FROM tenants WHERE slug = :slug OR tenant = :tenant"),
+        {"slug": slug, "tenant": tenant},
     )
-    owners = {row.tenant for row in owner}
-    if owners != {tenant}:
+    if {(row.tenant, row.slug) for row in owner} != {(tenant, slug)}:
         raise DuplicateError(f"a tenant with slug '{slug}' or id {tenant} already exists", field="tenant_name")
 
 

@@ -11,6 +11,7 @@ from psa.provisioning.types import AdminUser, TenantCreationInput, ValidatedRequ
 
 BILLING_SOURCES = ("stripe", "apple_iap", "manual")
 PASSWORD_MIN = 8
+PASSWORD_MAX_BYTES = 72
 
 
 def normalize_request(request: TenantCreationInput) -> ValidatedRequest:
@@ -23,8 +24,14 @@ def normalize_request(request: TenantCreationInput) -> ValidatedRequest:
     admin = request.admin_user
     password = admin.password
     if password is not None and len(password) < PASSWORD_MIN:
-        raise ValidationError(f"admin_user.password must be at least {PASSWORD_MIN} characters",
-                              field="admin_user.password")
+        raise ValidationError(
+            f"admin_user.password must be at least {PASSWORD_MIN} characters", field="admin_user.password"
+        )
+    if password is not None and len(password.encode()) > PASSWORD_MAX_BYTES:
+        raise ValidationError(
+            f"admin_user.password must be at most {PASSWORD_MAX_BYTES} bytes (bcrypt limit)",
+            field="admin_user.password",
+        )
     if request.email_provider not in TENANT_EMAIL_PROVIDERS:
         raise ValidationError(
             f"email_provider must be one of {', '.join(TENANT_EMAIL_PROVIDERS)} (got '{request.email_provider}')",
@@ -36,14 +43,16 @@ def normalize_request(request: TenantCreationInput) -> ValidatedRequest:
         raise ValidationError(f"billing_source must be one of {', '.join(BILLING_SOURCES)}", field="billing_source")
     if request.license_count is not None and request.license_count < 1:
         raise ValidationError("license_count must be at least 1", field="license_count")
+    tenant_id = None
     if request.tenant_id is not None:
         try:
-            UUID(request.tenant_id)
+            tenant_id = str(UUID(request.tenant_id))
         except ValueError as exc:
             raise ValidationError("tenant_id must be a UUID", field="tenant_id") from exc
     clean = request.model_copy(
         update={
             "tenant_name": tenant_name,
+            "tenant_id": tenant_id,
             "company_name": clean_name(request.company_name, field="company_name", required=False),
             "client_name": clean_name(request.client_name, field="client_name", required=False),
             "contract_line": clean_name(request.contract_line, field="contract_line", required=False),

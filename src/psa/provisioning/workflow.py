@@ -61,7 +61,7 @@ RETRY = RetryPolicy(
 )
 DB_STEP_TIMEOUT = timedelta(seconds=60)
 SCHEDULE_TO_CLOSE = timedelta(minutes=30)
-EMAIL_STEP_TIMEOUT = timedelta(seconds=30)
+EMAIL_STEP_TIMEOUT = timedelta(seconds=20)  # SMTP timeout (10 s) plus rendering
 
 # Input fields an `update` may change, and the step that consumes each (after which it is "used").
 UPDATABLE_FIELDS: dict[str, str] = {
@@ -171,6 +171,7 @@ class TenantCreationWorkflow:
                 ValidatedRequest,
             )
             slug = validated.slug
+            tenant_id = validated.input.tenant_id or tenant_id
             self._state.slug = slug
             # Updates accepted from here on are applied on top of the normalised input.
             self._input = validated.input.model_copy(update=self._applied_updates())

@@ -2,11 +2,13 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 05:06:55.683409
+Create Date: 2026-11-21 05:20:00.848690
 """
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
 from sqlalchemy.dialects import postgresql
 
 revision = "0001"
@@ -550,7 +552,9 @@ def upgrade() -> None:
             ["tenant", "region_code"],
             ["tax_regions.tenant", "tax_regions.region_code"],
             name=op.f("fk_tax_rates_tenant_region_code_tax_regions"),
-            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant"], ["tenants.tenant"], name=op.f("fk_tax_rates_tenant_tenants"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("tenant", "tax_rate_id", name=op.f("pk_tax_rates")),
     )

@@ -1,0 +1,61 @@
+"""Real SMTP servers on loopback (aiosmtpd) for tests: collecting, rejecting, and gated (holds DATA)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class CollectingHandler:
+    """Accepts every message and keeps its envelope."""
+
+    def __init__(self) -> None:
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+class RejectingHandler:
+    """Refuses every recipient with 550."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 mailbox unavailable"
+
+
+class GatedHandler(CollectingHandler):
+    """Holds each DATA command until ``gate`` is set; ``entered`` is set when a DATA command arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.entered.set()
+        while not self.gate.is_set():
+            await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@contextlib.contextmanager
+def smtp_server(handler) -> Iterator[Controller]:
+    """Run ``handler`` on 127.0.0.1 at a free port for the duration of the block."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
