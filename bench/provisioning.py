@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -66,6 +67,7 @@ BENCH_STATE = ROOT / ".psa" / "bench-stack"
 BENCH_DB = "psa_bench"
 DEFAULT_OUT = ROOT / "bench" / "results" / "provisioning.json"
 WARMUP = 2
+PROVISION_TIMEOUT = 120.0  # seconds; generous, only there to fail instead of hanging
 
 TARGETS = {"p50_ms_max": 500, "concurrent_throughput_min_per_s": 10, "sql_statements_max_excluding_seeds": 40}
 SEED_STATEMENT = re.compile(
@@ -164,16 +166,31 @@ def make_request(run_id: str, label: str) -> TenantCreationInput:
     return TenantCreationInput(
         tenant_name=f"Bench {run_id} {label}",
         admin_user=AdminUser(
-            first_name="Bench", last_name="Admin", email=f"admin-{run_id}-{label.replace(' ', '-')}@bench-psa.example.com"
+            first_name="Bench",
+            last_name="Admin",
+            email=f"admin-{run_id}-{label.replace(' ', '-')}@bench-psa.example.com",
         ),
     )
 
 
-async def provision_once(client, task_queue: str, request: TenantCreationInput) -> float:
-    """Start one provisioning and wait for its result; returns the latency in seconds."""
+async def provision_once(
+    client, task_queue: str, request: TenantCreationInput, timeout: float = PROVISION_TIMEOUT
+) -> float:
+    """Start one provisioning and wait for its result; returns the latency in seconds.
+
+    A run not finished within ``timeout`` seconds (e.g. a workflow task failing on a broken import, which
+    Temporal retries forever) is terminated and reported as a RuntimeError instead of hanging the benchmark.
+    """
     start = time.perf_counter()
     handle = await start_tenant_creation(client, request, task_queue=task_queue)
-    result = await handle.result()
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(Exception):
+            await handle.terminate(reason="benchmark timeout")
+        raise RuntimeError(
+            f"provisioning {handle.id} did not finish within {timeout:.0f} s; see the worker log output"
+        ) from None
     elapsed = time.perf_counter() - start
     if not result.success:
         raise RuntimeError(f"provisioning of {request.tenant_name} did not succeed: {result}")
@@ -275,15 +292,14 @@ def print_report(report: dict, out: Path) -> None:
     from rich.table import Table
 
     s = report["settings"]
-    table = Table(
-        title=f"provisioning: n={s['n']} concurrency={s['concurrency']} bcrypt_rounds={s['bcrypt_rounds']}"
-    )
+    table = Table(title=f"provisioning: n={s['n']} concurrency={s['concurrency']} bcrypt_rounds={s['bcrypt_rounds']}")
     for col in ("phase", "p50 ms", "p95 ms", "mean ms", "throughput /s"):
         table.add_column(col, justify="right" if col != "phase" else "left")
     for phase in ("sequential", "concurrent"):
         r = report[phase]
-        table.add_row(phase, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['mean_ms']:.1f}",
-                      f"{r['throughput_per_s']:.2f}")
+        table.add_row(
+            phase, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['mean_ms']:.1f}", f"{r['throughput_per_s']:.2f}"
+        )
     console = Console()
     console.print(table)
     console.print(

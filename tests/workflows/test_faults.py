@@ -4,6 +4,8 @@ that outlives the activity timeout (time-skipping test server)."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 import subprocess
 import sys
@@ -51,7 +53,8 @@ async def test_smtp_delivery(client, start_worker, engine, base_settings):
         result = await (await start_tenant_creation(client, request, task_queue=task_queue)).result()
     assert result.email_sent and result.email_error is None
     assert [e.rcpt_tos for e in handler.envelopes] == [[request.admin_user.email.lower()]]
-    assert result.temporary_password in handler.envelopes[0].content.decode()
+    message = email.message_from_bytes(handler.envelopes[0].content, policy=email.policy.default)
+    assert result.temporary_password in message.get_body(("plain",)).get_content()
 
 
 async def test_smtp_refusal_keeps_provisioning_successful(client, start_worker, engine, base_settings):
