@@ -272,8 +272,14 @@ def tenants_list(limit: int = 100) -> None:
             await engine.dispose()
         table = Table("tenant", "name", "slug", "admin", "product", "created")
         for row in rows:
-            table.add_row(str(row.tenant), row.client_name, row.slug, row.admin_email or "", row.product_code,
-                          row.created_at.isoformat(timespec="seconds"))
+            table.add_row(
+                str(row.tenant),
+                row.client_name,
+                row.slug,
+                row.admin_email or "",
+                row.product_code,
+                row.created_at.isoformat(timespec="seconds"),
+            )
         console.print(table)
 
     asyncio.run(run())

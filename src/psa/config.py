@@ -32,9 +32,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PSA_", extra="ignore", populate_by_name=True)
 
     state_dir: Path = Field(default=Path(".psa"), description="embedded state: pgdata, temporal db, outbox")
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "PSA_DATABASE_URL")
-    )
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "PSA_DATABASE_URL"))
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "PSA_TEMPORAL_ADDRESS")
     )
@@ -66,7 +64,7 @@ class Settings(BaseSettings):
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
     smtp_timeout_seconds: float = 10.0
 
-    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    bcrypt_rounds: int = Field(default=10, ge=4, le=16, description="bcrypt cost; OWASP minimum is 10")
     db_pool_size: int = 10
 
     # -- derived values -------------------------------------------------------------------------

@@ -176,13 +176,36 @@ class DevStack:
                 timeout=90,
             )
         exists = psql(
-            ["-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, "-d", "postgres", "-tAc",
-             f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"],
+            [
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                PG_USER,
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'",
+            ],
             timeout=30,
         )
         if exists.strip() != "1":
-            psql(["-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, "-d", "postgres", "-c",
-                  f"CREATE DATABASE {DB_NAME}"], timeout=30)
+            psql(
+                [
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    PG_USER,
+                    "-d",
+                    "postgres",
+                    "-c",
+                    f"CREATE DATABASE {DB_NAME}",
+                ],
+                timeout=30,
+            )
         data = self._read()
         data.update(pg_port=port, database_url=url)
         self._write(data)
@@ -210,12 +233,21 @@ class DevStack:
         if not self.temporal_running():
             self.state.mkdir(parents=True, exist_ok=True)
             args = [
-                _temporal_binary(), "server", "start-dev",
-                "--ip", "127.0.0.1", "--port", str(port),
-                "--db-filename", str(self.state / "temporal.db"),
-                "--log-level", "warn",
-                "--http-port", str(data.get("temporal_http_port") or _free_port()),
-                "--metrics-port", str(data.get("temporal_metrics_port") or _free_port()),
+                _temporal_binary(),
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--db-filename",
+                str(self.state / "temporal.db"),
+                "--log-level",
+                "warn",
+                "--http-port",
+                str(data.get("temporal_http_port") or _free_port()),
+                "--metrics-port",
+                str(data.get("temporal_metrics_port") or _free_port()),
             ]
             ui_port = None
             if self.temporal_ui:
@@ -261,7 +293,10 @@ class DevStack:
         env = dict(os.environ, PSA_STATE_DIR=str(self.state))
         proc = subprocess.Popen(
             [sys.executable, "-m", "psa.cli", "worker"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
         data = self._read()
         data["worker_pid"] = proc.pid
@@ -304,7 +339,10 @@ class DevStack:
                 pid=data.get("temporal_pid"),
             ),
             ComponentStatus(
-                "worker", running=self.worker_running(), external=False, address=None,
+                "worker",
+                running=self.worker_running(),
+                external=False,
+                address=None,
                 pid=data.get("worker_pid"),
             ),
         ]

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import pytest
 from slugify import slugify
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction

@@ -45,7 +45,9 @@ def _cancel_during(client, activity_type: str, *, native: bool = False) -> Activ
         if native:
             await handle.cancel()
         else:
-            await handle.signal(TenantCreationWorkflow.cancel, CancelSignal(reason="customer withdrew", cancelled_by="ops"))
+            await handle.signal(
+                TenantCreationWorkflow.cancel, CancelSignal(reason="customer withdrew", cancelled_by="ops")
+            )
         await asyncio.sleep(0.3)  # the activity still commits its rows after the cancel arrived
 
     return ActivityHooks({activity_type: hook})
@@ -101,11 +103,19 @@ async def test_business_failure_after_writes_compensates(client, start_worker, e
             return
         other = uuid.uuid4()
         async with tenant_transaction(engine, other) as conn:
-            await tenants.create_tenant(conn, tenant=other, slug=f"thief-{other.hex[:12]}", company_name="Thief",
-                                        email=request.admin_user.email)
+            await tenants.create_tenant(
+                conn, tenant=other, slug=f"thief-{other.hex[:12]}", company_name="Thief", email=request.admin_user.email
+            )
             await seeds.seed_tenant(conn, other)
-            await users.create_admin_user(conn, tenant=other, user_id=uuid.uuid4(), first_name="T", last_name="T",
-                                          email=request.admin_user.email.lower(), password_hash="x")
+            await users.create_admin_user(
+                conn,
+                tenant=other,
+                user_id=uuid.uuid4(),
+                first_name="T",
+                last_name="T",
+                email=request.admin_user.email.lower(),
+                password_hash="x",
+            )
 
     task_queue = await start_worker(interceptors=[ActivityHooks({"create_admin_user": steal_email})])
     handle = await start_tenant_creation(client, request, task_queue=task_queue)
@@ -141,8 +151,9 @@ async def test_update_changes_a_field_not_yet_used(client, start_worker, engine)
     async with engine.connect() as conn:
         from sqlalchemy import text
 
-        name = (await conn.execute(text("SELECT client_name FROM tenants WHERE tenant = :t"),
-                                   {"t": outcome.tenant_id})).scalar_one()
+        name = (
+            await conn.execute(text("SELECT client_name FROM tenants WHERE tenant = :t"), {"t": outcome.tenant_id})
+        ).scalar_one()
     assert name == "Renamed Holdings"
     state = await handle.query(TenantCreationWorkflow.get_state)
     assert [u.field for u in state.updates] == ["company_name"]

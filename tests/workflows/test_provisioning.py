@@ -71,7 +71,10 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
         user = (await conn.execute(text("SELECT * FROM users WHERE tenant = :t"), {"t": result.tenant_id})).one()
         role = (
             await conn.execute(
-                text("SELECT r.role_name, r.msp FROM user_roles ur JOIN roles r USING (tenant, role_id) WHERE ur.tenant = :t"),
+                text(
+                    "SELECT r.role_name, r.msp FROM user_roles ur JOIN roles r USING (tenant, role_id)"
+                    " WHERE ur.tenant = :t"
+                ),
                 {"t": result.tenant_id},
             )
         ).one()
@@ -168,7 +171,9 @@ async def test_bad_input_fails_validation_and_writes_nothing(client, worker, eng
 async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothing(client, worker, engine):
     first = make_request()
     await (await start_tenant_creation(client, first, task_queue=worker)).result()
-    second = make_request(admin_user=AdminUser(first_name="Jane", last_name="Roe", email=first.admin_user.email.upper()))
+    second = make_request(
+        admin_user=AdminUser(first_name="Jane", last_name="Roe", email=first.admin_user.email.upper())
+    )
     before = await _count(engine, "SELECT count(*) FROM tenants")
     cause = await _run_raw(client, worker, second)
     assert cause.type == "DuplicateError"

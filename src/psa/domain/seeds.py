@@ -103,9 +103,7 @@ class PermissionDef:
 
 def permission_catalogue() -> tuple[PermissionDef, ...]:
     """The full catalogue: MSP permissions, client-portal permissions, and ``settings:*`` for both."""
-    rows = [
-        PermissionDef(res, act, True, res == "settings") for res, acts in _MSP_RESOURCES.items() for act in acts
-    ]
+    rows = [PermissionDef(res, act, True, res == "settings") for res, acts in _MSP_RESOURCES.items() for act in acts]
     rows += [PermissionDef(res, act, False, True) for res, acts in _CLIENT_RESOURCES.items() for act in acts]
     return tuple(rows)
 

@@ -48,9 +48,7 @@ def _domain_failures(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable
         try:
             return await fn(*args, **kwargs)
         except DomainError as exc:
-            raise ApplicationError(
-                exc.message, exc.to_dict(), type=type(exc).__name__, non_retryable=True
-            ) from None
+            raise ApplicationError(exc.message, exc.to_dict(), type=type(exc).__name__, non_retryable=True) from None
 
     return wrapper
 
@@ -98,8 +96,7 @@ class ProvisioningActivities:
             owner = await users.find_internal_user_tenant(conn, validated.input.admin_user.email)
             if owner is not None and owner != ours:
                 raise DuplicateError(
-                    "an internal user with this email already exists; internal user emails are unique "
-                    "across tenants",
+                    "an internal user with this email already exists; internal user emails are unique across tenants",
                     field="admin_user.email",
                 )
         return validated

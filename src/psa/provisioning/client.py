@@ -19,9 +19,7 @@ class TenantAlreadyProvisioned(Exception):
         self.workflow_id = workflow_id
 
 
-async def start_tenant_creation(
-    client: Client, request: TenantCreationInput, *, task_queue: str
-) -> WorkflowHandle:
+async def start_tenant_creation(client: Client, request: TenantCreationInput, *, task_queue: str) -> WorkflowHandle:
     """Start ``TenantCreationWorkflow`` under the business key ``tenant-creation-<slug>``.
 
     A second start of the same tenant while the first runs attaches to it (one tenant, never two); a start

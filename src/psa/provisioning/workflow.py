@@ -144,9 +144,7 @@ class TenantCreationWorkflow:
         if used_at in self._started:
             raise ValueError(f"field '{request.field}' was already used by step '{used_at}'")
         try:
-            candidate = TenantCreationInput.model_validate(
-                {**self._input.model_dump(), request.field: request.value}
-            )
+            candidate = TenantCreationInput.model_validate({**self._input.model_dump(), request.field: request.value})
             normalize_request(candidate)
         except PydanticValidationError as exc:
             raise ValueError(f"invalid value for '{request.field}': {exc.errors()[0]['msg']}") from None
@@ -253,7 +251,9 @@ class TenantCreationWorkflow:
                 created_at=workflow.now().isoformat().replace("+00:00", "Z"),
             )
         except (_Cancelled, asyncio.CancelledError, CancelledError):
-            reason = self._cancel.reason if self._cancel else (workflow.cancellation_reason() or "Temporal cancellation")
+            reason = (
+                self._cancel.reason if self._cancel else (workflow.cancellation_reason() or "Temporal cancellation")
+            )
             self._state.cancel_reason = reason
             self._state.error = f"cancelled: {reason}"
             self._state.error_type = "Cancelled"
@@ -270,9 +270,7 @@ class TenantCreationWorkflow:
                     if any(step in COMPENSATIONS for step in self._started):
                         await self._compensate(tenant_id, slug, admin_user_id)
                     self._set_step("failed")
-                    raise ApplicationError(
-                        cause.message, *cause.details, type=cause.type, non_retryable=True
-                    ) from None
+                    raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             else:
                 self._state.error = str(cause or exc)
                 self._state.error_type = type(cause or exc).__name__
@@ -332,9 +330,7 @@ class TenantCreationWorkflow:
         try:
             result = await self._current
         except (asyncio.CancelledError, ActivityError) as exc:
-            if self._cancel_requested() and (
-                isinstance(exc, asyncio.CancelledError) or is_cancelled_exception(exc)
-            ):
+            if self._cancel_requested() and (isinstance(exc, asyncio.CancelledError) or is_cancelled_exception(exc)):
                 raise _Cancelled() from None
             raise
         finally:
