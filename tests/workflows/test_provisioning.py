@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import email
 import email.policy
 import uuid
@@ -187,3 +188,15 @@ async def test_tenant_name_taken_by_another_tenant_is_duplicate(client, worker, 
     cause = await _run_raw(client, worker, make_request(tenant_name=first.tenant_name.upper()))
     assert cause.type == "DuplicateError"
     assert cause.details[0]["field"] == "tenant_name"
+
+
+async def test_password_never_in_logs_or_workflow_history(client, worker, caplog):
+    caplog.set_level(logging.DEBUG)
+    handle = await start_tenant_creation(client, make_request(), task_queue=worker)
+    result = await handle.result()
+    password = result.temporary_password
+    assert password not in caplog.text
+    history = await handle.fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    assert password.encode() not in raw, "payloads must be encrypted by the codec"
+    assert b"binary/encrypted-aes256gcm" in raw

@@ -1,0 +1,77 @@
+"""The `psa` command line as a user runs it, against the test stack and an in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+
+from tests.conftest import TEST_STATE
+
+
+async def psa(base_settings, task_queue: str, *args: str) -> tuple[int, str]:
+    """Run ``python -m psa.cli ARGS`` with the test database, Temporal and task queue; (exit code, output)."""
+    env = dict(
+        os.environ,
+        PSA_STATE_DIR=str(TEST_STATE),
+        DATABASE_URL=base_settings.database_url,
+        TEMPORAL_ADDRESS=base_settings.temporal_address,
+        PSA_TASK_QUEUE=task_queue,
+        PSA_OUTBOX_DIR=str(base_settings.outbox_path),
+        COLUMNS="200",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "psa.cli", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return proc.returncode, out.decode()
+
+
+async def test_create_status_list_and_rerun(base_settings, worker):
+    name = f"Cli Corp {uuid.uuid4().hex[:8]}"
+    email = f"jane.{uuid.uuid4().hex[:8]}@cli.example.com"
+    args = ["tenants", "create", "--name", name, "--admin-email", email, "--admin-first-name", "Jane",
+            "--admin-last-name", "Roe", "--company-name", name + " Inc"]  # fmt: skip
+    code, out = await psa(base_settings, worker, *args)
+    assert code == 0, out
+    assert "completed" in out and "100%" in out
+    assert "temporary password" in out and "change it at first login" in out
+    assert "welcome email written to:" in out and ".eml" in out
+
+    code, again = await psa(base_settings, worker, *args)
+    assert code == 0 and "tenant already exists" in again
+
+    code, status = await psa(base_settings, worker, "tenants", "status", name)
+    assert code == 0 and "COMPLETED" in status and "progress" in status
+
+    code, listing = await psa(base_settings, worker, "tenants", "list")
+    assert code == 0 and name + " Inc" in listing and email in listing
+
+
+async def test_bad_input_is_rejected_before_starting(base_settings, worker):
+    code, out = await psa(
+        base_settings, worker, "tenants", "create", "--name", "  ", "--admin-email", "a@example.com",
+        "--admin-first-name", "A", "--admin-last-name", "B",
+    )  # fmt: skip
+    assert code == 2 and "tenant_name" in out and "required" in out
+    code, out = await psa(
+        base_settings, worker, "tenants", "create", "--name", "Valid Name", "--admin-email", "nope",
+        "--admin-first-name", "A", "--admin-last-name", "B",
+    )  # fmt: skip
+    assert code == 2 and "admin_user.email" in out
+    code, out = await psa(
+        base_settings, worker, "tenants", "create", "--name", "Valid Name", "--admin-email", "a@example.com",
+        "--admin-first-name", "A", "--admin-last-name", "B", "--email-provider", "pigeon",
+    )  # fmt: skip
+    assert code == 2 and "email_provider" in out
+
+
+async def test_duplicate_admin_email_fails_with_the_reason(base_settings, worker):
+    email = f"dup.{uuid.uuid4().hex[:8]}@cli.example.com"
+    base = ["--admin-email", email, "--admin-first-name", "A", "--admin-last-name", "B"]
+    code, out = await psa(base_settings, worker, "tenants", "create", "--name", f"First {uuid.uuid4().hex[:6]}", *base)
+    assert code == 0, out
+    code, out = await psa(base_settings, worker, "tenants", "create", "--name", f"Second {uuid.uuid4().hex[:6]}", *base)
+    assert code == 1 and "provisioning failed" in out and "internal user with this email already exists" in out
