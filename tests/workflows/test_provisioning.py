@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import email
 import email.policy
+import logging
 import uuid
 from pathlib import Path
 
