@@ -243,6 +243,11 @@ class DevStack:
                 str(self.state / "temporal.db"),
                 "--log-level",
                 "warn",
+                # WAL + synchronous=NORMAL: durable across process crashes, far fewer fsyncs than the default.
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--sqlite-pragma",
+                "synchronous=normal",
                 "--http-port",
                 str(data.get("temporal_http_port") or _free_port()),
                 "--metrics-port",
