@@ -109,6 +109,22 @@ def _state_table(state: Any) -> Table:
     return table
 
 
+async def _has_pollers(client: Any, settings: Settings) -> bool:
+    """Whether any worker polls the workflow task queue right now."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=settings.temporal_namespace,
+            task_queue=TaskQueue(name=settings.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(response.pollers) > 0
+
+
 async def _create(settings: Settings, request: Any, wait: bool) -> None:
     from temporalio.client import WorkflowFailureError
 
@@ -117,6 +133,11 @@ async def _create(settings: Settings, request: Any, wait: bool) -> None:
     from psa.temporal import connect
 
     client = await connect(settings)
+    if not await _has_pollers(client, settings):
+        err.print(
+            f"[yellow]warning:[/] no worker polls task queue '{settings.task_queue}'; the run waits until one "
+            "does (start it with `psa worker`)"
+        )
     try:
         handle = await start_tenant_creation(client, request, task_queue=settings.task_queue)
     except TenantAlreadyProvisioned as exc:

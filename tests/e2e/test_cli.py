@@ -75,3 +75,56 @@ async def test_duplicate_admin_email_fails_with_the_reason(base_settings, worker
     assert code == 0, out
     code, out = await psa(base_settings, worker, "tenants", "create", "--name", f"Second {uuid.uuid4().hex[:6]}", *base)
     assert code == 1 and "provisioning failed" in out and "internal user with this email already exists" in out
+
+
+async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engine):
+    from psa.provisioning.workflow import derived_id, workflow_id_for
+    from tests.conftest import tenant_row_counts
+    from tests.workflows.helpers import ActivityHooks
+
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def pause(info) -> None:
+        reached.set()
+        await release.wait()
+
+    task_queue = await start_worker(interceptors=[ActivityHooks({"seed_tenant": pause})])
+    name = f"Paused Corp {uuid.uuid4().hex[:8]}"
+    code, out = await psa(
+        base_settings, task_queue, "tenants", "create", "--name", name, "--admin-email",
+        f"p.{uuid.uuid4().hex[:8]}@cli.example.com", "--admin-first-name", "P", "--admin-last-name", "Q", "--no-wait",
+    )  # fmt: skip
+    assert code == 0 and "tenant-creation-" in out and "warning" not in out
+    await asyncio.wait_for(reached.wait(), 30)
+
+    code, out = await psa(base_settings, task_queue, "tenants", "update", name, "--field", "email_provider",
+                          "--value", "smtp")  # fmt: skip
+    assert code == 0 and "email_provider updated at step seeding" in out
+    code, out = await psa(base_settings, task_queue, "tenants", "update", name, "--field", "company_name",
+                          "--value", '"Too Late"')  # fmt: skip
+    assert code == 1 and "already used by step 'creating_tenant'" in out
+
+    code, out = await psa(base_settings, task_queue, "tenants", "cancel", name, "--reason", "duplicate order")
+    assert code == 0
+    release.set()
+    workflow_id = workflow_id_for(name.lower().replace(" ", "-"))
+
+    async def cancelled() -> bool:
+        code, status = await psa(base_settings, task_queue, "tenants", "status", workflow_id)
+        return "cancelled" in status and "duplicate order" in status
+
+    from tests.conftest import wait_for
+
+    await wait_for(cancelled, timeout=60, interval=0.5)
+    assert set((await tenant_row_counts(engine, derived_id(workflow_id, "tenant"))).values()) == {0}
+
+
+async def test_warns_when_no_worker_polls(base_settings, client):
+    name = f"Lonely {uuid.uuid4().hex[:6]}"
+    code, out = await psa(
+        base_settings, f"nobody-{uuid.uuid4()}", "tenants", "create", "--name", name,
+        "--admin-email", f"l.{uuid.uuid4().hex[:6]}@cli.example.com", "--admin-first-name", "L",
+        "--admin-last-name", "M", "--no-wait",
+    )  # fmt: skip
+    assert code == 0 and "no worker polls task queue" in out
+    await client.get_workflow_handle("tenant-creation-" + name.lower().replace(" ", "-")).terminate("test done")

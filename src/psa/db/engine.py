@@ -1,8 +1,8 @@
 """Async engine and transactions (SQLAlchemy 2 Core, psycopg 3).
 
 Every tenant-scoped unit of work runs in ``tenant_transaction``, which sets ``app.current_tenant`` for the
-transaction (``set_config(..., true)``) so row-level security policies can back up the explicit
-``WHERE tenant = ...`` filters that every query carries.
+transaction (``set_config(..., true)``). Every query still filters by tenant explicitly; the setting is the
+hook for the row-level security policies DESIGN.md plans for the API's database role.
 """
 
 from __future__ import annotations

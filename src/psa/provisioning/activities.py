@@ -9,6 +9,7 @@ Anything else (a database outage, say) propagates and Temporal retries it with b
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -136,7 +137,7 @@ class ProvisioningActivities:
         """Roles, permissions, grants, default tax region and rate (spec §5.1). Returns rows inserted."""
         async with tenant_transaction(self.engine, tenant_id) as conn:
             result = await seeds.seed_tenant(conn, UUID(tenant_id))
-        return result.__dict__
+        return dataclasses.asdict(result)
 
     @activity.defn(name="create_admin_user")
     @_domain_failures
