@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import sys
+import traceback
 import warnings
 from typing import Annotated, Any
 
@@ -103,9 +107,10 @@ def _workflow_id(identifier: str) -> str:
 
 def _state_table(state: Any) -> Table:
     table = Table("field", "value", show_header=False)
-    for key, value in state.model_dump().items():
+    for key, value in state.model_dump(exclude={"history"}).items():
         if value not in (None, [], {}):
             table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
+    table.add_row("history", " → ".join(f"{t.step} {t.progress}%" for t in state.history))
     return table
 
 
@@ -306,5 +311,23 @@ def tenants_list(limit: int = 100) -> None:
     asyncio.run(run())
 
 
+def main() -> None:
+    """Console entry point. Exits with ``os._exit`` after flushing: the Temporal SDK's native runtime
+    threads can otherwise call into a finalising interpreter and abort the process (SIGABRT,
+    "PyGILState_Release ... finalizing") after the command has already succeeded."""
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -289,10 +289,9 @@ class DevStack:
         return _alive(self._read().get("worker_pid"))
 
     def start_worker(self) -> int:
-        """Run ``psa worker`` in the background (log in ``worker.log``). Returns its pid."""
-        data = self._read()
-        if self.worker_running():
-            return data["worker_pid"]
+        """(Re)start ``psa worker`` in the background (log in ``worker.log``), so it runs the current code.
+        Returns its pid."""
+        self.stop_worker()
         log = open(self.state / "worker.log", "ab")  # noqa: SIM115 - handed to the child
         env = dict(os.environ, PSA_STATE_DIR=str(self.state))
         proc = subprocess.Popen(

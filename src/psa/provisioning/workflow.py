@@ -124,11 +124,18 @@ class TenantCreationWorkflow:
 
     @workflow.update(name="update")
     def update(self, request: UpdateRequest) -> UpdateResult:
-        assert self._input is not None
-        self._input = self._input.model_copy(update={request.field: request.value})
+        self._input = self._with_update(request)
         result = UpdateResult(field=request.field, value=request.value, applied_at_step=self._state.step)
         self._state.updates.append(result)
         return result
+
+    def _with_update(self, request: UpdateRequest) -> TenantCreationInput:
+        """The current input with ``request`` applied, type-checked and normalised.
+
+        Raises pydantic ValidationError or DomainError for an invalid value."""
+        assert self._input is not None
+        candidate = TenantCreationInput.model_validate({**self._input.model_dump(), request.field: request.value})
+        return normalize_request(candidate).input
 
     @update.validator
     def validate_update(self, request: UpdateRequest) -> None:
@@ -144,8 +151,7 @@ class TenantCreationWorkflow:
         if used_at in self._started:
             raise ValueError(f"field '{request.field}' was already used by step '{used_at}'")
         try:
-            candidate = TenantCreationInput.model_validate({**self._input.model_dump(), request.field: request.value})
-            normalize_request(candidate)
+            self._with_update(request)
         except PydanticValidationError as exc:
             raise ValueError(f"invalid value for '{request.field}': {exc.errors()[0]['msg']}") from None
         except DomainError as exc:
@@ -171,8 +177,8 @@ class TenantCreationWorkflow:
             slug = validated.slug
             tenant_id = validated.input.tenant_id or tenant_id
             self._state.slug = slug
-            # Updates accepted from here on are applied on top of the normalised input.
-            self._input = validated.input.model_copy(update=self._applied_updates())
+            # Keep updates accepted while validation ran; later updates apply to the normalised input.
+            self._input = normalize_request(validated.input.model_copy(update=self._applied_updates())).input
 
             await self._step(
                 "creating_tenant",
