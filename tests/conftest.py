@@ -89,6 +89,25 @@ async def worker(start_worker) -> str:
     return await start_worker()
 
 
+def cli_env(settings: Settings, task_queue: str, **extra: str) -> dict[str, str]:
+    """Environment for a `python -m psa.cli ...` subprocess that uses ``settings``' servers and outbox,
+    the test stack's codec key, and ``task_queue``; ``extra`` adds or overrides variables."""
+    return dict(
+        os.environ,
+        PSA_STATE_DIR=str(TEST_STATE),
+        DATABASE_URL=settings.database_url,
+        TEMPORAL_ADDRESS=settings.temporal_address,
+        PSA_TASK_QUEUE=task_queue,
+        PSA_OUTBOX_DIR=str(settings.outbox_path),
+        PSA_EMAIL_PROVIDER=settings.email_provider,
+        PSA_SMTP_HOST=settings.smtp_host,
+        PSA_SMTP_PORT=str(settings.smtp_port),
+        PSA_SMTP_TLS=settings.smtp_tls,
+        PSA_BCRYPT_ROUNDS=str(settings.bcrypt_rounds),
+        **extra,
+    )
+
+
 def unique_name(prefix: str = "Tenant") -> str:
     return f"{prefix} {uuid.uuid4().hex[:10]}"
 

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 
-from tests.conftest import TEST_STATE
+from tests.conftest import cli_env
 
 
 async def psa(base_settings, task_queue: str, *args: str) -> tuple[int, str]:
     """Run ``python -m psa.cli ARGS`` with the test database, Temporal and task queue; (exit code, output)."""
-    env = dict(
-        os.environ,
-        PSA_STATE_DIR=str(TEST_STATE),
-        DATABASE_URL=base_settings.database_url,
-        TEMPORAL_ADDRESS=base_settings.temporal_address,
-        PSA_TASK_QUEUE=task_queue,
-        PSA_OUTBOX_DIR=str(base_settings.outbox_path),
-        COLUMNS="200",
-    )
+    env = cli_env(base_settings, task_queue, COLUMNS="200")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "psa.cli", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -22,7 +22,7 @@ from psa.provisioning.client import start_tenant_creation
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id, workflow_id_for
 from psa.temporal import data_converter
 from psa.worker import build_worker
-from tests.conftest import TEST_STATE, tenant_row_counts
+from tests.conftest import cli_env, tenant_row_counts
 from tests.smtp import CollectingHandler, GatedHandler, RejectingHandler, smtp_server
 from tests.workflows.helpers import ActivityHooks, make_request
 
@@ -103,18 +103,7 @@ async def test_worker_killed_mid_workflow_then_restarted(client, start_worker, e
     task_queue = f"test-kill-{uuid.uuid4()}"
     with smtp_server(handler) as server:
         settings = _smtp(base_settings, server.port)
-        env = dict(
-            os.environ,
-            PSA_STATE_DIR=str(TEST_STATE),
-            DATABASE_URL=settings.database_url,
-            TEMPORAL_ADDRESS=settings.temporal_address,
-            PSA_TASK_QUEUE=task_queue,
-            PSA_EMAIL_PROVIDER="smtp",
-            PSA_SMTP_HOST="127.0.0.1",
-            PSA_SMTP_PORT=str(server.port),
-            PSA_SMTP_TLS="none",
-            PSA_BCRYPT_ROUNDS="4",
-        )
+        env = cli_env(settings, task_queue)
         log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen([sys.executable, "-m", "psa.cli", "worker"], env=env, stdout=log,
                                 stderr=subprocess.STDOUT)  # fmt: skip

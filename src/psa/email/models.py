@@ -5,12 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, SecretStr
 
 
-class WelcomeEmail(BaseModel):
-    """Everything needed to write one tenant-welcome email.
-
-    ``temporary_password`` is a ``SecretStr`` so it never shows up in reprs, logs or serialised
-    workflow payloads by accident; it is only unwrapped while rendering the message body.
-    """
+class WelcomeRecipient(BaseModel):
+    """Who a tenant-welcome email goes to, and for which tenant."""
 
     tenant_id: str
     tenant_name: str
@@ -18,6 +14,15 @@ class WelcomeEmail(BaseModel):
     first_name: str
     last_name: str
     email: str
+
+
+class WelcomeEmail(WelcomeRecipient):
+    """Everything needed to write one tenant-welcome email.
+
+    ``temporary_password`` is a ``SecretStr`` so it never shows up in reprs, logs or serialised
+    payloads by accident; it is only unwrapped while rendering the message body.
+    """
+
     temporary_password: SecretStr
 
 

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from uuid import UUID
 
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -24,7 +23,7 @@ from psa.config import Settings
 from psa.db.engine import tenant_transaction
 from psa.domain import seeds, tenants, users
 from psa.domain.errors import DomainError, DuplicateError
-from psa.email import WelcomeEmail, send_welcome_email
+from psa.email import EmailResult, WelcomeEmail, send_welcome_email
 from psa.provisioning.types import (
     AdminUserCreated,
     CompensationArgs,
@@ -34,7 +33,6 @@ from psa.provisioning.types import (
     ValidatedRequest,
     ValidateRequestArgs,
     WelcomeEmailArgs,
-    WelcomeEmailOutcome,
 )
 from psa.provisioning.validation import normalize_request
 
@@ -170,22 +168,14 @@ class ProvisioningActivities:
         return ["email_settings", "tenant_settings"]
 
     @activity.defn(name="send_welcome_email")
-    async def send_welcome_email(self, args: WelcomeEmailArgs) -> WelcomeEmailOutcome:
+    async def send_welcome_email(self, args: WelcomeEmailArgs) -> EmailResult:
         """Render and deliver the welcome email through the configured provider. Never raises for a
         delivery failure: it returns ``email_sent=False`` with the error (the password scrubbed)."""
         result = await send_welcome_email(
             self.settings,
-            WelcomeEmail(
-                tenant_id=args.tenant_id,
-                tenant_name=args.tenant_name,
-                user_id=args.user_id,
-                first_name=args.first_name,
-                last_name=args.last_name,
-                email=args.email,
-                temporary_password=SecretStr(args.temporary_password),
-            ),
+            WelcomeEmail.model_validate(args.model_dump()),
         )
-        return WelcomeEmailOutcome(**result.model_dump())
+        return result
 
     # -- compensation: each idempotent, a no-op when its step wrote nothing ----------------------
     @activity.defn(name="undo_setup_tenant_data")

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from psa.email.models import WelcomeRecipient
+
 Step = Literal[
     "initializing",
     "validating",
@@ -104,22 +106,11 @@ class SetupTenantDataArgs(BaseModel):
     contract_line: str | None = None
 
 
-class WelcomeEmailArgs(BaseModel):
-    tenant_id: str
-    tenant_name: str
-    user_id: str
-    first_name: str
-    last_name: str
-    email: str
+class WelcomeEmailArgs(WelcomeRecipient):
+    """``send_welcome_email`` input. The password is a plain string here (a SecretStr would serialise
+    masked); workflow payloads are encrypted by the payload codec."""
+
     temporary_password: str
-
-
-class WelcomeEmailOutcome(BaseModel):
-    email_sent: bool
-    provider: str
-    message_id: str | None = None
-    location: str | None = None
-    error: str | None = None
 
 
 class CompensationArgs(BaseModel):

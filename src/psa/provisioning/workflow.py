@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError as PydanticValidationError
 
     from psa.domain.errors import DomainError
+    from psa.email.models import EmailResult
     from psa.provisioning.types import (
         STEP_ORDER,
         STEP_PROGRESS,
@@ -45,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         ValidatedRequest,
         ValidateRequestArgs,
         WelcomeEmailArgs,
-        WelcomeEmailOutcome,
     )
     from psa.provisioning.validation import normalize_request
 
@@ -226,7 +226,7 @@ class TenantCreationWorkflow:
                 self._enter("sending_welcome_email")
                 self._state.email_error = "skipped"
             else:
-                outcome: WelcomeEmailOutcome = await self._step(
+                outcome: EmailResult = await self._step(
                     "sending_welcome_email",
                     "send_welcome_email",
                     WelcomeEmailArgs(
@@ -238,7 +238,7 @@ class TenantCreationWorkflow:
                         email=admin.email,
                         temporary_password=created.temporary_password,
                     ),
-                    WelcomeEmailOutcome,
+                    EmailResult,
                     timeout=EMAIL_STEP_TIMEOUT,
                 )
                 email_sent = outcome.email_sent
