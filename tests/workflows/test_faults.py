@@ -160,6 +160,7 @@ async def test_outage_outliving_the_timeout_fails_without_destroying_then_rerun_
                 assert "OperationalError" in str(failure.cause)
                 state = await handle.query(TenantCreationWorkflow.get_state)
                 assert state.step == "failed" and state.error_type == "OperationalError"
+                assert "[SQL" not in state.error and "parameters" not in state.error, "no SQL or its parameters"
                 assert state.compensation.status == "not_needed"
     finally:
         await asyncio.to_thread(stack.start_postgres)

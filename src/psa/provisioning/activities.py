@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from uuid import UUID
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -39,8 +40,10 @@ from psa.provisioning.validation import normalize_request
 T = TypeVar("T")
 
 
-def _domain_failures(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Turn DomainError into a non-retryable ApplicationError of the same type name."""
+def _activity_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Map errors to Temporal failures: a DomainError becomes a non-retryable ApplicationError of the
+    same type name; a database error becomes a retryable one carrying only the driver's message, so
+    SQL parameters (a password hash, say) never reach workflow state or history."""
 
     @functools.wraps(fn)
     async def wrapper(*args, **kwargs) -> T:
@@ -48,6 +51,9 @@ def _domain_failures(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable
             return await fn(*args, **kwargs)
         except DomainError as exc:
             raise ApplicationError(exc.message, exc.to_dict(), type=type(exc).__name__, non_retryable=True) from None
+        except DBAPIError as exc:
+            driver = exc.orig if exc.orig is not None else exc
+            raise ApplicationError(f"{type(driver).__name__}: {driver}", type=type(exc).__name__) from None
 
     return wrapper
 
@@ -74,7 +80,7 @@ class ProvisioningActivities:
         ]
 
     @activity.defn(name="validate_request")
-    @_domain_failures
+    @_activity_errors
     async def validate_request(self, args: ValidateRequestArgs) -> ValidatedRequest:
         """Check the input before any write: names, email syntax, enumerations, a duplicate tenant slug
         or id, and an admin email already used by an internal user of any tenant.
@@ -101,7 +107,7 @@ class ProvisioningActivities:
         return validated
 
     @activity.defn(name="create_tenant")
-    @_domain_failures
+    @_activity_errors
     async def create_tenant(self, args: CreateTenantArgs) -> None:
         """Tenant row, the tenant's own MSP client with its 'Main Office' location, and the default
         ``tenant_companies`` row, in one transaction (reference: createTenant, spec §2.2)."""
@@ -130,7 +136,7 @@ class ProvisioningActivities:
             )
 
     @activity.defn(name="seed_tenant")
-    @_domain_failures
+    @_activity_errors
     async def seed_tenant(self, tenant_id: str) -> dict[str, int]:
         """Roles, permissions, grants, default tax region and rate (spec §5.1). Returns rows inserted."""
         async with tenant_transaction(self.engine, tenant_id) as conn:
@@ -138,7 +144,7 @@ class ProvisioningActivities:
         return dataclasses.asdict(result)
 
     @activity.defn(name="create_admin_user")
-    @_domain_failures
+    @_activity_errors
     async def create_admin_user(self, args: CreateAdminUserArgs) -> AdminUserCreated:
         """The internal admin user with a bcrypt-hashed temporary password and the MSP Admin role.
 
@@ -160,7 +166,7 @@ class ProvisioningActivities:
         return AdminUserCreated(user_id=args.user_id, role_id=str(role_id), temporary_password=password)
 
     @activity.defn(name="setup_tenant_data")
-    @_domain_failures
+    @_activity_errors
     async def setup_tenant_data(self, args: SetupTenantDataArgs) -> list[str]:
         """Tenant email settings (disabled config for the chosen provider) and tenant settings."""
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
@@ -179,11 +185,13 @@ class ProvisioningActivities:
 
     # -- compensation: each idempotent, a no-op when its step wrote nothing ----------------------
     @activity.defn(name="undo_setup_tenant_data")
+    @_activity_errors
     async def undo_setup_tenant_data(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await tenants.remove_tenant_settings(conn, UUID(args.tenant_id))
 
     @activity.defn(name="undo_create_admin_user")
+    @_activity_errors
     async def undo_create_admin_user(self, args: CompensationArgs) -> int:
         if args.admin_user_id is None:
             return 0
@@ -191,11 +199,13 @@ class ProvisioningActivities:
             return await users.delete_user(conn, tenant=UUID(args.tenant_id), user_id=UUID(args.admin_user_id))
 
     @activity.defn(name="undo_seed_tenant")
+    @_activity_errors
     async def undo_seed_tenant(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await seeds.remove_seeds(conn, UUID(args.tenant_id))
 
     @activity.defn(name="undo_create_tenant")
+    @_activity_errors
     async def undo_create_tenant(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await tenants.delete_tenant(conn, tenant=UUID(args.tenant_id), slug=args.slug)
