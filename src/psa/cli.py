@@ -88,7 +88,11 @@ def worker(detach: Annotated[bool, typer.Option(help="run in the background (log
         from psa.devstack import DevStack
 
         pid = DevStack(settings).start_worker()
-        console.print(f"worker running in the background (pid {pid}, log {settings.state_path / 'worker.log'})")
+        log = settings.state_path / "worker.log"
+        if asyncio.run(_wait_for_pollers(settings, timeout=60)):
+            console.print(f"worker running in the background (pid {pid}, log {log})")
+        else:
+            _fail(f"the background worker (pid {pid}) is not polling after 60 s; see {log}")
         return
     from psa.worker import run_worker
 
@@ -128,6 +132,19 @@ async def _has_pollers(client: Any, settings: Settings) -> bool:
         )
     )
     return len(response.pollers) > 0
+
+
+async def _wait_for_pollers(settings: Settings, *, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a worker to poll the task queue."""
+    from psa.temporal import connect
+
+    client = await connect(settings)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await _has_pollers(client, settings):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.25)
+    return True
 
 
 async def _create(settings: Settings, request: Any, wait: bool) -> None:
