@@ -99,6 +99,8 @@ class _Cancelled(Exception):
 
 @workflow.defn(name="TenantCreationWorkflow")
 class TenantCreationWorkflow:
+    """Provision one tenant (input TenantCreationInput, result TenantCreationResult). See the module doc."""
+
     def __init__(self) -> None:
         self._state = TenantCreationState()
         self._input: TenantCreationInput | None = None
@@ -109,6 +111,7 @@ class TenantCreationWorkflow:
     # -- queries, signals, updates --------------------------------------------------------------
     @workflow.query(name="get_state")
     def get_state(self) -> TenantCreationState:
+        """Live state: step, progress, ids, email outcome, error, compensation, updates, step history."""
         return self._state
 
     @workflow.signal(name="cancel")
@@ -124,6 +127,7 @@ class TenantCreationWorkflow:
 
     @workflow.update(name="update")
     def update(self, request: UpdateRequest) -> UpdateResult:
+        """Set one input field not yet used (checked first by ``validate_update``); later steps use it."""
         self._input = self._with_update(request)
         result = UpdateResult(field=request.field, value=request.value, applied_at_step=self._state.step)
         self._state.updates.append(result)
