@@ -17,6 +17,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from uuid import UUID
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,26 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
     smtp_timeout_seconds: float = 10.0
+
+    # -- customer tracking in the management tenant (reference: tenant-customer-tracking-plan.md) ----
+    management_tenant_id: UUID | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PSA_MANAGEMENT_TENANT_ID", "NINEMINDS_TENANT_ID"),
+        description="the management tenant's id; wins over the name",
+    )
+    management_tenant_name: str = Field(
+        default="Nine Minds LLC",
+        description="the management tenant's name (reference constant), looked up by its slug",
+    )
+    enable_customer_tracking: bool = Field(
+        default=True, validation_alias=AliasChoices("ENABLE_CUSTOMER_TRACKING", "PSA_ENABLE_CUSTOMER_TRACKING")
+    )
+    customer_tag_name: str = Field(
+        default="PSA Customer", validation_alias=AliasChoices("CUSTOMER_TAG_NAME", "PSA_CUSTOMER_TAG_NAME")
+    )
+    default_phone_region: str = Field(
+        default="US", description="ISO 3166 region for phone numbers written without a +country code"
+    )
 
     bcrypt_rounds: int = Field(default=10, ge=4, le=16, description="bcrypt cost; OWASP minimum is 10")
     db_pool_size: int = 10

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass
 
 import pytest
 from slugify import slugify
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
 from psa.domain.errors import DuplicateError, NotFoundError, ValidationError
-from psa.domain.seeds import remove_seeds, seed_tenant
+from psa.domain.seeds import remove_seeds
 from psa.domain.tenants import (
     create_default_client,
     create_tenant,
@@ -33,27 +32,7 @@ from psa.domain.users import (
     verify_password,
 )
 from tests.conftest import tenant_row_counts, unique_name
-
-
-@dataclass
-class NewTenant:
-    tenant: uuid.UUID
-    slug: str
-    name: str
-
-
-def unique_email(prefix: str = "admin") -> str:
-    return f"{prefix}.{uuid.uuid4().hex[:12]}@example.com"
-
-
-async def make_tenant(engine: AsyncEngine, *, seeded: bool = False) -> NewTenant:
-    tenant, name = uuid.uuid4(), unique_name("Acme")
-    slug = slugify(name)
-    async with tenant_transaction(engine, tenant) as conn:
-        await create_tenant(conn, tenant=tenant, slug=slug, company_name=name, email="Owner@Example.com")
-        if seeded:
-            await seed_tenant(conn, tenant)
-    return NewTenant(tenant, slug, name)
+from tests.factories import NewTenant, make_tenant, rows, unique_email
 
 
 async def add_admin(engine: AsyncEngine, t: NewTenant, email: str, *, user_id: uuid.UUID | None = None,
@@ -68,11 +47,6 @@ async def add_admin(engine: AsyncEngine, t: NewTenant, email: str, *, user_id: u
             email=email,
             password_hash=hash_password(password, rounds=4),
         )
-
-
-async def rows(engine: AsyncEngine, sql: str, **params) -> list:
-    async with engine.connect() as conn:
-        return list(await conn.execute(text(sql), params))
 
 
 async def count(engine: AsyncEngine, table: str, tenant: uuid.UUID) -> int:

@@ -121,6 +121,15 @@ clients = Table(
         name="billing_cycle",
     ),
     CheckConstraint("lifecycle_status IN ('prospect', 'active', 'former')", name="lifecycle_status"),
+    # Beyond the reference: one customer client per tracked tenant in the management tenant, keyed by the
+    # tracked tenant's id (the reference stored its name, spec §7-6).
+    Index(
+        "ux_clients_customer_tenant_id",
+        "tenant",
+        text("(properties ->> 'tenant_id')"),
+        unique=True,
+        postgresql_where=text("properties ->> 'tenant_id' IS NOT NULL"),
+    ),
 )
 
 client_locations = Table(
@@ -201,6 +210,13 @@ users = Table(
     PrimaryKeyConstraint("tenant", "user_id"),
     UniqueConstraint("tenant", "email", "user_type"),
     _tenant_fk(),
+    # A client-portal user's contact; deleting the contact deletes its portal login.
+    ForeignKeyConstraint(
+        ["tenant", "contact_id"],
+        ["contacts.tenant", "contacts.contact_name_id"],
+        ondelete="CASCADE",
+        name="fk_users_contact",
+    ),
     CheckConstraint("user_type IN ('internal', 'client')", name="user_type"),
     Index("ix_users_lower_email", text("lower(email)")),
 )
@@ -376,6 +392,14 @@ contacts = Table(
     UniqueConstraint("tenant", "email"),
     _tenant_fk(),
     ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(
+        ["tenant", "primary_email_custom_type_id"],
+        ["contact_email_type_definitions.tenant", "contact_email_type_definitions.contact_email_type_id"],
+        name="fk_contacts_primary_email_custom_type",
+    ),
+    # Emails are stored normalised (lower case, trimmed), so equality lookups use the unique index.
+    CheckConstraint("email = lower(btrim(email))", name="email_normalized"),
+    # Trigger (migration 0002): a primary email may not equal any additional email of the tenant.
 )
 
 contact_phone_numbers = Table(
@@ -400,6 +424,11 @@ contact_phone_numbers = Table(
     PrimaryKeyConstraint("tenant", "contact_phone_number_id"),
     ForeignKeyConstraint(
         ["tenant", "contact_name_id"], ["contacts.tenant", "contacts.contact_name_id"], ondelete="CASCADE"
+    ),
+    ForeignKeyConstraint(
+        ["tenant", "custom_phone_type_id"],
+        ["contact_phone_type_definitions.tenant", "contact_phone_type_definitions.contact_phone_type_id"],
+        name="fk_contact_phone_numbers_custom_type",
     ),
     CheckConstraint(
         "canonical_type IS NULL OR canonical_type IN ('work', 'mobile', 'home', 'fax', 'other')",
@@ -433,6 +462,12 @@ contact_additional_email_addresses = Table(
     ForeignKeyConstraint(
         ["tenant", "contact_name_id"], ["contacts.tenant", "contacts.contact_name_id"], ondelete="CASCADE"
     ),
+    ForeignKeyConstraint(
+        ["tenant", "custom_email_type_id"],
+        ["contact_email_type_definitions.tenant", "contact_email_type_definitions.contact_email_type_id"],
+        name="fk_contact_additional_emails_custom_type",
+    ),
+    # Trigger (migration 0002): an additional email may not equal any primary email of the tenant.
     CheckConstraint(
         "canonical_type IS NULL OR canonical_type IN ('work', 'personal', 'billing', 'other')",
         name="canonical_type",
@@ -444,6 +479,64 @@ contact_additional_email_addresses = Table(
         "normalized_email_address",
         unique=True,
     ),
+)
+
+
+def _type_definitions(name: str, id_column: str) -> Table:
+    """Custom phone / email type labels of a tenant (reference: contact_*_type_definitions)."""
+    return Table(
+        name,
+        metadata,
+        _uuid("tenant", nullable=False),
+        _uuid(id_column, nullable=False, default=True),
+        Column("label", Text, nullable=False),
+        Column("normalized_label", Text, nullable=False),
+        _ts("created_at", nullable=False),
+        _ts("updated_at", nullable=False),
+        PrimaryKeyConstraint("tenant", id_column),
+        UniqueConstraint("tenant", "normalized_label"),
+        _tenant_fk(),
+        CheckConstraint("normalized_label = lower(btrim(normalized_label))", name="normalized_label"),
+    )
+
+
+contact_phone_type_definitions = _type_definitions("contact_phone_type_definitions", "contact_phone_type_id")
+contact_email_type_definitions = _type_definitions("contact_email_type_definitions", "contact_email_type_id")
+
+client_tax_rates = Table(
+    "client_tax_rates",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("client_tax_rates_id", nullable=False, default=True),
+    _uuid("client_id", nullable=False),
+    _uuid("tax_rate_id", nullable=False),
+    _uuid("location_id"),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "client_tax_rates_id"),
+    # Beyond the reference: a client links a rate once, so default tax settings are idempotent.
+    UniqueConstraint("tenant", "client_id", "tax_rate_id"),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(
+        ["tenant", "tax_rate_id"], ["tax_rates.tenant", "tax_rates.tax_rate_id"], name="fk_client_tax_rates_tax_rate"
+    ),
+)
+
+client_email_settings = Table(
+    "client_email_settings",
+    metadata,
+    # A client's email domain suffix (reference: the former company email-suffix setting, spec §3.1-6).
+    # Self-registration stays off unless an operator enables it: the reference removed the setting because
+    # anyone at the domain could register for the portal.
+    _uuid("tenant", nullable=False),
+    _uuid("client_id", nullable=False),
+    Column("email_suffix", Text, nullable=False),
+    Column("self_registration_enabled", Boolean, nullable=False, server_default=text("false")),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "client_id", "email_suffix"),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], ondelete="CASCADE"),
 )
 
 tag_definitions = Table(

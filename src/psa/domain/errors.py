@@ -24,10 +24,24 @@ class ValidationError(DomainError):
     code = "VALIDATION_ERROR"
 
 
-class DuplicateError(DomainError):
+class ConflictError(DomainError):
+    """The write conflicts with the current state of another record (a name or email already taken,
+    a record owned by someone else)."""
+
+    code = "CONFLICT"
+
+
+class DuplicateError(ConflictError):
     """The record would duplicate an existing one (e.g. an internal user email used in any tenant)."""
 
     code = "DUPLICATE"
+
+
+class EmailExistsError(DuplicateError):
+    """A contact email (primary or additional) is already used in the tenant
+    (reference: ContactModel ``EMAIL_EXISTS``)."""
+
+    code = "EMAIL_EXISTS"
 
 
 class NotFoundError(DomainError):
