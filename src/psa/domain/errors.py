@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError as PydanticValidationError
+
 
 class DomainError(Exception):
     """Base class. ``field`` names the offending input field when there is one."""
@@ -48,3 +50,13 @@ class NotFoundError(DomainError):
     """A referenced record does not exist in the tenant."""
 
     code = "NOT_FOUND"
+
+
+def validation_error_from_pydantic(exc: PydanticValidationError, *, prefix: str = "") -> ValidationError:
+    """The first error of a pydantic ``ValidationError`` as our ValidationError, with the field as a dotted
+    path (``phone_numbers.0.extension``) and pydantic's message, e.g. ``full_name: String should have at
+    most 255 characters``. ``prefix`` is prepended to the path (``changes.``)."""
+    first = exc.errors(include_url=False)[0]
+    field = prefix + ".".join(str(part) for part in first["loc"]) if first["loc"] else prefix.rstrip(".") or None
+    message = first["msg"]
+    return ValidationError(f"{field}: {message}" if field else message, field=field)
