@@ -1,0 +1,671 @@
+"""Contacts: the shared contact model with phone numbers, additional email addresses and custom type labels.
+
+Reference: ContactModel (``shared/models/contactModel.ts``, spec §3.2); tables in spec §4. Every function takes an
+explicit connection and tenant id, never a session user, and filters every query by tenant. Writes run in a
+SAVEPOINT, so a failure leaves no partial rows and the caller's transaction stays usable.
+
+Emails are stored normalised (email-validator, lower case). Phone numbers are stored in E.164 form after
+``phonenumbers`` validation. A contact's email addresses, primary and additional, are unique in the tenant: a
+query checks first, and the database's unique constraints and triggers (migration 0002) catch concurrent writers;
+both give EmailExistsError.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+from uuid import UUID, uuid4
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from psa.domain.errors import (
+    ConflictError,
+    EmailExistsError,
+    NotFoundError,
+    ValidationError,
+    validation_error_from_pydantic,
+)
+from psa.domain.tenants import clean_name
+from psa.domain.users import normalize_email
+
+PHONE_TYPES = ("work", "mobile", "home", "fax", "other")
+EMAIL_TYPES = ("work", "personal", "billing", "other")
+EXTENSION_MAX = 10
+DEFAULT_PRIMARY_EMAIL_TYPE = "work"
+
+# Unique violations (sqlstate 23505) that mean "this email address is taken in the tenant": the contacts
+# UNIQUE(tenant, email), the additional-address unique index, and the two cross-table triggers of migration 0002.
+EMAIL_CONSTRAINTS = frozenset({"uq_contacts_tenant_email", "contact_email_is_additional_email",
+                               "ux_contact_additional_email_addresses_tenant_normalized_email",
+                               "additional_email_is_contact_email"})  # fmt: skip
+# Timestamps are reported in UTC (ISO-8601 with ``Z`` in JSON), whatever the database session's time zone.
+UtcDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
+_TYPE_TABLES = {"phone": ("contact_phone_type_definitions", "contact_phone_type_id"),
+                "email": ("contact_email_type_definitions", "contact_email_type_id")}  # fmt: skip
+
+
+class PhoneNumberInput(BaseModel):
+    """One phone row of a contact: a number (E.164 or national in the default region), an optional
+    extension (digits, at most 10) and exactly one of ``canonical_type`` (PHONE_TYPES) or ``custom_type``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number: str
+    extension: str | None = None
+    canonical_type: str | None = None
+    custom_type: str | None = None
+    is_default: bool = False
+
+
+class AdditionalEmailInput(BaseModel):
+    """One additional email address with exactly one of ``canonical_type`` (EMAIL_TYPES) or ``custom_type``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email_address: str
+    canonical_type: str | None = None
+    custom_type: str | None = None
+
+
+class ContactInput(BaseModel):
+    """Input of ``create_contact`` (reference: CreateContactInput). Row order gives ``display_order``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: str
+    email: str
+    client_id: UUID | None = None
+    role: str | None = None
+    notes: str | None = None
+    is_inactive: bool = False
+    is_client_admin: bool = False
+    primary_email_canonical_type: str | None = None
+    primary_email_custom_type: str | None = None
+    phone_numbers: list[PhoneNumberInput] = Field(default_factory=list)
+    additional_email_addresses: list[AdditionalEmailInput] = Field(default_factory=list)
+
+
+class ContactUpdate(BaseModel):
+    """Input of ``update_contact``: only the fields actually given (``model_fields_set``) change. A given
+    ``phone_numbers`` / ``additional_email_addresses`` list (None = empty) replaces the whole list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: str | None = None
+    email: str | None = None
+    client_id: UUID | None = None
+    role: str | None = None
+    notes: str | None = None
+    is_inactive: bool = False
+    is_client_admin: bool = False
+    primary_email_canonical_type: str | None = None
+    primary_email_custom_type: str | None = None
+    phone_numbers: list[PhoneNumberInput] | None = None
+    additional_email_addresses: list[AdditionalEmailInput] | None = None
+
+
+class PhoneNumber(BaseModel):
+    """A stored phone row. ``phone_type`` is the custom label, else the canonical type."""
+
+    contact_phone_number_id: UUID
+    phone_number: str
+    extension: str | None
+    canonical_type: str | None
+    custom_type: str | None
+    phone_type: str
+    is_default: bool
+    display_order: int
+
+
+class AdditionalEmail(BaseModel):
+    """A stored additional email row. ``email_type`` is the custom label, else the canonical type."""
+
+    contact_additional_email_address_id: UUID
+    email_address: str
+    canonical_type: str | None
+    custom_type: str | None
+    email_type: str
+    display_order: int
+
+
+class Contact(BaseModel):
+    """A hydrated contact (reference: getContactById): phones and additional emails ordered by
+    ``display_order``, the default phone's number and type label, and the primary email's type label."""
+
+    tenant: UUID
+    contact_name_id: UUID
+    full_name: str
+    email: str
+    client_id: UUID | None
+    role: str | None
+    notes: str | None
+    is_inactive: bool
+    is_client_admin: bool
+    primary_email_type: str
+    primary_email_canonical_type: str | None
+    primary_email_custom_type: str | None
+    phone_numbers: list[PhoneNumber]
+    default_phone_number: str | None
+    default_phone_type: str | None
+    additional_email_addresses: list[AdditionalEmail]
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A validated phone or additional-email row: ``value`` is the E.164 number or the normalised address."""
+
+    value: str
+    canonical_type: str | None
+    custom_type: str | None
+    extension: str | None = None
+    is_default: bool = False
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def normalize_phone(raw: str, *, region: str = "US", field: str = "phone_number") -> str:
+    """``raw`` in E.164 form (``+14155550123``). Numbers without a leading ``+`` are read in ``region``
+    (ISO 3166 alpha-2). Raises ValidationError (with ``field``) when ``raw`` is blank, unparsable, or not a
+    valid number per ``phonenumbers.is_valid_number`` (reference: validatePhoneNumbers, stricter)."""
+    return phonenumbers.format_number(_parse_phone(raw, region, field), phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_phone(raw: str, region: str, field: str) -> phonenumbers.PhoneNumber:
+    candidate = (raw or "").strip()
+    if not candidate:
+        raise ValidationError(f"{field}: Phone number is required", field=field)
+    try:
+        parsed = phonenumbers.parse(candidate, region.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(f"{field}: Not a phone number", field=field) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError(
+            f"{field}: Not a valid phone number (numbers without + are read as {region} numbers)", field=field
+        )
+    return parsed
+
+
+def _parse(model: type[M], data: M | Mapping[str, Any]) -> M:
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise validation_error_from_pydantic(exc) from exc
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return (value or "").strip() or None
+
+
+def _row_type(
+    canonical: str | None, custom: str | None, *, kinds: Sequence[str], prefix: str, field: str, seen: set[str]
+) -> tuple[str | None, str | None]:
+    """(canonical, custom label) of one row: exactly one of them; a custom label is trimmed with whitespace
+    collapsed, may not normalise to a canonical type, and may not repeat one in ``seen``."""
+    canonical = (canonical or "").strip().lower() or None
+    custom = " ".join((custom or "").split()) or None
+    if canonical and custom:
+        raise ValidationError(f"{field}: Choose either a canonical type or a custom type, not both", field=field)
+    if canonical:
+        if canonical not in kinds:
+            where = f"{prefix}canonical_type"
+            raise ValidationError(f"{where}: must be one of {', '.join(kinds)} (got {canonical!r})", field=where)
+        return canonical, None
+    if not custom:
+        raise ValidationError(f"{field}: Choose a canonical type or provide a custom type", field=field)
+    where = f"{prefix}custom_type"
+    if custom.lower() in kinds:
+        raise ValidationError(f'{where}: Use the canonical type picker for "{custom}"', field=where)
+    if custom.lower() in seen:
+        raise ValidationError(f"{where}: Duplicate custom type labels are not allowed", field=where)
+    seen.add(custom.lower())
+    return None, custom
+
+
+def _primary_type(canonical: str | None, custom: str | None) -> tuple[str | None, str | None]:
+    """Type of the primary email: canonical or custom, not both; 'work' when neither is given."""
+    if _blank_to_none(canonical) is None and _blank_to_none(custom) is None:
+        return DEFAULT_PRIMARY_EMAIL_TYPE, None
+    field = "primary_email_custom_type" if _blank_to_none(custom) else "primary_email_canonical_type"
+    return _row_type(canonical, custom, kinds=EMAIL_TYPES, prefix="primary_email_", field=field, seen=set())
+
+
+def _clean_phones(rows: Sequence[PhoneNumberInput], region: str) -> list[_Row]:
+    cleaned: list[_Row] = []
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        prefix = f"phone_numbers.{i}."
+        parsed = _parse_phone(row.phone_number, region, f"{prefix}phone_number")
+        extension = _blank_to_none(row.extension) or parsed.extension or None
+        if extension is not None and not re.fullmatch(rf"[0-9]{{1,{EXTENSION_MAX}}}", extension):
+            where = f"{prefix}extension"
+            raise ValidationError(f"{where}: Extension must be digits only, at most {EXTENSION_MAX}", field=where)
+        types = _row_type(row.canonical_type, row.custom_type, kinds=PHONE_TYPES, prefix=prefix, field=prefix[:-1],
+                          seen=seen)  # fmt: skip
+        number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        cleaned.append(_Row(number, *types, extension=extension, is_default=row.is_default))
+    defaults = sum(row.is_default for row in cleaned)
+    if cleaned and defaults == 0:
+        raise ValidationError(
+            "phone_numbers: Exactly one default phone number is required when phone numbers are present",
+            field="phone_numbers",
+        )
+    if defaults > 1:
+        raise ValidationError("phone_numbers: Only one phone number can be marked as default", field="phone_numbers")
+    return cleaned
+
+
+def _clean_emails(rows: Sequence[AdditionalEmailInput], *, primary: str) -> list[_Row]:
+    cleaned: list[_Row] = []
+    addresses: set[str] = set()
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        prefix = f"additional_email_addresses.{i}."
+        where = f"{prefix}email_address"
+        address = normalize_email(row.email_address, field=where)
+        if address == primary:
+            raise ValidationError(f"{where}: Additional email address cannot match primary email", field=where)
+        if address in addresses:
+            raise ValidationError(f"{where}: Duplicate additional email address is not allowed", field=where)
+        addresses.add(address)
+        types = _row_type(row.canonical_type, row.custom_type, kinds=EMAIL_TYPES, prefix=prefix, field=prefix[:-1],
+                          seen=seen)  # fmt: skip
+        cleaned.append(_Row(address, *types))
+    return cleaned
+
+
+async def create_contact(
+    conn: AsyncConnection,
+    tenant: UUID,
+    data: ContactInput | Mapping[str, Any],
+    *,
+    contact_id: UUID | None = None,
+    default_region: str = "US",
+) -> Contact:
+    """Create a contact with its phone rows and additional email addresses; returns it hydrated.
+
+    Reference: ContactModel.createContact, spec §3.2. ``contact_id`` (default: a new uuid4) makes the call
+    idempotent: when the tenant already has that contact with the same normalised email, it is returned
+    unchanged (a retried activity). Custom type labels are get-or-created per tenant.
+
+    Raises ValidationError (field path such as ``full_name`` or ``phone_numbers.0.phone_number``),
+    NotFoundError(field="client_id") when the client is not in the tenant, EmailExistsError (field ``email`` or
+    ``additional_email_addresses.{i}.email_address``) when an address is used by another contact of the tenant,
+    ConflictError(field="contact_id") when ``contact_id`` exists with another email.
+    """
+    data = _parse(ContactInput, data)
+    full_name = clean_name(data.full_name, field="full_name")
+    email = normalize_email(data.email, field="email")
+    primary = _primary_type(data.primary_email_canonical_type, data.primary_email_custom_type)
+    phones = _clean_phones(data.phone_numbers, default_region)
+    emails = _clean_emails(data.additional_email_addresses, primary=email)
+    if contact_id is not None and (existing := await _email_of(conn, tenant, contact_id)) is not None:
+        if existing != email:
+            raise ConflictError(f"contact {contact_id} already exists with another email", field="contact_id")
+        return await get_contact(conn, tenant, contact_id)
+    await _check_client(conn, tenant, data.client_id)
+    values = {
+        "tenant": tenant, "id": contact_id or uuid4(), "full_name": full_name, "email": email,
+        "client_id": data.client_id, "role": _blank_to_none(data.role), "notes": _blank_to_none(data.notes),
+        "is_inactive": data.is_inactive, "is_client_admin": data.is_client_admin,
+    }  # fmt: skip
+    try:
+        await _check_emails_free(conn, tenant, email, emails, exclude=None)
+        await _save(conn, values, primary, phones, emails, new=True)
+    except ConflictError:
+        if contact_id is None or await _email_of(conn, tenant, contact_id) != email:
+            raise  # else a concurrent twin of this call (same id and email) committed first: return its contact
+    return await get_contact(conn, tenant, values["id"])
+
+
+async def update_contact(
+    conn: AsyncConnection,
+    tenant: UUID,
+    contact_id: UUID,
+    changes: ContactUpdate | Mapping[str, Any],
+    *,
+    default_region: str = "US",
+) -> Contact:
+    """Apply the given fields of ``changes`` to a contact and return it hydrated; ``updated_at`` is set.
+
+    Reference: ContactModel.updateContact, spec §3.2. A new primary ``email`` must be one of the contact's
+    additional addresses: it is promoted (taking its type unless a primary type is given) and the old primary
+    is demoted into the additional list with its type. A given ``phone_numbers`` or
+    ``additional_email_addresses`` list replaces the stored one, validated as on create.
+
+    Raises NotFoundError(field="contact_id") for an unknown contact, NotFoundError(field="client_id"),
+    ValidationError ("Primary email cannot be removed" for ``email=None``; field ``email`` for a primary not
+    promoted from an additional address; the create rules otherwise), EmailExistsError when an address belongs
+    to another contact of the tenant.
+    """
+    changes = _parse(ContactUpdate, changes)
+    given = changes.model_fields_set
+    locked = await conn.execute(
+        text("SELECT 1 FROM contacts WHERE tenant = :t AND contact_name_id = :id FOR UPDATE"),
+        {"t": tenant, "id": contact_id},
+    )
+    if locked.first() is None:
+        raise NotFoundError(f"contact {contact_id} not found", field="contact_id")
+    current = await get_contact(conn, tenant, contact_id)
+    values: dict[str, Any] = current.model_dump(
+        include={"full_name", "email", "client_id", "role", "notes", "is_inactive", "is_client_admin"}
+    )
+    if "full_name" in given:
+        values["full_name"] = clean_name(changes.full_name, field="full_name")
+    values.update({name: _blank_to_none(getattr(changes, name)) for name in ("role", "notes") if name in given})
+    values.update({name: getattr(changes, name) for name in ("is_inactive", "is_client_admin") if name in given})
+    if "client_id" in given:
+        await _check_client(conn, tenant, changes.client_id)
+        values["client_id"] = changes.client_id
+    primary = (current.primary_email_canonical_type, current.primary_email_custom_type)
+    additional = (changes.additional_email_addresses or []) if "additional_email_addresses" in given else None
+    if "email" in given:
+        if changes.email is None:
+            raise ValidationError("email: Primary email cannot be removed", field="email")
+        values["email"] = normalize_email(changes.email, field="email")
+        if values["email"] != current.email:
+            additional, primary = _promote(current, values["email"], additional)
+    if given & {"primary_email_canonical_type", "primary_email_custom_type"}:
+        primary = _primary_type(changes.primary_email_canonical_type, changes.primary_email_custom_type)
+    emails = _clean_emails(additional, primary=values["email"]) if additional is not None else None
+    phones = _clean_phones(changes.phone_numbers or [], default_region) if "phone_numbers" in given else None
+    await _check_emails_free(conn, tenant, values["email"], emails or [], exclude=contact_id)
+    await _save(conn, {"tenant": tenant, "id": contact_id, **values}, primary, phones, emails, new=False)
+    return await get_contact(conn, tenant, contact_id)
+
+
+_INSERT_CONTACT = """
+    INSERT INTO contacts (tenant, contact_name_id, full_name, email, client_id, role, notes, is_inactive,
+                          is_client_admin, primary_email_canonical_type, primary_email_custom_type_id)
+    VALUES (:tenant, :id, :full_name, :email, :client_id, :role, :notes, :is_inactive, :is_client_admin,
+            :primary_canonical, :primary_custom_id)"""
+_UPDATE_CONTACT = """
+    UPDATE contacts SET full_name = :full_name, email = :email, client_id = :client_id, role = :role, notes = :notes,
+           is_inactive = :is_inactive, is_client_admin = :is_client_admin,
+           primary_email_canonical_type = :primary_canonical, primary_email_custom_type_id = :primary_custom_id,
+           updated_at = now()
+     WHERE tenant = :tenant AND contact_name_id = :id"""
+
+
+async def _save(
+    conn: AsyncConnection,
+    values: dict[str, Any],
+    primary: tuple[str | None, str | None],
+    phones: list[_Row] | None,
+    emails: list[_Row] | None,
+    *,
+    new: bool,
+) -> None:
+    """In one savepoint: insert (``new``) or update the contact row with its primary email type, and replace
+    the phone and additional-email rows unless None. Old addresses go before the row is written, so a promoted
+    address never meets itself in the uniqueness triggers."""
+    tenant, contact_id = values["tenant"], values["id"]
+    async with conn.begin_nested():
+        [custom_id] = await _type_ids(conn, tenant, "email", [primary[1]])
+        for table, replaced in (("contact_additional_email_addresses", emails), ("contact_phone_numbers", phones)):
+            if replaced is not None and not new:
+                await conn.execute(
+                    text(f"DELETE FROM {table} WHERE tenant = :t AND contact_name_id = :id"),
+                    {"t": tenant, "id": contact_id},
+                )
+        with _integrity_errors("email"):
+            await conn.execute(
+                text(_INSERT_CONTACT if new else _UPDATE_CONTACT),
+                {**values, "primary_canonical": primary[0], "primary_custom_id": custom_id},
+            )
+        if emails is not None:
+            await _write_emails(conn, tenant, contact_id, emails)
+        if phones is not None:
+            await _write_phones(conn, tenant, contact_id, phones)
+
+
+def _promote(
+    current: Contact, new_email: str, additional: list[AdditionalEmailInput] | None
+) -> tuple[list[AdditionalEmailInput], tuple[str | None, str | None]]:
+    """(additional rows, primary type) after promoting ``new_email`` from ``current``'s additional addresses
+    and demoting the old primary (reference: updateContact). ``additional`` replaces the stored rows if given.
+    Raises ValidationError(field="email") when ``new_email`` is not an additional address of the contact."""
+    promoted = next((a for a in current.additional_email_addresses if a.email_address == new_email), None)
+    if promoted is None:
+        raise ValidationError(
+            "email: Changing the primary email requires promoting one of the contact's additional addresses",
+            field="email",
+        )
+    if additional is None:
+        additional = [AdditionalEmailInput(**a.model_dump(include=set(AdditionalEmailInput.model_fields)))
+                      for a in current.additional_email_addresses]  # fmt: skip
+    rows = [a for a in additional if a.email_address.strip().lower() != new_email]
+    if all(a.email_address.strip().lower() != current.email for a in rows):
+        demoted = AdditionalEmailInput(email_address=current.email, canonical_type=current.primary_email_canonical_type,
+                                       custom_type=current.primary_email_custom_type)  # fmt: skip
+        rows.append(demoted)
+    return rows, (promoted.canonical_type, promoted.custom_type)
+
+
+async def get_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> Contact:
+    """The hydrated contact (reference: getContactById). Raises NotFoundError(field="contact_id")."""
+    contact = await find_contact(conn, tenant, contact_id)
+    if contact is None:
+        raise NotFoundError(f"contact {contact_id} not found", field="contact_id")
+    return contact
+
+
+async def find_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> Contact | None:
+    """The hydrated contact, or None when the tenant has no contact with this id."""
+    params = {"t": tenant, "id": contact_id}
+    row = (
+        await conn.execute(
+            text(
+                """SELECT c.tenant, c.contact_name_id, c.full_name, c.email, c.client_id, c.role, c.notes,
+                          c.is_inactive, c.is_client_admin, c.primary_email_canonical_type,
+                          d.label AS primary_email_custom_type, c.created_at, c.updated_at
+                     FROM contacts c
+                     LEFT JOIN contact_email_type_definitions d
+                       ON d.tenant = c.tenant AND d.contact_email_type_id = c.primary_email_custom_type_id
+                    WHERE c.tenant = :t AND c.contact_name_id = :id"""
+            ),
+            params,
+        )
+    ).first()
+    if row is None:
+        return None
+    phones = await conn.execute(
+        text(
+            """SELECT p.contact_phone_number_id, p.phone_number, p.extension, p.canonical_type,
+                      d.label AS custom_type, p.is_default, p.display_order
+                 FROM contact_phone_numbers p
+                 LEFT JOIN contact_phone_type_definitions d
+                   ON d.tenant = p.tenant AND d.contact_phone_type_id = p.custom_phone_type_id
+                WHERE p.tenant = :t AND p.contact_name_id = :id ORDER BY p.display_order"""
+        ),
+        params,
+    )
+    emails = await conn.execute(
+        text(
+            """SELECT a.contact_additional_email_address_id, a.email_address, a.canonical_type,
+                      d.label AS custom_type, a.display_order
+                 FROM contact_additional_email_addresses a
+                 LEFT JOIN contact_email_type_definitions d
+                   ON d.tenant = a.tenant AND d.contact_email_type_id = a.custom_email_type_id
+                WHERE a.tenant = :t AND a.contact_name_id = :id ORDER BY a.display_order"""
+        ),
+        params,
+    )
+    phone_rows = [PhoneNumber(**p._mapping, phone_type=p.custom_type or p.canonical_type) for p in phones]
+    default = next((p for p in phone_rows if p.is_default), None)
+    return Contact(
+        **row._mapping,
+        primary_email_type=row.primary_email_custom_type or row.primary_email_canonical_type
+        or DEFAULT_PRIMARY_EMAIL_TYPE,
+        phone_numbers=phone_rows,
+        default_phone_number=default.phone_number if default else None,
+        default_phone_type=default.phone_type if default else None,
+        additional_email_addresses=[AdditionalEmail(**e._mapping, email_type=e.custom_type or e.canonical_type)
+                                    for e in emails],
+    )  # fmt: skip
+
+
+async def get_contact_by_email(conn: AsyncConnection, tenant: UUID, email: str) -> Contact | None:
+    """The contact whose primary or additional address equals ``email`` after normalisation, or None (also
+    for a malformed address, which no contact can have). Reference: ContactModel.getContactByEmail."""
+    try:
+        address = normalize_email(email)
+    except ValidationError:
+        return None
+    found = await conn.execute(
+        text(
+            """SELECT contact_name_id FROM contacts WHERE tenant = :t AND email = :e
+               UNION ALL
+               SELECT contact_name_id FROM contact_additional_email_addresses
+                WHERE tenant = :t AND normalized_email_address = :e
+               LIMIT 1"""
+        ),
+        {"t": tenant, "e": address},
+    )
+    contact_id = found.scalar_one_or_none()
+    return await find_contact(conn, tenant, contact_id) if contact_id is not None else None
+
+
+async def delete_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> int:
+    """Delete a contact; its phone rows, additional addresses and portal user cascade. Custom type labels
+    stay. Returns the number of contacts deleted (0 or 1)."""
+    result = await conn.execute(
+        text("DELETE FROM contacts WHERE tenant = :t AND contact_name_id = :id"), {"t": tenant, "id": contact_id}
+    )
+    return result.rowcount
+
+
+async def _email_of(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> str | None:
+    result = await conn.execute(
+        text("SELECT email FROM contacts WHERE tenant = :t AND contact_name_id = :id"), {"t": tenant, "id": contact_id}
+    )
+    return result.scalar_one_or_none()
+
+
+async def _check_client(conn: AsyncConnection, tenant: UUID, client_id: UUID | None) -> None:
+    if client_id is None:
+        return
+    found = await conn.execute(
+        text("SELECT 1 FROM clients WHERE tenant = :t AND client_id = :c"), {"t": tenant, "c": client_id}
+    )
+    if found.first() is None:
+        raise NotFoundError(f"client {client_id} not found", field="client_id")
+
+
+async def _check_emails_free(
+    conn: AsyncConnection, tenant: UUID, primary: str, additional: Sequence[_Row], *, exclude: UUID | None
+) -> None:
+    """EmailExistsError when the primary or an additional address belongs to a contact other than ``exclude``."""
+    fields = {primary: "email"} | {row.value: f"additional_email_addresses.{i}.email_address"
+                                   for i, row in enumerate(additional)}  # fmt: skip
+    taken = await conn.execute(
+        text(
+            """SELECT email FROM contacts
+                WHERE tenant = :t AND email = ANY(CAST(:emails AS text[]))
+                  AND contact_name_id IS DISTINCT FROM CAST(:exclude AS uuid)
+               UNION ALL
+               SELECT normalized_email_address FROM contact_additional_email_addresses
+                WHERE tenant = :t AND normalized_email_address = ANY(CAST(:emails AS text[]))
+                  AND contact_name_id IS DISTINCT FROM CAST(:exclude AS uuid)"""
+        ),
+        {"t": tenant, "emails": list(fields), "exclude": exclude},
+    )
+    used = set(taken.scalars())
+    for address, field in fields.items():
+        if address in used:
+            raise EmailExistsError(f"{field}: A contact with email {address} already exists in the tenant", field=field)
+
+
+async def _type_ids(conn: AsyncConnection, tenant: UUID, kind: str, labels: Sequence[str | None]) -> list[UUID | None]:
+    """The custom type definition id of each label (None for None), get-or-created (reference: ensure custom
+    types; insert ON CONFLICT (tenant, normalized_label) DO NOTHING, then re-select)."""
+    table, id_column = _TYPE_TABLES[kind]
+    wanted = sorted({label for label in labels if label is not None}, key=str.lower)  # sorted: no lock-order deadlock
+    if not wanted:
+        return [None] * len(labels)
+    by_norm = {label.lower(): label for label in wanted}
+    await conn.execute(
+        text(
+            f"""INSERT INTO {table} (tenant, label, normalized_label) VALUES (:t, :label, :norm)
+                ON CONFLICT (tenant, normalized_label) DO NOTHING"""
+        ),
+        [{"t": tenant, "label": label, "norm": norm} for norm, label in by_norm.items()],
+    )
+    result = await conn.execute(
+        text(
+            f"""SELECT normalized_label, {id_column} FROM {table}
+                 WHERE tenant = :t AND normalized_label = ANY(CAST(:norms AS text[]))"""
+        ),
+        {"t": tenant, "norms": list(by_norm)},
+    )
+    ids = dict(result.all())
+    return [ids[label.lower()] if label is not None else None for label in labels]
+
+
+async def _write_phones(conn: AsyncConnection, tenant: UUID, contact_id: UUID, phones: Sequence[_Row]) -> None:
+    if not phones:
+        return
+    type_ids = await _type_ids(conn, tenant, "phone", [row.custom_type for row in phones])
+    await conn.execute(
+        text(
+            """INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, extension, canonical_type,
+                                                  custom_phone_type_id, is_default, display_order)
+               VALUES (:t, :id, :number, :extension, :canonical, :custom_id, :is_default, :order)"""
+        ),
+        [
+            {"t": tenant, "id": contact_id, "number": row.value, "extension": row.extension,
+             "canonical": row.canonical_type, "custom_id": type_id, "is_default": row.is_default, "order": i}
+            for i, (row, type_id) in enumerate(zip(phones, type_ids, strict=True))
+        ],
+    )  # fmt: skip
+
+
+async def _write_emails(conn: AsyncConnection, tenant: UUID, contact_id: UUID, emails: Sequence[_Row]) -> None:
+    type_ids = await _type_ids(conn, tenant, "email", [row.custom_type for row in emails])
+    # One statement per row, so a unique violation names its row.
+    for i, (row, type_id) in enumerate(zip(emails, type_ids, strict=True)):
+        with _integrity_errors(f"additional_email_addresses.{i}.email_address"):
+            await conn.execute(
+                text(
+                    """INSERT INTO contact_additional_email_addresses (tenant, contact_name_id, email_address,
+                                      canonical_type, custom_email_type_id, display_order)
+                       VALUES (:t, :id, :address, :canonical, :custom_id, :order)"""
+                ),
+                {"t": tenant, "id": contact_id, "address": row.value, "canonical": row.canonical_type,
+                 "custom_id": type_id, "order": i},
+            )  # fmt: skip
+
+
+@contextmanager
+def _integrity_errors(email_field: str) -> Iterator[None]:
+    """Map the database's verdict of a concurrent writer to typed errors: a taken email (EMAIL_CONSTRAINTS)
+    to EmailExistsError(field=email_field), a taken contact id to ConflictError, a client deleted meanwhile
+    to NotFoundError (reference: createContact error mapping, step 10)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        diag = getattr(exc.orig, "diag", None)
+        constraint = diag.constraint_name if diag is not None else None
+        if sqlstate == "23505" and constraint in EMAIL_CONSTRAINTS:
+            raise EmailExistsError(
+                f"{email_field}: A contact with this email address already exists in this tenant", field=email_field
+            ) from exc
+        if sqlstate == "23505" and constraint == "pk_contacts":
+            raise ConflictError("a contact with this id already exists", field="contact_id") from exc
+        if sqlstate == "23503" and constraint == "fk_contacts_tenant_client_id_clients":
+            raise NotFoundError("the selected client no longer exists", field="client_id") from exc
+        raise
