@@ -15,6 +15,7 @@ from slugify import slugify
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.domain import clients
 from psa.domain.errors import DuplicateError, ValidationError
 
 NAME_MAX = 255
@@ -133,30 +134,35 @@ async def create_default_client(
 ) -> None:
     """The tenant's own MSP client, its 'Main Office' location and the default ``tenant_companies`` row.
 
-    Reference: createTenantInDB inserts the client directly with ``properties.type = 'msp'``; placeholders
-    'N/A' / 'XX' / 'Unknown' stand in for an unknown address. Idempotent on the given ids.
+    Reference: createTenantInDB creates the client with ``properties.type = 'msp'`` (here through
+    ``clients.create_client`` without tax settings or email suffix); placeholders 'N/A' / 'XX' / 'Unknown'
+    stand in for an unknown address. Idempotent on the given ids; raises ConflictError(field="client_id")
+    when ``client_id`` already holds a client with another name.
     """
-    properties = json.dumps({"type": "msp", "is_system_client": True, "created_by": "tenant_setup"})
+    await clients.create_client(
+        conn,
+        tenant,
+        {
+            "client_name": client_name,
+            "properties": {"type": "msp", "is_system_client": True, "created_by": "tenant_setup"},
+        },
+        client_id=client_id,
+        skip_tax_settings=True,
+        skip_email_suffix=True,
+    )
     await conn.execute(
         text(
-            """WITH c AS (
-                 INSERT INTO clients (tenant, client_id, client_name, client_type, is_inactive, properties)
-                 VALUES (:tenant, :client_id, :name, 'company', false, CAST(:props AS jsonb))
-                 ON CONFLICT DO NOTHING RETURNING client_id),
-               l AS (
+            """WITH l AS (
                  INSERT INTO client_locations (tenant, location_id, client_id, location_name, email, phone,
                         address_line1, city, country_code, country_name, is_default, is_active)
-                 SELECT :tenant, :location_id, client_id, 'Main Office', lower(:email), '', 'N/A', 'N/A', 'XX',
-                        'Unknown', true, true FROM c
+                 VALUES (:tenant, :location_id, :client_id, 'Main Office', lower(:email), '', 'N/A', 'N/A', 'XX',
+                        'Unknown', true, true)
                  ON CONFLICT DO NOTHING)
                INSERT INTO tenant_companies (tenant, client_id, is_default)
-               SELECT :tenant, client_id, true FROM c ON CONFLICT DO NOTHING"""
+               VALUES (:tenant, :client_id, true) ON CONFLICT DO NOTHING"""
         ),
-        {
-            "tenant": tenant, "client_id": client_id, "location_id": location_id, "name": client_name,
-            "email": email, "props": properties,
-        },
-    )  # fmt: skip
+        {"tenant": tenant, "client_id": client_id, "location_id": location_id, "email": email},
+    )
 
 
 async def setup_tenant_settings(conn: AsyncConnection, *, tenant: UUID, email_provider: str) -> None:

@@ -1,0 +1,507 @@
+"""Clients (formerly companies): creation with default tax settings and email suffix, lookups, updates,
+archiving and deletion (reference: ClientModel, spec §3.1).
+
+Every function takes an explicit connection and tenant and filters every query by tenant; none needs a
+logged-in user. Creates and updates run inside a SAVEPOINT, so a failure (including a unique violation
+raised by a concurrent writer) leaves no partial rows and the caller's transaction usable.
+
+URLs: ``url`` must be an http(s) URL with a host name or IP address. A value without ``://`` is taken as a
+bare host and stored with ``https://`` prefixed ("example.com" -> "https://example.com"), the former
+reference email-suffix rule. ``url`` and ``properties["website"]`` always hold the same value
+(reference: website sync, spec §3.1 step 1).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+from uuid import UUID, uuid4
+
+import pydantic_core
+import tldextract
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from psa.domain.errors import (
+    ConflictError,
+    DuplicateError,
+    NotFoundError,
+    ValidationError,
+    validation_error_from_pydantic,
+)
+from psa.domain.users import normalize_email
+
+CLIENT_NAME_MAX = 255
+URL_MAX = 2048
+HOSTNAME_MAX = 253
+
+# The bundled Public Suffix List snapshot only: no download, no cache directory (DESIGN.md stack table).
+_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+# One DNS label: letters and digits of any script, inner hyphens, at most 63 characters.
+_LABEL = re.compile(r"(?!-)(?:[^\W_]|-){1,63}(?<!-)")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+_COLUMNS = """tenant, client_id, client_name, client_type, url, COALESCE(properties, '{}'::jsonb) AS properties,
+              notes, billing_email, is_inactive, default_currency_code, created_at, updated_at"""
+_NAME_UNIQUE = "uq_clients_tenant_client_name"
+_PRIMARY_KEY = "pk_clients"
+_TRACKED_TENANT_UNIQUE = "ux_clients_customer_tenant_id"
+
+
+# -- field rules -----------------------------------------------------------------------------------
+
+
+def _web_url(value: str) -> tuple[str, str]:
+    """``(url, host)`` of an http(s) URL; a value without ``://`` gets ``https://`` prefixed. The host is
+    lower case without a trailing dot. Raises ValueError with a message for anything else."""
+    candidate = value.strip()
+    if any(ch.isspace() or not ch.isprintable() for ch in candidate):
+        raise ValueError("must not contain spaces or control characters")
+    if len(candidate) > URL_MAX:
+        raise ValueError(f"must be at most {URL_MAX} characters")
+    if "://" not in candidate:
+        candidate = "https://" + candidate
+    parts = urlsplit(candidate)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http or https URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password")
+    parts.port  # noqa: B018 - raises ValueError for a malformed port
+    host = (parts.hostname or "").rstrip(".")
+    if not (_is_ip(host) or (len(host) <= HOSTNAME_MAX and all(_LABEL.fullmatch(x) for x in host.split(".")))):
+        raise ValueError("must have a valid host name")
+    return candidate, host
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def extract_domain(url: str | None) -> str | None:
+    """The registered domain of a website URL or bare host, lower case: "https://www.shop.example.co.uk/x"
+    -> "example.co.uk", "Example.COM" -> "example.com".
+
+    None for blank or invalid input, IP addresses, ``localhost`` and hosts without a public suffix. Uses
+    tldextract with its bundled Public Suffix List (ICANN section; never the network). Never raises.
+    Reference: the former ClientModel email-suffix extraction (spec §3.1 step 6), which only stripped ``www.``.
+    """
+    try:
+        _, host = _web_url(url or "")
+    except ValueError:
+        return None
+    if _is_ip(host):
+        return None
+    return _EXTRACTOR.extract_str(host).top_domain_under_public_suffix or None
+
+
+def _check_client_name(value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise PydanticCustomError("client_name", "Client name is required")
+    if len(cleaned) > CLIENT_NAME_MAX:
+        raise PydanticCustomError("client_name", f"Client name must be at most {CLIENT_NAME_MAX} characters")
+    return cleaned
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return _web_url(value)[0]
+    except ValueError as exc:
+        raise PydanticCustomError("url", "Invalid URL: {reason}", {"reason": str(exc)}) from exc
+
+
+def _check_billing_email(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalize_email(value, field="billing_email")
+    except ValidationError as exc:
+        raise PydanticCustomError("email", exc.message) from exc
+
+
+def _check_notes(value: str | None) -> str | None:
+    return value if value and value.strip() else None
+
+
+def _check_currency(value: str) -> str:
+    code = value.strip().upper()
+    if not _CURRENCY.fullmatch(code):
+        raise PydanticCustomError("currency", "Currency code must be three letters (ISO 4217)")
+    return code
+
+
+ClientName = Annotated[str, AfterValidator(_check_client_name)]
+WebUrl = Annotated[str | None, AfterValidator(_check_url)]
+BillingEmail = Annotated[str | None, AfterValidator(_check_billing_email)]
+Notes = Annotated[str | None, AfterValidator(_check_notes)]
+CurrencyCode = Annotated[str, AfterValidator(_check_currency)]
+ClientType = Literal["company", "individual"]
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+
+class ClientInput(BaseModel):
+    """Input of ``create_client``. Unknown keys are rejected.
+
+    ``client_name`` is trimmed, 1..255 characters (reference: 'Client name is required'); ``url``: see the
+    module docstring, '' means none; ``billing_email`` is syntax-checked and lower-cased, '' means none;
+    blank ``notes`` become None; ``default_currency_code`` is three letters, upper-cased.
+    Reference: CreateClientInput / clientFormSchema (spec §3.1); phone and address fields live in
+    client locations.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_name: ClientName
+    client_type: ClientType = "company"
+    url: WebUrl = None
+    billing_email: BillingEmail = None
+    notes: Notes = None
+    properties: dict[str, Any] | None = None
+    is_inactive: bool = False
+    default_currency_code: CurrencyCode = "USD"
+
+
+class ClientUpdate(BaseModel):
+    """Input of ``update_client``: the same rules as ClientInput, every field optional. Only the fields
+    given (``model_fields_set``) change; an explicit None clears ``url``, ``billing_email`` and ``notes``,
+    empties ``properties`` (except the synced website) and is rejected for the other fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_name: ClientName | None = None
+    client_type: ClientType | None = None
+    url: WebUrl = None
+    billing_email: BillingEmail = None
+    notes: Notes = None
+    properties: dict[str, Any] | None = None
+    is_inactive: bool | None = None
+    default_currency_code: CurrencyCode | None = None
+
+
+_NOT_NULL_ON_UPDATE = ("client_name", "client_type", "is_inactive", "default_currency_code")
+
+
+class Client(BaseModel):
+    """A client row. ``properties`` is ``{}`` when the column is null."""
+
+    tenant: UUID
+    client_id: UUID
+    client_name: str
+    client_type: str
+    url: str | None
+    properties: dict[str, Any]
+    notes: str | None
+    billing_email: str | None
+    is_inactive: bool
+    default_currency_code: str
+    created_at: datetime
+    updated_at: datetime
+
+
+_Model = TypeVar("_Model", ClientInput, ClientUpdate)
+
+
+def _parse(model: type[_Model], data: _Model | Mapping[str, Any]) -> _Model:
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(dict(data))
+    except PydanticValidationError as exc:
+        raise validation_error_from_pydantic(exc) from exc
+
+
+def _sync_website(url: str | None, properties: dict[str, Any] | None, *, url_given: bool) -> tuple[str | None, dict]:
+    """``(url, properties)`` with ``properties["website"] == url`` (key absent when url is None).
+
+    A given ``url`` wins (None clears the website); otherwise a non-blank ``properties["website"]`` is
+    validated as a URL (field ``properties.website``) and becomes the url.
+    """
+    props = dict(properties or {})
+    website = props.pop("website", None)
+    if not url_given and website not in (None, ""):
+        if not isinstance(website, str):
+            raise ValidationError("properties.website: must be a string", field="properties.website")
+        try:
+            url = _web_url(website)[0]
+        except ValueError as exc:
+            raise ValidationError(f"properties.website: Invalid URL: {exc}", field="properties.website") from exc
+    if url is not None:
+        props["website"] = url
+    return url, props
+
+
+def _json(properties: dict[str, Any]) -> str:
+    try:
+        return pydantic_core.to_json(properties).decode()
+    except pydantic_core.PydanticSerializationError as exc:
+        raise ValidationError(f"properties: not JSON-serialisable: {exc}", field="properties") from exc
+
+
+def _unique_violation(exc: IntegrityError) -> str | None:
+    """The constraint name of a unique violation (SQLSTATE 23505), else None."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) != "23505":
+        return None
+    return orig.diag.constraint_name
+
+
+def _duplicate(constraint: str | None, *, client_name: str, properties: Mapping[str, Any]) -> DuplicateError | None:
+    if constraint == _NAME_UNIQUE:
+        return DuplicateError(f"a client named '{client_name}' already exists", field="client_name")
+    if constraint == _TRACKED_TENANT_UNIQUE:
+        return DuplicateError(
+            f"a client with properties.tenant_id '{properties.get('tenant_id')}' already exists",
+            field="properties.tenant_id",
+        )
+    return None
+
+
+# -- reads -----------------------------------------------------------------------------------------
+
+
+async def _one(conn: AsyncConnection, where: str, params: dict[str, Any], *, lock: bool = False) -> Client | None:
+    result = await conn.execute(
+        text(
+            f"""SELECT {_COLUMNS} FROM clients WHERE tenant = :tenant AND {where}
+                 ORDER BY created_at LIMIT 1 {"FOR UPDATE" if lock else ""}"""
+        ),
+        params,
+    )
+    row = result.first()
+    return Client(**row._mapping) if row else None
+
+
+async def find_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> Client | None:
+    """The client with ``client_id`` in ``tenant``, or None (also for another tenant's id)."""
+    return await _one(conn, "client_id = :client_id", {"tenant": tenant, "client_id": client_id})
+
+
+async def get_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> Client:
+    """The client with ``client_id`` in ``tenant``. Raises NotFoundError(field="client_id")."""
+    client = await find_client(conn, tenant, client_id)
+    if client is None:
+        raise NotFoundError(f"client {client_id} not found", field="client_id")
+    return client
+
+
+async def find_client_by_name(conn: AsyncConnection, tenant: UUID, client_name: str) -> Client | None:
+    """The client named exactly ``client_name`` (after trimming; case-sensitive like the reference's
+    UNIQUE (tenant, client_name)), or None."""
+    return await _one(conn, "client_name = :name", {"tenant": tenant, "name": client_name.strip()})
+
+
+async def find_client_by_property(conn: AsyncConnection, tenant: UUID, key: str, value: str) -> Client | None:
+    """The oldest client whose ``properties->>key`` equals ``value``, or None
+    (reference: tenant deletion's lookup by ``properties->>'tenant_id'``, spec §2.13)."""
+    return await _one(conn, "properties ->> :key = :value", {"tenant": tenant, "key": key, "value": value})
+
+
+# -- writes ----------------------------------------------------------------------------------------
+
+
+async def _retried(conn: AsyncConnection, tenant: UUID, client_id: UUID, client_name: str) -> Client | None:
+    """The existing client when ``client_id`` was already created with ``client_name`` (a retried step),
+    None when the id is unused; ConflictError when the id holds another name."""
+    existing = await find_client(conn, tenant, client_id)
+    if existing is not None and existing.client_name != client_name:
+        raise ConflictError(
+            f"client {client_id} already exists with another name ('{existing.client_name}')", field="client_id"
+        )
+    return existing
+
+
+async def create_client(
+    conn: AsyncConnection,
+    tenant: UUID,
+    data: ClientInput | Mapping[str, Any],
+    *,
+    client_id: UUID | None = None,
+    skip_tax_settings: bool = False,
+    skip_email_suffix: bool = False,
+) -> Client:
+    """Create a client (reference: ClientModel.createClient, spec §3.1) and return it.
+
+    ``data`` is a ClientInput or a mapping validated as one. ``url`` and ``properties["website"]`` are
+    synced. Unless ``skip_tax_settings``: a ``client_tax_settings`` row and a default ``client_tax_rates``
+    link to the tenant's first active tax rate (by created_at), when the tenant has one (the reference
+    wrote non-existent columns here, spec §7-14). Unless ``skip_email_suffix``: when the url has a
+    registered domain, a ``client_email_settings`` row with that suffix and self-registration off.
+
+    Idempotent on ``client_id``: when that client exists in the tenant with the same name it is returned
+    unchanged (a retried step). Raises ValidationError (field named), DuplicateError(field="client_name")
+    for a name taken in the tenant (also by a concurrent transaction), DuplicateError(field=
+    "properties.tenant_id") for a second client tracking the same tenant, ConflictError(field="client_id")
+    when ``client_id`` holds a client with another name. Nothing is written on failure.
+    """
+    data = _parse(ClientInput, data)
+    url, properties = _sync_website(data.url, data.properties, url_given=data.url is not None)
+    if client_id is not None and (existing := await _retried(conn, tenant, client_id, data.client_name)):
+        return existing
+    if await find_client_by_name(conn, tenant, data.client_name) is not None:
+        raise DuplicateError(f"a client named '{data.client_name}' already exists", field="client_name")
+    new_id = client_id or uuid4()
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                text(
+                    f"""INSERT INTO clients (tenant, client_id, client_name, client_type, url, properties, notes,
+                                             billing_email, is_inactive, default_currency_code)
+                        VALUES (:tenant, :client_id, :name, :type, :url, CAST(:properties AS jsonb), :notes,
+                                :email, :inactive, :currency)
+                        RETURNING {_COLUMNS}"""
+                ),
+                {
+                    "tenant": tenant, "client_id": new_id, "name": data.client_name, "type": data.client_type,
+                    "url": url, "properties": _json(properties), "notes": data.notes, "email": data.billing_email,
+                    "inactive": data.is_inactive, "currency": data.default_currency_code,
+                },
+            )  # fmt: skip
+            client = Client(**result.one()._mapping)
+            if not skip_tax_settings:
+                await _create_default_tax_settings(conn, tenant, new_id)
+            if not skip_email_suffix and (domain := extract_domain(url)):
+                await conn.execute(
+                    text(
+                        """INSERT INTO client_email_settings (tenant, client_id, email_suffix,
+                                                             self_registration_enabled)
+                           VALUES (:tenant, :client_id, :suffix, false) ON CONFLICT DO NOTHING"""
+                    ),
+                    {"tenant": tenant, "client_id": new_id, "suffix": domain},
+                )
+    except IntegrityError as exc:
+        constraint = _unique_violation(exc)
+        # A concurrent attempt of the same step may have won the race: same answer as a sequential retry.
+        retried = constraint in (_NAME_UNIQUE, _PRIMARY_KEY) and client_id is not None
+        if retried and (existing := await _retried(conn, tenant, client_id, data.client_name)):
+            return existing
+        if error := _duplicate(constraint, client_name=data.client_name, properties=properties):
+            raise error from exc
+        raise
+    return client
+
+
+async def _create_default_tax_settings(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> None:
+    """Reference: ClientModel.createDefaultTaxSettings (spec §3.1 step 5), on the columns that exist."""
+    await conn.execute(
+        text(
+            """WITH settings AS (
+                 INSERT INTO client_tax_settings (tenant, client_id, is_reverse_charge_applicable)
+                 VALUES (:tenant, :client_id, false) ON CONFLICT DO NOTHING)
+               INSERT INTO client_tax_rates (tenant, client_id, tax_rate_id, is_default)
+               SELECT tenant, :client_id, tax_rate_id, true FROM tax_rates
+                WHERE tenant = :tenant AND is_active ORDER BY created_at, tax_rate_id LIMIT 1
+               ON CONFLICT DO NOTHING"""
+        ),
+        {"tenant": tenant, "client_id": client_id},
+    )
+
+
+async def update_client(
+    conn: AsyncConnection, tenant: UUID, client_id: UUID, changes: ClientUpdate | Mapping[str, Any]
+) -> Client:
+    """Change the given fields of a client and return it (reference: ClientModel.updateClient, spec §3.1).
+
+    Same rules as ``create_client``; ``url`` and ``properties["website"]`` stay synced (a given url wins;
+    new properties carrying a website set the url; new properties without one keep the current url).
+    ``updated_at`` is set when any field is given. Email suffixes are not changed.
+    Raises ValidationError, NotFoundError(field="client_id") (also for another tenant's client),
+    DuplicateError(field="client_name") when renaming onto another client's name.
+    """
+    changes = _parse(ClientUpdate, changes)
+    fields = changes.model_fields_set
+    for name in _NOT_NULL_ON_UPDATE:
+        if name in fields and getattr(changes, name) is None:
+            raise ValidationError(f"{name}: must not be null", field=name)
+    current = await _one(conn, "client_id = :client_id", {"tenant": tenant, "client_id": client_id}, lock=True)
+    if current is None:
+        raise NotFoundError(f"client {client_id} not found", field="client_id")
+    values = {name: getattr(changes, name) for name in fields}
+    if not values:
+        return current
+    if "url" in fields or "properties" in fields:
+        values["url"], values["properties"] = _sync_website(
+            values.get("url", current.url),
+            values["properties"] if "properties" in fields else current.properties,
+            url_given="url" in fields,
+        )
+    name = values.get("client_name", current.client_name)
+    if name != current.client_name and await find_client_by_name(conn, tenant, name) is not None:
+        raise DuplicateError(f"a client named '{name}' already exists", field="client_name")
+    properties = values.get("properties", current.properties)
+    if "properties" in values:
+        values["properties"] = _json(values["properties"])
+    assignments = ", ".join(
+        f"{column} = CAST(:{column} AS jsonb)" if column == "properties" else f"{column} = :{column}"
+        for column in values
+    )
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                text(
+                    f"""UPDATE clients SET {assignments}, updated_at = now()
+                         WHERE tenant = :tenant AND client_id = :client_id RETURNING {_COLUMNS}"""
+                ),
+                {**values, "tenant": tenant, "client_id": client_id},
+            )
+    except IntegrityError as exc:
+        if error := _duplicate(_unique_violation(exc), client_name=name, properties=properties):
+            raise error from exc
+        raise
+    return Client(**result.one()._mapping)
+
+
+async def archive_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> Client:
+    """Mark the client and all its contacts inactive and return the client (reference: the tenant
+    deletion workflow deactivates client and contacts, spec §2.13). Idempotent: ``updated_at`` only moves
+    for rows that change. Raises NotFoundError(field="client_id")."""
+    result = await conn.execute(
+        text(
+            f"""WITH contacts_archived AS (
+                  UPDATE contacts SET is_inactive = true, updated_at = now()
+                   WHERE tenant = :tenant AND client_id = :client_id AND NOT is_inactive)
+                UPDATE clients SET is_inactive = true,
+                                   updated_at = CASE WHEN is_inactive THEN updated_at ELSE now() END
+                 WHERE tenant = :tenant AND client_id = :client_id RETURNING {_COLUMNS}"""
+        ),
+        {"tenant": tenant, "client_id": client_id},
+    )
+    row = result.first()
+    if row is None:
+        raise NotFoundError(f"client {client_id} not found", field="client_id")
+    return Client(**row._mapping)
+
+
+async def delete_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> int:
+    """Delete a client; its locations, contacts, tax and email settings cascade, and the tag mappings of
+    the client and its contacts are removed too (the reference orphaned them, spec §7-5).
+    Returns the number of clients deleted (0 or 1)."""
+    result = await conn.execute(
+        text(
+            """WITH tags_removed AS (
+                 DELETE FROM tag_mappings
+                  WHERE tenant = :tenant
+                    AND ((tagged_type = 'client' AND tagged_id = :client_id)
+                         OR (tagged_type = 'contact' AND tagged_id IN (
+                               SELECT contact_name_id FROM contacts
+                                WHERE tenant = :tenant AND client_id = :client_id))))
+               DELETE FROM clients WHERE tenant = :tenant AND client_id = :client_id"""
+        ),
+        {"tenant": tenant, "client_id": client_id},
+    )
+    return result.rowcount
