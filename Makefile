@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: start embedded PostgreSQL + Temporal, migrate, start a worker, provision "Acme Corp"
+## demo: start embedded PostgreSQL + Temporal, migrate, create the management tenant, start a worker,
+## provision "Acme Corp" (recorded as a customer of the management tenant)
 demo: $(STAMP)
 	$(BIN)/psa dev up
 	$(BIN)/psa db upgrade
+	$(BIN)/psa tenants bootstrap-management
 	$(BIN)/psa worker --detach
 	$(BIN)/psa tenants create --name "Acme Corp" --company-name "Acme Corporation" \
 		--admin-first-name John --admin-last-name Doe --admin-email john.doe@acme.com

@@ -24,9 +24,11 @@ app = typer.Typer(help="psa: multi-tenant PSA back end.", no_args_is_help=True, 
 dev_app = typer.Typer(help="Embedded PostgreSQL + Temporal dev server under .psa/.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Provision and inspect tenants.", no_args_is_help=True)
+customers_app = typer.Typer(help="Tenants recorded as customers of the management tenant.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(customers_app, name="customers")
 
 console = Console()
 err = Console(stderr=True)
@@ -81,13 +83,18 @@ def db_upgrade(revision: str = "head") -> None:
 
 # -- worker ---------------------------------------------------------------------------------------
 @app.command("worker")
-def worker(detach: Annotated[bool, typer.Option(help="run in the background (log: .psa/worker.log)")] = False) -> None:
+def worker(
+    detach: Annotated[bool, typer.Option(help="run in the background (log: .psa/worker.log)")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="serve Prometheus metrics on this port at /metrics")
+    ] = None,
+) -> None:
     """Run the Temporal worker with every workflow and activity."""
     settings = get_settings()
     if detach:
         from psa.devstack import DevStack
 
-        pid = DevStack(settings).start_worker()
+        pid = DevStack(settings).start_worker(metrics_port=metrics_port)
         log = settings.state_path / "worker.log"
         if asyncio.run(_wait_for_pollers(settings, timeout=60)):
             console.print(f"worker running in the background (pid {pid}, log {log})")
@@ -96,7 +103,7 @@ def worker(detach: Annotated[bool, typer.Option(help="run in the background (log
         return
     from psa.worker import run_worker
 
-    asyncio.run(run_worker(settings))
+    asyncio.run(run_worker(settings, metrics_port=metrics_port))
 
 
 # -- tenants --------------------------------------------------------------------------------------
@@ -196,10 +203,20 @@ async def _create(settings: Settings, request: Any, wait: bool) -> None:
     table.add_row("admin email", request.admin_user.email)
     table.add_row("temporary password", f"[bold]{result.temporary_password}[/] (temporary: change it at first login)")
     table.add_row("email_sent", str(result.email_sent) + (f" ({result.email_error})" if result.email_error else ""))
+    table.add_row("customer tracking", _tracking_summary(result.customer_tracking))
     table.add_row("created_at", result.created_at)
     console.print(table)
     if result.email_location:
         console.print(f"welcome email written to: {result.email_location}", soft_wrap=True)
+
+
+def _tracking_summary(tracking: Any) -> str:
+    """One line on customer tracking: status, then the client (and why it was renamed) or the error."""
+    if tracking.status == "ok":
+        renamed = " (renamed: the name was taken)" if tracking.client_renamed else ""
+        reused = ", existing contact reused" if tracking.contact_reused else ""
+        return f"ok: client '{tracking.customer_client_name}'{renamed}{reused}"
+    return f"{tracking.status}: {tracking.error}" if tracking.error else tracking.status
 
 
 @tenants_app.command("create")
@@ -326,6 +343,93 @@ def tenants_list(limit: int = 100) -> None:
         console.print(table)
 
     asyncio.run(run())
+
+
+@tenants_app.command("bootstrap-management")
+def tenants_bootstrap_management(
+    name: Annotated[
+        str | None, typer.Option("--name", help="management tenant name (default: PSA_MANAGEMENT_TENANT_NAME)")
+    ] = None,
+    email: Annotated[
+        str, typer.Option("--email", help="the management tenant's contact email")
+    ] = "operations@example.com",
+) -> None:
+    """Create the management tenant that records every provisioned tenant as a customer. Idempotent."""
+    from psa.db.engine import make_engine
+    from psa.domain.errors import DomainError
+    from psa.provisioning.customer_tracking import bootstrap_management_tenant
+
+    settings = get_settings()
+    name = name or settings.management_tenant_name
+
+    async def run() -> Any:
+        engine = make_engine(settings)
+        try:
+            return await bootstrap_management_tenant(engine, name, email=email)
+        finally:
+            await engine.dispose()
+
+    try:
+        mgmt = asyncio.run(run())
+    except DomainError as exc:
+        _fail(f"{exc.field}: {exc.message}", code=2)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    verb = "created" if mgmt.created else "already exists"
+    console.print(f"management tenant '{mgmt.name}' {verb}: {mgmt.tenant} (slug {mgmt.slug})")
+    if settings.management_tenant_id is None and mgmt.slug != _slug(settings.management_tenant_name):
+        err.print(
+            f"[yellow]warning:[/] customer tracking looks for '{settings.management_tenant_name}'; set "
+            f"PSA_MANAGEMENT_TENANT_NAME='{mgmt.name}' or PSA_MANAGEMENT_TENANT_ID={mgmt.tenant} for the worker"
+        )
+
+
+def _slug(name: str) -> str:
+    from psa.domain.tenants import tenant_slug
+
+    return tenant_slug(name)
+
+
+# -- customers ------------------------------------------------------------------------------------
+@customers_app.command("reconcile")
+def customers_reconcile(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would be done; write nothing")] = False,
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", help="only this tenant (id or slug); repeatable")
+    ] = None,
+) -> None:
+    """Record every tenant without a customer record, and repair incomplete ones. Idempotent."""
+    from psa.db.engine import make_engine
+    from psa.domain.errors import DomainError
+    from psa.provisioning.customer_tracking import reconcile
+
+    settings = get_settings()
+
+    async def run() -> Any:
+        engine = make_engine(settings)
+        try:
+            return await reconcile(engine, settings, dry_run=dry_run, only=tenant or None)
+        finally:
+            await engine.dispose()
+
+    try:
+        rows = asyncio.run(run())
+    except DomainError as exc:
+        _fail(exc.message)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    table = Table("tenant", "company", "action", "missing", "customer client", "detail", title="customer reconcile")
+    for row in rows:
+        detail = row.tracking.error or ("renamed: the name was taken" if row.tracking.client_renamed else "")
+        table.add_row(
+            row.slug, row.company_name, row.action, ", ".join(row.missing), row.tracking.customer_client_name or "",
+            detail,
+        )  # fmt: skip
+    console.print(table)
+    counts = {action: sum(r.action == action for r in rows) for action in dict.fromkeys(r.action for r in rows)}
+    console.print(", ".join(f"{n} {action}" for action, n in counts.items()) or "no tenants to track")
+    if any(r.action == "failed" for r in rows):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -81,9 +81,6 @@ class Settings(BaseSettings):
     customer_tag_name: str = Field(
         default="PSA Customer", validation_alias=AliasChoices("CUSTOMER_TAG_NAME", "PSA_CUSTOMER_TAG_NAME")
     )
-    default_phone_region: str = Field(
-        default="US", description="ISO 3166 region for phone numbers written without a +country code"
-    )
 
     bcrypt_rounds: int = Field(default=10, ge=4, le=16, description="bcrypt cost; OWASP minimum is 10")
     db_pool_size: int = 10

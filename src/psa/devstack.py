@@ -288,14 +288,15 @@ class DevStack:
     def worker_running(self) -> bool:
         return _alive(self._read().get("worker_pid"))
 
-    def start_worker(self) -> int:
-        """(Re)start ``psa worker`` in the background (log in ``worker.log``), so it runs the current code.
-        Returns its pid."""
+    def start_worker(self, *, metrics_port: int | None = None) -> int:
+        """(Re)start ``psa worker`` in the background (log in ``worker.log``), so it runs the current code;
+        with ``metrics_port`` it serves Prometheus metrics there. Returns its pid."""
         self.stop_worker()
         log = open(self.state / "worker.log", "ab")  # noqa: SIM115 - handed to the child
         env = dict(os.environ, PSA_STATE_DIR=str(self.state))
+        extra = ["--metrics-port", str(metrics_port)] if metrics_port is not None else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "psa.cli", "worker"],
+            [sys.executable, "-m", "psa.cli", "worker", *extra],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

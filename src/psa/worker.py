@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from psa.config import Settings
 from psa.db.engine import make_engine
+from psa.metrics import serve_metrics
 from psa.provisioning.activities import ProvisioningActivities
 from psa.provisioning.workflow import TenantCreationWorkflow
 from psa.temporal import connect
@@ -43,9 +44,13 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then drain and stop."""
+async def run_worker(settings: Settings, *, metrics_port: int | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then drain and stop. With ``metrics_port``, serve Prometheus metrics
+    (psa.metrics) on that port at ``/metrics``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
+        logging.getLogger("psa.worker").info("metrics on port %s at /metrics", metrics_port)
     engine = make_engine(settings)
     client = await connect(settings)
     worker = build_worker(client, ProvisioningActivities(engine, settings), task_queue=settings.task_queue)

@@ -9,9 +9,10 @@ import uuid
 from tests.conftest import cli_env
 
 
-async def psa(base_settings, task_queue: str, *args: str) -> tuple[int, str]:
-    """Run ``python -m psa.cli ARGS`` with the test database, Temporal and task queue; (exit code, output)."""
-    env = cli_env(base_settings, task_queue, COLUMNS="200")
+async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``python -m psa.cli ARGS`` with the test database, Temporal and task queue, plus ``env``;
+    returns (exit code, output)."""
+    env = cli_env(base_settings, task_queue, COLUMNS="200", **(env or {}))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "psa.cli", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -119,3 +120,32 @@ async def test_warns_when_no_worker_polls(base_settings, client):
     )  # fmt: skip
     assert code == 0 and "no worker polls task queue" in out
     await client.get_workflow_handle("tenant-creation-" + name.lower().replace(" ", "-")).terminate("test done")
+
+
+async def test_bootstrap_management_then_create_tracks_the_customer_and_reconcile_finds_it(base_settings, start_worker):
+    mgmt_name = f"Mgmt {uuid.uuid4().hex[:8]}"
+    settings = base_settings.model_copy(update={"management_tenant_name": mgmt_name})
+    task_queue = await start_worker(settings=settings)
+    env = {"PSA_MANAGEMENT_TENANT_NAME": mgmt_name}
+
+    code, out = await psa(base_settings, task_queue, "tenants", "bootstrap-management", env=env)
+    assert code == 0 and "created" in out, out
+    code, out = await psa(base_settings, task_queue, "tenants", "bootstrap-management", env=env)
+    assert code == 0 and "already exists" in out
+
+    name = f"Tracked {uuid.uuid4().hex[:8]}"
+    code, out = await psa(
+        base_settings, task_queue, "tenants", "create", "--name", name, "--admin-email",
+        f"t.{uuid.uuid4().hex[:8]}@tracked.example.com", "--admin-first-name", "T", "--admin-last-name", "R", env=env,
+    )  # fmt: skip
+    assert code == 0 and f"ok: client '{name}'" in out, out
+
+    slug = name.lower().replace(" ", "-")
+    code, out = await psa(base_settings, task_queue, "customers", "reconcile", "--dry-run", "--tenant", slug, env=env)
+    assert code == 0 and "1 ok" in out, out
+
+
+async def test_reconcile_without_management_tenant_says_what_to_do(base_settings, worker):
+    env = {"PSA_MANAGEMENT_TENANT_NAME": f"Missing {uuid.uuid4().hex[:8]}"}
+    code, out = await psa(base_settings, worker, "customers", "reconcile", env=env)
+    assert code == 1 and "bootstrap-management" in out

@@ -25,7 +25,7 @@ from psa.domain.tenants import (
     tenant_exists,
 )
 from psa.domain.users import (
-    create_admin_user,
+    create_internal_user,
     delete_user,
     find_internal_user_tenant,
     hash_password,
@@ -38,7 +38,7 @@ from tests.factories import NewTenant, make_tenant, rows, unique_email
 async def add_admin(engine: AsyncEngine, t: NewTenant, email: str, *, user_id: uuid.UUID | None = None,
                     password: str = "first-password") -> uuid.UUID:  # fmt: skip
     async with tenant_transaction(engine, t.tenant) as conn:
-        return await create_admin_user(
+        return await create_internal_user(
             conn,
             tenant=t.tenant,
             user_id=user_id or uuid.uuid4(),
@@ -284,7 +284,7 @@ async def test_concurrent_admin_creation_with_one_email_in_two_tenants(engine):
         async with tenant_transaction(engine, t.tenant) as conn:
             await conn.execute(text("SELECT 1"))  # the transaction is open
             await both_open.wait()  # ... and so is the other one
-            return await create_admin_user(
+            return await create_internal_user(
                 conn, tenant=t.tenant, user_id=uuid.uuid4(), first_name="R", last_name="C", email=email,
                 password_hash=hashed,
             )  # fmt: skip

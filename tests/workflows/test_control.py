@@ -24,13 +24,14 @@ CANCEL_CASES = {
     "create_tenant": ("creating_tenant", ["creating_tenant"]),
     "seed_tenant": ("seeding", ["seeding", "creating_tenant"]),
     "create_admin_user": ("creating_admin_user", ["creating_admin_user", "seeding", "creating_tenant"]),
+    # Customer tracking runs beside setup_tenant_data (here it fails: no management tenant); it is undone too.
     "setup_tenant_data": (
         "setting_up_data",
-        ["setting_up_data", "creating_admin_user", "seeding", "creating_tenant"],
+        ["tracking_customer", "setting_up_data", "creating_admin_user", "seeding", "creating_tenant"],
     ),
     "send_welcome_email": (
         "sending_welcome_email",
-        ["setting_up_data", "creating_admin_user", "seeding", "creating_tenant"],
+        ["tracking_customer", "setting_up_data", "creating_admin_user", "seeding", "creating_tenant"],
     ),
 }
 
@@ -107,7 +108,7 @@ async def test_business_failure_after_writes_compensates(client, start_worker, e
                 conn, tenant=other, slug=f"thief-{other.hex[:12]}", company_name="Thief", email=request.admin_user.email
             )
             await seeds.seed_tenant(conn, other)
-            await users.create_admin_user(
+            await users.create_internal_user(
                 conn,
                 tenant=other,
                 user_id=uuid.uuid4(),

@@ -10,52 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 from uuid import UUID
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from psa import metrics
 from psa.config import Settings
 from psa.db.engine import tenant_transaction
 from psa.domain import seeds, tenants, users
-from psa.domain.errors import DomainError, DuplicateError
+from psa.domain.errors import DuplicateError
 from psa.email import EmailResult, WelcomeEmail, send_welcome_email
+from psa.provisioning.customer_tracking import CustomerTrackingActivities
+from psa.provisioning.failures import activity_errors
 from psa.provisioning.types import (
     AdminUserCreated,
     CompensationArgs,
     CreateAdminUserArgs,
     CreateTenantArgs,
+    ProvisioningOutcome,
     SetupTenantDataArgs,
     ValidatedRequest,
     ValidateRequestArgs,
     WelcomeEmailArgs,
 )
 from psa.provisioning.validation import normalize_request
-
-T = TypeVar("T")
-
-
-def _activity_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Map errors to Temporal failures: a DomainError becomes a non-retryable ApplicationError of the
-    same type name; a database error becomes a retryable one carrying only the driver's message, so
-    SQL parameters (a password hash, say) never reach workflow state or history."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args, **kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except DomainError as exc:
-            raise ApplicationError(exc.message, exc.to_dict(), type=type(exc).__name__, non_retryable=True) from None
-        except DBAPIError as exc:
-            driver = exc.orig if exc.orig is not None else exc
-            raise ApplicationError(f"{type(driver).__name__}: {driver}", type=type(exc).__name__) from None
-
-    return wrapper
 
 
 class ProvisioningActivities:
@@ -64,8 +44,10 @@ class ProvisioningActivities:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        self.tracking = CustomerTrackingActivities(engine, settings)
 
     def all(self) -> list[Callable]:
+        """Every activity of the workflow, customer tracking and the metrics local activity included."""
         return [
             self.validate_request,
             self.create_tenant,
@@ -77,10 +59,12 @@ class ProvisioningActivities:
             self.undo_create_admin_user,
             self.undo_seed_tenant,
             self.undo_create_tenant,
+            self.record_provisioning_metrics,
+            *self.tracking.all(),
         ]
 
     @activity.defn(name="validate_request")
-    @_activity_errors
+    @activity_errors
     async def validate_request(self, args: ValidateRequestArgs) -> ValidatedRequest:
         """Check the input before any write: names, email syntax, enumerations, a duplicate tenant slug
         or id, and an admin email already used by an internal user of any tenant.
@@ -107,7 +91,7 @@ class ProvisioningActivities:
         return validated
 
     @activity.defn(name="create_tenant")
-    @_activity_errors
+    @activity_errors
     async def create_tenant(self, args: CreateTenantArgs) -> None:
         """Tenant row, the tenant's own MSP client with its 'Main Office' location, and the default
         ``tenant_companies`` row, in one transaction (reference: createTenant, spec §2.2)."""
@@ -136,7 +120,7 @@ class ProvisioningActivities:
             )
 
     @activity.defn(name="seed_tenant")
-    @_activity_errors
+    @activity_errors
     async def seed_tenant(self, tenant_id: str) -> dict[str, int]:
         """Roles, permissions, grants, default tax region and rate (spec §5.1). Returns rows inserted."""
         async with tenant_transaction(self.engine, tenant_id) as conn:
@@ -144,7 +128,7 @@ class ProvisioningActivities:
         return dataclasses.asdict(result)
 
     @activity.defn(name="create_admin_user")
-    @_activity_errors
+    @activity_errors
     async def create_admin_user(self, args: CreateAdminUserArgs) -> AdminUserCreated:
         """The internal admin user with a bcrypt-hashed temporary password and the MSP Admin role.
 
@@ -153,7 +137,7 @@ class ProvisioningActivities:
         password = args.password or users.generate_temporary_password()
         hashed = await asyncio.to_thread(users.hash_password, password, rounds=self.settings.bcrypt_rounds)
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
-            role_id = await users.create_admin_user(
+            role_id = await users.create_internal_user(
                 conn,
                 tenant=UUID(args.tenant_id),
                 user_id=UUID(args.user_id),
@@ -166,7 +150,7 @@ class ProvisioningActivities:
         return AdminUserCreated(user_id=args.user_id, role_id=str(role_id), temporary_password=password)
 
     @activity.defn(name="setup_tenant_data")
-    @_activity_errors
+    @activity_errors
     async def setup_tenant_data(self, args: SetupTenantDataArgs) -> list[str]:
         """Tenant email settings (disabled config for the chosen provider) and tenant settings."""
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
@@ -183,15 +167,20 @@ class ProvisioningActivities:
         )
         return result
 
+    @activity.defn(name="record_provisioning_metrics")
+    async def record_provisioning_metrics(self, outcome: ProvisioningOutcome) -> None:
+        """Local activity: count the provisioning's outcome, duration and tracking status (psa.metrics)."""
+        metrics.record_provisioning(outcome.outcome, outcome.duration_seconds, outcome.tracking_status)
+
     # -- compensation: each idempotent, a no-op when its step wrote nothing ----------------------
     @activity.defn(name="undo_setup_tenant_data")
-    @_activity_errors
+    @activity_errors
     async def undo_setup_tenant_data(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await tenants.remove_tenant_settings(conn, UUID(args.tenant_id))
 
     @activity.defn(name="undo_create_admin_user")
-    @_activity_errors
+    @activity_errors
     async def undo_create_admin_user(self, args: CompensationArgs) -> int:
         if args.admin_user_id is None:
             return 0
@@ -199,13 +188,13 @@ class ProvisioningActivities:
             return await users.delete_user(conn, tenant=UUID(args.tenant_id), user_id=UUID(args.admin_user_id))
 
     @activity.defn(name="undo_seed_tenant")
-    @_activity_errors
+    @activity_errors
     async def undo_seed_tenant(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await seeds.remove_seeds(conn, UUID(args.tenant_id))
 
     @activity.defn(name="undo_create_tenant")
-    @_activity_errors
+    @activity_errors
     async def undo_create_tenant(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await tenants.delete_tenant(conn, tenant=UUID(args.tenant_id), slug=args.slug)

@@ -4,11 +4,14 @@ input fails the workflow cleanly instead of failing its workflow tasks."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from psa.email.models import WelcomeRecipient
+
+TRACKING_NAMESPACE = uuid.UUID("a7d3c0f4-2b8e-4f61-9c57-1e0d9b6a4c32")
 
 Step = Literal[
     "initializing",
@@ -63,6 +66,7 @@ class TenantCreationInput(BaseModel):
     plan: str | None = None
     product_code: str = "psa"
     skip_welcome_email: bool = False
+    skip_customer_tracking: bool = False
 
 
 class ValidateRequestArgs(BaseModel):
@@ -111,6 +115,75 @@ class WelcomeEmailArgs(WelcomeRecipient):
     masked); workflow payloads are encrypted by the payload codec."""
 
     temporary_password: str
+
+
+class CustomerTracking(BaseModel):
+    """Outcome of recording the tenant as a customer in the management tenant (DESIGN.md: best-effort but
+    visible). ``status``: pending -> running -> ok | skipped | failed. ``client_renamed`` says the client
+    was named "Name (slug)" because another client had the name; ``contact_reused`` says an existing
+    management contact was reused instead of created."""
+
+    status: Literal["pending", "running", "ok", "skipped", "failed"] = "pending"
+    management_tenant_id: str | None = None
+    customer_client_id: str | None = None
+    customer_client_name: str | None = None
+    client_renamed: bool = False
+    customer_contact_id: str | None = None
+    contact_reused: bool = False
+    tag_id: str | None = None
+    portal_user_id: str | None = None
+    error: str | None = None
+
+
+class TrackingTarget(BaseModel):
+    """The tenant to record as a customer, and its admin (the customer contact). ``company_name`` is the
+    tenant's ``tenants.client_name`` (company name, else tenant name): the customer client's name."""
+
+    tenant_id: str
+    company_name: str
+    slug: str
+    product_code: str = "psa"
+    admin_email: str | None = None
+    admin_first_name: str | None = None
+    admin_last_name: str | None = None
+
+
+class CustomerTrackingArgs(BaseModel):
+    """Input of every customer-tracking activity and compensation. The management tenant and the ids
+    returned by earlier steps are filled in as they become known."""
+
+    target: TrackingTarget
+    management_tenant_id: str | None = None
+    customer_client_id: str | None = None
+    customer_contact_id: str | None = None
+
+    def derived_id(self, what: str) -> str:
+        """Row id of ``what`` (client, contact, portal_user) in the management tenant, derived from the
+        tracked tenant's id, so the workflow, its retries and ``psa customers reconcile`` address the same rows."""
+        return str(uuid.uuid5(TRACKING_NAMESPACE, f"{self.target.tenant_id}/{what}"))
+
+
+class CustomerClientResult(BaseModel):
+    """``create_customer_client`` output; ``skipped_reason`` set when tracking is disabled."""
+
+    management_tenant_id: str | None = None
+    client_id: str | None = None
+    client_name: str | None = None
+    renamed: bool = False
+    skipped_reason: str | None = None
+
+
+class CustomerContactResult(BaseModel):
+    contact_id: str
+    reused: bool = False
+
+
+class ProvisioningOutcome(BaseModel):
+    """Input of the ``record_provisioning_metrics`` local activity."""
+
+    outcome: Literal["completed", "failed", "cancelled"]
+    duration_seconds: float
+    tracking_status: str
 
 
 class CompensationArgs(BaseModel):
@@ -171,6 +244,7 @@ class TenantCreationState(BaseModel):
     error_type: str | None = None
     cancel_reason: str | None = None
     cancelled_by: str | None = None
+    customer_tracking: CustomerTracking = Field(default_factory=CustomerTracking)
     compensation: Compensation = Field(default_factory=Compensation)
     updates: list[UpdateResult] = Field(default_factory=list)
     history: list[StepTransition] = Field(default_factory=list, description="steps entered, in order")
@@ -187,5 +261,6 @@ class TenantCreationResult(BaseModel):
     email_sent: bool
     email_error: str | None = None
     email_location: str | None = None
+    customer_tracking: CustomerTracking = Field(default_factory=CustomerTracking)
     success: bool = True
     created_at: str

@@ -1,5 +1,6 @@
 """``TenantCreationWorkflow``: validate, create the tenant, seed it, create its admin user, set up its
-data, send the welcome email; with progress, cancel, update and compensation (DESIGN.md "Provisioning").
+data while recording it as a customer of the management tenant, send the welcome email; with progress,
+cancel, update and compensation (DESIGN.md "Provisioning").
 
 Failure policy:
 - validation and duplicate checks run first and fail before any write;
@@ -7,7 +8,9 @@ Failure policy:
   timeout; they never trigger compensation, and re-running the same workflow id resumes idempotently;
 - compensation (reverse order, each step idempotent) runs only on cancel (signal or Temporal
   cancellation) or on a business failure (a non-retryable ApplicationError) after writes began,
-  and never after completion.
+  and never after completion;
+- customer tracking is best-effort: its failure is recorded in ``customer_tracking`` and never fails the
+  run; on cancel its records are compensated like every other step.
 
 The workflow imports no database or network module: it only calls activities by name.
 """
@@ -36,11 +39,16 @@ with workflow.unsafe.imports_passed_through():
         CompensationArgs,
         CreateAdminUserArgs,
         CreateTenantArgs,
+        CustomerClientResult,
+        CustomerContactResult,
+        CustomerTrackingArgs,
+        ProvisioningOutcome,
         SetupTenantDataArgs,
         StepTransition,
         TenantCreationInput,
         TenantCreationResult,
         TenantCreationState,
+        TrackingTarget,
         UpdateRequest,
         UpdateResult,
         ValidatedRequest,
@@ -51,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_ID_PREFIX = "tenant-creation-"
 ID_NAMESPACE = uuid.UUID("6f1c1e52-8a40-4a8e-9a53-0b6c2f7d3e11")
-NON_RETRYABLE = ["ValidationError", "DuplicateError", "NotFoundError"]
+NON_RETRYABLE = ["ValidationError", "DuplicateError", "NotFoundError", "ConflictError", "EmailExistsError"]
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -62,6 +70,8 @@ RETRY = RetryPolicy(
 DB_STEP_TIMEOUT = timedelta(seconds=60)
 SCHEDULE_TO_CLOSE = timedelta(minutes=30)
 EMAIL_STEP_TIMEOUT = timedelta(seconds=20)  # SMTP timeout (10 s) plus rendering
+# Best-effort tracking gives up sooner than provisioning itself; reconcile repairs what it left.
+TRACKING_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 
 # Input fields an `update` may change, and the step that consumes each (after which it is "used").
 UPDATABLE_FIELDS: dict[str, str] = {
@@ -71,14 +81,22 @@ UPDATABLE_FIELDS: dict[str, str] = {
     "license_count": "creating_tenant",
     "email_provider": "setting_up_data",
     "contract_line": "setting_up_data",
+    "skip_customer_tracking": "tracking_customer",
     "skip_welcome_email": "sending_welcome_email",
 }
-# Writing steps and the activity that undoes each, run in reverse order of start.
-COMPENSATIONS: dict[str, str] = {
-    "creating_tenant": "undo_create_tenant",
-    "seeding": "undo_seed_tenant",
-    "creating_admin_user": "undo_create_admin_user",
-    "setting_up_data": "undo_setup_tenant_data",
+# Writing steps and the activities that undo each, run in reverse order of start. "tracking_customer"
+# runs inside the setting_up_data step, concurrently with setup_tenant_data.
+COMPENSATIONS: dict[str, tuple[str, ...]] = {
+    "creating_tenant": ("undo_create_tenant",),
+    "seeding": ("undo_seed_tenant",),
+    "creating_admin_user": ("undo_create_admin_user",),
+    "setting_up_data": ("undo_setup_tenant_data",),
+    "tracking_customer": (
+        "undo_create_customer_portal_user",
+        "undo_tag_customer_client",
+        "undo_create_customer_contact",
+        "undo_create_customer_client",
+    ),
 }
 
 
@@ -105,13 +123,15 @@ class TenantCreationWorkflow:
         self._state = TenantCreationState()
         self._input: TenantCreationInput | None = None
         self._cancel: CancelSignal | None = None
-        self._current: asyncio.Task | None = None
+        self._inflight: set[asyncio.Future] = set()
         self._started: list[str] = []
+        self._tracking_args: CustomerTrackingArgs | None = None
 
     # -- queries, signals, updates --------------------------------------------------------------
     @workflow.query(name="get_state")
     def get_state(self) -> TenantCreationState:
-        """Live state: step, progress, ids, email outcome, error, compensation, updates, step history."""
+        """Live state: step, progress, ids, customer tracking, email outcome, error, compensation, updates,
+        step history."""
         return self._state
 
     @workflow.signal(name="cancel")
@@ -122,8 +142,9 @@ class TenantCreationWorkflow:
         self._cancel = signal
         self._state.cancel_reason = signal.reason
         self._state.cancelled_by = signal.cancelled_by
-        if self._current is not None and not self._current.done():
-            self._current.cancel()
+        for future in self._inflight:
+            if not future.done():
+                future.cancel()
 
     @workflow.update(name="update")
     def update(self, request: UpdateRequest) -> UpdateResult:
@@ -215,13 +236,20 @@ class TenantCreationWorkflow:
             )
             self._state.admin_user_id = admin_user_id
 
-            await self._step(
-                "setting_up_data",
-                "setup_tenant_data",
+            await self._setup_and_track(
                 SetupTenantDataArgs(
                     tenant_id=tenant_id,
                     email_provider=self._input.email_provider,
                     contract_line=self._input.contract_line,
+                ),
+                TrackingTarget(
+                    tenant_id=tenant_id,
+                    company_name=self._input.company_name or self._input.tenant_name,
+                    slug=slug,
+                    product_code=self._input.product_code,
+                    admin_email=admin.email,
+                    admin_first_name=admin.first_name,
+                    admin_last_name=admin.last_name,
                 ),
             )
 
@@ -250,6 +278,7 @@ class TenantCreationWorkflow:
                 self._state.email_location = outcome.location
             self._state.email_sent = email_sent
             self._enter("completed")
+            await self._record_outcome("completed")
             return TenantCreationResult(
                 tenant_id=tenant_id,
                 admin_user_id=admin_user_id,
@@ -258,6 +287,7 @@ class TenantCreationWorkflow:
                 email_sent=email_sent,
                 email_error=self._state.email_error,
                 email_location=self._state.email_location,
+                customer_tracking=self._state.customer_tracking,
                 created_at=workflow.now().isoformat().replace("+00:00", "Z"),
             )
         except (_Cancelled, asyncio.CancelledError, CancelledError):
@@ -269,6 +299,7 @@ class TenantCreationWorkflow:
             self._state.error_type = "Cancelled"
             await self._compensate(tenant_id, slug, admin_user_id)
             self._set_step("cancelled")
+            await self._record_outcome("cancelled")
             if self._cancel is not None:
                 raise ApplicationError(self._state.error, type="Cancelled", non_retryable=True) from None
             raise CancelledError(self._state.error) from None
@@ -280,12 +311,14 @@ class TenantCreationWorkflow:
                     if any(step in COMPENSATIONS for step in self._started):
                         await self._compensate(tenant_id, slug, admin_user_id)
                     self._set_step("failed")
+                    await self._record_outcome("failed")
                     raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             else:
                 self._state.error = str(cause or exc)
                 self._state.error_type = type(cause or exc).__name__
             # Transient fault that outlived its timeout: no compensation, re-run resumes the same rows.
             self._set_step("failed")
+            await self._record_outcome("failed")
             raise
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -326,31 +359,109 @@ class TenantCreationWorkflow:
         """Enter ``step`` and run ``activity``; raise _Cancelled if a cancel arrived before or during it."""
         self._enter(step)
         self._started.append(step)
-        self._current = asyncio.ensure_future(
+        result = await self._run(activity, arg, result_type, timeout=timeout)
+        self._finish(step)
+        return result
+
+    def _finish(self, step: str) -> None:
+        """A step's work is done: raise _Cancelled if a cancel arrived, else set progress just below the next step."""
+        if self._cancel_requested():
+            raise _Cancelled()
+        next_index = STEP_ORDER.index(step) + 1
+        self._state.progress = max(self._state.progress, STEP_PROGRESS[STEP_ORDER[next_index]] - 1)
+
+    async def _run(
+        self,
+        activity: str,
+        arg: Any,
+        result_type: type | None = None,
+        *,
+        timeout: timedelta = DB_STEP_TIMEOUT,
+        schedule_to_close: timedelta = SCHEDULE_TO_CLOSE,
+    ) -> Any:
+        """Run one activity that the cancel signal can interrupt; a cancellation becomes _Cancelled."""
+        future = asyncio.ensure_future(
             workflow.execute_activity(
                 activity,
                 arg,
                 result_type=result_type,
                 start_to_close_timeout=timeout,
-                schedule_to_close_timeout=SCHEDULE_TO_CLOSE,
+                schedule_to_close_timeout=schedule_to_close,
                 retry_policy=RETRY,
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         )
+        self._inflight.add(future)
         try:
-            result = await self._current
+            return await future
         except (asyncio.CancelledError, ActivityError) as exc:
             if self._cancel_requested() and (isinstance(exc, asyncio.CancelledError) or is_cancelled_exception(exc)):
                 raise _Cancelled() from None
             raise
         finally:
-            self._current = None
-        if self._cancel_requested():
-            raise _Cancelled()
-        next_index = STEP_ORDER.index(step) + 1
-        # Progress inside a step: just below the start of the next one.
-        self._state.progress = max(self._state.progress, STEP_PROGRESS[STEP_ORDER[next_index]] - 1)
-        return result
+            self._inflight.discard(future)
+
+    async def _setup_and_track(self, setup: SetupTenantDataArgs, target: TrackingTarget) -> None:
+        """The setting_up_data step: tenant settings and customer tracking, concurrently. Waits for both before
+        raising (a cancel first, then a setup failure), so compensation never races an activity."""
+        self._enter("setting_up_data")
+        self._started.append("setting_up_data")
+        outcomes = await asyncio.gather(
+            self._run("setup_tenant_data", setup), self._track_customer(target), return_exceptions=True
+        )
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        for error in errors:
+            if isinstance(error, _Cancelled | asyncio.CancelledError | CancelledError):
+                raise error
+        if errors:
+            raise errors[0]
+        self._finish("setting_up_data")
+
+    async def _track_customer(self, target: TrackingTarget) -> None:
+        """Record the tenant as a customer of the management tenant: client, then contact and tag
+        concurrently, then the contact's portal user. A failure is recorded in ``customer_tracking`` and
+        swallowed; only a cancel propagates."""
+        assert self._input is not None
+        tracking = self._state.customer_tracking
+        if self._input.skip_customer_tracking:
+            tracking.status, tracking.error = "skipped", "skip_customer_tracking was requested"
+            return
+        self._started.append("tracking_customer")
+        tracking.status = "running"
+        args = self._tracking_args = CustomerTrackingArgs(target=target)
+        options: dict[str, Any] = {"schedule_to_close": TRACKING_SCHEDULE_TO_CLOSE}
+        try:
+            client: CustomerClientResult = await self._run(
+                "create_customer_client", args, CustomerClientResult, **options
+            )
+            tracking.management_tenant_id = client.management_tenant_id
+            if client.skipped_reason:
+                tracking.status, tracking.error = "skipped", client.skipped_reason
+                return
+            tracking.customer_client_id, tracking.customer_client_name = client.client_id, client.client_name
+            tracking.client_renamed = client.renamed
+            args = self._tracking_args = args.model_copy(
+                update={"management_tenant_id": client.management_tenant_id, "customer_client_id": client.client_id}
+            )
+            contact, tag_id = await asyncio.gather(
+                self._run("create_customer_contact", args, CustomerContactResult, **options),
+                self._run("tag_customer_client", args, str, **options),
+                return_exceptions=True,
+            )
+            if isinstance(tag_id, str):
+                tracking.tag_id = tag_id
+            if isinstance(contact, CustomerContactResult):
+                tracking.customer_contact_id, tracking.contact_reused = contact.contact_id, contact.reused
+            for outcome in (contact, tag_id):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            args = args.model_copy(update={"customer_contact_id": tracking.customer_contact_id})
+            tracking.portal_user_id = await self._run("create_customer_portal_user", args, str, **options)
+            tracking.status = "ok"
+        except ActivityError as exc:
+            tracking.status = "failed"
+            cause = exc.cause
+            tracking.error = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
     async def _compensate(self, tenant_id: str, slug: str | None, admin_user_id: str) -> None:
         """Undo every started writing step in reverse order. Each undo is idempotent."""
@@ -360,15 +471,35 @@ class TenantCreationWorkflow:
         self._state.compensation.status = "running"
         args = CompensationArgs(tenant_id=tenant_id, slug=slug, admin_user_id=admin_user_id)
         for step in steps:
+            step_args = self._tracking_args if step == "tracking_customer" else args
             try:
-                await workflow.execute_activity(
-                    COMPENSATIONS[step],
-                    args,
-                    start_to_close_timeout=DB_STEP_TIMEOUT,
-                    schedule_to_close_timeout=SCHEDULE_TO_CLOSE,
-                    retry_policy=RETRY,
-                )
+                for undo in COMPENSATIONS[step]:
+                    await workflow.execute_activity(
+                        undo,
+                        step_args,
+                        start_to_close_timeout=DB_STEP_TIMEOUT,
+                        schedule_to_close_timeout=SCHEDULE_TO_CLOSE,
+                        retry_policy=RETRY,
+                    )
                 self._state.compensation.compensated.append(step)
             except ActivityError as exc:
                 self._state.compensation.errors.append(f"{step}: {exc.cause or exc}")
         self._state.compensation.status = "failed" if self._state.compensation.errors else "completed"
+
+    async def _record_outcome(self, outcome: str) -> None:
+        """Count this provisioning in the worker's metrics (a local activity: replays never count twice).
+        A metrics failure never affects the run."""
+        started = workflow.info().start_time
+        try:
+            await workflow.execute_local_activity(
+                "record_provisioning_metrics",
+                ProvisioningOutcome(
+                    outcome=outcome,  # type: ignore[arg-type]
+                    duration_seconds=(workflow.now() - started).total_seconds(),
+                    tracking_status=self._state.customer_tracking.status,
+                ),
+                start_to_close_timeout=timedelta(seconds=5),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError:
+            workflow.logger.warning("could not record provisioning metrics")

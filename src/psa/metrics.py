@@ -1,0 +1,41 @@
+"""Prometheus metrics of the worker (prometheus-client), served by ``psa worker --metrics-port``.
+
+Recorded by the ``record_provisioning_metrics`` local activity at the end of every provisioning, so a
+replayed workflow never counts twice (a local activity's result is kept in history).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+TRACKING_STATUSES = ("ok", "failed", "skipped")
+OUTCOMES = ("completed", "failed", "cancelled")
+
+CUSTOMER_TRACKING = Counter(
+    "psa_customer_tracking",
+    "Customer-tracking outcomes of tenant provisionings, by status (ok, failed, skipped).",
+    ["status"],
+)
+PROVISIONING_DURATION = Histogram(
+    "psa_provisioning_duration_seconds",
+    "Wall-clock duration of tenant provisionings in seconds, from workflow start, by outcome.",
+    ["outcome"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+for _status in TRACKING_STATUSES:
+    CUSTOMER_TRACKING.labels(status=_status)
+for _outcome in OUTCOMES:
+    PROVISIONING_DURATION.labels(outcome=_outcome)
+
+
+def record_provisioning(outcome: str, duration_seconds: float, tracking_status: str) -> None:
+    """Count one provisioning: its duration under ``outcome`` and, when tracking finished (ok, failed or
+    skipped), its tracking status. A tracking still pending (the run stopped earlier) is not counted."""
+    PROVISIONING_DURATION.labels(outcome=outcome).observe(duration_seconds)
+    if tracking_status in TRACKING_STATUSES:
+        CUSTOMER_TRACKING.labels(status=tracking_status).inc()
+
+
+def serve_metrics(port: int, address: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` on ``address:port`` from a daemon thread (prometheus-client's HTTP server)."""
+    start_http_server(port, addr=address)
