@@ -15,16 +15,21 @@ What it does
 * Runs an in-process worker (``psa.worker.build_worker``) on a unique task queue, with the ``outbox`` email
   provider writing into a temporary directory, and bcrypt at the Settings default (10 rounds) unless
   ``--bcrypt-rounds`` says otherwise.
+* Creates a management tenant (``bootstrap_management_tenant``) and points the worker at it, so every
+  provisioning also records the tenant as a customer (client, contact, tag, portal user).
 * Warm-up: 2 provisionings, not counted.
-* Phase ``sequential``: N provisionings one after another. Phase ``concurrent``: N provisionings, at most
+* Phase ``sequential``: N provisionings with customer tracking on, interleaved one by one with N provisionings
+  with it off (``skip_customer_tracking``), one after another; ``tracking_overhead_p50_pct`` compares their
+  medians. Phase ``concurrent``: N provisionings with tracking on, at most
   ``--concurrency`` in flight (asyncio.Semaphore). One provisioning = ``start_tenant_creation`` with a unique
   tenant name and admin email, then ``await handle.result()``; its latency is ``time.perf_counter()`` around
   both. Throughput = N / wall-clock time of the phase.
 * SQL statements: a ``before_cursor_execute`` listener on the engine's ``sync_engine`` counts every statement
-  the activities send during the sequential phase, divided by N. The count is also given without the five
+  the activities send during the sequential tracking-on runs, divided by N (tracking-off runs are counted
+  apart, in ``sql_statements_per_provisioning_without_tracking``). The count is also given without the five
   seed statements of ``psa.domain.seeds.seed_tenant`` (INSERT INTO roles / permissions / role_permissions /
-  tax_regions / tax_rates). ``pool_pre_ping`` pings do not go through the cursor-execute event, so they are
-  counted separately by wrapping the dialect's ``do_ping`` on this engine (``pings_per_provisioning``).
+  tax_regions / tax_rates). Pre-ping pings (the engine no longer pre-pings, so 0) do not go through the
+  cursor-execute event; they are counted by wrapping the dialect's ``do_ping`` (``pings_per_provisioning``).
   Transaction BEGIN/COMMIT are not statements SQLAlchemy executes and are not counted.
 
 Writes a JSON report (``--out``, directories created) and prints a summary table. The targets in the report
@@ -58,6 +63,7 @@ from psa.db.migrate import upgrade
 from psa.devstack import DevStack
 from psa.provisioning.activities import ProvisioningActivities
 from psa.provisioning.client import start_tenant_creation
+from psa.provisioning.customer_tracking import bootstrap_management_tenant
 from psa.provisioning.types import AdminUser, TenantCreationInput
 from psa.temporal import connect
 from psa.worker import build_worker
@@ -69,7 +75,12 @@ DEFAULT_OUT = ROOT / "bench" / "results" / "provisioning.json"
 WARMUP = 2
 PROVISION_TIMEOUT = 120.0  # seconds; generous, only there to fail instead of hanging
 
-TARGETS = {"p50_ms_max": 500, "concurrent_throughput_min_per_s": 10, "sql_statements_max_excluding_seeds": 40}
+TARGETS = {
+    "p50_ms_max": 500,
+    "concurrent_throughput_min_per_s": 10,
+    "sql_statements_max_excluding_seeds": 40,
+    "tracking_overhead_p50_pct_max": 25,
+}
 SEED_STATEMENT = re.compile(
     r"^\s*INSERT\s+INTO\s+(roles|permissions|role_permissions|tax_regions|tax_rates)\b", re.IGNORECASE
 )
@@ -100,10 +111,13 @@ def prepare_settings(bcrypt_rounds: int | None, outbox_dir: Path) -> tuple[Setti
 
 
 class SqlCounter:
-    """Counts cursor executes (split into seed / other, with a per-kind breakdown) and pre-ping pings."""
+    """Counts cursor executes (split into seed / other, with a per-kind breakdown) and pre-ping pings while
+    ``active``; statements of tracking-off runs (``off`` set) are counted apart in ``statements_off``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.active = False
+        self.off = False
+        self.statements_off = 0
         self.statements = 0
         self.seed_statements = 0
         self.pings = 0
@@ -122,6 +136,9 @@ class SqlCounter:
 
     def _on_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if not self.active:
+            return
+        if self.off:
+            self.statements_off += 1
             return
         self.statements += 1
         if SEED_STATEMENT.match(statement):
@@ -152,9 +169,10 @@ def _statement_kind(statement: str) -> str:
 
 
 # -- measurement ----------------------------------------------------------------------------------
-def make_request(run_id: str, label: str) -> TenantCreationInput:
+def make_request(run_id: str, label: str, *, tracking: bool = True) -> TenantCreationInput:
     return TenantCreationInput(
         tenant_name=f"Bench {run_id} {label}",
+        skip_customer_tracking=not tracking,
         admin_user=AdminUser(
             first_name="Bench",
             last_name="Admin",
@@ -182,8 +200,9 @@ async def provision_once(
             f"provisioning {handle.id} did not finish within {timeout:.0f} s; see the worker log output"
         ) from None
     elapsed = time.perf_counter() - start
-    if not result.success:
-        raise RuntimeError(f"provisioning of {request.tenant_name} did not succeed: {result}")
+    expected = "skipped" if request.skip_customer_tracking else "ok"
+    if not result.success or result.customer_tracking.status != expected:
+        raise RuntimeError(f"provisioning of {request.tenant_name} did not succeed as expected: {result}")
     return elapsed
 
 
@@ -206,6 +225,8 @@ async def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="psa-bench-outbox-") as outbox:
         settings, stack = prepare_settings(args.bcrypt_rounds, Path(outbox))
         engine = make_engine(settings)
+        mgmt = await bootstrap_management_tenant(engine, f"Bench Management {run_id}", email="ops@bench.example.com")
+        settings = settings.model_copy(update={"management_tenant_id": mgmt.tenant})
         counter = SqlCounter(engine)
         client = await connect(settings)
         task_queue = f"bench-{run_id}"
@@ -216,12 +237,21 @@ async def run(args: argparse.Namespace) -> dict:
 
                 counter.active = True
                 latencies: list[float] = []
-                t0 = time.perf_counter()
+                latencies_off: list[float] = []
+                seq_wall = off_wall = 0.0
                 for i in range(args.n):
+                    t0 = time.perf_counter()
                     latencies.append(await provision_once(client, task_queue, make_request(run_id, f"seq {i}")))
-                seq_wall = time.perf_counter() - t0
+                    seq_wall += time.perf_counter() - t0
+                    counter.off = True
+                    t0 = time.perf_counter()
+                    off = make_request(run_id, f"off {i}", tracking=False)
+                    latencies_off.append(await provision_once(client, task_queue, off))
+                    off_wall += time.perf_counter() - t0
+                    counter.off = False
                 counter.active = False
                 sequential = summarize(latencies, seq_wall)
+                sequential_off = summarize(latencies_off, off_wall)
 
                 sem = asyncio.Semaphore(args.concurrency)
 
@@ -241,6 +271,7 @@ async def run(args: argparse.Namespace) -> dict:
     n = args.n
     per = round(counter.statements / n, 2)
     per_ex = round((counter.statements - counter.seed_statements) / n, 2)
+    overhead = round((sequential["p50_ms"] - sequential_off["p50_ms"]) / sequential_off["p50_ms"] * 100, 1)
     report = {
         "benchmark": "provisioning",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -259,8 +290,11 @@ async def run(args: argparse.Namespace) -> dict:
             "external_temporal": bool(os.environ.get("TEMPORAL_ADDRESS")),
         },
         "sequential": sequential,
+        "sequential_without_tracking": sequential_off,
+        "tracking_overhead_p50_pct": overhead,
         "concurrent": concurrent,
         "sql_statements_per_provisioning": per,
+        "sql_statements_per_provisioning_without_tracking": round(counter.statements_off / n, 2),
         "sql_statements_per_provisioning_excluding_seeds": per_ex,
         "pings_per_provisioning": round(counter.pings / n, 2),
         "sql_statement_kinds_per_provisioning": {
@@ -272,6 +306,7 @@ async def run(args: argparse.Namespace) -> dict:
             "concurrent_p50": concurrent["p50_ms"] <= TARGETS["p50_ms_max"],
             "concurrent_throughput": concurrent["throughput_per_s"] >= TARGETS["concurrent_throughput_min_per_s"],
             "sql_statements_excluding_seeds": per_ex <= TARGETS["sql_statements_max_excluding_seeds"],
+            "tracking_overhead_p50": overhead < TARGETS["tracking_overhead_p50_pct_max"],
         },
     }
     return report
@@ -285,7 +320,7 @@ def print_report(report: dict, out: Path) -> None:
     table = Table(title=f"provisioning: n={s['n']} concurrency={s['concurrency']} bcrypt_rounds={s['bcrypt_rounds']}")
     for col in ("phase", "p50 ms", "p95 ms", "mean ms", "throughput /s"):
         table.add_column(col, justify="right" if col != "phase" else "left")
-    for phase in ("sequential", "concurrent"):
+    for phase in ("sequential", "sequential_without_tracking", "concurrent"):
         r = report[phase]
         table.add_row(
             phase, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['mean_ms']:.1f}", f"{r['throughput_per_s']:.2f}"
@@ -295,8 +330,10 @@ def print_report(report: dict, out: Path) -> None:
     console.print(
         f"SQL statements / provisioning: {report['sql_statements_per_provisioning']} "
         f"({report['sql_statements_per_provisioning_excluding_seeds']} excluding seeds), "
-        f"pre-ping pings: {report['pings_per_provisioning']}"
+        f"pre-ping pings: {report['pings_per_provisioning']}; without tracking: "
+        f"{report['sql_statements_per_provisioning_without_tracking']}"
     )
+    console.print(f"customer tracking adds {report['tracking_overhead_p50_pct']} % to the sequential p50")
     met = report["targets_met"]
     console.print("targets met: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in met.items()))
     console.print(f"written to {out}")
@@ -306,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=40, help="provisionings per phase (default 40)")
     parser.add_argument("--concurrency", type=int, default=8, help="in flight in the concurrent phase")
-    parser.add_argument("--bcrypt-rounds", type=int, default=None, help="default: Settings (12)")
+    parser.add_argument("--bcrypt-rounds", type=int, default=None, help="default: Settings (10)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report path")
     parser.add_argument("--stop-stack", action="store_true", help="stop the embedded bench stack afterwards")
     args = parser.parse_args(argv)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+import urllib.request
 import uuid
 
-from tests.conftest import cli_env
+from psa.provisioning.client import start_tenant_creation
+from tests.conftest import cli_env, wait_for
+from tests.workflows.helpers import make_request
 
 
 async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -149,3 +153,38 @@ async def test_reconcile_without_management_tenant_says_what_to_do(base_settings
     env = {"PSA_MANAGEMENT_TENANT_NAME": f"Missing {uuid.uuid4().hex[:8]}"}
     code, out = await psa(base_settings, worker, "customers", "reconcile", env=env)
     assert code == 1 and "bootstrap-management" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
+async def test_worker_serves_metrics_that_count_its_provisionings(base_settings, client):
+    port, task_queue = _free_port(), f"metrics-{uuid.uuid4()}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "psa.cli", "worker", "--metrics-port", str(port),
+        env=cli_env(base_settings, task_queue), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        body = await wait_for(lambda: asyncio.to_thread(_get, url), timeout=60)
+        assert 'psa_customer_tracking_total{status="failed"} 0.0' in body
+        handle = await start_tenant_creation(client, make_request(), task_queue=task_queue)
+        result = await handle.result()
+        assert result.customer_tracking.status == "failed"  # the test database has no management tenant
+        body = await asyncio.to_thread(_get, url)
+        assert 'psa_customer_tracking_total{status="failed"} 1.0' in body
+        assert 'psa_provisioning_duration_seconds_count{outcome="completed"} 1.0' in body
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=30)

@@ -351,10 +351,8 @@ async def create_client(
     """
     data = _parse(ClientInput, data)
     url, properties = _sync_website(data.url, data.properties, url_given=data.url is not None)
-    if client_id is not None and (existing := await _retried(conn, tenant, client_id, data.client_name)):
-        return existing
-    if await find_client_by_name(conn, tenant, data.client_name) is not None:
-        raise DuplicateError(f"a client named '{data.client_name}' already exists", field="client_name")
+    # Insert first and sort out conflicts afterwards (in the savepoint's error path): a retried step, a
+    # concurrent twin and a taken name all surface as unique violations, so the happy path is one INSERT.
     new_id = client_id or uuid4()
     try:
         async with conn.begin_nested():
@@ -386,7 +384,7 @@ async def create_client(
                 )
     except IntegrityError as exc:
         constraint = _unique_violation(exc)
-        # A concurrent attempt of the same step may have won the race: same answer as a sequential retry.
+        # A retry, or a concurrent attempt of the same step that won the race, returns the existing client.
         retried = constraint in (_NAME_UNIQUE, _PRIMARY_KEY) and client_id is not None
         if retried and (existing := await _retried(conn, tenant, client_id, data.client_name)):
             return existing

@@ -312,10 +312,6 @@ async def create_contact(
     primary = _primary_type(data.primary_email_canonical_type, data.primary_email_custom_type)
     phones = _clean_phones(data.phone_numbers, default_region)
     emails = _clean_emails(data.additional_email_addresses, primary=email)
-    if contact_id is not None and (existing := await _email_of(conn, tenant, contact_id)) is not None:
-        if existing != email:
-            raise ConflictError(f"contact {contact_id} already exists with another email", field="contact_id")
-        return await get_contact(conn, tenant, contact_id)
     await _check_client(conn, tenant, data.client_id)
     values = {
         "tenant": tenant, "id": contact_id or uuid4(), "full_name": full_name, "email": email,
@@ -326,8 +322,12 @@ async def create_contact(
         await _check_emails_free(conn, tenant, email, emails, exclude=None)
         await _save(conn, values, primary, phones, emails, new=True)
     except ConflictError:
-        if contact_id is None or await _email_of(conn, tenant, contact_id) != email:
-            raise  # else a concurrent twin of this call (same id and email) committed first: return its contact
+        # A retry, or a concurrent twin of this call (same id and email) that committed first: its contact.
+        existing = await _email_of(conn, tenant, contact_id) if contact_id is not None else None
+        if existing is None:
+            raise
+        if existing != email:
+            raise ConflictError(f"contact {contact_id} already exists with another email", field="contact_id") from None
     return await get_contact(conn, tenant, values["id"])
 
 
@@ -544,6 +544,16 @@ async def delete_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) 
     stay. Returns the number of contacts deleted (0 or 1)."""
     result = await conn.execute(
         text("DELETE FROM contacts WHERE tenant = :t AND contact_name_id = :id"), {"t": tenant, "id": contact_id}
+    )
+    return result.rowcount
+
+
+async def detach_from_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> int:
+    """Unlink every contact of ``client_id`` (``client_id`` set to NULL) so deleting the client, which cascades
+    to its contacts, keeps them. Returns the contacts unlinked."""
+    result = await conn.execute(
+        text("UPDATE contacts SET client_id = NULL, updated_at = now() WHERE tenant = :t AND client_id = :c"),
+        {"t": tenant, "c": client_id},
     )
     return result.rowcount
 

@@ -50,7 +50,7 @@ def tenant_slug(tenant_name: str) -> str:
 
 @dataclass(frozen=True)
 class TenantRow:
-    """Summary of one tenant (``psa tenants list``)."""
+    """Summary of one tenant (``psa tenants list``, customer reconcile) with its first internal admin user."""
 
     tenant: UUID
     client_name: str
@@ -59,6 +59,8 @@ class TenantRow:
     product_code: str
     created_at: datetime
     admin_email: str | None
+    admin_first_name: str | None = None
+    admin_last_name: str | None = None
 
 
 async def get_tenant_by_slug(conn: AsyncConnection, slug: str) -> TenantRow | None:
@@ -73,18 +75,26 @@ async def tenant_exists(conn: AsyncConnection, tenant: UUID) -> bool:
     return row.first() is not None
 
 
-async def list_tenants(conn: AsyncConnection, *, limit: int = 100) -> list[TenantRow]:
-    """Tenants, newest first, with the email of their first internal admin user."""
+async def list_tenants(conn: AsyncConnection, *, limit: int | None = 100) -> list[TenantRow]:
+    """Tenants, newest first (``limit`` None: all of them)."""
     return await _tenants(conn, "", {}, limit=limit)
 
 
-async def _tenants(conn: AsyncConnection, where: str, params: dict, *, limit: int = 1) -> list[TenantRow]:
+async def _tenants(conn: AsyncConnection, where: str, params: dict, *, limit: int | None = 1) -> list[TenantRow]:
+    """Tenant rows with their first active internal user holding the MSP Admin role (by creation time)."""
     result = await conn.execute(
         text(
             f"""SELECT t.tenant, t.client_name, t.slug, t.email, t.product_code, t.created_at,
-                       (SELECT u.email FROM users u WHERE u.tenant = t.tenant AND u.user_type = 'internal'
-                         ORDER BY u.created_at LIMIT 1) AS admin_email
-                  FROM tenants t {where} ORDER BY t.created_at DESC, t.tenant LIMIT :limit"""
+                       a.email AS admin_email, a.first_name AS admin_first_name, a.last_name AS admin_last_name
+                  FROM tenants t
+                  LEFT JOIN LATERAL (
+                    SELECT u.email, u.first_name, u.last_name FROM users u
+                      JOIN user_roles ur ON ur.tenant = u.tenant AND ur.user_id = u.user_id
+                      JOIN roles r ON r.tenant = ur.tenant AND r.role_id = ur.role_id
+                     WHERE u.tenant = t.tenant AND u.user_type = 'internal' AND NOT u.is_inactive
+                       AND r.role_name = 'Admin' AND r.msp AND NOT r.client
+                     ORDER BY u.created_at, u.user_id LIMIT 1) a ON true
+                  {where} ORDER BY t.created_at DESC, t.tenant LIMIT :limit"""
         ),
         {**params, "limit": limit},
     )

@@ -226,6 +226,17 @@ async def create_portal_user(
     return PortalUser(user_id, role_id, created=True)
 
 
+async def find_portal_user(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> UUID | None:
+    """The id of the client-portal user linked to ``contact_id``, or None."""
+    return await conn.scalar(
+        text(
+            """SELECT user_id FROM users WHERE tenant = :t AND contact_id = :c AND user_type = 'client'
+                ORDER BY created_at, user_id LIMIT 1"""
+        ),
+        {"t": tenant, "c": contact_id},
+    )
+
+
 async def ensure_service_user(conn: AsyncConnection, tenant: UUID) -> UUID:
     """The tenant's inactive "PSA Automation" internal user, created on first use; returns its id.
 

@@ -24,14 +24,13 @@ from collections.abc import AsyncIterator, Callable, Collection
 from typing import Literal
 from uuid import UUID, uuid5
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from temporalio import activity
 
 from psa.config import Settings
 from psa.db.engine import tenant_transaction
 from psa.domain import clients, contacts, seeds, tags, tenants, users
-from psa.domain.errors import ConflictError, DomainError, NotFoundError
+from psa.domain.errors import ConflictError, DomainError, DuplicateError, NotFoundError
 from psa.provisioning.failures import activity_errors
 from psa.provisioning.types import (
     CustomerClientResult,
@@ -86,29 +85,34 @@ async def ensure_customer_client(
     existing = await clients.find_client_by_property(conn, mgmt, "tenant_id", target.tenant_id)
     if existing is not None:
         return _client_result(mgmt, existing, renamed=existing.client_name != target.company_name)
-    name, renamed = target.company_name, False
-    if await clients.find_client_by_name(conn, mgmt, name) is not None:
-        name, renamed = f"{target.company_name} ({target.slug})", True
-        if await clients.find_client_by_name(conn, mgmt, name) is not None:
-            raise ConflictError(
-                f"management tenant already has clients named '{target.company_name}' and '{name}'",
-                field="client_name",
-            )
     product = target.product_code
-    created = await clients.create_client(
-        conn,
-        mgmt,
-        {
-            "client_name": name,
-            "client_type": "company",
-            "notes": f"{product.upper()} customer - tenant {target.company_name} ({target.slug})",
-            "properties": {"tenant_id": target.tenant_id, "tenant_slug": target.slug, "subscription_type": product},
-        },
-        client_id=client_id,
-        skip_tax_settings=True,
-        skip_email_suffix=True,
-    )
-    return _client_result(mgmt, created, renamed=renamed)
+    data = {
+        "client_name": target.company_name,
+        "client_type": "company",
+        "notes": f"{product.upper()} customer - tenant {target.company_name} ({target.slug})",
+        "properties": {"tenant_id": target.tenant_id, "tenant_slug": target.slug, "subscription_type": product},
+    }
+    options = {"client_id": client_id, "skip_tax_settings": True, "skip_email_suffix": True}
+    try:
+        return _client_result(mgmt, await clients.create_client(conn, mgmt, data, **options), renamed=False)
+    except DuplicateError as exc:
+        if exc.field == "properties.tenant_id":  # a concurrent tracking of this tenant (reconcile) won the race
+            won = await clients.find_client_by_property(conn, mgmt, "tenant_id", target.tenant_id)
+            if won is not None:
+                return _client_result(mgmt, won, renamed=won.client_name != target.company_name)
+        if exc.field != "client_name":
+            raise
+    renamed = f"{target.company_name} ({target.slug})"
+    try:
+        created = await clients.create_client(conn, mgmt, {**data, "client_name": renamed}, **options)
+    except DuplicateError as exc:
+        if exc.field != "client_name":
+            raise
+        raise ConflictError(
+            f"management tenant already has clients named '{target.company_name}' and '{renamed}'",
+            field="client_name",
+        ) from None
+    return _client_result(mgmt, created, renamed=True)
 
 
 def _client_result(mgmt: UUID, client: clients.Client, *, renamed: bool) -> CustomerClientResult:
@@ -206,11 +210,7 @@ async def remove_customer_contact(
     deleted = await contacts.delete_contact(conn, mgmt, contact_id)
     if customer_client_id is None:
         return deleted
-    result = await conn.execute(
-        text("UPDATE contacts SET client_id = NULL, updated_at = now() WHERE tenant = :t AND client_id = :c"),
-        {"t": mgmt, "c": customer_client_id},
-    )
-    return deleted + result.rowcount
+    return deleted + await contacts.detach_from_client(conn, mgmt, customer_client_id)
 
 
 async def remove_customer_client(conn: AsyncConnection, mgmt: UUID, tenant_id: str) -> int:
@@ -360,28 +360,14 @@ class ReconcileRow:
 
 
 async def tracking_targets(conn: AsyncConnection, mgmt: UUID) -> list[TrackingTarget]:
-    """Every tenant except the management tenant, with its first internal Admin user (the customer contact)."""
-    result = await conn.execute(
-        text(
-            """SELECT t.tenant, t.client_name, t.slug, t.product_code, a.email, a.first_name, a.last_name
-                 FROM tenants t
-                 LEFT JOIN LATERAL (
-                   SELECT u.email, u.first_name, u.last_name FROM users u
-                     JOIN user_roles ur ON ur.tenant = u.tenant AND ur.user_id = u.user_id
-                     JOIN roles r ON r.tenant = ur.tenant AND r.role_id = ur.role_id
-                    WHERE u.tenant = t.tenant AND u.user_type = 'internal' AND r.role_name = 'Admin' AND r.msp
-                    ORDER BY u.created_at, u.user_id LIMIT 1) a ON true
-                WHERE t.tenant <> :mgmt
-                ORDER BY t.created_at, t.tenant"""
-        ),
-        {"mgmt": mgmt},
-    )
+    """Every tenant except the management tenant, oldest first, with its first Admin user (the customer contact)."""
     return [
         TrackingTarget(
             tenant_id=str(row.tenant), company_name=row.client_name, slug=row.slug, product_code=row.product_code,
-            admin_email=row.email, admin_first_name=row.first_name, admin_last_name=row.last_name,
+            admin_email=row.admin_email, admin_first_name=row.admin_first_name, admin_last_name=row.admin_last_name,
         )
-        for row in result
+        for row in reversed(await tenants.list_tenants(conn, limit=None))
+        if row.tenant != mgmt
     ]  # fmt: skip
 
 
@@ -396,13 +382,7 @@ async def _missing_parts(conn: AsyncConnection, mgmt: UUID, target: TrackingTarg
         missing.append("contact")
     if not any(m.tag_text == tag_text for m in await tags.tags_for(conn, mgmt, client.client_id, "client")):
         missing.append("tag")
-    portal = None
-    if contact is not None:
-        portal = await conn.scalar(
-            text("SELECT 1 FROM users WHERE tenant = :t AND contact_id = :c AND user_type = 'client'"),
-            {"t": mgmt, "c": contact.contact_name_id},
-        )
-    if portal is None:
+    if contact is None or await users.find_portal_user(conn, mgmt, contact.contact_name_id) is None:
         missing.append("portal_user")
     return missing
 

@@ -142,9 +142,7 @@ class TenantCreationWorkflow:
         self._cancel = signal
         self._state.cancel_reason = signal.reason
         self._state.cancelled_by = signal.cancelled_by
-        for future in self._inflight:
-            if not future.done():
-                future.cancel()
+        self._stop_inflight()
 
     @workflow.update(name="update")
     def update(self, request: UpdateRequest) -> UpdateResult:
@@ -236,46 +234,59 @@ class TenantCreationWorkflow:
             )
             self._state.admin_user_id = admin_user_id
 
-            await self._setup_and_track(
-                SetupTenantDataArgs(
-                    tenant_id=tenant_id,
-                    email_provider=self._input.email_provider,
-                    contract_line=self._input.contract_line,
-                ),
-                TrackingTarget(
-                    tenant_id=tenant_id,
-                    company_name=self._input.company_name or self._input.tenant_name,
-                    slug=slug,
-                    product_code=self._input.product_code,
-                    admin_email=admin.email,
-                    admin_first_name=admin.first_name,
-                    admin_last_name=admin.last_name,
-                ),
-            )
-
-            email_sent = False
-            if self._input.skip_welcome_email:
-                self._enter("sending_welcome_email")
-                self._state.email_error = "skipped"
-            else:
-                outcome: EmailResult = await self._step(
-                    "sending_welcome_email",
-                    "send_welcome_email",
-                    WelcomeEmailArgs(
+            # Customer tracking runs beside setup_tenant_data and the welcome email; completion waits for it.
+            tracking = asyncio.ensure_future(
+                self._track_customer(
+                    TrackingTarget(
                         tenant_id=tenant_id,
-                        tenant_name=self._input.tenant_name,
-                        user_id=admin_user_id,
-                        first_name=admin.first_name,
-                        last_name=admin.last_name,
-                        email=admin.email,
-                        temporary_password=created.temporary_password,
-                    ),
-                    EmailResult,
-                    timeout=EMAIL_STEP_TIMEOUT,
+                        company_name=self._input.company_name or self._input.tenant_name,
+                        slug=slug,
+                        product_code=self._input.product_code,
+                        admin_email=admin.email,
+                        admin_first_name=admin.first_name,
+                        admin_last_name=admin.last_name,
+                    )
                 )
-                email_sent = outcome.email_sent
-                self._state.email_error = outcome.error
-                self._state.email_location = outcome.location
+            )
+            try:
+                await self._step(
+                    "setting_up_data",
+                    "setup_tenant_data",
+                    SetupTenantDataArgs(
+                        tenant_id=tenant_id,
+                        email_provider=self._input.email_provider,
+                        contract_line=self._input.contract_line,
+                    ),
+                )
+
+                email_sent = False
+                if self._input.skip_welcome_email:
+                    self._enter("sending_welcome_email")
+                    self._state.email_error = "skipped"
+                else:
+                    outcome: EmailResult = await self._step(
+                        "sending_welcome_email",
+                        "send_welcome_email",
+                        WelcomeEmailArgs(
+                            tenant_id=tenant_id,
+                            tenant_name=self._input.tenant_name,
+                            user_id=admin_user_id,
+                            first_name=admin.first_name,
+                            last_name=admin.last_name,
+                            email=admin.email,
+                            temporary_password=created.temporary_password,
+                        ),
+                        EmailResult,
+                        timeout=EMAIL_STEP_TIMEOUT,
+                    )
+                    email_sent = outcome.email_sent
+                    self._state.email_error = outcome.error
+                    self._state.email_location = outcome.location
+            except BaseException:
+                self._stop_inflight()
+                await workflow.wait([tracking])  # compensation must not race a tracking activity
+                raise
+            await tracking
             self._state.email_sent = email_sent
             self._enter("completed")
             await self._record_outcome("completed")
@@ -325,6 +336,12 @@ class TenantCreationWorkflow:
     def _applied_updates(self) -> dict[str, Any]:
         assert self._input is not None
         return {u.field: getattr(self._input, u.field) for u in self._state.updates}
+
+    def _stop_inflight(self) -> None:
+        """Request cancellation of every running activity (each waits for its activity to acknowledge)."""
+        for future in self._inflight:
+            if not future.done():
+                future.cancel()
 
     def _cancel_requested(self) -> bool:
         """A cancel signal arrived, or Temporal cancellation was requested."""
@@ -379,7 +396,10 @@ class TenantCreationWorkflow:
         timeout: timedelta = DB_STEP_TIMEOUT,
         schedule_to_close: timedelta = SCHEDULE_TO_CLOSE,
     ) -> Any:
-        """Run one activity that the cancel signal can interrupt; a cancellation becomes _Cancelled."""
+        """Run one activity that the cancel signal can interrupt; a cancellation (also one requested before
+        it starts) becomes _Cancelled."""
+        if self._cancel_requested():
+            raise _Cancelled()
         future = asyncio.ensure_future(
             workflow.execute_activity(
                 activity,
@@ -401,26 +421,10 @@ class TenantCreationWorkflow:
         finally:
             self._inflight.discard(future)
 
-    async def _setup_and_track(self, setup: SetupTenantDataArgs, target: TrackingTarget) -> None:
-        """The setting_up_data step: tenant settings and customer tracking, concurrently. Waits for both before
-        raising (a cancel first, then a setup failure), so compensation never races an activity."""
-        self._enter("setting_up_data")
-        self._started.append("setting_up_data")
-        outcomes = await asyncio.gather(
-            self._run("setup_tenant_data", setup), self._track_customer(target), return_exceptions=True
-        )
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        for error in errors:
-            if isinstance(error, _Cancelled | asyncio.CancelledError | CancelledError):
-                raise error
-        if errors:
-            raise errors[0]
-        self._finish("setting_up_data")
-
     async def _track_customer(self, target: TrackingTarget) -> None:
         """Record the tenant as a customer of the management tenant: client, then contact and tag
-        concurrently, then the contact's portal user. A failure is recorded in ``customer_tracking`` and
-        swallowed; only a cancel propagates."""
+        concurrently, then the contact's portal user. Runs beside setup_tenant_data and the welcome email.
+        A failure is recorded in ``customer_tracking`` and swallowed; only a cancel propagates."""
         assert self._input is not None
         tracking = self._state.customer_tracking
         if self._input.skip_customer_tracking:
