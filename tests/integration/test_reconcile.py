@@ -96,7 +96,7 @@ async def test_reconcile_backfills_then_finds_everything_ok(engine, mgmt_setting
     counts = await customer_counts(engine, mgmt.tenant)
 
     (again,) = await reconcile(engine, settings, only=[tenant.slug])
-    assert again.action == "ok" and again.missing == []
+    assert again.action == "ok" and again.missing == [] and again.tracking.customer_client_name == tenant.name
     assert await customer_counts(engine, mgmt.tenant) == counts  # no duplicates
 
 

@@ -371,11 +371,13 @@ async def tracking_targets(conn: AsyncConnection, mgmt: UUID) -> list[TrackingTa
     ]  # fmt: skip
 
 
-async def _missing_parts(conn: AsyncConnection, mgmt: UUID, target: TrackingTarget, tag_text: str) -> list[str]:
-    """Which of client, contact, tag, portal_user the tenant's customer record lacks."""
+async def _inspect(
+    conn: AsyncConnection, mgmt: UUID, target: TrackingTarget, tag_text: str
+) -> tuple[clients.Client | None, list[str]]:
+    """The tenant's customer client (or None) and which of client, contact, tag, portal_user it lacks."""
     client = await clients.find_client_by_property(conn, mgmt, "tenant_id", target.tenant_id)
     if client is None:
-        return ["client", "contact", "tag", "portal_user"]
+        return None, ["client", "contact", "tag", "portal_user"]
     missing: list[str] = []
     contact = await contacts.get_contact_by_email(conn, mgmt, target.admin_email) if target.admin_email else None
     if contact is None or contact.client_id != client.client_id:
@@ -384,7 +386,7 @@ async def _missing_parts(conn: AsyncConnection, mgmt: UUID, target: TrackingTarg
         missing.append("tag")
     if contact is None or await users.find_portal_user(conn, mgmt, contact.contact_name_id) is None:
         missing.append("portal_user")
-    return missing
+    return client, missing
 
 
 async def track_customer(engine: AsyncEngine, mgmt: UUID, target: TrackingTarget, tag_text: str) -> CustomerTracking:
@@ -437,13 +439,16 @@ async def reconcile(
     for target in targets:
         tag_text = customer_tag(settings, target.product_code)
         async with tenant_transaction(engine, mgmt) as conn:
-            missing = await _missing_parts(conn, mgmt, target, tag_text)
+            client, missing = await _inspect(conn, mgmt, target, tag_text)
+        found = (
+            {"customer_client_id": str(client.client_id), "customer_client_name": client.client_name} if client else {}
+        )
         if not missing:
             action: Action = "ok"
-            tracking = CustomerTracking(status="ok", management_tenant_id=str(mgmt))
+            tracking = CustomerTracking(status="ok", management_tenant_id=str(mgmt), **found)
         elif dry_run:
             action = "would create" if "client" in missing else "would repair"
-            tracking = CustomerTracking(status="pending", management_tenant_id=str(mgmt))
+            tracking = CustomerTracking(status="pending", management_tenant_id=str(mgmt), **found)
         else:
             tracking = await track_customer(engine, mgmt, target, tag_text)
             action = "failed" if tracking.status == "failed" else "created" if "client" in missing else "repaired"
