@@ -25,10 +25,14 @@ dev_app = typer.Typer(help="Embedded PostgreSQL + Temporal dev server under .psa
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Provision and inspect tenants.", no_args_is_help=True)
 customers_app = typer.Typer(help="Tenants recorded as customers of the management tenant.", no_args_is_help=True)
+automation_app = typer.Typer(help="Workflow automation: actions, definitions and runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
+automation_app.add_typer(runs_app, name="runs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(customers_app, name="customers")
+app.add_typer(automation_app, name="automation")
 
 console = Console()
 err = Console(stderr=True)
@@ -430,6 +434,247 @@ def customers_reconcile(
     console.print(", ".join(f"{n} {action}" for action, n in counts.items()) or "no tenants to track")
     if any(r.action == "failed" for r in rows):
         raise typer.Exit(1)
+
+
+# -- automation -----------------------------------------------------------------------------------
+def _json_option(value: str, name: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        _fail(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", code=2)
+
+
+async def _tenant_and_actor(conn: Any, tenant: str, actor: str | None) -> tuple[Any, Any]:
+    """Resolve ``--tenant`` (id or slug) and ``--actor`` (email or id; default: the tenant's first admin)."""
+    from uuid import UUID
+
+    from psa.domain import tenants, users
+
+    row = None
+    try:
+        found = await tenants.tenant_exists(conn, UUID(tenant))
+        tenant_id = UUID(tenant) if found else None
+    except ValueError:
+        row = await tenants.get_tenant_by_slug(conn, tenant)
+        tenant_id = row.tenant if row else None
+    if tenant_id is None:
+        _fail(f"tenant '{tenant}' not found (give its id or slug)", code=2)
+    email = actor
+    if email is None:
+        row = row or next(r for r in await tenants.list_tenants(conn, limit=None) if r.tenant == tenant_id)
+        email = row.admin_email
+    try:
+        return tenant_id, UUID(email or "")
+    except ValueError:
+        user_id = await users.find_internal_user(conn, tenant_id, email or "")
+        if user_id is None:
+            _fail(f"actor '{email}' is not an internal user of the tenant", code=2)
+        return tenant_id, user_id
+
+
+def _engine_run(fn: Any) -> Any:
+    """Run ``fn(engine)`` with an engine on the configured database, disposing it afterwards."""
+    from psa.db.engine import make_engine
+
+    async def run() -> Any:
+        engine = make_engine(get_settings())
+        try:
+            return await fn(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ConfigurationError as exc:
+        _fail(str(exc))
+
+
+def _print_failure(failure: Any) -> None:
+    info = failure.info
+    err.print(f"[bold red]{info.code or info.category}[/]: {info.message}")
+    if info.details:
+        err.print(json.dumps(info.details, indent=2, default=str))
+
+
+@automation_app.command("actions")
+def automation_actions(as_json: Annotated[bool, typer.Option("--json", help="the catalog as JSON")] = False) -> None:
+    """The designer catalog of registered actions, grouped by area."""
+    from psa.automation.catalog import build_catalog
+    from psa.automation.registry import default_registry
+
+    catalog = build_catalog(default_registry())
+    if as_json:
+        print(json.dumps([record.model_dump(mode="json") for record in catalog], indent=2))
+        return
+    table = Table("group", "action", "version", "label", "inputs")
+    for record in catalog:
+        for action in record.actions:
+            table.add_row(
+                record.label, action.id, str(action.version), action.label, ", ".join(action.input_field_names)
+            )
+    console.print(table)
+
+
+@automation_app.command("publish")
+def automation_publish(
+    file: Annotated[typer.FileText, typer.Argument(help="definition JSON file")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+    key: Annotated[str | None, typer.Option("--key", help="stable key to address the workflow by")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="publisher (email or id); runs act as them")] = None,
+) -> None:
+    """Validate and publish a workflow definition as its next version."""
+    from psa.automation.definitions import DefinitionInvalid, publish_definition
+    from psa.automation.registry import default_registry
+    from psa.db.engine import tenant_transaction
+
+    raw = _json_option(file.read(), "the definition")
+
+    async def publish(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, publisher = await _tenant_and_actor(conn, tenant, actor)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await publish_definition(
+                conn, tenant_id, raw, registry=default_registry(), published_by=publisher, key=key
+            )
+
+    try:
+        published = _engine_run(publish)
+    except DefinitionInvalid as exc:
+        table = Table("code", "step path", "message", title="definition rejected")
+        for issue in exc.report.errors:
+            table.add_row(
+                issue.code, issue.step_path, issue.message + (f" ({issue.suggestion})" if issue.suggestion else "")
+            )
+        err.print(table)
+        raise typer.Exit(1) from None
+    console.print(f"published workflow {published.workflow_id} version {published.version}")
+
+
+@automation_app.command("run")
+def automation_run(
+    workflow: Annotated[str, typer.Argument(help="workflow id or key")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+    payload: Annotated[str, typer.Option("--payload", help="run payload (JSON object)")] = "{}",
+    version: Annotated[int | None, typer.Option("--version", help="default: the latest published")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the steps until the run ends")] = True,
+) -> None:
+    """Start a run of a published workflow; with --wait, print each step as it finishes."""
+    from psa.automation.runs import get_run, launch_run
+    from psa.db.engine import tenant_transaction
+    from psa.temporal import connect
+
+    data = _json_option(payload, "--payload")
+    if not isinstance(data, dict):
+        _fail("--payload must be a JSON object", code=2)
+    settings = get_settings()
+
+    async def run(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant_and_actor(conn, tenant, None)
+        client = await connect(settings)
+        launched = await launch_run(
+            engine, client, tenant=tenant_id, workflow=workflow, payload=data, task_queue=settings.task_queue,
+            version=version,
+        )  # fmt: skip
+        console.print(f"run [bold]{launched.run_id}[/] of workflow {launched.workflow_id} v{launched.workflow_version}")
+        if not wait:
+            return None
+        shown: set[tuple[str, int]] = set()
+        while True:
+            async with tenant_transaction(engine, tenant_id) as conn:
+                view = await get_run(conn, tenant_id, launched.run_id)
+            for step in view.steps:
+                ident = (step["step_path"], step["attempt"])
+                if step["status"] != "STARTED" and ident not in shown:
+                    shown.add(ident)
+                    took = f"{step['duration_ms']} ms" if step["duration_ms"] is not None else ""
+                    console.print(f"  {step['status']:<9} {step['step_path']} ({step['definition_step_id']}) {took}")
+            if view.status != "RUNNING":
+                return view
+            await asyncio.sleep(0.2)
+
+    try:
+        view = _engine_run(run)
+    except Exception as exc:
+        from psa.domain.errors import DomainError
+
+        if isinstance(exc, DomainError):
+            _fail(exc.message, code=2)
+        raise
+    if view is not None:
+        console.print(f"run {view.status}" + (f": {view.error_json.get('message')}" if view.error_json else ""))
+        if view.status != "SUCCEEDED":
+            raise typer.Exit(1)
+
+
+@runs_app.command("show")
+def automation_runs_show(
+    run_id: Annotated[str, typer.Argument(help="run id")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+) -> None:
+    """A run's status, actor and steps."""
+    from uuid import UUID
+
+    from psa.automation.runs import get_run
+    from psa.db.engine import tenant_transaction
+    from psa.domain.errors import DomainError
+
+    async def show(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant_and_actor(conn, tenant, None)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await get_run(conn, tenant_id, UUID(run_id))
+
+    try:
+        view = _engine_run(show)
+    except (DomainError, ValueError) as exc:
+        _fail(str(getattr(exc, "message", exc)), code=2)
+    console.print(f"run {view.run_id}: [bold]{view.status}[/] (workflow {view.workflow_id} v{view.workflow_version}, "
+                  f"actor {view.actor_user_id})")  # fmt: skip
+    if view.error_json:
+        console.print(json.dumps(view.error_json, indent=2))
+    table = Table("step path", "step id", "status", "attempt", "ms", "error")
+    for step in view.steps:
+        error = (step["error_json"] or {}).get("message", "")
+        table.add_row(step["step_path"], step["definition_step_id"], step["status"], str(step["attempt"]),
+                      str(step["duration_ms"] or ""), error)  # fmt: skip
+    console.print(table)
+
+
+@automation_app.command("invoke")
+def automation_invoke(
+    action: Annotated[str, typer.Argument(help="action id, e.g. clients.create (optionally id@version)")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+    input_json: Annotated[str, typer.Option("--input", help="action input (JSON object)")] = "{}",
+    actor: Annotated[str | None, typer.Option("--actor", help="acting user (email or id); default: the admin")] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+) -> None:
+    """Run one action under the full contract (permissions, ledger, audit, events) and print its output."""
+    from psa.automation.errors import ActionFailure
+    from psa.automation.invocation import invoke_action
+    from psa.automation.registry import default_registry
+    from psa.db.engine import tenant_transaction
+
+    action_id, _, version = action.partition("@")
+    data = _json_option(input_json, "--input")
+
+    async def invoke(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, actor_id = await _tenant_and_actor(conn, tenant, actor)
+        return await invoke_action(
+            engine, default_registry(), tenant=tenant_id, action_id=action_id, version=int(version or 1),
+            raw_input=data if isinstance(data, dict) else {"value": data}, actor_user_id=actor_id,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
+
+    try:
+        invocation = _engine_run(invoke)
+    except ActionFailure as failure:
+        _print_failure(failure)
+        raise typer.Exit(1) from None
+    print(json.dumps(invocation.output, indent=2, default=str))
+    if invocation.replayed:
+        err.print(f"(replayed from the idempotency ledger: attempt {invocation.attempt})")
 
 
 def main() -> None:

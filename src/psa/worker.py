@@ -1,4 +1,5 @@
-"""One Temporal worker process that registers every workflow and activity (``psa worker``)."""
+"""One Temporal worker process that registers every workflow and activity (``psa worker``) and runs the
+automation outbox dispatcher."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from psa.automation.interpreter import AutomationRunWorkflow
+from psa.automation.outbox import event_trigger, run_dispatcher
+from psa.automation.registry import default_registry
+from psa.automation.runs import AutomationActivities
 from psa.config import Settings
 from psa.db.engine import make_engine
 from psa.metrics import serve_metrics
@@ -18,9 +23,9 @@ from psa.provisioning.activities import ProvisioningActivities
 from psa.provisioning.workflow import TenantCreationWorkflow
 from psa.temporal import connect
 
-WORKFLOWS = [TenantCreationWorkflow]
-# Pure, deterministic libraries the workflow's input rules use; imported once outside the sandbox.
-PASSTHROUGH_MODULES = ("pydantic", "email_validator", "idna", "slugify", "text_unidecode")
+WORKFLOWS = [TenantCreationWorkflow, AutomationRunWorkflow]
+# Pure, deterministic libraries the workflows use (input rules, JSONata); imported once outside the sandbox.
+PASSTHROUGH_MODULES = ("pydantic", "email_validator", "idna", "slugify", "text_unidecode", "jsonata")
 
 
 def build_worker(
@@ -30,12 +35,14 @@ def build_worker(
     task_queue: str,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """A worker for ``task_queue`` running every psa workflow and activity (async activities)."""
+    """A worker for ``task_queue`` running every psa workflow and activity (async activities): provisioning,
+    customer tracking and the automation runtime (with every built-in action)."""
+    automation = AutomationActivities(activities.engine, default_registry())
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=activities.all(),
+        activities=[*activities.all(), *automation.all()],
         interceptors=interceptors,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
@@ -58,7 +65,10 @@ async def run_worker(settings: Settings, *, metrics_port: int | None = None) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    handlers = [event_trigger(engine, client, task_queue=settings.task_queue)]
     async with worker:
         logging.getLogger("psa.worker").info("worker polling task queue %s", settings.task_queue)
+        dispatcher = asyncio.create_task(run_dispatcher(engine, handlers, stop))
         await stop.wait()
+        await dispatcher
     await engine.dispose()

@@ -9,11 +9,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
-from psa.domain.seeds import ROLE_GRANTS, ROLES, SeedResult, permission_catalogue, remove_seeds, seed_tenant
+from psa.domain.seeds import (
+    ROLE_GRANTS,
+    ROLES,
+    STATUSES,
+    SeedResult,
+    permission_catalogue,
+    remove_seeds,
+    seed_tenant,
+)
 from psa.domain.tenants import create_tenant
 from tests.conftest import tenant_row_counts, unique_name
 
-SEEDED_TABLES = ("roles", "permissions", "role_permissions", "tax_regions", "tax_rates")
+SEEDED_TABLES = ("roles", "permissions", "role_permissions", "tax_regions", "tax_rates", "statuses")
 
 
 async def new_tenant(engine: AsyncEngine) -> uuid.UUID:
@@ -74,6 +82,7 @@ async def test_seed_inserts_everything_once_and_is_idempotent(engine):
     assert first.role_permissions == expected_grants() > 0
     assert first.tax_regions == 1
     assert first.tax_rates == 1
+    assert first.statuses == len(STATUSES) == 5
 
     counts = await tenant_row_counts(engine, tenant)
     assert counts["roles"] == 8
@@ -81,9 +90,10 @@ async def test_seed_inserts_everything_once_and_is_idempotent(engine):
     assert counts["role_permissions"] == first.role_permissions
     assert counts["tax_regions"] == 1
     assert counts["tax_rates"] == 1
+    assert counts["statuses"] == 5
 
     second = await seed(engine, tenant)
-    assert second == SeedResult(roles=0, permissions=0, role_permissions=0, tax_regions=0, tax_rates=0)
+    assert second == SeedResult(roles=0, permissions=0, role_permissions=0, tax_regions=0, tax_rates=0, statuses=0)
     assert await tenant_row_counts(engine, tenant) == counts
 
 
@@ -189,13 +199,68 @@ async def test_default_tax_region_and_rate(engine):
     )
 
 
+async def test_default_ticket_and_interaction_statuses(engine):
+    tenant = await new_tenant(engine)
+    await seed(engine, tenant)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                """SELECT status_type, name, order_number, is_default, is_closed FROM statuses
+                    WHERE tenant = :t ORDER BY status_type, order_number"""
+            ),
+            {"t": tenant},
+        )
+        assert [tuple(r) for r in rows] == sorted(STATUSES, key=lambda s: (s[0], s[2]))
+    # exactly one default per kind
+    assert (
+        await scalar(
+            engine,
+            "SELECT count(*) FROM statuses WHERE tenant = :t AND is_default AND status_type = 'ticket'",
+            t=tenant,
+        )
+        == 1
+    )
+    assert (
+        await scalar(
+            engine,
+            "SELECT name FROM statuses WHERE tenant = :t AND is_default AND status_type = 'interaction'",
+            t=tenant,
+        )
+        == "Planned"
+    )
+
+
+async def test_status_seeds_keep_a_tenants_own_default(engine):
+    """A tenant that chose another default interaction status keeps it; the seeded default is skipped."""
+    tenant = await new_tenant(engine)
+    async with tenant_transaction(engine, tenant) as conn:
+        await conn.execute(
+            text(
+                """INSERT INTO statuses (tenant, status_type, name, order_number, is_default)
+                   VALUES (:t, 'interaction', 'Scheduled', 1, true)"""
+            ),
+            {"t": tenant},
+        )
+    result = await seed(engine, tenant)
+    assert result.statuses == len(STATUSES) - 1
+    assert (
+        await scalar(
+            engine,
+            "SELECT name FROM statuses WHERE tenant = :t AND is_default AND status_type = 'interaction'",
+            t=tenant,
+        )
+        == "Scheduled"
+    )
+    assert (await seed(engine, tenant)).statuses == 0
+
+
 async def test_remove_seeds_leaves_nothing_and_can_reseed(engine):
     tenant = await new_tenant(engine)
     first = await seed(engine, tenant)
     async with tenant_transaction(engine, tenant) as conn:
         deleted = await remove_seeds(conn, tenant)
     # role_permissions go by cascade, so they are not in the returned count
-    assert deleted == first.roles + first.permissions + first.tax_regions + first.tax_rates
+    assert deleted == first.roles + first.permissions + first.tax_regions + first.tax_rates + first.statuses
     counts = await tenant_row_counts(engine, tenant)
     for table in SEEDED_TABLES:
         assert counts[table] == 0, table

@@ -604,5 +604,395 @@ next_number = Table(
     _tenant_fk(),
 )
 
+# -- tickets, interactions, statuses, notes documents (migration 0003) -----------------------------
+
+STATUS_TYPES = ("ticket", "interaction", "project", "project_task")
+
+statuses = Table(
+    "statuses",
+    metadata,
+    # Reference: statuses (spec provisioning §4). Ticket statuses are per tenant here (there are no boards yet).
+    _uuid("tenant", nullable=False),
+    _uuid("status_id", nullable=False, default=True),
+    Column("name", Text, nullable=False),
+    Column("status_type", Text, nullable=False),
+    Column("order_number", Integer, nullable=False),
+    Column("is_closed", Boolean, nullable=False, server_default=text("false")),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+    Column("color", String(7)),
+    Column("icon", String(50)),
+    _uuid("created_by"),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "status_id"),
+    UniqueConstraint("tenant", "status_type", "name"),
+    _tenant_fk(),
+    CheckConstraint("status_type IN ('ticket', 'interaction', 'project', 'project_task')", name="status_type"),
+    # At most one default status per kind, so "the default interaction status" is well defined.
+    Index(
+        "ux_statuses_default_per_type",
+        "tenant",
+        "status_type",
+        unique=True,
+        postgresql_where=text("is_default = true"),
+    ),
+)
+
+system_interaction_types = Table(
+    "system_interaction_types",
+    metadata,
+    # A global catalogue shared by every tenant (DESIGN.md: small reference tables); rows seeded by migration 0003.
+    _uuid("type_id", nullable=False, default=True),
+    Column("type_name", Text, nullable=False),
+    Column("icon", Text),
+    Column("display_order", Integer, nullable=False, server_default=text("0")),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("type_id"),
+    UniqueConstraint("type_name"),
+)
+
+interaction_types = Table(
+    "interaction_types",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("type_id", nullable=False, default=True),
+    Column("type_name", Text, nullable=False),
+    Column("icon", Text),
+    Column("display_order", Integer),
+    _uuid("system_type_id"),
+    _uuid("created_by"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "type_id"),
+    _tenant_fk(),
+    # A global catalogue row: the one foreign key that cannot lead with tenant (a Citus reference table).
+    ForeignKeyConstraint(
+        ["system_type_id"], ["system_interaction_types.type_id"], name="fk_interaction_types_system_type"
+    ),
+    # Type names are unique per tenant ignoring case (reference: crm.create_interaction_type's duplicate check).
+    Index("ux_interaction_types_tenant_type_name", "tenant", text("lower(type_name)"), unique=True),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("ticket_id", nullable=False, default=True),
+    Column("ticket_number", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    _uuid("client_id"),
+    _uuid("contact_name_id"),
+    _uuid("location_id"),
+    _uuid("status_id"),
+    _uuid("assigned_to"),
+    _uuid("entered_by"),
+    _uuid("updated_by"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("closed_at", default=False),
+    Column("attributes", JSONB),
+    PrimaryKeyConstraint("tenant", "ticket_id"),
+    UniqueConstraint("tenant", "ticket_number"),
+    _tenant_fk(),
+    # NO ACTION: a client, contact, location or status still referenced by a ticket cannot be deleted
+    # (reference: clients.delete / contacts.delete dependency guardrails); deleting the tenant cascades.
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], name="fk_tickets_client"),
+    ForeignKeyConstraint(
+        ["tenant", "contact_name_id"], ["contacts.tenant", "contacts.contact_name_id"], name="fk_tickets_contact"
+    ),
+    ForeignKeyConstraint(
+        ["tenant", "location_id"],
+        ["client_locations.tenant", "client_locations.location_id"],
+        name="fk_tickets_location",
+    ),
+    ForeignKeyConstraint(["tenant", "status_id"], ["statuses.tenant", "statuses.status_id"], name="fk_tickets_status"),
+    Index("ix_tickets_client", "tenant", "client_id"),
+    Index("ix_tickets_contact", "tenant", "contact_name_id"),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("interaction_id", nullable=False, default=True),
+    # A tenant interaction_types or a global system_interaction_types id, hence no foreign key.
+    _uuid("type_id", nullable=False),
+    _uuid("client_id"),
+    _uuid("contact_name_id"),
+    _uuid("ticket_id"),
+    _uuid("project_id"),
+    _uuid("user_id", nullable=False),
+    Column("title", Text, nullable=False),
+    Column("notes", Text),
+    _ts("interaction_date", nullable=False, default=False),
+    _ts("start_time", default=False),
+    _ts("end_time", default=False),
+    Column("duration", Integer),
+    _uuid("status_id"),
+    Column("visibility", Text, nullable=False, server_default="internal"),
+    Column("category", Text),
+    Column("tags", JSONB),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "interaction_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(
+        ["tenant", "client_id"], ["clients.tenant", "clients.client_id"], name="fk_interactions_client"
+    ),
+    ForeignKeyConstraint(
+        ["tenant", "contact_name_id"], ["contacts.tenant", "contacts.contact_name_id"], name="fk_interactions_contact"
+    ),
+    ForeignKeyConstraint(
+        ["tenant", "ticket_id"], ["tickets.tenant", "tickets.ticket_id"], name="fk_interactions_ticket"
+    ),
+    ForeignKeyConstraint(
+        ["tenant", "status_id"], ["statuses.tenant", "statuses.status_id"], name="fk_interactions_status"
+    ),
+    CheckConstraint("visibility IN ('internal', 'client_visible')", name="visibility"),
+    CheckConstraint("duration IS NULL OR duration >= 0", name="duration"),
+    CheckConstraint("start_time IS NULL OR end_time IS NULL OR start_time <= end_time", name="time_range"),
+    Index("ix_interactions_client", "tenant", "client_id", "interaction_date"),
+    Index("ix_interactions_contact", "tenant", "contact_name_id"),
+    Index("ix_interactions_ticket", "tenant", "ticket_id"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    # The columns the reference uses for notes documents (spec runtime §2.8); files and folders come later.
+    _uuid("tenant", nullable=False),
+    _uuid("document_id", nullable=False, default=True),
+    Column("document_name", Text, nullable=False),
+    _uuid("type_id"),
+    _uuid("shared_type_id"),
+    _uuid("user_id"),
+    _uuid("created_by"),
+    _uuid("edited_by"),
+    _ts("entered_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "document_id"),
+    _tenant_fk(),
+)
+
+document_block_content = Table(
+    "document_block_content",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("content_id", nullable=False, default=True),
+    _uuid("document_id", nullable=False),
+    Column("block_data", JSONB, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "content_id"),
+    UniqueConstraint("tenant", "document_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "document_id"], ["documents.tenant", "documents.document_id"], ondelete="CASCADE"),
+)
+
+DOCUMENT_ENTITY_TYPES = (
+    "client", "contact", "ticket", "company", "user", "project", "asset", "contract", "quote", "interaction",
+)  # fmt: skip
+
+document_associations = Table(
+    "document_associations",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("association_id", nullable=False, default=True),
+    _uuid("document_id", nullable=False),
+    _uuid("entity_id", nullable=False),
+    Column("entity_type", Text, nullable=False),
+    Column("is_entity_logo", Boolean, nullable=False, server_default=text("false")),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "association_id"),
+    UniqueConstraint("tenant", "document_id", "entity_type", "entity_id", name="uq_document_associations_link"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "document_id"], ["documents.tenant", "documents.document_id"], ondelete="CASCADE"),
+    CheckConstraint(
+        "entity_type IN ('client', 'contact', 'ticket', 'company', 'user', 'project', 'asset', 'contract', "
+        "'quote', 'interaction')",
+        name="entity_type",
+    ),
+    Index("ix_document_associations_entity", "tenant", "entity_type", "entity_id"),
+)
+
+# -- workflow automation runtime (reference: spec runtime §1.12, tenant-first as in its Citus variant) ----
+
+workflow_definitions = Table(
+    "workflow_definitions",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("workflow_id", nullable=False, default=True),
+    Column("key", Text),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("payload_schema_ref", Text),
+    Column("trigger", JSONB),
+    Column("draft_definition", JSONB, nullable=False),
+    Column("draft_version", Integer, nullable=False, server_default=text("1")),
+    Column("status", Text, nullable=False, server_default="draft"),
+    Column("is_paused", Boolean, nullable=False, server_default=text("false")),
+    _uuid("created_by"),
+    _uuid("updated_by"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "workflow_id"),
+    _tenant_fk(),
+    CheckConstraint("status IN ('draft', 'published')", name="status"),
+    Index("ux_workflow_definitions_key", "tenant", "key", unique=True, postgresql_where=text("key IS NOT NULL")),
+)
+
+workflow_definition_versions = Table(
+    "workflow_definition_versions",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("version_id", nullable=False, default=True),
+    _uuid("workflow_id", nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition_json", JSONB, nullable=False),
+    Column("definition_hash", Text, nullable=False),
+    _uuid("published_by"),
+    _ts("published_at", default=False),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "version_id"),
+    UniqueConstraint("tenant", "workflow_id", "version", name="uq_workflow_definition_versions_version"),
+    _tenant_fk(),
+    ForeignKeyConstraint(
+        ["tenant", "workflow_id"],
+        ["workflow_definitions.tenant", "workflow_definitions.workflow_id"],
+        ondelete="CASCADE",
+        name="fk_workflow_definition_versions_workflow",
+    ),
+)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("run_id", nullable=False, default=True),
+    _uuid("workflow_id", nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("node_path", Text),
+    Column("input_json", JSONB),
+    Column("error_json", JSONB),
+    Column("trigger_type", Text),
+    Column("trigger_metadata_json", JSONB),
+    Column("event_type", Text),
+    _uuid("actor_user_id"),
+    Column("temporal_workflow_id", Text),
+    Column("temporal_run_id", Text),
+    Column("definition_hash", Text),
+    _ts("started_at", nullable=False),
+    _ts("completed_at", default=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "run_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(
+        ["tenant", "workflow_id"],
+        ["workflow_definitions.tenant", "workflow_definitions.workflow_id"],
+        ondelete="CASCADE",
+        name="fk_workflow_runs_workflow",
+    ),
+    CheckConstraint("status IN ('RUNNING', 'WAITING', 'SUCCEEDED', 'FAILED', 'CANCELED')", name="status"),
+    Index("ix_workflow_runs_workflow_status", "tenant", "workflow_id", "status"),
+)
+
+workflow_run_steps = Table(
+    "workflow_run_steps",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("step_id", nullable=False, default=True),
+    _uuid("run_id", nullable=False),
+    Column("step_path", Text, nullable=False),
+    Column("definition_step_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("1")),
+    Column("duration_ms", Integer),
+    Column("error_json", JSONB),
+    _ts("started_at", nullable=False),
+    _ts("completed_at", default=False),
+    PrimaryKeyConstraint("tenant", "step_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "run_id"], ["workflow_runs.tenant", "workflow_runs.run_id"], ondelete="CASCADE"),
+    CheckConstraint("status IN ('STARTED', 'SUCCEEDED', 'FAILED', 'CANCELED')", name="status"),
+    Index("ix_workflow_run_steps_run_step_path", "tenant", "run_id", "step_path"),
+)
+
+workflow_action_invocations = Table(
+    "workflow_action_invocations",
+    metadata,
+    # The idempotency ledger. ``run_id`` is NULL for direct invocations (API, CLI) outside a workflow run.
+    _uuid("tenant", nullable=False),
+    _uuid("invocation_id", nullable=False, default=True),
+    _uuid("run_id"),
+    Column("step_path", Text, nullable=False),
+    Column("action_id", Text, nullable=False),
+    Column("action_version", Integer, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("1")),
+    Column("input_json", JSONB),
+    Column("output_json", JSONB),
+    Column("error_json", JSONB),
+    _ts("created_at", nullable=False),
+    _ts("started_at", default=False),
+    _ts("completed_at", default=False),
+    PrimaryKeyConstraint("tenant", "invocation_id"),
+    UniqueConstraint(
+        "tenant", "action_id", "action_version", "idempotency_key", name="uq_workflow_action_invocations_key"
+    ),
+    _tenant_fk(),
+    ForeignKeyConstraint(
+        ["tenant", "run_id"],
+        ["workflow_runs.tenant", "workflow_runs.run_id"],
+        ondelete="CASCADE",
+        name="fk_workflow_action_invocations_run",
+    ),
+    CheckConstraint("status IN ('STARTED', 'SUCCEEDED', 'FAILED')", name="status"),
+    Index("ix_workflow_action_invocations_run_step_path", "tenant", "run_id", "step_path"),
+)
+
+workflow_run_logs = Table(
+    "workflow_run_logs",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("log_id", nullable=False, default=True),
+    _uuid("run_id", nullable=False),
+    Column("step_path", Text),
+    Column("level", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("context_json", JSONB),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "log_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "run_id"], ["workflow_runs.tenant", "workflow_runs.run_id"], ondelete="CASCADE"),
+    CheckConstraint("level IN ('DEBUG', 'INFO', 'WARN', 'ERROR')", name="level"),
+    Index("ix_workflow_run_logs_run", "tenant", "run_id", "created_at"),
+)
+
+workflow_event_outbox = Table(
+    "workflow_event_outbox",
+    metadata,
+    # Transactional outbox of domain events (DESIGN.md): written with the action's rows, delivered after commit.
+    _uuid("tenant", nullable=False),
+    _uuid("event_id", nullable=False, default=True),
+    Column("event_type", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    _ts("occurred_at", nullable=False, default=False),
+    _uuid("actor_user_id"),
+    _uuid("run_id"),
+    _ts("created_at", nullable=False),
+    _ts("delivered_at", default=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    PrimaryKeyConstraint("tenant", "event_id"),
+    UniqueConstraint("tenant", "idempotency_key"),
+    _tenant_fk(),
+    Index("ix_workflow_event_outbox_undelivered", "created_at", postgresql_where=text("delivered_at IS NULL")),
+)
+
+GLOBAL_TABLES: tuple[Table, ...] = (system_interaction_types,)
+"""Global catalogues shared by every tenant (no ``tenant`` column; Citus reference tables)."""
+
 TENANT_TABLES: tuple[Table, ...] = tuple(t for t in metadata.sorted_tables if "tenant" in t.c)
 """Every table with a ``tenant`` column, parents before children (``tenants`` itself included)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -501,5 +501,269 @@ async def delete_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) ->
                DELETE FROM clients WHERE tenant = :tenant AND client_id = :client_id"""
         ),
         {"tenant": tenant, "client_id": client_id},
+    )
+    return result.rowcount
+
+
+# -- lookups, locations and guardrails used by the clients.* workflow actions (spec runtime §3.2) ---
+
+PhoneMatch = Literal["exact", "last7", "last10"]
+PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 1, "last7": 7, "last10": 10}
+SEARCH_SORT_COLUMNS = {"name": "client_name", "updated_at": "updated_at"}
+# Default-location fields: NOT NULL columns get '' when a patch clears them.
+LOCATION_FIELDS = ("address_line1", "address_line2", "city", "state_province", "postal_code", "country_name",
+                   "phone", "email")  # fmt: skip
+_LOCATION_NOT_NULL = ("address_line1", "city", "country_name")
+# Columns a duplicate copies beyond ClientInput (reference: clients.duplicate, spec runtime §3.2).
+_DUPLICATED_COLUMNS = ("region_code", "tax_id_number", "is_tax_exempt", "tax_exemption_certificate", "payment_terms",
+                       "preferred_payment_method", "auto_invoice", "invoice_delivery_method", "billing_cycle",
+                       "timezone", "account_manager_id")  # fmt: skip
+# Properties that identify one client and so are never copied to a duplicate (the tracked-tenant unique index).
+_UNIQUE_PROPERTIES = ("tenant_id",)
+
+
+def phone_digits(phone: str) -> str:
+    """Digits only: "+1 (555) 010-0000" -> "15550100000" (reference: phone normalisation, spec runtime §2.8)."""
+    return re.sub(r"\D", "", phone or "")
+
+
+class LocationPhoneMatch(BaseModel):
+    """The best client location matching a phone number and how many distinct clients matched."""
+
+    client: Client
+    location_id: UUID
+    location_name: str | None
+    phone: str | None
+    matched_count: int
+
+
+async def find_client_by_name_ci(conn: AsyncConnection, tenant: UUID, name: str) -> Client | None:
+    """The oldest client whose name equals ``name`` trimmed, ignoring case, or None
+    (reference: clients.find by name, ``lower(client_name) = lower(trim(name))``)."""
+    return await _one(conn, "lower(client_name) = lower(:name)", {"tenant": tenant, "name": name.strip()})
+
+
+async def find_client_by_location_phone(
+    conn: AsyncConnection, tenant: UUID, phone: str, match: PhoneMatch = "exact"
+) -> LocationPhoneMatch | None:
+    """The client of the best **active** location whose phone matches ``phone``, or None.
+
+    Phones compare as digits only; ``exact`` compares whole numbers, ``last7`` / ``last10`` the last 7 / 10
+    digits. The best location is the default one, then the lowest ``location_id``; ``matched_count`` is the
+    number of distinct clients among all matching locations. Reference: clients.find by phone (spec runtime
+    §3.2). Raises ValidationError(field="phone") "phone is invalid" when ``phone`` has fewer digits than
+    the mode needs (1, 7, 10).
+    """
+    digits = phone_digits(phone)
+    if len(digits) < PHONE_MATCH_MIN_DIGITS[match]:
+        raise ValidationError("phone is invalid", field="phone")
+    normalized = r"regexp_replace(coalesce(l.phone, ''), '\D', '', 'g')"
+    condition = f"{normalized} = :digits" if match == "exact" else f"right({normalized}, :n) = right(:digits, :n)"
+    result = await conn.execute(
+        text(
+            f"""WITH matched AS (
+                  SELECT l.location_id, l.location_name, l.phone, l.client_id, coalesce(l.is_default, false) AS dflt
+                    FROM client_locations l
+                   WHERE l.tenant = :tenant AND l.is_active AND {condition})
+                SELECT location_id, location_name, phone, client_id,
+                       (SELECT count(DISTINCT client_id) FROM matched) AS matched_count
+                  FROM matched ORDER BY dflt DESC, location_id LIMIT 1"""
+        ),
+        {"tenant": tenant, "digits": digits, "n": PHONE_MATCH_MIN_DIGITS[match]},
+    )
+    row = result.first()
+    if row is None:
+        return None
+    client = await get_client(conn, tenant, row.client_id)
+    return LocationPhoneMatch(
+        client=client, location_id=row.location_id, location_name=row.location_name, phone=row.phone,
+        matched_count=row.matched_count,
+    )  # fmt: skip
+
+
+def _like_pattern(query: str) -> str:
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_clients(
+    conn: AsyncConnection,
+    tenant: UUID,
+    query: str,
+    *,
+    include_inactive: bool = False,
+    tags: Sequence[str] | None = None,
+    sort_by: Literal["name", "updated_at"] = "name",
+    sort_order: Literal["asc", "desc"] = "asc",
+    limit: int = 25,
+    offset: int = 0,
+) -> tuple[list[Client], int]:
+    """``(page of clients, total)`` whose name contains ``query`` (trimmed; case-insensitive; ``%``, ``_``
+    and ``\\`` match literally). Inactive clients only with ``include_inactive``; ``tags``: clients with
+    any of these client tags (exact text). Ordered by name or ``updated_at`` in ``sort_order``, then
+    ``client_id`` ascending, so pages are stable; each client appears once whatever tags match
+    (the reference could repeat a client, spec runtime §6-15). Reference: clients.search.
+    """
+    where = ["c.tenant = :tenant", "c.client_name ILIKE :pattern ESCAPE '\\'"]
+    params: dict[str, Any] = {"tenant": tenant, "pattern": _like_pattern(query.strip())}
+    if not include_inactive:
+        where.append("NOT c.is_inactive")
+    if tags:
+        where.append(
+            """EXISTS (SELECT 1 FROM tag_mappings m
+                         JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
+                        WHERE m.tenant = c.tenant AND m.tagged_id = c.client_id AND m.tagged_type = 'client'
+                          AND d.tagged_type = 'client' AND d.tag_text = ANY(:tags))"""
+        )
+        params["tags"] = list(tags)
+    condition = " AND ".join(where)
+    total = await conn.scalar(text(f"SELECT count(*) FROM clients c WHERE {condition}"), params)
+    direction = "DESC" if sort_order == "desc" else "ASC"
+    result = await conn.execute(
+        text(
+            f"""SELECT {_COLUMNS} FROM clients c WHERE {condition}
+                 ORDER BY c.{SEARCH_SORT_COLUMNS[sort_by]} {direction}, c.client_id ASC
+                 LIMIT :limit OFFSET :offset"""
+        ),
+        {**params, "limit": limit, "offset": offset},
+    )
+    return [Client(**row._mapping) for row in result], int(total or 0)
+
+
+async def upsert_default_location(
+    conn: AsyncConnection, tenant: UUID, client_id: UUID, values: Mapping[str, str | None], *, create: bool
+) -> UUID | None:
+    """Write the given ``values`` (keys from LOCATION_FIELDS) to the client's default location and return
+    its id; None when ``values`` is empty, or when there is no default location and ``create`` is false.
+
+    An existing default location is patched (a None for address_line1, city or country_name stores '') and
+    marked default, billing, shipping and active. A missing one is created (only with ``create``) as
+    'Main Office' with address_line1 and city '' when not given, country_name 'United States' when not
+    given, and country_code the first two letters of the country upper-cased, else 'US'.
+    Reference: clients.create / clients.update default-location upsert (spec runtime §3.2).
+    Raises ValidationError for an unknown key.
+    """
+    unknown = set(values) - set(LOCATION_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown location fields: {', '.join(sorted(unknown))}", field="location")
+    if not values:
+        return None
+    patch = {k: ("" if v is None and k in _LOCATION_NOT_NULL else v) for k, v in values.items()}
+    params = {"tenant": tenant, "client_id": client_id, **patch}
+    assignments = "".join(f"{column} = :{column}, " for column in patch)
+    location_id = await conn.scalar(
+        text(
+            f"""UPDATE client_locations SET {assignments} is_default = true, is_billing_address = true,
+                       is_shipping_address = true, is_active = true, updated_at = now()
+                 WHERE tenant = :tenant AND client_id = :client_id AND is_default RETURNING location_id"""
+        ),
+        params,
+    )
+    if location_id is not None or not create:
+        return location_id
+    country = values.get("country_name")
+    row = {
+        "location_name": "Main Office", "address_line1": values.get("address_line1") or "",
+        "address_line2": values.get("address_line2"), "city": values.get("city") or "",
+        "state_province": values.get("state_province"), "postal_code": values.get("postal_code"),
+        "country_code": country.strip()[:2].upper() if country and country.strip() else "US",
+        "country_name": country if country is not None else "United States",
+        "phone": values.get("phone"), "email": values.get("email"),
+    }  # fmt: skip
+    return await conn.scalar(
+        text(
+            f"""INSERT INTO client_locations (tenant, client_id, {", ".join(row)}, is_default, is_billing_address,
+                                              is_shipping_address, is_active)
+                VALUES (:tenant, :client_id, {", ".join(":" + k for k in row)}, true, true, true, true)
+                RETURNING location_id"""
+        ),
+        {"tenant": tenant, "client_id": client_id, **row},
+    )
+
+
+async def deactivate_client_users(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> int:
+    """Mark every contact of the client inactive, and the client-portal users of those contacts
+    (reference: deactivateClientUsersForClient). Returns the number of portal users deactivated."""
+    result = await conn.execute(
+        text(
+            """WITH contacts_off AS (
+                 UPDATE contacts SET is_inactive = true, updated_at = now()
+                  WHERE tenant = :tenant AND client_id = :client_id AND NOT is_inactive)
+               UPDATE users u SET is_inactive = true, updated_at = now()
+                 FROM contacts c
+                WHERE u.tenant = :tenant AND u.user_type = 'client' AND NOT u.is_inactive
+                  AND c.tenant = u.tenant AND c.contact_name_id = u.contact_id AND c.client_id = :client_id"""
+        ),
+        {"tenant": tenant, "client_id": client_id},
+    )
+    return result.rowcount
+
+
+async def is_default_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> bool:
+    """Whether the client is the tenant's own default client (``tenant_companies.is_default``)."""
+    found = await conn.scalar(
+        text("SELECT 1 FROM tenant_companies WHERE tenant = :tenant AND client_id = :client_id AND is_default"),
+        {"tenant": tenant, "client_id": client_id},
+    )
+    return found is not None
+
+
+async def notes_document_id(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> UUID | None:
+    """The client's notes document id, or None (also for a missing client)."""
+    return await conn.scalar(
+        text("SELECT notes_document_id FROM clients WHERE tenant = :tenant AND client_id = :client_id"),
+        {"tenant": tenant, "client_id": client_id},
+    )
+
+
+async def duplicate_client(
+    conn: AsyncConnection, tenant: UUID, source_id: UUID, client_name: str, *, client_id: UUID | None = None
+) -> Client:
+    """A new client named ``client_name`` copying the source's profile and return it: type, url, billing
+    email, notes, properties (except ``tenant_id``, which identifies one tracked tenant), currency, and
+    region, tax, payment, invoicing, billing cycle, time zone and account manager columns. It is active,
+    with no notes document, contacts, tickets, locations or tags (callers copy those on purpose).
+    Created through ``create_client`` (same rules, default tax settings and email suffix).
+    Reference: clients.duplicate (spec runtime §3.2).
+    Raises NotFoundError(field="source_client_id"), ValidationError, DuplicateError(field="client_name").
+    """
+    source = await find_client(conn, tenant, source_id)
+    if source is None:
+        raise NotFoundError(f"client {source_id} not found", field="source_client_id")
+    properties = {k: v for k, v in source.properties.items() if k not in _UNIQUE_PROPERTIES}
+    data = {
+        "client_name": client_name, "client_type": source.client_type, "url": source.url,
+        "billing_email": source.billing_email, "notes": source.notes, "properties": properties or None,
+        "default_currency_code": source.default_currency_code,
+    }  # fmt: skip
+    created = await create_client(conn, tenant, data, client_id=client_id)
+    assignments = ", ".join(
+        f"{c} = coalesce(s.{c}, false)" if c in ("is_tax_exempt", "auto_invoice") else f"{c} = s.{c}"
+        for c in _DUPLICATED_COLUMNS
+    )
+    await conn.execute(
+        text(
+            f"""UPDATE clients d SET {assignments}
+                  FROM clients s
+                 WHERE d.tenant = :tenant AND d.client_id = :new_id AND s.tenant = :tenant AND s.client_id = :source"""
+        ),
+        {"tenant": tenant, "new_id": created.client_id, "source": source_id},
+    )
+    return await get_client(conn, tenant, created.client_id)
+
+
+async def copy_client_locations(conn: AsyncConnection, tenant: UUID, source_id: UUID, target_id: UUID) -> int:
+    """Copy every location of the source client to the target client under new ids (same address, contact
+    and flag columns). Returns the number copied. Reference: clients.duplicate ``copy_locations``."""
+    columns = ("location_name, address_line1, address_line2, address_line3, city, state_province, postal_code, "
+               "country_code, country_name, region_code, is_billing_address, is_shipping_address, is_default, "
+               "phone, fax, email, notes, is_active")  # fmt: skip
+    result = await conn.execute(
+        text(
+            f"""INSERT INTO client_locations (tenant, client_id, {columns})
+                SELECT tenant, :target, {columns} FROM client_locations
+                 WHERE tenant = :tenant AND client_id = :source ORDER BY created_at, location_id"""
+        ),
+        {"tenant": tenant, "source": source_id, "target": target_id},
     )
     return result.rowcount

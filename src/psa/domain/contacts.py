@@ -679,3 +679,25 @@ def _integrity_errors(email_field: str) -> Iterator[None]:
         if sqlstate == "23503" and constraint == "fk_contacts_tenant_client_id_clients":
             raise NotFoundError("the selected client no longer exists", field="client_id") from exc
         raise
+
+
+async def primary_contact_of_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> Contact | None:
+    """The client's primary contact: its first active contact by creation, else its first inactive one;
+    None when it has none (reference: clients.find ``include_primary_contact``, ordered
+    ``is_inactive ASC, created_at ASC``)."""
+    contact_id = await conn.scalar(
+        text(
+            """SELECT contact_name_id FROM contacts WHERE tenant = :t AND client_id = :c
+                ORDER BY is_inactive, created_at, contact_name_id LIMIT 1"""
+        ),
+        {"t": tenant, "c": client_id},
+    )
+    return await find_contact(conn, tenant, contact_id) if contact_id is not None else None
+
+
+async def count_contacts_for_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> int:
+    """Contacts of the client, active or not (reference: the clients.delete dependency count)."""
+    result = await conn.execute(
+        text("SELECT count(*) FROM contacts WHERE tenant = :t AND client_id = :c"), {"t": tenant, "c": client_id}
+    )
+    return result.scalar_one()

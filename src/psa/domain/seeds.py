@@ -1,9 +1,9 @@
 """What a new PSA tenant is seeded with (reference: spec §5.1, seeds 01-05).
 
 Roles, the permission catalogue of ``resource:action`` pairs, role grants (MSP Admin gets every MSP
-permission) and the default tax region and rate. Every statement is an idempotent
-``INSERT ... ON CONFLICT DO NOTHING``; unlike the reference, grants are never wiped and re-inserted
-(spec §7 bug 16), so re-running the seeds changes nothing.
+permission), the default tax region and rate, and default ticket and interaction statuses. Every statement
+is an idempotent ``INSERT ... ON CONFLICT DO NOTHING``; unlike the reference, grants are never wiped and
+re-inserted (spec §7 bug 16), so re-running the seeds changes nothing.
 """
 
 from __future__ import annotations
@@ -167,6 +167,18 @@ ROLE_GRANTS: dict[tuple[str, bool, bool], tuple[tuple[str, str], ...]] = {
 }  # fmt: skip
 
 
+# (status_type, name, order_number, is_default, is_closed). Beyond the reference, which seeds no ticket or
+# interaction statuses at provisioning (spec provisioning §5): actions that log interactions or open tickets
+# need a default status (reference: "No default interaction status found", spec runtime §2.8).
+STATUSES: tuple[tuple[str, str, int, bool, bool], ...] = (
+    ("ticket", "New", 1, True, False),
+    ("ticket", "In Progress", 2, False, False),
+    ("ticket", "Closed", 3, False, True),
+    ("interaction", "Planned", 1, True, False),
+    ("interaction", "Completed", 2, False, True),
+)
+
+
 @dataclass(frozen=True)
 class SeedResult:
     """Rows inserted by one run (0 everywhere on a re-run)."""
@@ -176,12 +188,16 @@ class SeedResult:
     role_permissions: int
     tax_regions: int
     tax_rates: int
+    statuses: int
 
 
 async def seed_tenant(conn: AsyncConnection, tenant: UUID) -> SeedResult:
-    """Seed roles, permissions, grants and the default tax region and rate for ``tenant``.
+    """Seed roles, permissions, grants, the default tax region and rate, and the default ticket and
+    interaction statuses (STATUSES) for ``tenant``.
 
-    Five statements, each idempotent. Raises whatever the database raises (the tenant must exist).
+    Six statements, each idempotent. A status is skipped when the tenant already has one of that name and
+    kind, or (for a default) already has a default of that kind, so a tenant's own choices are kept.
+    Raises whatever the database raises (the tenant must exist).
     """
     roles = await conn.execute(
         text(
@@ -259,16 +275,36 @@ async def seed_tenant(conn: AsyncConnection, tenant: UUID) -> SeedResult:
         ),
         {"tenant": tenant},
     )
-    return SeedResult(roles.rowcount, perms.rowcount, grants.rowcount, region.rowcount, rate.rowcount)
+    statuses = await conn.execute(
+        text(
+            """INSERT INTO statuses (tenant, status_type, name, order_number, is_default, is_closed)
+               SELECT :tenant, * FROM unnest(CAST(:kind AS text[]), CAST(:name AS text[]), CAST(:ord AS int[]),
+                                             CAST(:dflt AS bool[]), CAST(:closed AS bool[]))
+               ON CONFLICT DO NOTHING"""
+        ),
+        {
+            "tenant": tenant,
+            "kind": [s[0] for s in STATUSES],
+            "name": [s[1] for s in STATUSES],
+            "ord": [s[2] for s in STATUSES],
+            "dflt": [s[3] for s in STATUSES],
+            "closed": [s[4] for s in STATUSES],
+        },
+    )
+    return SeedResult(
+        roles.rowcount, perms.rowcount, grants.rowcount, region.rowcount, rate.rowcount, statuses.rowcount
+    )
 
 
 async def remove_seeds(conn: AsyncConnection, tenant: UUID) -> int:
     """Delete everything ``seed_tenant`` writes for ``tenant`` (compensation). Returns rows deleted.
 
-    Role grants and user-role links go with their roles and permissions (ON DELETE CASCADE).
+    Role grants and user-role links go with their roles and permissions (ON DELETE CASCADE). Every status
+    of the tenant goes (a status still used by a ticket or interaction makes this fail: compensation runs
+    before any exist).
     """
     deleted = 0
-    for table in ("tax_rates", "tax_regions", "roles", "permissions"):
+    for table in ("tax_rates", "tax_regions", "roles", "permissions", "statuses"):
         result = await conn.execute(text(f"DELETE FROM {table} WHERE tenant = :tenant"), {"tenant": tenant})
         deleted += result.rowcount
     return deleted

@@ -226,6 +226,14 @@ async def create_portal_user(
     return PortalUser(user_id, role_id, created=True)
 
 
+async def find_internal_user(conn: AsyncConnection, tenant: UUID, email: str) -> UUID | None:
+    """The id of the tenant's internal user with ``email`` (normalised), or None."""
+    return await conn.scalar(
+        text("SELECT user_id FROM users WHERE tenant = :t AND lower(email) = :e AND user_type = 'internal'"),
+        {"t": tenant, "e": email.strip().lower()},
+    )
+
+
 async def find_portal_user(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> UUID | None:
     """The id of the client-portal user linked to ``contact_id``, or None."""
     return await conn.scalar(

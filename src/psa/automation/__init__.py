@@ -1,0 +1,1 @@
+"""Workflow automation runtime: registered actions, published JSON definitions, durable runs on Temporal."""

@@ -1,0 +1,862 @@
+"""Workflow definitions: the JSON model, publish validation and versioned publishing (reference: spec §1.2
+definition JSON, §1.3 node configs, §1.10 publish validation, §1.12 definition tables).
+
+The runtime supports these step types: ``control.if``, ``control.forEach``, ``control.tryCatch``,
+``control.return``, ``state.set``, ``transform.assign`` and ``action.call``. Any other type (the reference's
+``event.wait``, ``time.wait``, ``human.task``, ``control.callWorkflow``, ``email.*``) is reported as
+``UNKNOWN_NODE_TYPE`` at publish time. The only trigger is ``{type: "event", eventName, payloadMapping?}``.
+
+Step paths follow the reference: the root sequence is ``root.steps``, its i-th step ``root.steps[i]``, and
+nested sequences append ``.then.steps``, ``.else.steps``, ``.try.steps``, ``.catch.steps`` or ``.body.steps``
+(``root.steps[1].then.steps[0]``).
+
+Assignment targets (``transform.assign`` keys, ``action.call`` ``saveAs``) are dotted paths in ``payload.``,
+``vars.`` or ``meta.``; a bare name (``contact`` or ``result.id``) means ``vars.<name>``. *Ours* (the
+reference's two assignment functions disagree, spec §6.6): ``meta.*`` writes meta, JSON-pointer targets
+(``/a/b``), the read-only scopes ``error`` and ``local``, and a bare scope (``vars``) are rejected at publish.
+
+Decisions beyond the reference:
+- ``version`` may be omitted in the submitted JSON; publishing assigns ``max(existing) + 1`` and writes it,
+  and the workflow id, into the stored JSON.
+- Every step may carry a ``name`` (a designer label; the reference allows it on node steps only).
+- Validation reports every problem at once: each step is validated on its own (its child sequences are
+  validated where they are), so one bad step does not hide the others, and schema errors carry the path of
+  the step they are in rather than ``root``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import and_, func, null, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from psa.automation import expressions
+from psa.automation.registry import ActionRegistry
+from psa.db.schema import workflow_definition_versions as versions_table
+from psa.db.schema import workflow_definitions as definitions_table
+from psa.domain.errors import ConflictError, NotFoundError
+from psa.domain.errors import ValidationError as DomainValidationError
+
+# -- the definition model ----------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Expr(BaseModel):
+    """``{"$expr": "<JSONata>"}``; other keys are dropped (reference). The source may be empty in a draft;
+    publish validation rejects it (EMPTY_EXPRESSION)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    expr: str = Field(alias="$expr")
+
+
+class RetryPolicy(_Strict):
+    """Per-step retry: ``maxAttempts`` (>= 1, the first attempt included), ``backoffMs`` before the second
+    attempt, multiplied by ``backoffMultiplier`` (default 2) each time up to ``maxDelayMs``; ``retryOn`` lists
+    error categories (or codes) to retry, empty or absent = any."""
+
+    max_attempts: int = Field(alias="maxAttempts", gt=0)
+    backoff_ms: int = Field(alias="backoffMs", ge=0)
+    backoff_multiplier: float | None = Field(default=None, alias="backoffMultiplier", gt=0)
+    jitter: bool | None = None
+    max_delay_ms: int | None = Field(default=None, alias="maxDelayMs", gt=0)
+    retry_on: list[str] | None = Field(default=None, alias="retryOn")
+
+
+class OnErrorPolicy(_Strict):
+    """``fail`` (default) stops at the error; ``continue`` records it in ``error`` and moves on."""
+
+    policy: Literal["fail", "continue"]
+
+
+class _StepBase(_Strict):
+    id: str = Field(min_length=1)
+    name: str | None = None
+
+
+class IfStep(_StepBase):
+    type: Literal["control.if"]
+    condition: Expr
+    then: list[Step]
+    else_: list[Step] | None = Field(default=None, alias="else")
+
+
+class ForEachStep(_StepBase):
+    type: Literal["control.forEach"]
+    items: Expr
+    item_var: str = Field(alias="itemVar", min_length=1)
+    concurrency: int | None = Field(default=None, gt=0)
+    body: list[Step]
+    on_item_error: Literal["continue", "fail"] = Field(default="fail", alias="onItemError")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _sequential(cls, value: int | None) -> int | None:
+        if value is not None and value > 1:
+            raise ValueError("concurrency > 1 is not supported: items run one after another")
+        return value
+
+
+class TryCatchStep(_StepBase):
+    type: Literal["control.tryCatch"]
+    try_: list[Step] = Field(alias="try")
+    catch: list[Step]
+    capture_error_as: str | None = Field(default=None, alias="captureErrorAs", min_length=1)
+
+
+class ReturnStep(_StepBase):
+    type: Literal["control.return"]
+
+
+class _NodeStep(_StepBase):
+    retry: RetryPolicy | None = None
+    on_error: OnErrorPolicy | None = Field(default=None, alias="onError")
+
+
+class StateSetConfig(_Strict):
+    state: str = Field(min_length=1)
+
+
+class StateSetStep(_NodeStep):
+    """``meta.state = config.state``."""
+
+    type: Literal["state.set"]
+    config: StateSetConfig
+
+
+class AssignConfig(_Strict):
+    assign: dict[str, Expr]
+
+
+class TransformAssignStep(_NodeStep):
+    """Evaluates each ``assign`` expression in order, applying each before the next."""
+
+    type: Literal["transform.assign"]
+    config: AssignConfig
+
+
+class ActionCallConfig(_Strict):
+    """``action.call`` config (reference §1.3; the AI-specific keys are not supported)."""
+
+    action_id: str = Field(alias="actionId", min_length=1)
+    version: int = Field(gt=0)
+    input_mapping: dict[str, Any] = Field(default_factory=dict, alias="inputMapping")
+    save_as: str | None = Field(default=None, alias="saveAs")
+    idempotency_key: Expr | None = Field(default=None, alias="idempotencyKey")
+    on_error: OnErrorPolicy | None = Field(default=None, alias="onError")
+    outputs: list[Any] | None = None
+    designer_group_key: str | None = Field(default=None, alias="designerGroupKey")
+    designer_tile_kind: Literal["core-object", "transform", "app", "ai"] | None = Field(
+        default=None, alias="designerTileKind"
+    )
+    designer_app_key: str | None = Field(default=None, alias="designerAppKey")
+
+
+class ActionCallStep(_NodeStep):
+    type: Literal["action.call"]
+    config: ActionCallConfig
+
+
+Step = Annotated[
+    IfStep | ForEachStep | TryCatchStep | ReturnStep | StateSetStep | TransformAssignStep | ActionCallStep,
+    Field(discriminator="type"),
+]
+
+
+class EventTrigger(_Strict):
+    """Start a run when ``eventName`` is published; ``payloadMapping`` (literals and ``$expr`` against
+    ``{event: {name, payload}}``, dotted keys expanded) builds the run payload, else the event payload is used."""
+
+    type: Literal["event"]
+    event_name: str = Field(alias="eventName", min_length=1)
+    source_payload_schema_ref: str | None = Field(default=None, alias="sourcePayloadSchemaRef", min_length=1)
+    payload_mapping: dict[str, Any] | None = Field(default=None, alias="payloadMapping")
+
+
+class WorkflowDefinition(_Strict):
+    """A workflow definition (reference §1.2)."""
+
+    id: str = Field(min_length=1)
+    version: int | None = Field(default=None, gt=0)
+    name: str = Field(min_length=1)
+    description: str | None = None
+    payload_schema_ref: str | None = Field(default=None, alias="payloadSchemaRef", min_length=1)
+    trigger: EventTrigger | None = None
+    steps: list[Step]
+
+    @field_validator("trigger", mode="before")
+    @classmethod
+    def _event_only(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and value.get("type") != "event":
+            raise ValueError(f'trigger type {value.get("type")!r} is not supported; only "event" triggers are')
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """The definition as JSON (camelCase keys, only what was given or set)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+for _model in (IfStep, ForEachStep, TryCatchStep, WorkflowDefinition):
+    _model.model_rebuild()
+
+
+class _Header(WorkflowDefinition):
+    """The top level alone: steps are validated one by one."""
+
+    steps: list[Any]  # type: ignore[assignment]
+
+
+STEP_MODELS: dict[str, type[_StepBase]] = {
+    "control.if": IfStep,
+    "control.forEach": ForEachStep,
+    "control.tryCatch": TryCatchStep,
+    "control.return": ReturnStep,
+    "state.set": StateSetStep,
+    "transform.assign": TransformAssignStep,
+    "action.call": ActionCallStep,
+}
+"""Supported step types and their models."""
+
+CHILD_SEQUENCES: dict[str, tuple[str, ...]] = {
+    "control.if": ("then", "else"),
+    "control.forEach": ("body",),
+    "control.tryCatch": ("try", "catch"),
+}
+"""JSON keys of the nested step sequences of each control step, in execution order."""
+
+_UNSUPPORTED_TYPES = {
+    "control.callWorkflow", "event.wait", "time.wait", "human.task", "email.parseBody",
+    "email.renderCommentBlocks",
+}  # fmt: skip
+
+
+def parse_definition(raw: Mapping[str, Any]) -> WorkflowDefinition:
+    """The typed definition; raises pydantic ValidationError. Use :func:`validate_definition` for a report."""
+    return WorkflowDefinition.model_validate(raw)
+
+
+def _children(step: Any) -> list[tuple[str, list[Any]]]:
+    if isinstance(step, IfStep):
+        return [("then", step.then)] + ([("else", step.else_)] if step.else_ is not None else [])
+    if isinstance(step, ForEachStep):
+        return [("body", step.body)]
+    if isinstance(step, TryCatchStep):
+        return [("try", step.try_), ("catch", step.catch)]
+    return []
+
+
+def iter_steps(definition: WorkflowDefinition | list[Any], prefix: str = "root") -> Iterator[tuple[str, Any]]:
+    """Every step with its path, depth first in document order: ``("root.steps[0]", step)``,
+    ``("root.steps[0].then.steps[0]", ...)`` ..."""
+    steps = definition.steps if isinstance(definition, WorkflowDefinition) else definition
+    for index, step in enumerate(steps):
+        path = f"{prefix}.steps[{index}]"
+        yield path, step
+        for key, children in _children(step):
+            yield from iter_steps(children, f"{path}.{key}")
+
+
+# -- assignment paths --------------------------------------------------------------------------------
+
+ASSIGN_SCOPES = ("payload", "vars", "meta")
+READ_ONLY_SCOPES = ("error", "local")
+FORBIDDEN_SEGMENTS = frozenset({"__proto__", "prototype", "constructor"})
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class InvalidAssignPath(ValueError):
+    """An assignment target breaks the path rules (the message says which)."""
+
+
+def normalize_assign_path(path: str) -> str:
+    """The canonical ``scope.a.b`` form of an assignment target: ``payload.x``, ``vars.x`` and ``meta.x``
+    stay; a bare ``x`` or ``x.y`` becomes ``vars.x`` / ``vars.x.y``; surrounding blanks are trimmed.
+
+    Raises InvalidAssignPath for an empty path or segment (``a..b``), a JSON pointer (``/a``), a bare scope
+    (``vars``), a read-only scope (``error.x``, ``local.x``) or a ``__proto__``/``prototype``/``constructor``
+    segment. Reference: assignmentUtils / assignToScopePath (see the module doc for our choices).
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise InvalidAssignPath("Assignment path is empty")
+    text = path.strip()
+    if text.startswith("/"):
+        raise InvalidAssignPath(
+            f"Assignment path must be dotted (payload.x, vars.x, meta.x or a name), not a JSON pointer: {text}"
+        )
+    segments = text.split(".")
+    if any(not segment.strip() for segment in segments):
+        raise InvalidAssignPath(f"Assignment path has an empty segment: {text}")
+    bad = next((s for s in segments if s in FORBIDDEN_SEGMENTS), None)
+    if bad:
+        raise InvalidAssignPath(f'Assignment path uses the forbidden segment "{bad}": {text}')
+    head = segments[0]
+    if head in READ_ONLY_SCOPES:
+        raise InvalidAssignPath(f'Assignment path cannot write to the read-only scope "{head}": {text}')
+    if head in ASSIGN_SCOPES:
+        if len(segments) == 1:
+            raise InvalidAssignPath(f"Assignment path must name a field inside {head} ({head}.name): {text}")
+        return text
+    return "vars." + text
+
+
+# -- validation --------------------------------------------------------------------------------------
+
+Severity = Literal["error", "warning"]
+
+
+class ValidationIssue(BaseModel):
+    """One publish-validation finding (reference PublishError)."""
+
+    severity: Severity
+    code: str
+    step_path: str
+    step_id: str | None = None
+    message: str
+    suggestion: str | None = None
+
+
+class ValidationReport(BaseModel):
+    """Errors block publishing, warnings do not. ``definition`` is the parsed definition when there are no
+    errors."""
+
+    errors: list[ValidationIssue] = Field(default_factory=list)
+    warnings: list[ValidationIssue] = Field(default_factory=list)
+    definition: WorkflowDefinition | None = Field(default=None, exclude=True)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def codes(self) -> list[str]:
+        """Error codes in order (handy in tests and logs)."""
+        return [issue.code for issue in self.errors]
+
+
+class DefinitionInvalid(DomainValidationError):
+    """Publish refused: the definition has validation errors (``report`` holds all of them)."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        super().__init__(f"Workflow definition is invalid: {first.step_path}: {first.message}{more}")
+        self.report = report
+
+
+def _msg(err: Any) -> str:
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Validator:
+    def __init__(self, registry: ActionRegistry) -> None:
+        self.registry = registry
+        self.report = ValidationReport()
+        self.seen_ids: dict[str, str] = {}
+
+    def add(
+        self, code: str, path: str, message: str, *, step_id: str | None = None, suggestion: str | None = None,
+        severity: Severity = "error",
+    ) -> None:  # fmt: skip
+        issue = ValidationIssue(
+            severity=severity, code=code, step_path=path, step_id=step_id, message=message, suggestion=suggestion
+        )
+        (self.report.errors if severity == "error" else self.report.warnings).append(issue)
+
+    # top level ------------------------------------------------------------------------------------
+    def run(self, raw: Any) -> ValidationReport:
+        if not isinstance(raw, Mapping):
+            self.add("INVALID_WORKFLOW_DEFINITION", "root", "Workflow definition must be a JSON object")
+            return self.report
+        try:
+            json.dumps(raw, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            self.add("NON_SERIALIZABLE", "root", f"Workflow definition is not JSON-serializable: {exc}")
+            return self.report
+        try:
+            header = _Header.model_validate(raw)
+        except ValidationError as exc:
+            header = None
+            for err in exc.errors(include_url=False):
+                self.add("INVALID_WORKFLOW_DEFINITION", "root", f"{_loc(err['loc'])}: {_msg(err)}")
+        if header is not None and header.trigger and header.trigger.payload_mapping:
+            self.mapping_exprs(header.trigger.payload_mapping, "trigger.payloadMapping", "root", None, "INVALID_EXPR")
+        steps = raw.get("steps")
+        if isinstance(steps, list):
+            self.sequence(steps, "root")
+        if self.report.ok:
+            try:
+                self.report.definition = WorkflowDefinition.model_validate(raw)
+            except ValidationError as exc:  # a safety net: the step-by-step pass should have caught it
+                for err in exc.errors(include_url=False):
+                    self.add("INVALID_WORKFLOW_DEFINITION", "root", f"{_loc(err['loc'])}: {_msg(err)}")
+        return self.report
+
+    def sequence(self, steps: list[Any], prefix: str) -> None:
+        for index, raw in enumerate(steps):
+            self.step(raw, f"{prefix}.steps[{index}]")
+
+    # one step ------------------------------------------------------------------------------------
+    def step(self, raw: Any, path: str) -> None:
+        if not isinstance(raw, Mapping):
+            self.add("INVALID_WORKFLOW_DEFINITION", path, "Step must be an object")
+            return
+        step_id = raw.get("id") if isinstance(raw.get("id"), str) and raw.get("id") else None
+        if step_id is not None:
+            if step_id in self.seen_ids:
+                self.add(
+                    "DUPLICATE_STEP_ID", path, f'Duplicate step id "{step_id}" (also used at {self.seen_ids[step_id]})',
+                    step_id=step_id, suggestion="Give every step a unique id",
+                )  # fmt: skip
+            else:
+                self.seen_ids[step_id] = path
+        kind = raw.get("type")
+        if not isinstance(kind, str) or not kind:
+            self.add("INVALID_WORKFLOW_DEFINITION", path, "Step must have a type field", step_id=step_id)
+            return
+        model = STEP_MODELS.get(kind)
+        if model is None:
+            self.unknown_type(kind, path, step_id)
+            return
+        child_keys = CHILD_SEQUENCES.get(kind, ())
+        shallow = {k: ([] if k in child_keys and isinstance(v, list) else v) for k, v in raw.items()}
+        try:
+            step = model.model_validate(shallow)
+        except ValidationError as exc:
+            step = None
+            self.schema_errors(kind, exc, path, step_id)
+        if step is not None:
+            self.semantics(step, path)
+        for key in child_keys:
+            children = raw.get(key)
+            if isinstance(children, list):
+                self.sequence(children, f"{path}.{key}")
+
+    def unknown_type(self, kind: str, path: str, step_id: str | None) -> None:
+        supported = list(STEP_MODELS)
+        close = difflib.get_close_matches(kind, supported, n=1, cutoff=0.6)
+        if kind in _UNSUPPORTED_TYPES:
+            message = f'Step type "{kind}" is not supported by this runtime'
+        else:
+            message = f'Unknown node type "{kind}"'
+        suggestion = f"Did you mean {close[0]}?" if close else f"Supported step types: {', '.join(supported)}"
+        self.add("UNKNOWN_NODE_TYPE", path, message, step_id=step_id, suggestion=suggestion)
+
+    def schema_errors(self, kind: str, exc: ValidationError, path: str, step_id: str | None) -> None:
+        config_messages: list[str] = []
+        action_config = False
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            if (
+                kind == "action.call"
+                and err["type"] == "missing"
+                and (loc == ("config",) or loc[:2] in (("config", "actionId"), ("config", "version")))
+            ):
+                action_config = True
+            elif loc[:1] == ("config",) and kind in ("state.set", "transform.assign", "action.call"):
+                config_messages.append(f"{_loc(loc)}: {_msg(err)}")
+            else:
+                self.add("INVALID_WORKFLOW_DEFINITION", path, f"{_loc(loc)}: {_msg(err)}", step_id=step_id)
+        if action_config:
+            self.add(
+                "INVALID_ACTION_CONFIG", path, "action.call config requires actionId and version", step_id=step_id,
+                suggestion="Choose an action in the designer, or set config.actionId and config.version",
+            )  # fmt: skip
+        if config_messages:
+            self.add("INVALID_CONFIG", path, "; ".join(config_messages), step_id=step_id)
+
+    # semantic checks -------------------------------------------------------------------------------
+    def semantics(self, step: Any, path: str) -> None:
+        sid = step.id
+        if isinstance(step, IfStep):
+            self.expr(step.condition.expr, "condition", path, sid, "INVALID_EXPR")
+        elif isinstance(step, ForEachStep):
+            self.expr(step.items.expr, "items", path, sid, "INVALID_EXPR")
+            self.plain_name(step.item_var, "itemVar", path, sid)
+        elif isinstance(step, TryCatchStep):
+            if step.capture_error_as is not None:
+                self.plain_name(step.capture_error_as, "captureErrorAs", path, sid)
+        elif isinstance(step, TransformAssignStep):
+            for target, value in step.config.assign.items():
+                self.assign_path(target, f'config.assign["{target}"]', path, sid)
+                self.expr(value.expr, f'config.assign["{target}"]', path, sid, "INVALID_EXPR")
+        elif isinstance(step, ActionCallStep):
+            self.action_call(step, path)
+
+    def expr(self, source: str, where: str, path: str, sid: str | None, code: str) -> None:
+        if not source.strip():
+            self.add("EMPTY_EXPRESSION", path, f"Expression is empty: {where}", step_id=sid)
+            return
+        error = expressions.validate_expression(source)
+        if error is not None:
+            self.add(code, path, f"{where}: {error.info.message}", step_id=sid, suggestion=error.suggestion)
+
+    def plain_name(self, name: str, field: str, path: str, sid: str | None) -> None:
+        if not _PLAIN_NAME.match(name) or name in FORBIDDEN_SEGMENTS or name in READ_ONLY_SCOPES + ASSIGN_SCOPES:
+            self.add(
+                "INVALID_ASSIGN_PATH", path,
+                f"{field} must be a plain variable name (letters, digits, _; not a scope name): {name!r}",
+                step_id=sid,
+            )  # fmt: skip
+
+    def assign_path(self, target: str, where: str, path: str, sid: str | None) -> None:
+        try:
+            normalize_assign_path(target)
+        except InvalidAssignPath as exc:
+            self.add("INVALID_ASSIGN_PATH", path, f"{where}: {exc}", step_id=sid)
+
+    def mapping_exprs(self, value: Any, where: str, path: str, sid: str | None, code: str) -> None:
+        """Check every ``$expr`` inside a mapping value (recursing into literals)."""
+        if isinstance(value, Mapping):
+            if "$expr" in value:
+                source = value["$expr"]
+                if not isinstance(source, str):
+                    self.add(code, path, f"{where}: $expr must be a string", step_id=sid)
+                elif not source.strip():
+                    self.add("EMPTY_EXPRESSION", path, f"Expression at {where} is empty", step_id=sid)
+                else:
+                    error = expressions.validate_expression(source)
+                    if error is not None:
+                        self.add(
+                            code, path, f"Invalid expression at {where}: {error.info.message}", step_id=sid,
+                            suggestion=error.suggestion,
+                        )  # fmt: skip
+                return
+            for key, item in value.items():
+                if isinstance(key, str) and key.startswith("$"):
+                    self.add(
+                        "UNKNOWN_SPECIAL_KEY", path,
+                        f'Unknown special key "{key}" at {where}; only $expr is supported (secrets are not)',
+                        step_id=sid, severity="warning",
+                    )  # fmt: skip
+                self.mapping_exprs(item, f"{where}.{key}", path, sid, code)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.mapping_exprs(item, f"{where}[{index}]", path, sid, code)
+
+    def action_call(self, step: ActionCallStep, path: str) -> None:
+        config, sid = step.config, step.id
+        if config.idempotency_key is not None:
+            self.expr(config.idempotency_key.expr, "config.idempotencyKey", path, sid, "INVALID_EXPR")
+        if config.save_as is not None:
+            self.assign_path(config.save_as, "config.saveAs", path, sid)
+        self.mapping_exprs(config.input_mapping, "inputMapping", path, sid, "INVALID_EXPRESSION")
+        action = self.registry.get(config.action_id, config.version)
+        if action is None:
+            self.unknown_action(config.action_id, config.version, path, sid)
+            return
+        schema = action.input_schema()
+        self.required(schema, schema, config.input_mapping, "inputMapping", path, sid, action.key)
+
+    def unknown_action(self, action_id: str, version: int, path: str, sid: str | None) -> None:
+        existing = sorted(a.version for a in self.registry.versions(action_id))
+        if existing:
+            suggestion = f"Available versions of {action_id}: {', '.join(map(str, existing))}"
+        else:
+            ids = sorted({a.id for a in self.registry.list()})
+            close = difflib.get_close_matches(action_id, ids, n=1, cutoff=0.6)
+            suggestion = f'Did you mean "{close[0]}"?' if close else None
+        self.add("UNKNOWN_ACTION", path, f'Unknown action "{action_id}@{version}"', step_id=sid, suggestion=suggestion)
+
+    def required(
+        self, root: dict[str, Any], schema: dict[str, Any], mapping: Mapping[str, Any], where: str, path: str,
+        sid: str | None, action_key: str,
+    ) -> None:  # fmt: skip
+        schema = _resolve_schema(root, schema)
+        properties = schema.get("properties") or {}
+        for name in schema.get("required") or []:
+            if name not in mapping:
+                self.add(
+                    "MISSING_REQUIRED_MAPPING", path, f'Required field "{where}.{name}" is not mapped in inputMapping',
+                    step_id=sid, suggestion=f"Map {name} to a value or an expression",
+                )  # fmt: skip
+        if properties and schema.get("additionalProperties") is not True:
+            rejected = schema.get("additionalProperties") is False
+            for name in mapping:
+                if name not in properties:
+                    self.add(
+                        "UNKNOWN_MAPPING_FIELD", path,
+                        f'"{where}.{name}" is not an input of {action_key}; '
+                        + ("the action rejects unknown inputs" if rejected else "it is ignored"),
+                        step_id=sid, severity="error" if rejected else "warning",
+                    )  # fmt: skip
+        for name, value in mapping.items():
+            if isinstance(value, Mapping) and "$expr" not in value and name in properties:
+                self.required(root, properties[name], value, f"{where}.{name}", path, sid, action_key)
+
+
+def _resolve_schema(root: dict[str, Any], schema: Any, depth: int = 0) -> dict[str, Any]:
+    """Follow ``$ref`` (into ``$defs`` / ``definitions``), the first non-null ``anyOf`` variant, the first
+    ``oneOf`` variant and a single ``allOf`` (reference jsonSchema resolution)."""
+    if not isinstance(schema, dict) or depth > 20:
+        return {}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        return _resolve_schema(root, node, depth + 1)
+    for key in ("anyOf", "oneOf"):
+        variants = schema.get(key)
+        if isinstance(variants, list) and variants:
+            chosen = next((v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")), variants[0])
+            return _resolve_schema(root, chosen, depth + 1)
+    all_of = schema.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1:
+        return _resolve_schema(root, all_of[0], depth + 1)
+    return schema
+
+
+def validate_definition(raw: Any, registry: ActionRegistry) -> ValidationReport:
+    """Publish validation of a definition JSON against ``registry`` (reference: publishValidation, §1.10).
+
+    Error codes: INVALID_WORKFLOW_DEFINITION (schema; path of the step the problem is in, else ``root``),
+    NON_SERIALIZABLE, DUPLICATE_STEP_ID, UNKNOWN_NODE_TYPE (+ suggestion), INVALID_CONFIG (node config issues
+    joined by ``; ``), INVALID_ACTION_CONFIG, UNKNOWN_ACTION (+ existing versions or a similar id),
+    EMPTY_EXPRESSION, INVALID_EXPR (conditions, forEach items, assign values, idempotencyKey, trigger
+    payloadMapping), INVALID_EXPRESSION (inputMapping), MISSING_REQUIRED_MAPPING (from the action input
+    schema's ``required``, recursing into object literals), INVALID_ASSIGN_PATH (assign keys, saveAs,
+    itemVar, captureErrorAs). Warnings: UNKNOWN_SPECIAL_KEY, UNKNOWN_MAPPING_FIELD. Never raises.
+    """
+    return _Validator(registry).run(raw)
+
+
+# -- publishing --------------------------------------------------------------------------------------
+
+WORKFLOW_NAMESPACE = uuid.UUID("5d0c4d8e-3f0a-5e55-9a39-6a1f2b7f0c11")
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedVersion:
+    """One published definition version. ``definition`` is the stored JSON (id = ``workflow_id`` as a string,
+    ``version`` set)."""
+
+    tenant: UUID
+    workflow_id: UUID
+    key: str | None
+    version: int
+    version_id: UUID
+    name: str
+    definition: dict[str, Any]
+    definition_hash: str
+    published_by: UUID | None
+    published_at: datetime | None
+    is_paused: bool = False
+
+    @property
+    def model(self) -> WorkflowDefinition:
+        return WorkflowDefinition.model_validate(self.definition)
+
+    @property
+    def trigger(self) -> dict[str, Any] | None:
+        return self.definition.get("trigger")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, compact separators: the text hashed into ``definition_hash``."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def definition_hash(definition: Mapping[str, Any]) -> str:
+    """SHA-256 hex of the canonical JSON of ``definition``."""
+    return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
+
+
+def workflow_id_for(tenant: UUID, definition_id: str, key: str | None = None) -> UUID:
+    """The workflow id of a definition: its ``id`` when that is a uuid, else uuid5 of (tenant, key or id)."""
+    parsed = _as_uuid(definition_id)
+    if parsed is not None:
+        return parsed
+    return uuid.uuid5(WORKFLOW_NAMESPACE, f"{tenant}/{key or definition_id}")
+
+
+def _as_uuid(value: Any) -> UUID | None:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
+
+
+async def publish_definition(
+    conn: AsyncConnection,
+    tenant: UUID,
+    raw: dict[str, Any],
+    *,
+    registry: ActionRegistry,
+    published_by: UUID,
+    key: str | None = None,
+) -> PublishedVersion:
+    """Validate and publish ``raw`` as the next version of its workflow, in the caller's transaction.
+
+    The workflow is ``raw["id"]`` when that is a uuid, else uuid5(tenant, key or id); a non-uuid id doubles as
+    the workflow ``key`` when none is given. The first publish creates the ``workflow_definitions`` row. The
+    row is locked (``FOR UPDATE``) so concurrent publishes of one workflow get distinct versions; version =
+    max(existing) + 1, written with the workflow id into the stored JSON; ``definition_hash`` = SHA-256 of its
+    canonical JSON. The definition row becomes ``published`` with name, description, payload schema ref and
+    trigger copied, and ``draft_definition`` / ``draft_version`` set to the next version (reference §1.12).
+
+    Raises DefinitionInvalid (with the full report) before writing anything when validation finds errors;
+    ConflictError when ``key`` already names another workflow in the tenant.
+    """
+    report = validate_definition(raw, registry)
+    if not report.ok:
+        raise DefinitionInvalid(report)
+    assert report.definition is not None
+    definition = report.definition
+    explicit_id = _as_uuid(definition.id)
+    key = key or (None if explicit_id else definition.id)
+    workflow_id = workflow_id_for(tenant, definition.id, key)
+    d = definitions_table
+    if key is not None:
+        owner = (
+            await conn.execute(select(d.c.workflow_id).where(d.c.tenant == tenant, d.c.key == key))
+        ).scalar_one_or_none()
+        if owner is not None and owner != workflow_id:
+            if explicit_id is not None:
+                raise ConflictError(f'Workflow key "{key}" already belongs to workflow {owner}', field="key")
+            workflow_id = owner
+    stored = definition.to_json()
+    stored["id"] = str(workflow_id)
+    stored.pop("version", None)
+    trigger = stored.get("trigger")
+    await conn.execute(
+        pg_insert(d)
+        .values(
+            tenant=tenant, workflow_id=workflow_id, key=key, name=definition.name, description=definition.description,
+            payload_schema_ref=definition.payload_schema_ref, trigger=trigger if trigger is not None else null(),
+            draft_definition={**stored, "version": 1}, draft_version=1, status="draft",
+            created_by=published_by, updated_by=published_by,
+        )
+        .on_conflict_do_nothing()
+    )  # fmt: skip
+    row = (
+        await conn.execute(
+            select(d.c.workflow_id, d.c.key, d.c.is_paused)
+            .where(d.c.tenant == tenant, d.c.workflow_id == workflow_id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if row is None:  # the insert hit the key index of another workflow (a concurrent publish under that key)
+        raise ConflictError(f'Workflow key "{key}" already belongs to another workflow', field="key")
+    v = versions_table
+    latest = (
+        await conn.execute(
+            select(func.coalesce(func.max(v.c.version), 0)).where(v.c.tenant == tenant, v.c.workflow_id == workflow_id)
+        )
+    ).scalar_one()
+    version = int(latest) + 1
+    stored["version"] = version
+    digest = definition_hash(stored)
+    published = (
+        await conn.execute(
+            v.insert()
+            .values(
+                tenant=tenant, workflow_id=workflow_id, version=version, definition_json=stored,
+                definition_hash=digest, published_by=published_by, published_at=func.now(),
+            )
+            .returning(v.c.version_id, v.c.published_at)
+        )
+    ).one()  # fmt: skip
+    await conn.execute(
+        update(d)
+        .where(d.c.tenant == tenant, d.c.workflow_id == workflow_id)
+        .values(
+            key=func.coalesce(d.c.key, key), name=definition.name, description=definition.description,
+            payload_schema_ref=definition.payload_schema_ref, trigger=trigger if trigger is not None else null(),
+            status="published", draft_definition={**stored, "version": version + 1}, draft_version=version + 1,
+            updated_by=published_by, updated_at=func.now(),
+        )
+    )  # fmt: skip
+    return PublishedVersion(
+        tenant=tenant, workflow_id=workflow_id, key=row.key or key, version=version, version_id=published.version_id,
+        name=definition.name, definition=stored, definition_hash=digest, published_by=published_by,
+        published_at=published.published_at, is_paused=row.is_paused,
+    )  # fmt: skip
+
+
+def _version_query(tenant: UUID):
+    d, v = definitions_table, versions_table
+    return select(
+        v.c.tenant, v.c.workflow_id, d.c.key, v.c.version, v.c.version_id, v.c.definition_json,
+        v.c.definition_hash, v.c.published_by, v.c.published_at, d.c.is_paused,
+    ).select_from(
+        v.join(d, and_(d.c.tenant == v.c.tenant, d.c.workflow_id == v.c.workflow_id))
+    ).where(v.c.tenant == tenant)  # fmt: skip
+
+
+def _published(row: Any) -> PublishedVersion:
+    definition = dict(row.definition_json)
+    return PublishedVersion(
+        tenant=row.tenant, workflow_id=row.workflow_id, key=row.key, version=row.version, version_id=row.version_id,
+        name=str(definition.get("name", "")), definition=definition, definition_hash=row.definition_hash,
+        published_by=row.published_by, published_at=row.published_at, is_paused=row.is_paused,
+    )  # fmt: skip
+
+
+async def get_published(
+    conn: AsyncConnection, tenant: UUID, workflow_id_or_key: UUID | str, version: int | None = None
+) -> PublishedVersion:
+    """A published version of a workflow given by id (uuid or its text) or key: ``version``, or the latest
+    when None. Raises NotFoundError when the workflow does not exist in the tenant or has no such version."""
+    d, v = definitions_table, versions_table
+    text_ref = str(workflow_id_or_key)
+    as_id = _as_uuid(workflow_id_or_key)
+    match = d.c.key == text_ref if as_id is None else or_(d.c.workflow_id == as_id, d.c.key == text_ref)
+    query = _version_query(tenant).where(match)
+    if version is not None:
+        query = query.where(v.c.version == version)
+    row = (await conn.execute(query.order_by(v.c.version.desc()).limit(1))).one_or_none()
+    if row is None:
+        which = f"version {version} of workflow" if version is not None else "a published version of workflow"
+        raise NotFoundError(f"No {which} {text_ref}", field="workflow")
+    return _published(row)
+
+
+async def list_event_triggered(
+    conn: AsyncConnection, tenant: UUID, event_name: str, *, include_paused: bool = False
+) -> list[PublishedVersion]:
+    """The latest published version of every workflow in the tenant whose trigger (in that version) is the
+    event ``event_name``, oldest workflow first. Paused workflows are left out unless ``include_paused``
+    (reference §1.9 step 6, which launched and then refused paused ones)."""
+    d, v = definitions_table, versions_table
+    latest = (
+        select(v.c.workflow_id, func.max(v.c.version).label("version"))
+        .where(v.c.tenant == tenant)
+        .group_by(v.c.workflow_id)
+        .subquery()
+    )
+    query = (
+        _version_query(tenant)
+        .join(latest, and_(latest.c.workflow_id == v.c.workflow_id, latest.c.version == v.c.version))
+        .where(
+            d.c.status == "published",
+            v.c.definition_json[("trigger", "type")].astext == "event",
+            v.c.definition_json[("trigger", "eventName")].astext == event_name,
+        )
+        .order_by(d.c.created_at, v.c.workflow_id)
+    )
+    if not include_paused:
+        query = query.where(d.c.is_paused.is_(False))
+    return [_published(row) for row in await conn.execute(query)]

@@ -1,0 +1,304 @@
+"""The action contract: one invocation of a registered action (reference: spec §1.7 action step execution,
+§1.8 idempotency, §2.2 handler context, §2.4 permissions, §2.5 audit, §2.6 events; DESIGN.md "Automation
+runtime").
+
+In ONE transaction on the tenant (``app.current_tenant`` set):
+
+1. the input is validated against the action's model (VALIDATION_ERROR naming every field path; nothing
+   written);
+2. the actor is resolved (the run's actor: the publisher of its definition version) and every permission
+   the action needs is checked through the actor's roles: PERMISSION_DENIED before any write, even the
+   ledger's;
+3. the idempotency ledger row ``(tenant, action, version, key)`` is claimed and locked: a SUCCEEDED row is a
+   replay and returns its stored output with no side effects; otherwise ``attempt`` is incremented;
+4. the handler runs inside a savepoint; its writes, its audit row and its domain events (the transactional
+   outbox) commit together with the ledger row marked SUCCEEDED. On failure the savepoint is rolled back
+   and the ledger row is marked FAILED with the structured error, so a retry runs under the same key and
+   ``attempt`` counts for real.
+
+Keys: in a run, the engine key is the SHA-256 of the canonical JSON of ``{run_id, step_path, action_id,
+version, input}``; an explicit key (a step's ``idempotencyKey``, the caller's key, or the input's
+``idempotency_key`` for actions in ``action`` mode) is used as given. A direct call without a key is a new
+call each time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from psa.automation import permissions
+from psa.automation.errors import ActionErrorInfo, ActionFailure, from_domain, validation_failure
+from psa.automation.registry import ActionContext, ActionDef, ActionRegistry
+from psa.db.engine import tenant_transaction
+from psa.domain.errors import DomainError
+
+DIRECT_STEP_PATH = "direct"
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key, compact JSON (UUIDs and datetimes as strings): the input of every hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def engine_key(run_id: UUID | None, step_path: str, action_id: str, version: int, parsed_input: dict) -> str:
+    """The runtime's idempotency key: SHA-256 hex of the canonical JSON of the call (reference used a 32-bit
+    rolling hash, spec §1.8)."""
+    call = {"run_id": str(run_id) if run_id else None, "step_path": step_path, "action_id": action_id,
+            "version": version, "input": parsed_input}  # fmt: skip
+    return hashlib.sha256(canonical_json(call).encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """Outcome of ``invoke_action``: the output (JSON-ready dict), whether it was a ledger replay, the ledger
+    row id, the attempt number that produced the output, and the idempotency key."""
+
+    output: dict[str, Any]
+    replayed: bool
+    invocation_id: UUID
+    attempt: int
+    idempotency_key: str
+
+
+async def invoke_action(
+    engine: AsyncEngine,
+    registry: ActionRegistry,
+    *,
+    tenant: UUID,
+    action_id: str,
+    version: int,
+    raw_input: dict[str, Any],
+    run_id: UUID | None = None,
+    step_path: str = DIRECT_STEP_PATH,
+    idempotency_key: str | None = None,
+    actor_user_id: UUID | None = None,
+) -> Invocation:
+    """Run one action under the contract of the module doc and return its Invocation.
+
+    ``actor_user_id`` is required without a run (direct invocation); with a run the actor is the run's.
+    Raises ActionFailure (structured, ``node_path`` = ``step_path``) for unknown actions, invalid input,
+    a missing actor, PERMISSION_DENIED and every handler failure. Database outages propagate as DBAPIError
+    (transient: the caller retries, the ledger keeps the attempt count).
+    """
+    action = registry.get(action_id, version)
+    if action is None:
+        raise _at(ActionFailure.of("ActionError", "NOT_FOUND", f"Unknown action {action_id}@{version}"), step_path)
+    try:
+        parsed = action.input_model.model_validate(raw_input)
+    except PydanticValidationError as exc:
+        raise _at(validation_failure(exc, prefix="input."), step_path) from None
+    input_json = parsed.model_dump(mode="json")
+    key = idempotency_key or _action_key(action, input_json)
+    if key is None:
+        # In a run the engine key makes a step's re-execution a replay. A direct call has no step to re-run:
+        # without a key it is a new call every time (else repeating an update weeks later would replay).
+        key = engine_key(run_id, step_path, action_id, version, input_json) if run_id else f"direct:{uuid4()}"
+    async with tenant_transaction(engine, tenant) as conn:
+        try:  # reads only: a denied actor writes nothing, not even a ledger row
+            actor = await permissions.resolve_actor(conn, tenant, run_id=run_id, actor_user_id=actor_user_id)
+            for resource, verb in action.permissions:
+                await permissions.require(conn, tenant, actor, resource, verb)
+        except ActionFailure as failure:
+            raise _at(failure, step_path) from None
+        ledger = await _claim(conn, tenant, action, key, run_id, step_path, input_json)
+        if ledger.status == "SUCCEEDED":
+            return Invocation(ledger.output_json, True, ledger.invocation_id, ledger.attempt, key)
+        attempt = ledger.attempt + 1
+        failed: ActionFailure | None = None
+        try:
+            async with conn.begin_nested():
+                output = await _execute(conn, action, parsed, tenant, run_id, step_path, key, attempt, actor)
+        except ActionFailure as failure:
+            failed = _at(failure, step_path)
+            await _finish(conn, tenant, ledger.invocation_id, "FAILED", attempt, error=failed.info)
+        else:
+            await _finish(conn, tenant, ledger.invocation_id, "SUCCEEDED", attempt, output=output)
+            return Invocation(output, False, ledger.invocation_id, attempt, key)
+    raise failed  # after the FAILED ledger row committed
+
+
+def _action_key(action: ActionDef, input_json: dict[str, Any]) -> str | None:
+    """``action`` mode: the input's trimmed ``idempotency_key`` when given (reference actionProvidedKey)."""
+    if action.idempotency != "action":
+        return None
+    given = input_json.get("idempotency_key")
+    return given.strip() if isinstance(given, str) and given.strip() else None
+
+
+@dataclasses.dataclass
+class _Ledger:
+    invocation_id: UUID
+    status: str
+    attempt: int
+    output_json: dict[str, Any] | None
+
+
+async def _claim(
+    conn: AsyncConnection, tenant: UUID, action: ActionDef, key: str, run_id: UUID | None, step_path: str, input_json
+) -> _Ledger:
+    """Insert-or-lock the ledger row of this key; a concurrent twin waits on the lock until we commit."""
+    params = {"t": tenant, "a": action.id, "v": action.version, "k": key}
+    await conn.execute(
+        text(
+            """INSERT INTO workflow_action_invocations (tenant, invocation_id, run_id, step_path, action_id,
+                       action_version, idempotency_key, status, attempt, input_json, started_at)
+               VALUES (:t, :id, :run, :path, :a, :v, :k, 'STARTED', 0, CAST(:input AS jsonb), now())
+               ON CONFLICT (tenant, action_id, action_version, idempotency_key) DO NOTHING"""
+        ),
+        {**params, "id": uuid4(), "run": run_id, "path": step_path, "input": canonical_json(input_json)},
+    )
+    row = (
+        await conn.execute(
+            text(
+                """SELECT invocation_id, status, attempt, output_json FROM workflow_action_invocations
+                    WHERE tenant = :t AND action_id = :a AND action_version = :v AND idempotency_key = :k
+                    FOR UPDATE"""
+            ),
+            params,
+        )
+    ).one()
+    return _Ledger(row.invocation_id, row.status, row.attempt, row.output_json)
+
+
+async def _execute(
+    conn: AsyncConnection,
+    action: ActionDef,
+    parsed: BaseModel,
+    tenant: UUID,
+    run_id: UUID | None,
+    step_path: str,
+    key: str,
+    attempt: int,
+    actor: UUID,
+) -> dict[str, Any]:
+    """Handler, output validation and audit row: everything inside the savepoint."""
+    audit: dict[str, Any] = {}
+
+    async def record_audit(changed_data: dict[str, Any] | None = None, details: dict[str, Any] | None = None) -> None:
+        audit["changed_data"], audit["details"] = changed_data or {}, details or {}
+
+    async def emit(
+        event_type: str, payload: dict[str, Any], idempotency_key: str, occurred_at: datetime | None = None
+    ) -> None:
+        await _enqueue_event(conn, tenant, event_type, payload, idempotency_key, actor, run_id, occurred_at)
+
+    ctx = ActionContext(
+        conn=conn, tenant=tenant, actor_user_id=actor, action_id=action.id, action_version=action.version,
+        run_id=run_id, step_path=step_path, idempotency_key=key, attempt=attempt, now=datetime.now(UTC),
+        audit=record_audit, emit=emit,
+    )  # fmt: skip
+    try:
+        result = await action.handler(ctx, parsed)
+        output = action.output_model.model_validate(
+            result.model_dump() if isinstance(result, BaseModel) else result
+        ).model_dump(mode="json")
+    except ActionFailure:
+        raise
+    except DomainError as exc:
+        raise from_domain(exc) from None
+    except PydanticValidationError as exc:
+        raise validation_failure(exc) from None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise  # an outage: transient, retried by the caller
+        raise ActionFailure.of(
+            "ActionError", "INTERNAL_ERROR", f"database error: {type(exc.orig or exc).__name__}: {exc.orig or exc}"
+        ) from None
+    if action.side_effectful:
+        await _write_audit(conn, tenant, actor, action, run_id, step_path, key, audit)
+    return output
+
+
+async def _write_audit(conn, tenant, actor, action: ActionDef, run_id, step_path, key, audit: dict) -> None:
+    """One ``audit_logs`` row per side-effectful action (reference writeRunAudit, spec §2.5)."""
+    details = {"action_id": action.id, "action_version": action.version, "step_path": step_path,
+               "idempotency_key": key, **audit.get("details", {})}  # fmt: skip
+    await conn.execute(
+        text(
+            """INSERT INTO audit_logs (tenant, user_id, operation, table_name, record_id, changed_data, details)
+               VALUES (:t, :u, :op, :table, :record, CAST(:changed AS jsonb), CAST(:details AS jsonb))"""
+        ),
+        {
+            "t": tenant, "u": actor, "op": f"workflow_action:{action.id}",
+            "table": "workflow_runs" if run_id else "workflow_action_invocations", "record": str(run_id or key),
+            "changed": canonical_json(audit.get("changed_data", {})), "details": canonical_json(details),
+        },
+    )  # fmt: skip
+
+
+async def _enqueue_event(
+    conn,
+    tenant: UUID,
+    event_type: str,
+    payload: dict,
+    key: str,
+    actor: UUID,
+    run_id: UUID | None,
+    occurred_at: datetime | None = None,
+) -> None:
+    """Queue a domain event in the transactional outbox; a key already queued is not queued twice.
+    ``occurred_at`` defaults to now (UTC)."""
+    occurred_at = occurred_at or datetime.now(UTC)
+    body = {**payload, "tenantId": str(tenant), "occurredAt": occurred_at.isoformat().replace("+00:00", "Z"),
+            "actorType": "USER", "actorUserId": str(actor)}  # fmt: skip
+    await conn.execute(
+        text(
+            """INSERT INTO workflow_event_outbox (tenant, event_id, event_type, idempotency_key, payload, occurred_at,
+                                                  actor_user_id, run_id)
+               VALUES (:t, :id, :type, :key, CAST(:payload AS jsonb), :at, :actor, :run)
+               ON CONFLICT (tenant, idempotency_key) DO NOTHING"""
+        ),
+        {
+            "t": tenant,
+            "id": uuid4(),
+            "type": event_type,
+            "key": key,
+            "payload": canonical_json(body),
+            "at": occurred_at,
+            "actor": actor,
+            "run": run_id,
+        },  # fmt: skip
+    )
+
+
+async def _finish(
+    conn: AsyncConnection,
+    tenant: UUID,
+    invocation_id: UUID,
+    status: str,
+    attempt: int,
+    *,
+    output: dict[str, Any] | None = None,
+    error: ActionErrorInfo | None = None,
+) -> None:
+    await conn.execute(
+        text(
+            """UPDATE workflow_action_invocations
+                  SET status = :s, attempt = :n, output_json = CAST(:out AS jsonb), error_json = CAST(:err AS jsonb),
+                      completed_at = now()
+                WHERE tenant = :t AND invocation_id = :id"""
+        ),
+        {
+            "t": tenant, "id": invocation_id, "s": status, "n": attempt,
+            "out": canonical_json(output) if output is not None else None,
+            "err": canonical_json(error.model_dump()) if error is not None else None,
+        },
+    )  # fmt: skip
+
+
+def _at(failure: ActionFailure, step_path: str) -> ActionFailure:
+    """Fill the node path of a failure that has none (structured errors otherwise pass through unchanged)."""
+    if failure.info.node_path is None:
+        failure.info.node_path = step_path
+    return failure

@@ -1,0 +1,155 @@
+"""Action registry (reference: spec §1.1 ActionRegistry and §2.1 ActionDef).
+
+An action is ``id@version`` with pydantic input and output models, ``side_effectful``, an idempotency mode
+(``engine``: the runtime's key; ``action``: the input's ``idempotency_key`` when given), the permissions it
+needs as ``(resource, action)`` pairs, and an async handler ``handler(ctx, input) -> output``. JSON Schema
+comes from pydantic (``model_json_schema()``), with the designer's picker metadata (spec §2.7) attached
+through :func:`picker`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+IdempotencyMode = Literal["engine", "action"]
+FIXED_VALUE_HINTS = {
+    "client": "Search clients",
+    "contact": "Search contacts",
+    "ticket": "Search tickets",
+    "user": "Search users",
+    "client-location": "Search locations",
+}
+
+
+def picker(kind: str, dependencies: list[str] | None = None) -> dict[str, Any]:
+    """``json_schema_extra`` for a field the designer fills with a picker: ``x-workflow-picker-kind``,
+    ``-dependencies`` (when given), ``-fixed-value-hint`` and ``-allow-dynamic-reference`` (spec §2.7).
+    Use as ``Field(json_schema_extra=picker("client"))``."""
+    extra: dict[str, Any] = {"x-workflow-picker-kind": kind}
+    if dependencies:
+        extra["x-workflow-picker-dependencies"] = dependencies
+    if kind in FIXED_VALUE_HINTS:
+        extra["x-workflow-picker-fixed-value-hint"] = FIXED_VALUE_HINTS[kind]
+    extra["x-workflow-picker-allow-dynamic-reference"] = True
+    return extra
+
+
+@dataclasses.dataclass
+class ActionContext:
+    """What a handler gets: an open tenant-scoped transaction (``app.current_tenant`` set), the tenant, the
+    resolved actor, the run and step, the idempotency key and attempt, and helpers that write the audit row
+    and queue domain events in the same transaction."""
+
+    conn: AsyncConnection
+    tenant: UUID
+    actor_user_id: UUID
+    action_id: str
+    action_version: int
+    run_id: UUID | None
+    step_path: str
+    idempotency_key: str
+    attempt: int
+    now: datetime
+    audit: Callable[..., Awaitable[None]]
+    emit: Callable[..., Awaitable[None]]
+
+
+Handler = Callable[[ActionContext, Any], Awaitable[BaseModel | dict[str, Any]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionDef:
+    """One registered action. ``permissions`` are checked in order before the handler runs (the first
+    missing one is reported)."""
+
+    id: str
+    version: int
+    label: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    side_effectful: bool
+    idempotency: IdempotencyMode | None
+    permissions: tuple[tuple[str, str], ...]
+    handler: Handler
+    category: str = "Business Operations"
+    icon: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    def input_schema(self) -> dict[str, Any]:
+        """JSON Schema of the input (fields with defaults are optional)."""
+        return self.input_model.model_json_schema()
+
+    def output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema()
+
+    def meta(self) -> dict[str, Any]:
+        """What ``list()`` exposes (reference ActionMeta): everything but the handler."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "side_effectful": self.side_effectful,
+            "idempotency": {"mode": self.idempotency},
+            "permissions": [f"{r}:{a}" for r, a in self.permissions],
+            "ui": {"label": self.label, "description": self.description, "category": self.category, "icon": self.icon},
+            "input_schema": self.input_schema(),
+            "output_schema": self.output_schema(),
+        }
+
+
+class RegistrationError(ValueError):
+    """An action definition breaks a registration rule (spec §1.1)."""
+
+
+class ActionRegistry:
+    """Actions by ``id@version``, in registration order."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, ActionDef] = {}
+
+    def register(self, action: ActionDef) -> ActionDef:
+        """Add ``action``. Raises RegistrationError when id or version is missing, a model is missing, a
+        side-effectful action has no idempotency strategy, or ``id@version`` is already registered."""
+        if not action.id or not action.version or action.version < 1:
+            raise RegistrationError("ActionRegistry.register requires id and version")
+        if action.input_model is None or action.output_model is None:
+            raise RegistrationError(f"Action {action.key} must include inputSchema and outputSchema")
+        if action.side_effectful and action.idempotency is None:
+            raise RegistrationError(f"Action {action.key} must define idempotency strategy")
+        if action.key in self._actions:
+            raise RegistrationError(f"ActionRegistry already has {action.key}")
+        self._actions[action.key] = action
+        return action
+
+    def get(self, action_id: str, version: int) -> ActionDef | None:
+        return self._actions.get(f"{action_id}@{version}")
+
+    def versions(self, action_id: str) -> list[ActionDef]:
+        """Every registered version of ``action_id``."""
+        return [a for a in self._actions.values() if a.id == action_id]
+
+    def list(self) -> list[ActionDef]:
+        return list(self._actions.values())
+
+
+_default: ActionRegistry | None = None
+
+
+def default_registry() -> ActionRegistry:
+    """The process-wide registry with every built-in action, built on first use."""
+    global _default
+    if _default is None:
+        from psa.automation.actions import register_all
+
+        _default = register_all(ActionRegistry())
+    return _default

@@ -1,0 +1,303 @@
+"""Published definitions run durably on Temporal: control flow across several real actions, step rows,
+failures, a worker crash mid-run taking effect once, and an event-triggered run from the outbox."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import uuid
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowFailureError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from psa.automation.definitions import DefinitionInvalid, publish_definition
+from psa.automation.outbox import dispatch_pending, event_trigger
+from psa.automation.registry import default_registry
+from psa.automation.runs import get_run, launch_run, run_handle
+from psa.db.engine import tenant_transaction
+from tests.automation.conftest import count
+from tests.conftest import wait_for
+from tests.factories import rows
+
+ONBOARD = {
+    "id": "onboard-clients",
+    "name": "Onboard clients",
+    "steps": [
+        {"id": "init", "type": "transform.assign", "config": {"assign": {"vars.created": {"$expr": "[]"}}}},
+        {
+            "id": "each",
+            "type": "control.forEach",
+            "items": {"$expr": "payload.names"},
+            "itemVar": "name",
+            "body": [
+                {
+                    "id": "create",
+                    "type": "action.call",
+                    "config": {
+                        "actionId": "clients.create",
+                        "version": 1,
+                        "inputMapping": {"client_name": {"$expr": "name"}, "tags": ["imported"]},
+                        "saveAs": "vars.last",
+                    },
+                },
+                {
+                    "id": "collect",
+                    "type": "transform.assign",
+                    "config": {
+                        "assign": {"vars.created": {"$expr": "append(vars.created, vars.last.client.client_id)"}}
+                    },
+                },
+            ],
+        },
+        {
+            "id": "guard",
+            "type": "control.tryCatch",
+            "captureErrorAs": "failure",
+            "try": [
+                {
+                    "id": "again",
+                    "type": "action.call",
+                    "config": {
+                        "actionId": "clients.create",
+                        "version": 1,
+                        "inputMapping": {"client_name": {"$expr": "payload.names[0]"}},
+                    },
+                }
+            ],
+            "catch": [{"id": "mark", "type": "state.set", "config": {"state": "DUPLICATE_SEEN"}}],
+        },
+        {
+            "id": "check",
+            "type": "control.if",
+            "condition": {"$expr": "vars.failure.code = 'CONFLICT'"},
+            "then": [
+                {
+                    "id": "tag",
+                    "type": "action.call",
+                    "config": {
+                        "actionId": "clients.add_tag",
+                        "version": 1,
+                        "inputMapping": {"client_id": {"$expr": "vars.created[0]"}, "tags": ["vip"]},
+                        "saveAs": "vars.tagged",
+                    },
+                },
+                {"id": "done", "type": "control.return"},
+            ],
+        },
+        {"id": "unreachable", "type": "state.set", "config": {"state": "NEVER"}},
+    ],
+}
+
+
+async def publish(engine, actors, definition: dict, *, key: str | None = None):
+    async with tenant_transaction(engine, actors.tenant) as conn:
+        return await publish_definition(
+            conn, actors.tenant, definition, registry=default_registry(), published_by=actors.admin, key=key
+        )
+
+
+async def run_to_end(engine, client, worker, actors, workflow: str, payload: dict):
+    launched = await launch_run(engine, client, tenant=actors.tenant, workflow=workflow, payload=payload,
+                                task_queue=worker)  # fmt: skip
+    with contextlib.suppress(WorkflowFailureError):  # a failed run raises; its row says how
+        await run_handle(client, launched.run_id).result()
+    async with engine.connect() as conn:
+        return await get_run(conn, actors.tenant, launched.run_id)
+
+
+async def test_if_foreach_trycatch_saveas_across_actions(engine, client, worker, actors):
+    published = await publish(engine, actors, ONBOARD)
+    names = [f"Run {uuid.uuid4().hex[:6]} {i}" for i in range(3)]
+    view = await run_to_end(engine, client, worker, actors, "onboard-clients", {"names": names})
+
+    assert view.status == "SUCCEEDED" and view.workflow_version == published.version
+    assert view.actor_user_id == actors.admin  # the publisher of the version
+    created = await rows(engine, "SELECT client_name FROM clients WHERE tenant = :t AND client_name = ANY(:n)",
+                         t=actors.tenant, n=names)  # fmt: skip
+    assert sorted(r.client_name for r in created) == sorted(names)
+    vip = await rows(
+        engine,
+        """SELECT c.client_name FROM tag_mappings m
+             JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
+             JOIN clients c ON c.tenant = m.tenant AND c.client_id = m.tagged_id
+            WHERE m.tenant = :t AND d.tag_text = 'vip'""",
+        t=actors.tenant,
+    )
+    assert [r.client_name for r in vip] == [names[0]]
+
+    by_path = {(s["step_path"], s["attempt"]): s for s in view.steps}
+    assert by_path[("root.steps[1].body.steps[0]", 3)]["status"] == "SUCCEEDED"  # third loop iteration
+    failed = by_path[("root.steps[2].try.steps[0]", 1)]
+    assert failed["status"] == "FAILED" and failed["error_json"]["code"] == "CONFLICT"
+    assert failed["error_json"]["node_path"] == "root.steps[2].try.steps[0]"
+    assert by_path[("root.steps[2].catch.steps[0]", 1)]["status"] == "SUCCEEDED"
+    assert ("root.steps[4]", 1) not in by_path  # control.return ended the run
+    assert all(s["status"] != "STARTED" and s["duration_ms"] is not None for s in view.steps)
+
+
+async def test_failed_step_fails_the_run_with_its_structured_error(engine, client, worker, actors):
+    definition = {
+        "id": "find-missing",
+        "name": "Find a missing client",
+        "steps": [
+            {
+                "id": "find",
+                "type": "action.call",
+                "config": {
+                    "actionId": "clients.find",
+                    "version": 1,
+                    "inputMapping": {"client_id": str(uuid.uuid4()), "on_not_found": "error"},
+                },
+                "retry": {"maxAttempts": 2, "backoffMs": 10, "retryOn": ["TransientError"]},
+            }
+        ],
+    }
+    await publish(engine, actors, definition)
+    view = await run_to_end(engine, client, worker, actors, "find-missing", {})
+    assert view.status == "FAILED"
+    assert view.error_json["code"] == "NOT_FOUND" and view.error_json["node_path"] == "root.steps[0]"
+    assert [s["status"] for s in view.steps] == ["FAILED"]  # NOT_FOUND is not in retryOn: one attempt
+
+
+async def test_on_error_continue_and_retry_then_give_up(engine, client, worker, actors):
+    step = {
+        "id": "find",
+        "type": "action.call",
+        "config": {"actionId": "clients.find", "version": 1,
+                   "inputMapping": {"client_id": str(uuid.uuid4()), "on_not_found": "error"}},
+        "retry": {"maxAttempts": 3, "backoffMs": 1},
+        "onError": {"policy": "continue"},
+    }  # fmt: skip
+    definition = {
+        "id": "keep-going",
+        "name": "Keep going",
+        "steps": [step, {"id": "after", "type": "transform.assign",
+                         "config": {"assign": {"vars.seen": {"$expr": "error.code"}}}}],
+    }  # fmt: skip
+    await publish(engine, actors, definition)
+    launched = await launch_run(engine, client, tenant=actors.tenant, workflow="keep-going", payload={},
+                                task_queue=worker)  # fmt: skip
+    result = await run_handle(client, launched.run_id).result()
+    assert result["status"] == "SUCCEEDED" and result["vars"]["seen"] == "NOT_FOUND"
+    ledger = await rows(
+        engine, "SELECT status, attempt FROM workflow_action_invocations WHERE tenant = :t AND run_id = :r",
+        t=actors.tenant, r=launched.run_id,
+    )  # fmt: skip
+    assert [(r.status, r.attempt) for r in ledger] == [("FAILED", 3)]  # three attempts under one key
+
+
+async def test_publish_rejects_bad_definitions_with_codes_and_paths(engine, actors):
+    bad = copy.deepcopy(ONBOARD)
+    bad["steps"][1]["body"][0]["config"]["actionId"] = "clients.nope"
+    bad["steps"][3]["condition"] = {"$expr": "$string(1)"}
+    bad["steps"][0]["id"] = "each"
+    del bad["steps"][3]["then"][0]["config"]["inputMapping"]["client_id"]
+    with pytest.raises(DefinitionInvalid) as rejected:
+        await publish(engine, actors, bad)
+    found = {(e.code, e.step_path) for e in rejected.value.report.errors}
+    assert ("UNKNOWN_ACTION", "root.steps[1].body.steps[0]") in found
+    assert ("INVALID_EXPR", "root.steps[3]") in found
+    assert ("MISSING_REQUIRED_MAPPING", "root.steps[3].then.steps[0]") in found
+    assert any(code == "DUPLICATE_STEP_ID" for code, _ in found)
+    assert await count(engine, "workflow_definitions WHERE tenant = :t", t=actors.tenant) == 0
+
+
+async def test_event_triggered_run_starts_once_per_event(engine, client, worker, actors, invoke):
+    definition = {
+        "id": "on-client-created",
+        "name": "Tag new clients",
+        "trigger": {"type": "event", "eventName": "CLIENT_CREATED",
+                    "payloadMapping": {"client.id": {"$expr": "event.payload.clientId"}}},
+        "steps": [
+            {"id": "tag", "type": "action.call",
+             "config": {"actionId": "clients.add_tag", "version": 1,
+                        "inputMapping": {"client_id": {"$expr": "payload.client.id"}, "tags": ["auto"]}}},
+        ],
+    }  # fmt: skip
+    await publish(engine, actors, definition)
+    created = await invoke("clients.create", {"client_name": f"Evented {uuid.uuid4().hex[:6]}"})
+    client_id = created.output["client"]["client_id"]
+    handlers = [event_trigger(engine, client, task_queue=worker)]
+    assert await dispatch_pending(engine, handlers) >= 1
+    assert await dispatch_pending(engine, handlers) == 0  # delivered once
+
+    async def finished():
+        found = await rows(engine, "SELECT run_id, status FROM workflow_runs WHERE tenant = :t AND event_type = :e",
+                           t=actors.tenant, e="CLIENT_CREATED")  # fmt: skip
+        return found if found and found[0].status != "RUNNING" else None
+
+    (run,) = await wait_for(finished, timeout=60)
+    assert run.status == "SUCCEEDED"
+    tagged = await rows(
+        engine,
+        """SELECT 1 FROM tag_mappings m JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
+            WHERE m.tenant = :t AND m.tagged_id = :c AND d.tag_text = 'auto'""",
+        t=actors.tenant,
+        c=uuid.UUID(client_id),
+    )
+    assert len(tagged) == 1
+
+
+class _LoseFirstCompletion(Interceptor):
+    """The first attempt of ``run_action`` commits its action, then its completion is lost (as when the worker
+    dies before reporting): Temporal runs the step again."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _LoseCompletion(next)
+
+
+class _LoseCompletion(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput):
+        result = await self.next.execute_activity(input)
+        if activity.info().activity_type == "run_action" and activity.info().attempt == 1:
+            raise RuntimeError("worker crashed before reporting the result")
+        return result
+
+
+async def test_step_rerun_after_a_lost_completion_takes_effect_once(engine, client, start_worker, actors):
+    task_queue = await start_worker(interceptors=[_LoseFirstCompletion()])
+    name = f"Once {uuid.uuid4().hex[:6]}"
+    definition = {
+        "id": "create-once",
+        "name": "Create once",
+        "steps": [{"id": "create", "type": "action.call",
+                   "config": {"actionId": "clients.create", "version": 1, "inputMapping": {"client_name": name}}}],
+    }  # fmt: skip
+    await publish(engine, actors, definition)
+    view = await run_to_end(engine, client, task_queue, actors, "create-once", {})
+    assert view.status == "SUCCEEDED"
+    assert await count(engine, "clients WHERE tenant = :t AND client_name = :n", t=actors.tenant, n=name) == 1
+    assert await count(engine, "audit_logs WHERE tenant = :t AND operation = 'workflow_action:clients.create'",
+                       t=actors.tenant) == 1  # fmt: skip
+    assert await count(engine, "workflow_event_outbox WHERE tenant = :t AND event_type = 'CLIENT_CREATED'",
+                       t=actors.tenant) == 1  # fmt: skip
+
+
+async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worker, actors):
+    definition = {
+        "id": "slow",
+        "name": "Slow",
+        "steps": [{"id": "find", "type": "action.call",
+                   "config": {"actionId": "clients.find", "version": 1,
+                              "inputMapping": {"client_id": str(uuid.uuid4()), "on_not_found": "error"}},
+                   "retry": {"maxAttempts": 100, "backoffMs": 60000}}],
+    }  # fmt: skip
+    await publish(engine, actors, definition)
+    launched = await launch_run(engine, client, tenant=actors.tenant, workflow="slow", payload={}, task_queue=worker)
+
+    async def first_attempt_failed():
+        where = "workflow_action_invocations WHERE tenant = :t AND run_id = :r AND status = 'FAILED'"
+        return await count(engine, where, t=actors.tenant, r=launched.run_id)
+
+    await wait_for(first_attempt_failed, timeout=30)
+    await run_handle(client, launched.run_id).cancel()
+
+    async def canceled():
+        async with engine.connect() as conn:
+            view = await get_run(conn, actors.tenant, launched.run_id)
+        return view if view.status != "RUNNING" else None
+
+    view = await wait_for(canceled, timeout=30)
+    assert view.status == "CANCELED" and view.steps[0]["status"] == "CANCELED"
