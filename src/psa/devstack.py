@@ -168,7 +168,14 @@ class DevStack:
             stale = self.pgdata / "postmaster.pid"
             if stale.exists():
                 stale.unlink()
-            options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
+            # synchronous_commit=off: a commit returns before its WAL reaches the disk. A crash of the server
+            # (not a clean stop) can lose the last fraction of a second of commits, never consistency; the
+            # same trade as the Temporal dev server's SQLite at synchronous=normal. External servers
+            # (DATABASE_URL) keep their own settings.
+            options = (
+                f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
+                " -c synchronous_commit=off"
+            )
             pg_ctl(
                 ["-w", "-t", "60", "-o", options, "-l", str(self.pgdata / "log"), "start"],
                 pgdata=self.pgdata,

@@ -2,7 +2,7 @@
 §1.8 idempotency, §2.2 handler context, §2.4 permissions, §2.5 audit, §2.6 events; DESIGN.md "Automation
 runtime").
 
-In ONE transaction on the tenant (``app.current_tenant`` set):
+In ONE transaction on the tenant (``app.current_tenant`` set), in as few round trips as the handler allows:
 
 1. the input is validated against the action's model (VALIDATION_ERROR naming every field path; nothing
    written);
@@ -11,10 +11,10 @@ In ONE transaction on the tenant (``app.current_tenant`` set):
    ledger's;
 3. the idempotency ledger row ``(tenant, action, version, key)`` is claimed and locked: a SUCCEEDED row is a
    replay and returns its stored output with no side effects; otherwise ``attempt`` is incremented;
-4. the handler runs inside a savepoint; its writes, its audit row and its domain events (the transactional
-   outbox) commit together with the ledger row marked SUCCEEDED. On failure the savepoint is rolled back
-   and the ledger row is marked FAILED with the structured error, so a retry runs under the same key and
-   ``attempt`` counts for real.
+4. the handler runs; its writes, its audit row and its domain events (the transactional outbox) commit
+   together with the ledger row marked SUCCEEDED. On failure the transaction is rolled back and the ledger
+   row is then marked FAILED with the structured error and the attempt number, so a retry runs under the
+   same key and ``attempt`` counts for real.
 
 Keys: in a run, the engine key is the SHA-256 of the canonical JSON of ``{run_id, step_path, action_id,
 version, input}``; an explicit key (a step's ``idempotencyKey``, the caller's key, or the input's
@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from psa.automation import permissions
-from psa.automation.errors import ActionErrorInfo, ActionFailure, from_domain, validation_failure
+from psa.automation.errors import ActionFailure, from_domain, validation_failure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry
 from psa.db.engine import tenant_transaction
 from psa.domain.errors import DomainError
@@ -104,28 +104,29 @@ async def invoke_action(
         # In a run the engine key makes a step's re-execution a replay. A direct call has no step to re-run:
         # without a key it is a new call every time (else repeating an update weeks later would replay).
         key = engine_key(run_id, step_path, action_id, version, input_json) if run_id else f"direct:{uuid4()}"
-    async with tenant_transaction(engine, tenant) as conn:
+    failed: ActionFailure | None = None
+    async with engine.begin() as conn:
         try:  # reads only: a denied actor writes nothing, not even a ledger row
-            actor = await permissions.resolve_actor(conn, tenant, run_id=run_id, actor_user_id=actor_user_id)
-            for resource, verb in action.permissions:
-                await permissions.require(conn, tenant, actor, resource, verb)
+            actor = await permissions.authorize(
+                conn, tenant, action.permissions, run_id=run_id, actor_user_id=actor_user_id
+            )
         except ActionFailure as failure:
             raise _at(failure, step_path) from None
         ledger = await _claim(conn, tenant, action, key, run_id, step_path, input_json)
         if ledger.status == "SUCCEEDED":
             return Invocation(ledger.output_json, True, ledger.invocation_id, ledger.attempt, key)
         attempt = ledger.attempt + 1
-        failed: ActionFailure | None = None
         try:
-            async with conn.begin_nested():
-                output = await _execute(conn, action, parsed, tenant, run_id, step_path, key, attempt, actor)
+            output, effects = await _execute(conn, action, parsed, tenant, run_id, step_path, key, attempt, actor)
         except ActionFailure as failure:
             failed = _at(failure, step_path)
-            await _finish(conn, tenant, ledger.invocation_id, "FAILED", attempt, error=failed.info)
+            await conn.rollback()  # every write of the attempt goes, the ledger claim included
         else:
-            await _finish(conn, tenant, ledger.invocation_id, "SUCCEEDED", attempt, output=output)
+            await _succeed(conn, tenant, action, ledger, attempt, output, effects,
+                           actor=actor, run_id=run_id, step_path=step_path, key=key)  # fmt: skip
             return Invocation(output, False, ledger.invocation_id, attempt, key)
-    raise failed  # after the FAILED ledger row committed
+    await _record_failure(engine, tenant, action, key, run_id, step_path, input_json, attempt, failed)
+    raise failed
 
 
 def _action_key(action: ActionDef, input_json: dict[str, Any]) -> str | None:
@@ -144,31 +145,71 @@ class _Ledger:
     output_json: dict[str, Any] | None
 
 
+CLAIM = text(
+    """INSERT INTO workflow_action_invocations (tenant, invocation_id, run_id, step_path, action_id, action_version,
+                                             idempotency_key, status, attempt, input_json, started_at)
+       VALUES (:t, :id, :run, :path, :a, :v, :k, 'STARTED', 0, CAST(:input AS jsonb), now())
+       ON CONFLICT (tenant, action_id, action_version, idempotency_key) DO NOTHING
+       RETURNING invocation_id, status, attempt, output_json"""
+)
+LOCK = text(
+    """SELECT invocation_id, status, attempt, output_json FROM workflow_action_invocations
+        WHERE tenant = :t AND action_id = :a AND action_version = :v AND idempotency_key = :k FOR UPDATE"""
+)
+RECORD_FAILURE = text(
+    """INSERT INTO workflow_action_invocations AS w (tenant, invocation_id, run_id, step_path, action_id,
+              action_version, idempotency_key, status, attempt, input_json, error_json, started_at, completed_at)
+       VALUES (:t, :id, :run, :path, :a, :v, :k, 'FAILED', :n, CAST(:input AS jsonb), CAST(:err AS jsonb), now(), now())
+       ON CONFLICT (tenant, action_id, action_version, idempotency_key) DO UPDATE
+          SET status = 'FAILED', attempt = greatest(w.attempt + 1, EXCLUDED.attempt), error_json = EXCLUDED.error_json,
+              completed_at = now()
+        WHERE w.status <> 'SUCCEEDED'"""
+)
+
+
 async def _claim(
     conn: AsyncConnection, tenant: UUID, action: ActionDef, key: str, run_id: UUID | None, step_path: str, input_json
 ) -> _Ledger:
-    """Insert-or-lock the ledger row of this key; a concurrent twin waits on the lock until we commit."""
+    """Insert the ledger row of this key, or lock the existing one (a concurrent twin waits on the lock
+    until we commit or roll back)."""
     params = {"t": tenant, "a": action.id, "v": action.version, "k": key}
-    await conn.execute(
-        text(
-            """INSERT INTO workflow_action_invocations (tenant, invocation_id, run_id, step_path, action_id,
-                       action_version, idempotency_key, status, attempt, input_json, started_at)
-               VALUES (:t, :id, :run, :path, :a, :v, :k, 'STARTED', 0, CAST(:input AS jsonb), now())
-               ON CONFLICT (tenant, action_id, action_version, idempotency_key) DO NOTHING"""
-        ),
-        {**params, "id": uuid4(), "run": run_id, "path": step_path, "input": canonical_json(input_json)},
+    claimed = await conn.execute(
+        CLAIM, {**params, "id": uuid4(), "run": run_id, "path": step_path, "input": canonical_json(input_json)}
     )
-    row = (
-        await conn.execute(
-            text(
-                """SELECT invocation_id, status, attempt, output_json FROM workflow_action_invocations
-                    WHERE tenant = :t AND action_id = :a AND action_version = :v AND idempotency_key = :k
-                    FOR UPDATE"""
-            ),
-            params,
-        )
-    ).one()
+    row = claimed.first() or (await conn.execute(LOCK, params)).one()
     return _Ledger(row.invocation_id, row.status, row.attempt, row.output_json)
+
+
+async def _record_failure(
+    engine: AsyncEngine,
+    tenant,
+    action: ActionDef,
+    key: str,
+    run_id,
+    step_path: str,
+    input_json,
+    attempt: int,
+    failure: ActionFailure,
+) -> None:
+    """After the attempt rolled back: mark the ledger row FAILED with the structured error and the attempt
+    count (never overwriting a SUCCEEDED row a concurrent twin committed meanwhile)."""
+    async with tenant_transaction(engine, tenant) as conn:
+        await conn.execute(
+            RECORD_FAILURE,
+            {
+                "t": tenant, "id": uuid4(), "run": run_id, "path": step_path, "a": action.id, "v": action.version,
+                "k": key, "n": attempt, "input": canonical_json(input_json),
+                "err": canonical_json(failure.info.model_dump()),
+            },
+        )  # fmt: skip
+
+
+@dataclasses.dataclass
+class _Effects:
+    """What a handler asked to record: its audit data and its domain events, written with the ledger row."""
+
+    audit: dict[str, Any] = dataclasses.field(default_factory=dict)
+    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 async def _execute(
@@ -181,17 +222,20 @@ async def _execute(
     key: str,
     attempt: int,
     actor: UUID,
-) -> dict[str, Any]:
-    """Handler, output validation and audit row: everything inside the savepoint."""
-    audit: dict[str, Any] = {}
+) -> tuple[dict[str, Any], _Effects]:
+    """Run the handler in the invocation's transaction; returns its validated output and recorded effects."""
+    effects = _Effects()
 
     async def record_audit(changed_data: dict[str, Any] | None = None, details: dict[str, Any] | None = None) -> None:
-        audit["changed_data"], audit["details"] = changed_data or {}, details or {}
+        effects.audit = {"changed_data": changed_data or {}, "details": details or {}}
 
     async def emit(
         event_type: str, payload: dict[str, Any], idempotency_key: str, occurred_at: datetime | None = None
     ) -> None:
-        await _enqueue_event(conn, tenant, event_type, payload, idempotency_key, actor, run_id, occurred_at)
+        at = (occurred_at or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+        body = {**payload, "tenantId": str(tenant), "occurredAt": at, "actorType": "USER", "actorUserId": str(actor)}
+        effects.events.append({"event_id": str(uuid4()), "event_type": event_type, "idempotency_key": idempotency_key,
+                               "payload": body, "occurred_at": at})  # fmt: skip
 
     ctx = ActionContext(
         conn=conn, tenant=tenant, actor_user_id=actor, action_id=action.id, action_version=action.version,
@@ -215,84 +259,53 @@ async def _execute(
         raise ActionFailure.of(
             "ActionError", "INTERNAL_ERROR", f"database error: {type(exc.orig or exc).__name__}: {exc.orig or exc}"
         ) from None
-    if action.side_effectful:
-        await _write_audit(conn, tenant, actor, action, run_id, step_path, key, audit)
-    return output
+    return output, effects
 
 
-async def _write_audit(conn, tenant, actor, action: ActionDef, run_id, step_path, key, audit: dict) -> None:
-    """One ``audit_logs`` row per side-effectful action (reference writeRunAudit, spec §2.5)."""
-    details = {"action_id": action.id, "action_version": action.version, "step_path": step_path,
-               "idempotency_key": key, **audit.get("details", {})}  # fmt: skip
-    await conn.execute(
-        text(
-            """INSERT INTO audit_logs (tenant, user_id, operation, table_name, record_id, changed_data, details)
-               VALUES (:t, :u, :op, :table, :record, CAST(:changed AS jsonb), CAST(:details AS jsonb))"""
-        ),
-        {
-            "t": tenant, "u": actor, "op": f"workflow_action:{action.id}",
-            "table": "workflow_runs" if run_id else "workflow_action_invocations", "record": str(run_id or key),
-            "changed": canonical_json(audit.get("changed_data", {})), "details": canonical_json(details),
-        },
-    )  # fmt: skip
+# One round trip after the handler: the outbox rows (a key already queued is not queued twice), the audit row
+# of a side-effectful action (reference writeRunAudit, spec §2.5), and the ledger row marked SUCCEEDED.
+SUCCEED = text(
+    """WITH events AS (
+         INSERT INTO workflow_event_outbox (tenant, event_id, event_type, idempotency_key, payload, occurred_at,
+                                           actor_user_id, run_id)
+         SELECT :t, e.event_id, e.event_type, e.idempotency_key, e.payload, e.occurred_at, :actor, :run
+           FROM jsonb_to_recordset(CAST(:events AS jsonb))
+             AS e(event_id uuid, event_type text, idempotency_key text, payload jsonb, occurred_at timestamptz)
+         ON CONFLICT (tenant, idempotency_key) DO NOTHING),
+       audit AS (
+         INSERT INTO audit_logs (tenant, user_id, operation, table_name, record_id, changed_data, details)
+         SELECT :t, :actor, :op, :table, :record, CAST(:changed AS jsonb), CAST(:details AS jsonb) WHERE :audited)
+       UPDATE workflow_action_invocations
+          SET status = 'SUCCEEDED', attempt = :n, output_json = CAST(:out AS jsonb), error_json = NULL,
+              completed_at = now()
+        WHERE tenant = :t AND invocation_id = :id"""
+)
 
 
-async def _enqueue_event(
-    conn,
-    tenant: UUID,
-    event_type: str,
-    payload: dict,
-    key: str,
-    actor: UUID,
-    run_id: UUID | None,
-    occurred_at: datetime | None = None,
-) -> None:
-    """Queue a domain event in the transactional outbox; a key already queued is not queued twice.
-    ``occurred_at`` defaults to now (UTC)."""
-    occurred_at = occurred_at or datetime.now(UTC)
-    body = {**payload, "tenantId": str(tenant), "occurredAt": occurred_at.isoformat().replace("+00:00", "Z"),
-            "actorType": "USER", "actorUserId": str(actor)}  # fmt: skip
-    await conn.execute(
-        text(
-            """INSERT INTO workflow_event_outbox (tenant, event_id, event_type, idempotency_key, payload, occurred_at,
-                                                  actor_user_id, run_id)
-               VALUES (:t, :id, :type, :key, CAST(:payload AS jsonb), :at, :actor, :run)
-               ON CONFLICT (tenant, idempotency_key) DO NOTHING"""
-        ),
-        {
-            "t": tenant,
-            "id": uuid4(),
-            "type": event_type,
-            "key": key,
-            "payload": canonical_json(body),
-            "at": occurred_at,
-            "actor": actor,
-            "run": run_id,
-        },  # fmt: skip
-    )
-
-
-async def _finish(
+async def _succeed(
     conn: AsyncConnection,
     tenant: UUID,
-    invocation_id: UUID,
-    status: str,
+    action: ActionDef,
+    ledger: _Ledger,
     attempt: int,
+    output: dict[str, Any],
+    effects: _Effects,
     *,
-    output: dict[str, Any] | None = None,
-    error: ActionErrorInfo | None = None,
+    actor: UUID,
+    run_id: UUID | None,
+    step_path: str,
+    key: str,
 ) -> None:
+    details = {"action_id": action.id, "action_version": action.version, "step_path": step_path,
+               "idempotency_key": key, **effects.audit.get("details", {})}  # fmt: skip
     await conn.execute(
-        text(
-            """UPDATE workflow_action_invocations
-                  SET status = :s, attempt = :n, output_json = CAST(:out AS jsonb), error_json = CAST(:err AS jsonb),
-                      completed_at = now()
-                WHERE tenant = :t AND invocation_id = :id"""
-        ),
+        SUCCEED,
         {
-            "t": tenant, "id": invocation_id, "s": status, "n": attempt,
-            "out": canonical_json(output) if output is not None else None,
-            "err": canonical_json(error.model_dump()) if error is not None else None,
+            "t": tenant, "actor": actor, "run": run_id, "events": canonical_json(effects.events),
+            "audited": action.side_effectful, "op": f"workflow_action:{action.id}",
+            "table": "workflow_runs" if run_id else "workflow_action_invocations", "record": str(run_id or key),
+            "changed": canonical_json(effects.audit.get("changed_data", {})), "details": canonical_json(details),
+            "n": attempt, "out": canonical_json(output), "id": ledger.invocation_id,
         },
     )  # fmt: skip
 

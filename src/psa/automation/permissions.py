@@ -3,6 +3,7 @@ the publisher of the run's definition version, and the run records who it was)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy import text
@@ -10,58 +11,54 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.automation.errors import ActionFailure
 
+# One round trip: scope the transaction to the tenant, resolve the actor (given, else the run's) among the
+# tenant's active users, and list which of the wanted MSP permissions its MSP roles grant
+# (reference hasPermissionByUserId: user_roles ⋈ roles ⋈ role_permissions ⋈ permissions, tenant-scoped).
+AUTHORIZE = text(
+    """SELECT set_config('app.current_tenant', CAST(:t AS text), true) AS scoped, u.user_id AS actor,
+              ARRAY(SELECT p.resource || ':' || p.action
+                      FROM user_roles ur
+                      JOIN roles r ON r.tenant = ur.tenant AND r.role_id = ur.role_id AND r.msp
+                      JOIN role_permissions rp ON rp.tenant = ur.tenant AND rp.role_id = ur.role_id
+                      JOIN permissions p ON p.tenant = rp.tenant AND p.permission_id = rp.permission_id AND p.msp
+                     WHERE ur.tenant = :t AND ur.user_id = u.user_id
+                       AND p.resource = ANY(CAST(:res AS text[])) AND p.action = ANY(CAST(:act AS text[]))) AS granted
+         FROM (SELECT 1) AS one
+         LEFT JOIN users u ON u.tenant = :t AND NOT u.is_inactive
+               AND u.user_id = coalesce(CAST(:actor AS uuid),
+                                        (SELECT r.actor_user_id FROM workflow_runs r
+                                          WHERE r.tenant = :t AND r.run_id = CAST(:run AS uuid)))"""
+)
 
-async def resolve_actor(
-    conn: AsyncConnection, tenant: UUID, *, run_id: UUID | None, actor_user_id: UUID | None
+
+async def authorize(
+    conn: AsyncConnection,
+    tenant: UUID,
+    needed: Sequence[tuple[str, str]],
+    *,
+    run_id: UUID | None,
+    actor_user_id: UUID | None,
 ) -> UUID:
-    """The user whose permissions the action runs with: ``actor_user_id`` when given (direct invocation),
-    else the run's recorded actor. The user must be an active user of the tenant.
+    """Set ``app.current_tenant`` for the transaction, resolve the actor and check ``needed`` permissions in
+    order; returns the actor. The actor is ``actor_user_id`` when given (direct invocation), else the run's
+    recorded actor, and must be an active user of the tenant.
 
-    Raises ActionFailure INTERNAL_ERROR "Workflow actor user not found" otherwise (reference message).
+    Raises ActionFailure INTERNAL_ERROR "Workflow actor user not found" (reference message) or
+    PERMISSION_DENIED "Permission denied: resource:action" for the first permission missing.
     """
-    actor = actor_user_id
-    if actor is None and run_id is not None:
-        actor = await conn.scalar(
-            text("SELECT actor_user_id FROM workflow_runs WHERE tenant = :t AND run_id = :r"),
-            {"t": tenant, "r": run_id},
-        )
-    if actor is not None:
-        active = await conn.scalar(
-            text("SELECT NOT is_inactive FROM users WHERE tenant = :t AND user_id = :u"), {"t": tenant, "u": actor}
-        )
-        if active:
-            return actor
-    raise ActionFailure.of(
-        "ActionError",
-        "INTERNAL_ERROR",
-        "Workflow actor user not found",
-        {"actor_user_id": str(actor) if actor else None},
-    )
-
-
-async def has_permission(conn: AsyncConnection, tenant: UUID, user_id: UUID, resource: str, action: str) -> bool:
-    """Whether one of the user's MSP roles grants the MSP permission ``resource:action`` (reference
-    hasPermissionByUserId: user_roles ⋈ roles ⋈ role_permissions ⋈ permissions, all tenant-scoped)."""
-    found = await conn.scalar(
-        text(
-            """SELECT 1 FROM user_roles ur
-                 JOIN roles r ON r.tenant = ur.tenant AND r.role_id = ur.role_id AND r.msp
-                 JOIN role_permissions rp ON rp.tenant = ur.tenant AND rp.role_id = ur.role_id
-                 JOIN permissions p ON p.tenant = rp.tenant AND p.permission_id = rp.permission_id AND p.msp
-                WHERE ur.tenant = :t AND ur.user_id = :u AND p.resource = :res AND p.action = :act
-                LIMIT 1"""
-        ),
-        {"t": tenant, "u": user_id, "res": resource, "act": action},
-    )
-    return found is not None
-
-
-async def require(conn: AsyncConnection, tenant: UUID, user_id: UUID, resource: str, action: str) -> None:
-    """Raise ActionFailure PERMISSION_DENIED ("Permission denied: resource:action") unless granted."""
-    if not await has_permission(conn, tenant, user_id, resource, action):
-        raise ActionFailure.of(
-            "ActionError",
-            "PERMISSION_DENIED",
-            f"Permission denied: {resource}:{action}",
-            {"resource": resource, "action": action},
-        )
+    params = {"t": tenant, "actor": actor_user_id, "run": run_id,
+              "res": [r for r, _ in needed], "act": [a for _, a in needed]}  # fmt: skip
+    row = (await conn.execute(AUTHORIZE, params)).one()
+    if row.actor is None:
+        who = str(actor_user_id) if actor_user_id else None
+        raise ActionFailure.of("ActionError", "INTERNAL_ERROR", "Workflow actor user not found", {"actor_user_id": who})
+    granted = set(row.granted)
+    for resource, action in needed:
+        if f"{resource}:{action}" not in granted:
+            raise ActionFailure.of(
+                "ActionError",
+                "PERMISSION_DENIED",
+                f"Permission denied: {resource}:{action}",
+                {"resource": resource, "action": action},
+            )
+    return row.actor

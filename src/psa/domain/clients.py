@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.domain.errors import (
     ConflictError,
+    DomainError,
     DuplicateError,
     NotFoundError,
     ValidationError,
@@ -351,47 +352,54 @@ async def create_client(
     """
     data = _parse(ClientInput, data)
     url, properties = _sync_website(data.url, data.properties, url_given=data.url is not None)
-    # Insert first and sort out conflicts afterwards (in the savepoint's error path): a retried step, a
-    # concurrent twin and a taken name all surface as unique violations, so the happy path is one INSERT.
+    # Insert first and sort out conflicts afterwards: a retried step, a concurrent twin, a taken name and a
+    # tenant already tracked all make ON CONFLICT DO NOTHING return no row, so the happy path is one INSERT
+    # and a conflict never aborts the caller's transaction.
     new_id = client_id or uuid4()
-    try:
-        async with conn.begin_nested():
-            result = await conn.execute(
-                text(
-                    f"""INSERT INTO clients (tenant, client_id, client_name, client_type, url, properties, notes,
-                                             billing_email, is_inactive, default_currency_code)
-                        VALUES (:tenant, :client_id, :name, :type, :url, CAST(:properties AS jsonb), :notes,
-                                :email, :inactive, :currency)
-                        RETURNING {_COLUMNS}"""
-                ),
-                {
-                    "tenant": tenant, "client_id": new_id, "name": data.client_name, "type": data.client_type,
-                    "url": url, "properties": _json(properties), "notes": data.notes, "email": data.billing_email,
-                    "inactive": data.is_inactive, "currency": data.default_currency_code,
-                },
-            )  # fmt: skip
-            client = Client(**result.one()._mapping)
-            if not skip_tax_settings:
-                await _create_default_tax_settings(conn, tenant, new_id)
-            if not skip_email_suffix and (domain := extract_domain(url)):
-                await conn.execute(
-                    text(
-                        """INSERT INTO client_email_settings (tenant, client_id, email_suffix,
-                                                             self_registration_enabled)
-                           VALUES (:tenant, :client_id, :suffix, false) ON CONFLICT DO NOTHING"""
-                    ),
-                    {"tenant": tenant, "client_id": new_id, "suffix": domain},
-                )
-    except IntegrityError as exc:
-        constraint = _unique_violation(exc)
-        # A retry, or a concurrent attempt of the same step that won the race, returns the existing client.
-        retried = constraint in (_NAME_UNIQUE, _PRIMARY_KEY) and client_id is not None
-        if retried and (existing := await _retried(conn, tenant, client_id, data.client_name)):
-            return existing
-        if error := _duplicate(constraint, client_name=data.client_name, properties=properties):
-            raise error from exc
-        raise
+    result = await conn.execute(
+        text(
+            f"""INSERT INTO clients (tenant, client_id, client_name, client_type, url, properties, notes,
+                                     billing_email, is_inactive, default_currency_code)
+                VALUES (:tenant, :client_id, :name, :type, :url, CAST(:properties AS jsonb), :notes,
+                        :email, :inactive, :currency)
+                ON CONFLICT DO NOTHING
+                RETURNING {_COLUMNS}"""
+        ),
+        {
+            "tenant": tenant, "client_id": new_id, "name": data.client_name, "type": data.client_type,
+            "url": url, "properties": _json(properties), "notes": data.notes, "email": data.billing_email,
+            "inactive": data.is_inactive, "currency": data.default_currency_code,
+        },
+    )  # fmt: skip
+    row = result.first()
+    if row is None:
+        if client_id is not None and (existing := await _retried(conn, tenant, client_id, data.client_name)):
+            return existing  # a retried step, or a concurrent twin that committed first
+        raise await _conflict(conn, tenant, data.client_name, properties)
+    client = Client(**row._mapping)
+    if not skip_tax_settings:
+        await _create_default_tax_settings(conn, tenant, new_id)
+    if not skip_email_suffix and (domain := extract_domain(url)):
+        await conn.execute(
+            text(
+                """INSERT INTO client_email_settings (tenant, client_id, email_suffix, self_registration_enabled)
+                   VALUES (:tenant, :client_id, :suffix, false) ON CONFLICT DO NOTHING"""
+            ),
+            {"tenant": tenant, "client_id": new_id, "suffix": domain},
+        )
     return client
+
+
+async def _conflict(conn: AsyncConnection, tenant: UUID, name: str, properties: Mapping[str, Any]) -> DomainError:
+    """Why an insert conflicted: DuplicateError for a taken name or an already tracked tenant."""
+    if await find_client_by_name(conn, tenant, name) is not None:
+        return DuplicateError(f"a client named '{name}' already exists", field="client_name")
+    tracked = properties.get("tenant_id")
+    if tracked and await find_client_by_property(conn, tenant, "tenant_id", str(tracked)) is not None:
+        return DuplicateError(
+            f"a client with properties.tenant_id '{tracked}' already exists", field="properties.tenant_id"
+        )
+    return ConflictError("the client conflicts with a concurrent change; retry", field="client_id")
 
 
 async def _create_default_tax_settings(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> None:

@@ -209,10 +209,13 @@ async def ensure_client_tags(
 ) -> tuple[list[TagResult], list[TagResult]]:
     """Apply client tags and return ``(added, existing)`` (reference ensureClientTagMappings, spec §2.8):
     definitions and mappings are created when missing; a tag the client already has is reported as existing."""
+    wanted = normalize_tags(texts)
+    if not wanted:
+        return [], []
     current = {m.tag_id for m in await tags.tags_for(ctx.conn, ctx.tenant, client_id, "client")}
     added: list[TagResult] = []
     existing: list[TagResult] = []
-    for tag_text in normalize_tags(texts):
+    for tag_text in wanted:
         mapping = await tags.apply_tag(
             ctx.conn, ctx.tenant, tag_text=tag_text, tagged_id=client_id, tagged_type="client",
             created_by=ctx.actor_user_id,
