@@ -829,8 +829,8 @@ async def get_published(
         query = query.where(v.c.version == version)
     row = (await conn.execute(query.order_by(v.c.version.desc()).limit(1))).one_or_none()
     if row is None:
-        which = f"version {version} of workflow" if version is not None else "a published version of workflow"
-        raise NotFoundError(f"No {which} {text_ref}", field="workflow")
+        which = f"published version {version}" if version is not None else "published version"
+        raise NotFoundError(f"workflow '{text_ref}' has no {which} in this tenant", field="workflow")
     return _published(row)
 
 

@@ -1,0 +1,79 @@
+"""``psa automation ...`` as an operator runs it: catalog, invoke, publish, run with progress, runs show."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.automation.conftest import make_actors
+from tests.e2e.test_cli import psa
+
+DEFINITION = {
+    "id": "cli-onboard",
+    "name": "CLI onboarding",
+    "steps": [
+        {"id": "create", "type": "action.call",
+         "config": {"actionId": "clients.create", "version": 1,
+                    "inputMapping": {"client_name": {"$expr": "payload.name"}}, "saveAs": "vars.created"}},
+        {"id": "tag", "type": "action.call",
+         "config": {"actionId": "clients.add_tag", "version": 1,
+                    "inputMapping": {"client_id": {"$expr": "vars.created.client.client_id"}, "tags": ["cli"]}}},
+    ],
+}  # fmt: skip
+
+
+async def test_actions_catalog_as_table_and_json(base_settings, worker):
+    code, out = await psa(base_settings, worker, "automation", "actions", "--json")
+    assert code == 0, out
+    catalog = json.loads(out)
+    client_group = next(r for r in catalog if r["group_key"] == "client")
+    assert (
+        "clients.create" in client_group["allowed_action_ids"] and client_group["default_action_id"] == "clients.find"
+    )
+    code, out = await psa(base_settings, worker, "automation", "actions")
+    assert code == 0 and "Create Client" in out
+
+
+async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_path):
+    actors = await make_actors(engine)
+    tenant = actors.info.slug
+    name = f"Cli Client {uuid.uuid4().hex[:6]}"
+
+    direct = ["automation", "invoke", "clients.create", "--tenant", tenant,
+              "--input", json.dumps({"client_name": name + " direct"}), "--idempotency-key", "cli-1"]  # fmt: skip
+    code, out = await psa(base_settings, worker, *direct)
+    assert code == 0, out
+    assert json.loads(out)["client"]["client_name"] == name + " direct"
+    code, out = await psa(base_settings, worker, *direct)
+    assert code == 0 and "replayed from the idempotency ledger" in out
+
+    code, out = await psa(base_settings, worker, "automation", "invoke", "clients.create", "--tenant", tenant,
+                          "--input", json.dumps({"client_name": ""}))  # fmt: skip
+    assert code == 1 and "VALIDATION_ERROR" in out and "input.client_name" in out
+
+    bad = {**DEFINITION, "steps": [{**DEFINITION["steps"][0], "config": {**DEFINITION["steps"][0]["config"],
+                                                                       "actionId": "clients.nope"}}]}  # fmt: skip
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    code, out = await psa(
+        base_settings, worker, "automation", "publish", str(tmp_path / "bad.json"), "--tenant", tenant
+    )
+    assert code == 1 and "UNKNOWN_ACTION" in out and "root.steps[0]" in out
+
+    (tmp_path / "def.json").write_text(json.dumps(DEFINITION))
+    code, out = await psa(
+        base_settings, worker, "automation", "publish", str(tmp_path / "def.json"), "--tenant", tenant
+    )
+    assert code == 0 and "version 1" in out, out
+
+    code, out = await psa(base_settings, worker, "automation", "run", "cli-onboard", "--tenant", tenant,
+                          "--payload", json.dumps({"name": name}))  # fmt: skip
+    assert code == 0, out
+    assert "SUCCEEDED root.steps[0] (create)" in out and "SUCCEEDED root.steps[1] (tag)" in out
+    assert "run SUCCEEDED" in out
+    run_id = out.split("run ", 1)[1].split()[0]
+
+    code, out = await psa(base_settings, worker, "automation", "runs", "show", run_id, "--tenant", tenant)
+    assert code == 0 and "SUCCEEDED" in out and "root.steps[1]" in out and str(actors.admin) in out
+
+    code, out = await psa(base_settings, worker, "automation", "run", "no-such-workflow", "--tenant", tenant)
+    assert code == 2 and "workflow 'no-such-workflow' has no published version in this tenant" in out
