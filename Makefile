@@ -46,6 +46,7 @@ status: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/provisioning.py
+	$(BIN)/python bench/automation.py
 
 clean: down
 	rm -rf .psa
