@@ -135,6 +135,9 @@ async def test_if_foreach_trycatch_saveas_across_actions(engine, client, worker,
     assert by_path[("root.steps[2].catch.steps[0]", 1)]["status"] == "SUCCEEDED"
     assert ("root.steps[4]", 1) not in by_path  # control.return ended the run
     assert all(s["status"] != "STARTED" and s["duration_ms"] is not None for s in view.steps)
+    logs = await rows(engine, "SELECT level, message FROM workflow_run_logs WHERE tenant = :t AND run_id = :r "
+                      "ORDER BY created_at", t=actors.tenant, r=view.run_id)  # fmt: skip
+    assert [(log.level, log.message) for log in logs] == [("INFO", "Run started"), ("INFO", "Run succeeded")]
 
 
 async def test_failed_step_fails_the_run_with_its_structured_error(engine, client, worker, actors):

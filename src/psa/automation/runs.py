@@ -86,8 +86,15 @@ async def launch_run(
     return LaunchedRun(run_id, published.workflow_id, published.version, temporal_id)
 
 
+RUN_LOG = text(
+    """INSERT INTO workflow_run_logs (tenant, log_id, run_id, step_path, level, message, context_json)
+       VALUES (:t, gen_random_uuid(), :run, :path, :level, :message, CAST(:context AS jsonb))"""
+)
+
+
 async def _insert_run(conn, tenant, run_id, published, payload, trigger_type, trigger_metadata, event_type) -> None:
-    await conn.execute(
+    """The run row (RUNNING) and its "Run started" log line; nothing when the run id already exists."""
+    result = await conn.execute(
         text(
             """INSERT INTO workflow_runs (tenant, run_id, workflow_id, workflow_version, status, node_path, input_json,
                                           trigger_type, trigger_metadata_json, event_type, actor_user_id,
@@ -103,6 +110,15 @@ async def _insert_run(conn, tenant, run_id, published, payload, trigger_type, tr
             "actor": published.published_by, "hash": published.definition_hash,
         },
     )  # fmt: skip
+    if result.rowcount:
+        context = {"workflowId": str(published.workflow_id), "workflowVersion": published.version,
+                   "triggerType": trigger_type, "eventType": event_type,
+                   "payloadSizeBytes": len(canonical_json(payload))}  # fmt: skip
+        await conn.execute(
+            RUN_LOG,
+            {"t": tenant, "run": run_id, "path": None, "level": "INFO", "message": "Run started",
+             "context": canonical_json(context)},
+        )  # fmt: skip
 
 
 def run_handle(client: Client, run_id: UUID | str) -> WorkflowHandle:
@@ -210,6 +226,14 @@ class AutomationActivities:
                     "final": projection.final,
                 },
             )  # fmt: skip
+            if projection.final:
+                level = {"SUCCEEDED": "INFO", "FAILED": "ERROR"}.get(projection.status, "WARN")
+                await conn.execute(
+                    RUN_LOG,
+                    {"t": tenant, "run": run_id, "path": (projection.error_json or {}).get("node_path"),
+                     "level": level, "message": f"Run {projection.status.lower()}",
+                     "context": json.dumps(projection.error_json or {})},
+                )  # fmt: skip
 
 
 def _ts(value: str | None) -> datetime | None:
