@@ -52,6 +52,33 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 
 _COLUMNS = """tenant, client_id, client_name, client_type, url, COALESCE(properties, '{}'::jsonb) AS properties,
               notes, billing_email, is_inactive, default_currency_code, created_at, updated_at"""
+# One statement: the client and, unless skipped, its default tax settings (a client_tax_settings row and a
+# default client_tax_rates link to the tenant's first active tax rate; the reference wrote columns that do not
+# exist, spec §7-14) and its email suffix (self-registration off). ON CONFLICT DO NOTHING on the client: a
+# retried step, a concurrent twin, a taken name and an already tracked tenant all return no row.
+CREATE_CLIENT = text(
+    f"""WITH c AS (
+          INSERT INTO clients (tenant, client_id, client_name, client_type, url, properties, notes, billing_email,
+                               is_inactive, default_currency_code)
+          VALUES (:tenant, :client_id, :name, :type, :url, CAST(:properties AS jsonb), :notes, :email, :inactive,
+                  :currency)
+          ON CONFLICT DO NOTHING
+          RETURNING {_COLUMNS}),
+        settings AS (
+          INSERT INTO client_tax_settings (tenant, client_id, is_reverse_charge_applicable)
+          SELECT tenant, client_id, false FROM c WHERE :tax ON CONFLICT DO NOTHING),
+        rates AS (
+          INSERT INTO client_tax_rates (tenant, client_id, tax_rate_id, is_default)
+          SELECT c.tenant, c.client_id, r.tax_rate_id, true FROM c
+            JOIN LATERAL (SELECT tax_rate_id FROM tax_rates WHERE tenant = c.tenant AND is_active
+                           ORDER BY created_at, tax_rate_id LIMIT 1) r ON true
+           WHERE :tax ON CONFLICT DO NOTHING),
+        suffix AS (
+          INSERT INTO client_email_settings (tenant, client_id, email_suffix, self_registration_enabled)
+          SELECT tenant, client_id, CAST(:suffix AS text), false FROM c WHERE CAST(:suffix AS text) IS NOT NULL
+          ON CONFLICT DO NOTHING)
+        SELECT * FROM c"""
+)
 _NAME_UNIQUE = "uq_clients_tenant_client_name"
 _PRIMARY_KEY = "pk_clients"
 _TRACKED_TENANT_UNIQUE = "ux_clients_customer_tenant_id"
@@ -356,19 +383,14 @@ async def create_client(
     # tenant already tracked all make ON CONFLICT DO NOTHING return no row, so the happy path is one INSERT
     # and a conflict never aborts the caller's transaction.
     new_id = client_id or uuid4()
+    suffix = None if skip_email_suffix else extract_domain(url)
     result = await conn.execute(
-        text(
-            f"""INSERT INTO clients (tenant, client_id, client_name, client_type, url, properties, notes,
-                                     billing_email, is_inactive, default_currency_code)
-                VALUES (:tenant, :client_id, :name, :type, :url, CAST(:properties AS jsonb), :notes,
-                        :email, :inactive, :currency)
-                ON CONFLICT DO NOTHING
-                RETURNING {_COLUMNS}"""
-        ),
+        CREATE_CLIENT,
         {
             "tenant": tenant, "client_id": new_id, "name": data.client_name, "type": data.client_type,
             "url": url, "properties": _json(properties), "notes": data.notes, "email": data.billing_email,
-            "inactive": data.is_inactive, "currency": data.default_currency_code,
+            "inactive": data.is_inactive, "currency": data.default_currency_code, "tax": not skip_tax_settings,
+            "suffix": suffix,
         },
     )  # fmt: skip
     row = result.first()
@@ -376,18 +398,7 @@ async def create_client(
         if client_id is not None and (existing := await _retried(conn, tenant, client_id, data.client_name)):
             return existing  # a retried step, or a concurrent twin that committed first
         raise await _conflict(conn, tenant, data.client_name, properties)
-    client = Client(**row._mapping)
-    if not skip_tax_settings:
-        await _create_default_tax_settings(conn, tenant, new_id)
-    if not skip_email_suffix and (domain := extract_domain(url)):
-        await conn.execute(
-            text(
-                """INSERT INTO client_email_settings (tenant, client_id, email_suffix, self_registration_enabled)
-                   VALUES (:tenant, :client_id, :suffix, false) ON CONFLICT DO NOTHING"""
-            ),
-            {"tenant": tenant, "client_id": new_id, "suffix": domain},
-        )
-    return client
+    return Client(**row._mapping)
 
 
 async def _conflict(conn: AsyncConnection, tenant: UUID, name: str, properties: Mapping[str, Any]) -> DomainError:
@@ -400,22 +411,6 @@ async def _conflict(conn: AsyncConnection, tenant: UUID, name: str, properties: 
             f"a client with properties.tenant_id '{tracked}' already exists", field="properties.tenant_id"
         )
     return ConflictError("the client conflicts with a concurrent change; retry", field="client_id")
-
-
-async def _create_default_tax_settings(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> None:
-    """Reference: ClientModel.createDefaultTaxSettings (spec §3.1 step 5), on the columns that exist."""
-    await conn.execute(
-        text(
-            """WITH settings AS (
-                 INSERT INTO client_tax_settings (tenant, client_id, is_reverse_charge_applicable)
-                 VALUES (:tenant, :client_id, false) ON CONFLICT DO NOTHING)
-               INSERT INTO client_tax_rates (tenant, client_id, tax_rate_id, is_default)
-               SELECT tenant, :client_id, tax_rate_id, true FROM tax_rates
-                WHERE tenant = :tenant AND is_active ORDER BY created_at, tax_rate_id LIMIT 1
-               ON CONFLICT DO NOTHING"""
-        ),
-        {"tenant": tenant, "client_id": client_id},
-    )
 
 
 async def update_client(
