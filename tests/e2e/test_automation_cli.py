@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import uuid
 
 from tests.automation.conftest import make_actors
+from tests.conftest import cli_env, wait_for
 from tests.e2e.test_cli import psa
+from tests.factories import rows
 
 DEFINITION = {
     "id": "cli-onboard",
@@ -77,3 +81,48 @@ async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_pa
 
     code, out = await psa(base_settings, worker, "automation", "run", "no-such-workflow", "--tenant", tenant)
     assert code == 2 and "workflow 'no-such-workflow' has no published version in this tenant" in out
+
+
+async def test_the_worker_dispatches_events_to_event_triggered_workflows(base_settings, engine, tmp_path):
+    """A real ``psa worker`` process: its outbox dispatcher turns CLIENT_CREATED into a run."""
+    actors = await make_actors(engine)
+    tenant, task_queue = actors.info.slug, f"dispatch-{uuid.uuid4()}"
+    definition = {
+        "id": "welcome-client",
+        "name": "Welcome new clients",
+        "trigger": {"type": "event", "eventName": "CLIENT_CREATED"},
+        "steps": [{"id": "tag", "type": "action.call",
+                   "config": {"actionId": "clients.add_tag", "version": 1,
+                              "inputMapping": {"client_id": {"$expr": "payload.clientId"}, "tags": ["welcomed"]}}}],
+    }  # fmt: skip
+    (tmp_path / "welcome.json").write_text(json.dumps(definition))
+    code, out = await psa(base_settings, task_queue, "automation", "publish", str(tmp_path / "welcome.json"),
+                          "--tenant", tenant)  # fmt: skip
+    assert code == 0, out
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "psa.cli", "worker", env=cli_env(base_settings, task_queue),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        code, out = await psa(base_settings, task_queue, "automation", "invoke", "clients.create", "--tenant", tenant,
+                              "--input", json.dumps({"client_name": f"Welcome {uuid.uuid4().hex[:6]}"}))  # fmt: skip
+        assert code == 0, out
+        client_id = json.loads(out)["client"]["client_id"]
+
+        async def welcomed():
+            found = await rows(
+                engine,
+                """SELECT 1 FROM tag_mappings m JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
+                    WHERE m.tenant = :t AND m.tagged_id = :c AND d.tag_text = 'welcomed'""",
+                t=actors.tenant,
+                c=uuid.UUID(client_id),
+            )
+            return bool(found)
+
+        await wait_for(welcomed, timeout=60)
+        delivered = await rows(engine, "SELECT delivered_at FROM workflow_event_outbox WHERE tenant = :t",
+                               t=actors.tenant)  # fmt: skip
+        assert delivered and all(r.delivered_at is not None for r in delivered)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=30)
