@@ -736,3 +736,26 @@ async def test_deleting_the_tenant_removes_every_new_row(engine, world):
     counts = await tenant_row_counts(engine, world.tenant)
     assert counts == dict.fromkeys(counts, 0)
     assert len(await rows(engine, "SELECT 1 FROM system_interaction_types")) == 4  # the global catalogue stays
+
+
+async def test_deleting_a_client_or_contact_removes_their_notes_documents(engine):
+    from psa.domain import clients, contacts
+
+    t = await make_tenant(engine)
+    async with tenant_transaction(engine, t.tenant) as conn:
+        client = await clients.create_client(conn, t.tenant, {"client_name": "Notes Co"})
+        contact = await contacts.create_contact(
+            conn, t.tenant, {"full_name": "Noted Person", "email": unique_email("noted"), "client_id": client.client_id}
+        )
+        loner = await contacts.create_contact(conn, t.tenant, {"full_name": "Loner", "email": unique_email("loner")})
+        for entity_type, entity_id in (("client", client.client_id), ("contact", contact.contact_name_id),
+                                       ("contact", loner.contact_name_id)):  # fmt: skip
+            await documents.append_note_block(
+                conn, t.tenant, entity_type=entity_type, entity_id=entity_id, body="remember", actor_user_id=None
+            )
+    assert len(await rows(engine, "SELECT 1 FROM documents WHERE tenant = :t", t=t.tenant)) == 3
+    async with tenant_transaction(engine, t.tenant) as conn:
+        assert await contacts.delete_contact(conn, t.tenant, loner.contact_name_id) == 1
+        assert await clients.delete_client(conn, t.tenant, client.client_id) == 1
+    for table in ("documents", "document_block_content", "document_associations"):
+        assert await rows(engine, f"SELECT 1 FROM {table} WHERE tenant = :t", t=t.tenant) == [], table

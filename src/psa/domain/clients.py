@@ -489,9 +489,18 @@ async def archive_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -
 
 
 async def delete_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> int:
-    """Delete a client; its locations, contacts, tax and email settings cascade, and the tag mappings of
-    the client and its contacts are removed too (the reference orphaned them, spec §7-5).
-    Returns the number of clients deleted (0 or 1)."""
+    """Delete a client; its locations, contacts, tax and email settings cascade, and the tag mappings and
+    documents (notes documents, unless shared) of the client and its contacts are removed too (the reference
+    orphaned them, spec §7-5). Returns the number of clients deleted (0 or 1)."""
+    from psa.domain.documents import delete_entity_documents  # documents imports the contacts module
+
+    contact_ids = await conn.scalars(
+        text("SELECT contact_name_id FROM contacts WHERE tenant = :tenant AND client_id = :client_id"),
+        {"tenant": tenant, "client_id": client_id},
+    )
+    for contact_id in list(contact_ids):
+        await delete_entity_documents(conn, tenant, "contact", contact_id)
+    await delete_entity_documents(conn, tenant, "client", client_id)
     result = await conn.execute(
         text(
             """WITH tags_removed AS (

@@ -540,8 +540,12 @@ async def get_contact_by_email(conn: AsyncConnection, tenant: UUID, email: str) 
 
 
 async def delete_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> int:
-    """Delete a contact; its phone rows, additional addresses and portal user cascade. Custom type labels
-    stay. Returns the number of contacts deleted (0 or 1)."""
+    """Delete a contact; its phone rows, additional addresses and portal user cascade, and its documents
+    (its notes document, unless shared) go with it. Custom type labels stay. Returns the number of contacts
+    deleted (0 or 1)."""
+    from psa.domain.documents import delete_entity_documents  # documents imports this module
+
+    await delete_entity_documents(conn, tenant, "contact", contact_id)
     result = await conn.execute(
         text("DELETE FROM contacts WHERE tenant = :t AND contact_name_id = :id"), {"t": tenant, "id": contact_id}
     )
