@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from psa.automation.registry import ActionDef, ActionRegistry
+from psa.automation.registry import ActionDef, ActionRegistry, resolve_schema
 
 TileKind = Literal["core-object", "transform", "app", "ai"]
 
@@ -162,30 +162,9 @@ def _seed_for_action(action_id: str) -> BuiltInSeed | None:
     return built_in_seed(module_name(action_id))
 
 
-def _resolve(schema: Any, root: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    """Follow ``$ref`` into ``$defs``/``definitions``, take the first non-null ``anyOf`` variant or the first
-    ``oneOf`` variant (reference schema resolution)."""
-    if not isinstance(schema, dict) or depth > 20:
-        return {}
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        node: Any = root
-        for part in ref[2:].split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
-        return _resolve(node, root, depth + 1)
-    any_of = schema.get("anyOf")
-    if isinstance(any_of, list) and any_of:
-        chosen = next((v for v in any_of if not (isinstance(v, dict) and v.get("type") == "null")), None)
-        return _resolve(chosen, root, depth + 1)
-    one_of = schema.get("oneOf")
-    if isinstance(one_of, list) and one_of:
-        return _resolve(one_of[0], root, depth + 1)
-    return schema
-
-
 def field_names(schema: dict[str, Any] | None) -> list[str]:
     """Top-level property names of a JSON Schema, sorted case-insensitively."""
-    resolved = _resolve(schema or {}, schema or {})
+    resolved = resolve_schema(schema or {}, schema or {})
     properties = resolved.get("properties")
     return sorted(properties, key=label_key) if isinstance(properties, dict) else []
 

@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.automation import expressions
-from psa.automation.registry import ActionRegistry
+from psa.automation.registry import ActionRegistry, resolve_schema
 from psa.db.schema import workflow_definition_versions as versions_table
 from psa.db.schema import workflow_definitions as definitions_table
 from psa.domain.errors import ConflictError, NotFoundError
@@ -582,7 +582,7 @@ class _Validator:
         self, root: dict[str, Any], schema: dict[str, Any], mapping: Mapping[str, Any], where: str, path: str,
         sid: str | None, action_key: str,
     ) -> None:  # fmt: skip
-        schema = _resolve_schema(root, schema)
+        schema = resolve_schema(root, schema)
         properties = schema.get("properties") or {}
         for name in schema.get("required") or []:
             if name not in mapping:
@@ -603,28 +603,6 @@ class _Validator:
         for name, value in mapping.items():
             if isinstance(value, Mapping) and "$expr" not in value and name in properties:
                 self.required(root, properties[name], value, f"{where}.{name}", path, sid, action_key)
-
-
-def _resolve_schema(root: dict[str, Any], schema: Any, depth: int = 0) -> dict[str, Any]:
-    """Follow ``$ref`` (into ``$defs`` / ``definitions``), the first non-null ``anyOf`` variant, the first
-    ``oneOf`` variant and a single ``allOf`` (reference jsonSchema resolution)."""
-    if not isinstance(schema, dict) or depth > 20:
-        return {}
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        node: Any = root
-        for part in ref[2:].split("/"):
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        return _resolve_schema(root, node, depth + 1)
-    for key in ("anyOf", "oneOf"):
-        variants = schema.get(key)
-        if isinstance(variants, list) and variants:
-            chosen = next((v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")), variants[0])
-            return _resolve_schema(root, chosen, depth + 1)
-    all_of = schema.get("allOf")
-    if isinstance(all_of, list) and len(all_of) == 1:
-        return _resolve_schema(root, all_of[0], depth + 1)
-    return schema
 
 
 def validate_definition(raw: Any, registry: ActionRegistry) -> ValidationReport:

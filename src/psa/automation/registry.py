@@ -107,6 +107,29 @@ class ActionDef:
         }
 
 
+def resolve_schema(root: dict[str, Any], schema: Any, depth: int = 0) -> dict[str, Any]:
+    """The object schema behind ``schema``: follow ``$ref`` (into ``$defs`` / ``definitions`` of ``root``), take
+    the first non-null ``anyOf`` / ``oneOf`` variant and a single ``allOf`` (reference jsonSchema resolution).
+    Returns ``{}`` for anything unresolvable."""
+    if not isinstance(schema, dict) or depth > 20:
+        return {}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        return resolve_schema(root, node, depth + 1)
+    for key in ("anyOf", "oneOf"):
+        variants = schema.get(key)
+        if isinstance(variants, list) and variants:
+            chosen = next((v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")), variants[0])
+            return resolve_schema(root, chosen, depth + 1)
+    all_of = schema.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1:
+        return resolve_schema(root, all_of[0], depth + 1)
+    return schema
+
+
 class RegistrationError(ValueError):
     """An action definition breaks a registration rule (spec §1.1)."""
 

@@ -779,8 +779,7 @@ async def delete_handler(ctx: ActionContext, inp: DeleteInput) -> DeleteOutput:
     counts = await client_dependencies(ctx, client)
     if counts:
         raise _dependency_conflict(inp.client_id, counts)
-    await documents.delete_entity_documents(ctx.conn, ctx.tenant, "client", inp.client_id)
-    await clients.delete_client(ctx.conn, ctx.tenant, inp.client_id)
+    await clients.delete_client(ctx.conn, ctx.tenant, inp.client_id)  # also removes its notes documents
     await ctx.audit({"client_id": str(inp.client_id), "deleted": True}, {"client_id": str(inp.client_id)})
     return DeleteOutput(deleted=True, client_id=inp.client_id)
 
@@ -879,14 +878,7 @@ class AssignToTicketInput(BaseModel):
     comment: str | None = None
 
 
-class AssignToTicketOutput(BaseModel):
-    ticket_id: UUID
-    previous_client_id: UUID | None
-    current_client_id: UUID | None
-    previous_contact_id: UUID | None
-    current_contact_id: UUID | None
-    previous_location_id: UUID | None
-    current_location_id: UUID | None
+AssignToTicketOutput = tickets.TicketClientAssignment
 
 
 async def assign_to_ticket_handler(ctx: ActionContext, inp: AssignToTicketInput) -> AssignToTicketOutput:
@@ -896,7 +888,7 @@ async def assign_to_ticket_handler(ctx: ActionContext, inp: AssignToTicketInput)
     given = inp.model_fields_set
     options = {key: getattr(inp, key) for key in ("contact_id", "location_id") if key in given}
     result = await tickets.assign_ticket_client(ctx.conn, ctx.tenant, inp.ticket_id, client_id=inp.client_id, **options)
-    output = AssignToTicketOutput(**result.model_dump())
+    output = result
     await ctx.audit(
         output.model_dump(mode="json"),
         {"client_id": str(inp.client_id), "reason": inp.reason, "comment": inp.comment},
