@@ -34,33 +34,44 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import pydantic_core
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     Field,
-    PlainSerializer,
     field_validator,
     model_serializer,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
+from psa.automation.actions.common import (
+    IsoDateTime,
+    IsoDateTimeIn,
+    TagResult,
+    TagText,
+    camel,
+    compact,
+    ensure_tags,
+    failure,
+    field_error,
+    idempotency_key_field,
+    interaction_logged_payload,
+    iso_z,
+    jsonable,
+    note_created_payload,
+    same,
+)
 from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
 from psa.domain import clients, contacts, documents, interactions, tags, tickets
 from psa.domain.clients import BillingEmail, Client, ClientName, ClientType, CurrencyCode, Notes, WebUrl
-from psa.domain.errors import ValidationError
 
 SEARCH_MIN_QUERY_LEN_DEFAULT = 2
-BODY_PREVIEW_MAX = 200
 _EXTERNAL_REF = re.compile(r"[A-Za-z0-9._:-]+")
-_ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
 _DELETE_ALTERNATIVES = [
     {
         "action": "deactivate",
@@ -71,54 +82,8 @@ _DELETE_ALTERNATIVES = [
 ]
 
 
-# -- shared field types ------------------------------------------------------------------------------------
-
-
-def iso_z(value: datetime) -> str:
-    """ISO-8601 in UTC with ``Z`` and microseconds: ``2026-01-05T09:30:00.123456Z``."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _utc_string(value: Any) -> Any:
-    if isinstance(value, str) and not _ISO_UTC.fullmatch(value):
-        raise PydanticCustomError("iso_datetime", "must be an ISO-8601 date-time in UTC ending in Z")
-    if isinstance(value, datetime) and value.utcoffset() is None:
-        raise PydanticCustomError("iso_datetime", "must be an ISO-8601 date-time in UTC ending in Z")
-    return value
-
-
-IsoDateTimeIn = Annotated[datetime, BeforeValidator(_utc_string)]
-"""Input date-time: an ISO-8601 string in UTC ending in ``Z`` (reference isoDateTimeSchema, spec §2.8)."""
-IsoDateTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]
-"""Output date-time, serialised by ``iso_z``."""
-
-
-def _tag_text(value: str) -> str:
-    """A tag as given; blank ones are dropped later (reference tag ensure), others must be valid tag texts."""
-    if value.strip():
-        try:
-            tags.validate_tag_text(value)
-        except ValidationError as exc:
-            raise PydanticCustomError("tag_text", exc.message) from None
-    return value
-
-
-TagText = Annotated[str, Field(min_length=1), AfterValidator(_tag_text)]
-
-
-def _field_error(model: type[BaseModel], field: str, message: str, value: Any) -> pydantic_core.ValidationError:
-    """A validation error located at ``field`` for a rule checked across fields (a model validator's own
-    errors have no location); pydantic prefixes the path of an enclosing model."""
-    error = InitErrorDetails(type=PydanticCustomError(field, message), loc=(field,), input=value)
-    return pydantic_core.ValidationError.from_exception_data(model.__name__, [error])
-
-
 def _client_id_field(description: str = "Client id") -> Any:
     return Field(description=description, json_schema_extra=picker("client"))
-
-
-def _idempotency_key_field() -> Any:
-    return Field(default=None, description="Optional idempotency key (defaults to the engine key)")
 
 
 # -- output shapes -----------------------------------------------------------------------------------------
@@ -135,12 +100,6 @@ class ClientSummary(BaseModel):
     is_inactive: bool
     properties: dict[str, Any] | None = None
     updated_at: IsoDateTime | None = None
-
-
-class TagResult(BaseModel):
-    tag_id: UUID
-    tag_text: str
-    mapping_id: UUID | None = None
 
 
 class PrimaryContact(BaseModel):
@@ -169,12 +128,8 @@ def summary(client: Client) -> ClientSummary:
 # -- helpers -----------------------------------------------------------------------------------------------
 
 
-def _failure(category: str, code: str, message: str, details: dict[str, Any] | None = None) -> ActionFailure:
-    return ActionFailure.of(category, code, message, details)  # type: ignore[arg-type]
-
-
 def _client_not_found(client_id: UUID, field: str = "client_id") -> ActionFailure:
-    return _failure("ActionError", "NOT_FOUND", "Client not found", {field: str(client_id)})
+    return failure("ActionError", "NOT_FOUND", "Client not found", {field: str(client_id)})
 
 
 async def _client(ctx: ActionContext, client_id: UUID, field: str = "client_id") -> Client:
@@ -187,70 +142,17 @@ async def _client(ctx: ActionContext, client_id: UUID, field: str = "client_id")
 
 async def _check_parent(ctx: ActionContext, parent_client_id: UUID | None) -> None:
     if parent_client_id is not None and await clients.find_client(ctx.conn, ctx.tenant, parent_client_id) is None:
-        raise _failure(
+        raise failure(
             "ActionError", "NOT_FOUND", "Parent client not found", {"parent_client_id": str(parent_client_id)}
         )
-
-
-def normalize_tags(texts: Iterable[str] | None) -> list[str]:
-    """Trimmed, blanks dropped, deduplicated ignoring case keeping the first spelling (reference tag ensure)."""
-    seen: set[str] = set()
-    result = []
-    for raw in texts or ():
-        cleaned = raw.strip()
-        if cleaned and cleaned.casefold() not in seen:
-            seen.add(cleaned.casefold())
-            result.append(cleaned)
-    return result
-
-
-async def ensure_client_tags(
-    ctx: ActionContext, client_id: UUID, texts: Iterable[str] | None
-) -> tuple[list[TagResult], list[TagResult]]:
-    """Apply client tags and return ``(added, existing)`` (reference ensureClientTagMappings, spec §2.8):
-    definitions and mappings are created when missing; a tag the client already has is reported as existing."""
-    wanted = normalize_tags(texts)
-    if not wanted:
-        return [], []
-    current = {m.tag_id for m in await tags.tags_for(ctx.conn, ctx.tenant, client_id, "client")}
-    added: list[TagResult] = []
-    existing: list[TagResult] = []
-    for tag_text in wanted:
-        mapping = await tags.apply_tag(
-            ctx.conn, ctx.tenant, tag_text=tag_text, tagged_id=client_id, tagged_type="client",
-            created_by=ctx.actor_user_id,
-        )  # fmt: skip
-        result = TagResult(tag_id=mapping.tag_id, tag_text=mapping.tag_text, mapping_id=mapping.mapping_id)
-        (existing if mapping.tag_id in current else added).append(result)
-        current.add(mapping.tag_id)
-    return added, existing
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso_z(value)
-    return pydantic_core.to_jsonable_python(value)
-
-
-def _camel(key: str) -> str:
-    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
-
-
-def _same(a: Any, b: Any) -> bool:
-    return pydantic_core.to_json(_jsonable(a)) == pydantic_core.to_json(_jsonable(b))
 
 
 # -- event payload builders (reference: domainEventBuilders, spec §2.6) ------------------------------------
 
 
-def _compact(payload: dict[str, Any]) -> dict[str, Any]:
-    """Drop keys whose value is falsy (the builders omit absent values); ``False`` / ``0`` are kept."""
-    return {k: v for k, v in payload.items() if v is not None and v != "" and v != [] and v != {}}
-
-
 def client_created_payload(client: Client, actor: UUID) -> dict[str, Any]:
     """CLIENT_CREATED: ``{clientId, clientName, createdByUserId, createdAt, status}``."""
-    return _compact(
+    return compact(
         {
             "clientId": str(client.client_id), "clientName": client.client_name, "createdByUserId": str(actor),
             "createdAt": iso_z(client.created_at), "status": "inactive" if client.is_inactive else "active",
@@ -269,19 +171,19 @@ def client_updated_payload(
     changes: dict[str, Any] = {}
 
     def diff(path: str, old: Any, new: Any) -> None:
-        if not _same(old, new):
+        if not same(old, new):
             if path not in fields:
                 fields.append(path)
-            changes[path] = {"previous": _jsonable(old), "new": _jsonable(new)}
+            changes[path] = {"previous": jsonable(old), "new": jsonable(new)}
 
     if "properties" in keys:
         old_props, new_props = before.get("properties") or {}, after.get("properties") or {}
         for key in [*old_props, *(k for k in new_props if k not in old_props)]:
-            diff(f"properties.{_camel(key)}", old_props.get(key), new_props.get(key))
+            diff(f"properties.{camel(key)}", old_props.get(key), new_props.get(key))
     for key in keys:
         if key not in ("tenant", "updated_at", "created_at", "properties"):
-            diff(_camel(key), before.get(key), after.get(key))
-    return _compact(
+            diff(camel(key), before.get(key), after.get(key))
+    return compact(
         {
             "clientId": str(client_id), "updatedAt": iso_z(updated_at) if updated_at else None,
             "updatedFields": fields, "changes": changes,
@@ -293,61 +195,10 @@ def client_archived_payload(
     client_id: UUID, actor: UUID, archived_at: datetime, reason: str | None = None
 ) -> dict[str, Any]:
     """CLIENT_ARCHIVED: ``{clientId, archivedByUserId, archivedAt, reason?}``."""
-    return _compact(
+    return compact(
         {"clientId": str(client_id), "archivedByUserId": str(actor), "archivedAt": iso_z(archived_at),
          "reason": reason}
     )  # fmt: skip
-
-
-def body_preview(body: Any) -> str:
-    """Whitespace collapsed and trimmed; longer than 200 characters: the first 200 and ``…``."""
-    value = body if isinstance(body, str) else pydantic_core.to_json(body).decode()
-    collapsed = " ".join(value.split())
-    return collapsed if len(collapsed) <= BODY_PREVIEW_MAX else collapsed[:BODY_PREVIEW_MAX] + "…"
-
-
-def note_created_payload(
-    document_id: UUID, entity_type: str, entity_id: UUID, actor: UUID, created_at: datetime, body: str
-) -> dict[str, Any]:
-    """NOTE_CREATED: ``{noteId, entityType, entityId, createdByUserId, createdAt, visibility, bodyPreview}``."""
-    return _compact(
-        {
-            "noteId": str(document_id), "entityType": entity_type, "entityId": str(entity_id),
-            "createdByUserId": str(actor), "createdAt": iso_z(created_at), "visibility": "internal",
-            "bodyPreview": body_preview(body),
-        }
-    )  # fmt: skip
-
-
-def interaction_channel(type_name: str | None) -> str:
-    """``email`` / ``phone`` (call, phone) / ``meeting`` / ``note`` from the type name, else ``other``."""
-    name = (type_name or "").lower()
-    for needle, channel in (("email", "email"), ("call", "phone"), ("phone", "phone"), ("meeting", "meeting"),
-                            ("note", "note")):  # fmt: skip
-        if needle in name:
-            return channel
-    return "other"
-
-
-def interaction_logged_payload(
-    interaction: interactions.Interaction, type_name: str | None, actor: UUID, channel: str | None = None
-) -> dict[str, Any]:
-    """INTERACTION_LOGGED: ``{interactionId, clientId, contactId?, interactionType, interactionTypeId,
-    channel, interactionOccurredAt, loggedByUserId, subject?}``."""
-    interaction_type = (type_name or "").strip() or "interaction"
-    return _compact(
-        {
-            "interactionId": str(interaction.interaction_id),
-            "clientId": str(interaction.client_id) if interaction.client_id else None,
-            "contactId": str(interaction.contact_name_id) if interaction.contact_name_id else None,
-            "interactionType": interaction_type,
-            "interactionTypeId": str(interaction.type_id),
-            "channel": channel or interaction_channel(interaction_type),
-            "interactionOccurredAt": iso_z(interaction.interaction_date),
-            "loggedByUserId": str(actor),
-            "subject": interaction.title.strip() or None,
-        }
-    )
 
 
 # -- clients.find ------------------------------------------------------------------------------------------
@@ -385,7 +236,7 @@ class FindInput(BaseModel):
         if parsed.matched_by() == "phone":
             digits = clients.phone_digits(parsed.phone or "")
             if len(digits) < clients.PHONE_MATCH_MIN_DIGITS[parsed.phone_match]:
-                raise _field_error(cls, "phone", "phone is invalid", parsed.phone)
+                raise field_error(cls, "phone", "phone is invalid", parsed.phone)
         return parsed
 
     def matched_by(self) -> str | None:
@@ -449,7 +300,7 @@ async def find_handler(ctx: ActionContext, inp: FindInput) -> FindOutput:
         }
     if client is None:
         if inp.on_not_found == "error":
-            raise _failure("ActionError", "NOT_FOUND", "Client not found", {"matched_by": matched_by})
+            raise failure("ActionError", "NOT_FOUND", "Client not found", {"matched_by": matched_by})
         return FindOutput(client=None, primary_contact=None, **extra)
     primary = await _primary_contact(ctx, client.client_id) if inp.include_primary_contact else None
     return FindOutput(client=summary(client), primary_contact=primary, **extra)
@@ -544,7 +395,7 @@ class CreateInput(BaseModel):
     contract_line_id: UUID | None = None
     is_default: bool | None = None
     tags: list[TagText] | None = None
-    idempotency_key: str | None = _idempotency_key_field()
+    idempotency_key: str | None = idempotency_key_field()
 
 
 class CreateOutput(BaseModel):
@@ -564,7 +415,7 @@ async def create_handler(ctx: ActionContext, inp: CreateInput) -> CreateOutput:
     client = await clients.create_client(ctx.conn, ctx.tenant, data)
     location = {column: getattr(inp, key) for key, column in _LOCATION_INPUTS.items() if getattr(inp, key) is not None}
     await clients.upsert_default_location(ctx.conn, ctx.tenant, client.client_id, location, create=True)
-    added, existing = await ensure_client_tags(ctx, client.client_id, inp.tags)
+    added, existing = await ensure_tags(ctx, client.client_id, "client", inp.tags)
     await ctx.audit(
         {"client_id": str(client.client_id), "client_name": client.client_name},
         {"client_id": str(client.client_id)},
@@ -754,7 +605,7 @@ def _dependency_conflict(client_id: UUID, counts: dict[str, int]) -> ActionFailu
             dependency["viewUrl"] = f"/msp/tickets?client_id={client_id}"
         dependencies.append(dependency)
     message = "This client has associated records that must be removed or reassigned first: " + ", ".join(parts)
-    return _failure(
+    return failure(
         "ActionError", "CONFLICT", message, {"dependencies": dependencies, "alternatives": _DELETE_ALTERNATIVES}
     )
 
@@ -770,7 +621,7 @@ async def delete_handler(ctx: ActionContext, inp: DeleteInput) -> DeleteOutput:
         await ctx.audit({"client_id": str(inp.client_id), "deleted": False}, {"client_id": str(inp.client_id)})
         return DeleteOutput(deleted=False, client_id=inp.client_id)
     if await clients.is_default_client(ctx.conn, ctx.tenant, inp.client_id):
-        raise _failure(
+        raise failure(
             "ValidationError",
             "VALIDATION_ERROR",
             "Cannot delete the default client. Please set another client as default in General Settings first.",
@@ -792,7 +643,7 @@ class DuplicateInput(BaseModel):
     client_name: ClientName = Field(min_length=1, description="Name for the duplicated client")
     copy_tags: bool = True
     copy_locations: bool = False
-    idempotency_key: str | None = _idempotency_key_field()
+    idempotency_key: str | None = idempotency_key_field()
 
 
 class DuplicateOutput(BaseModel):
@@ -810,7 +661,7 @@ async def duplicate_handler(ctx: ActionContext, inp: DuplicateInput) -> Duplicat
     copied_tags = copied_locations = 0
     if inp.copy_tags:
         source_tags = await tags.tags_for(ctx.conn, ctx.tenant, source.client_id, "client")
-        added, existing = await ensure_client_tags(ctx, duplicate.client_id, [m.tag_text for m in source_tags])
+        added, existing = await ensure_tags(ctx, duplicate.client_id, "client", [m.tag_text for m in source_tags])
         copied_tags = len(added) + len(existing)
     if inp.copy_locations:
         copied_locations = await clients.copy_client_locations(
@@ -833,7 +684,7 @@ async def duplicate_handler(ctx: ActionContext, inp: DuplicateInput) -> Duplicat
 class AddTagInput(BaseModel):
     client_id: UUID = _client_id_field()
     tags: list[TagText] = Field(min_length=1, description="Tags to attach")
-    idempotency_key: str | None = _idempotency_key_field()
+    idempotency_key: str | None = idempotency_key_field()
 
 
 class AddTagOutput(BaseModel):
@@ -847,7 +698,7 @@ class AddTagOutput(BaseModel):
 async def add_tag_handler(ctx: ActionContext, inp: AddTagInput) -> AddTagOutput:
     """Reference clients.add_tag: ensure each tag; tags the client already has are reported as existing."""
     await _client(ctx, inp.client_id)
-    added, existing = await ensure_client_tags(ctx, inp.client_id, inp.tags)
+    added, existing = await ensure_tags(ctx, inp.client_id, "client", inp.tags)
     await ctx.audit(
         {"client_id": str(inp.client_id), "added_count": len(added), "existing_count": len(existing)},
         {"client_id": str(inp.client_id)},
@@ -908,7 +759,7 @@ def _body(value: str) -> str:
 class AddNoteInput(BaseModel):
     client_id: UUID = _client_id_field()
     body: Annotated[str, Field(min_length=1), AfterValidator(_body)] = Field(description="Note text")
-    idempotency_key: str | None = _idempotency_key_field()
+    idempotency_key: str | None = idempotency_key_field()
 
 
 class AddNoteOutput(BaseModel):
@@ -962,7 +813,7 @@ class AddInteractionInput(BaseModel):
     duration: int | None = Field(default=None, ge=0, description="Duration in minutes")
     status_id: UUID | None = None
     interaction_date: IsoDateTimeIn | None = None
-    idempotency_key: str | None = _idempotency_key_field()
+    idempotency_key: str | None = idempotency_key_field()
 
     @field_validator("title")
     @classmethod

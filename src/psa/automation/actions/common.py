@@ -1,0 +1,190 @@
+"""Shapes and helpers shared by the action modules (reference: spec runtime §2.6 domain event builders, §2.8
+shared schemas): ISO-8601 UTC date-times, tag texts, field-located validation errors, ActionFailure
+shorthands, tag application, JSON diffs and the event payload builders used by more than one area."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import pydantic_core
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from psa.automation.errors import ActionFailure
+from psa.automation.registry import ActionContext
+from psa.domain import interactions, tags
+from psa.domain.errors import ValidationError
+
+BODY_PREVIEW_MAX = 200
+_ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
+
+# -- shared field types ------------------------------------------------------------------------------------
+
+
+def iso_z(value: datetime) -> str:
+    """ISO-8601 in UTC with ``Z`` and microseconds: ``2026-01-05T09:30:00.123456Z``."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _utc_string(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_UTC.fullmatch(value):
+        raise PydanticCustomError("iso_datetime", "must be an ISO-8601 date-time in UTC ending in Z")
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        raise PydanticCustomError("iso_datetime", "must be an ISO-8601 date-time in UTC ending in Z")
+    return value
+
+
+IsoDateTimeIn = Annotated[datetime, BeforeValidator(_utc_string)]
+"""Input date-time: an ISO-8601 string in UTC ending in ``Z`` (reference isoDateTimeSchema, spec §2.8)."""
+IsoDateTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]
+"""Output date-time, serialised by ``iso_z``."""
+
+
+def _tag_text(value: str) -> str:
+    """A tag as given; blank ones are dropped later (reference tag ensure), others must be valid tag texts."""
+    if value.strip():
+        try:
+            tags.validate_tag_text(value)
+        except ValidationError as exc:
+            raise PydanticCustomError("tag_text", exc.message) from None
+    return value
+
+
+TagText = Annotated[str, Field(min_length=1), AfterValidator(_tag_text)]
+
+
+def field_error(model: type[BaseModel], field: str, message: str, value: Any) -> pydantic_core.ValidationError:
+    """A validation error located at ``field`` for a rule checked across fields (a model validator's own
+    errors have no location); pydantic prefixes the path of an enclosing model."""
+    error = InitErrorDetails(type=PydanticCustomError(field, message), loc=(field,), input=value)
+    return pydantic_core.ValidationError.from_exception_data(model.__name__, [error])
+
+
+def idempotency_key_field() -> Any:
+    return Field(default=None, description="Optional idempotency key (defaults to the engine key)")
+
+
+class TagResult(BaseModel):
+    tag_id: UUID
+    tag_text: str
+    mapping_id: UUID | None = None
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+
+
+def failure(category: str, code: str, message: str, details: dict[str, Any] | None = None) -> ActionFailure:
+    return ActionFailure.of(category, code, message, details)  # type: ignore[arg-type]
+
+
+def normalize_tags(texts: Iterable[str] | None) -> list[str]:
+    """Trimmed, blanks dropped, deduplicated ignoring case keeping the first spelling (reference tag ensure)."""
+    seen: set[str] = set()
+    result = []
+    for raw in texts or ():
+        cleaned = raw.strip()
+        if cleaned and cleaned.casefold() not in seen:
+            seen.add(cleaned.casefold())
+            result.append(cleaned)
+    return result
+
+
+async def ensure_tags(
+    ctx: ActionContext, tagged_id: UUID, tagged_type: str, texts: Iterable[str] | None
+) -> tuple[list[TagResult], list[TagResult]]:
+    """Apply tags to an entity (``tagged_type`` ``client`` / ``contact`` / ``ticket`` ...) and return
+    ``(added, existing)`` (reference ensureClientTagMappings, spec §2.8). Definitions and mappings are looked
+    up first and created when missing, never through a unique violation (which would abort the transaction);
+    a tag the entity already has is reported as existing."""
+    wanted = normalize_tags(texts)
+    if not wanted:
+        return [], []
+    current = {m.tag_id for m in await tags.tags_for(ctx.conn, ctx.tenant, tagged_id, tagged_type)}
+    added: list[TagResult] = []
+    existing: list[TagResult] = []
+    for tag_text in wanted:
+        mapping = await tags.apply_tag(
+            ctx.conn, ctx.tenant, tag_text=tag_text, tagged_id=tagged_id, tagged_type=tagged_type,
+            created_by=ctx.actor_user_id,
+        )  # fmt: skip
+        result = TagResult(tag_id=mapping.tag_id, tag_text=mapping.tag_text, mapping_id=mapping.mapping_id)
+        (existing if mapping.tag_id in current else added).append(result)
+        current.add(mapping.tag_id)
+    return added, existing
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_z(value)
+    return pydantic_core.to_jsonable_python(value)
+
+
+def camel(key: str) -> str:
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
+
+
+def same(a: Any, b: Any) -> bool:
+    return pydantic_core.to_json(jsonable(a)) == pydantic_core.to_json(jsonable(b))
+
+
+# -- event payload builders (reference: domainEventBuilders, spec §2.6) ------------------------------------
+
+
+def compact(payload: dict[str, Any]) -> dict[str, Any]:
+    """Drop keys whose value is falsy (the builders omit absent values); ``False`` / ``0`` are kept."""
+    return {k: v for k, v in payload.items() if v is not None and v != "" and v != [] and v != {}}
+
+
+def body_preview(body: Any) -> str:
+    """Whitespace collapsed and trimmed; longer than 200 characters: the first 200 and ``…``."""
+    value = body if isinstance(body, str) else pydantic_core.to_json(body).decode()
+    collapsed = " ".join(value.split())
+    return collapsed if len(collapsed) <= BODY_PREVIEW_MAX else collapsed[:BODY_PREVIEW_MAX] + "…"
+
+
+def note_created_payload(
+    document_id: UUID, entity_type: str, entity_id: UUID, actor: UUID, created_at: datetime, body: str
+) -> dict[str, Any]:
+    """NOTE_CREATED: ``{noteId, entityType, entityId, createdByUserId, createdAt, visibility, bodyPreview}``."""
+    return compact(
+        {
+            "noteId": str(document_id), "entityType": entity_type, "entityId": str(entity_id),
+            "createdByUserId": str(actor), "createdAt": iso_z(created_at), "visibility": "internal",
+            "bodyPreview": body_preview(body),
+        }
+    )  # fmt: skip
+
+
+def interaction_channel(type_name: str | None) -> str:
+    """``email`` / ``phone`` (call, phone) / ``meeting`` / ``note`` from the type name, else ``other``."""
+    name = (type_name or "").lower()
+    for needle, channel in (("email", "email"), ("call", "phone"), ("phone", "phone"), ("meeting", "meeting"),
+                            ("note", "note")):  # fmt: skip
+        if needle in name:
+            return channel
+    return "other"
+
+
+def interaction_logged_payload(
+    interaction: interactions.Interaction, type_name: str | None, actor: UUID, channel: str | None = None
+) -> dict[str, Any]:
+    """INTERACTION_LOGGED: ``{interactionId, clientId, contactId?, interactionType, interactionTypeId,
+    channel, interactionOccurredAt, loggedByUserId, subject?}``."""
+    interaction_type = (type_name or "").strip() or "interaction"
+    return compact(
+        {
+            "interactionId": str(interaction.interaction_id),
+            "clientId": str(interaction.client_id) if interaction.client_id else None,
+            "contactId": str(interaction.contact_name_id) if interaction.contact_name_id else None,
+            "interactionType": interaction_type,
+            "interactionTypeId": str(interaction.type_id),
+            "channel": channel or interaction_channel(interaction_type),
+            "interactionOccurredAt": iso_z(interaction.interaction_date),
+            "loggedByUserId": str(actor),
+            "subject": interaction.title.strip() or None,
+        }
+    )
