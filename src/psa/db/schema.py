@@ -814,6 +814,137 @@ document_associations = Table(
     Index("ix_document_associations_entity", "tenant", "entity_type", "entity_id"),
 )
 
+# -- contacts.* actions (reference: spec runtime §3.1; migration 0004) ---------------------------------------
+# Search and phone lookups (contacts.search, contacts.find): trigram indexes (pg_trgm, with btree_gin for the
+# leading tenant) serve ``ILIKE '%q%'`` on names, emails and phone digits; the last-7 / last-10 digit
+# expressions serve phone matching by suffix.
+
+Index("ix_contacts_full_name_trgm", contacts.c.tenant, contacts.c.full_name, postgresql_using="gin",
+      postgresql_ops={"full_name": "gin_trgm_ops"})  # fmt: skip
+Index("ix_contacts_email_trgm", contacts.c.tenant, contacts.c.email, postgresql_using="gin",
+      postgresql_ops={"email": "gin_trgm_ops"})  # fmt: skip
+Index("ix_contact_additional_email_addresses_trgm", contact_additional_email_addresses.c.tenant,
+      contact_additional_email_addresses.c.normalized_email_address, postgresql_using="gin",
+      postgresql_ops={"normalized_email_address": "gin_trgm_ops"})  # fmt: skip
+Index("ix_contact_phone_numbers_trgm", contact_phone_numbers.c.tenant, contact_phone_numbers.c.normalized_phone_number,
+      postgresql_using="gin", postgresql_ops={"normalized_phone_number": "gin_trgm_ops"})  # fmt: skip
+Index("ix_contact_phone_numbers_last10", contact_phone_numbers.c.tenant,
+      text("right(normalized_phone_number, 10)"))  # fmt: skip
+Index("ix_contact_phone_numbers_last7", contact_phone_numbers.c.tenant, text("right(normalized_phone_number, 7)"))
+
+comments = Table(
+    "comments",
+    metadata,
+    # Ticket comments, written by an internal user or a client-portal contact (reference: comments).
+    _uuid("tenant", nullable=False),
+    _uuid("comment_id", nullable=False, default=True),
+    _uuid("ticket_id", nullable=False),
+    _uuid("user_id"),
+    _uuid("contact_id"),
+    Column("note", Text, nullable=False),
+    Column("author_type", Text, nullable=False, server_default="internal"),
+    Column("is_internal", Boolean, nullable=False, server_default=text("false")),
+    Column("is_resolution", Boolean, nullable=False, server_default=text("false")),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "comment_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "ticket_id"], ["tickets.tenant", "tickets.ticket_id"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["tenant", "user_id"], ["users.tenant", "users.user_id"]),
+    # NO ACTION: deleting a contact removes its comments first (contacts.delete cleanup).
+    ForeignKeyConstraint(["tenant", "contact_id"], ["contacts.tenant", "contacts.contact_name_id"]),
+    CheckConstraint("author_type IN ('internal', 'client', 'system')", name="author_type"),
+    Index("ix_comments_ticket", "tenant", "ticket_id", "created_at"),
+    Index("ix_comments_contact", "tenant", "contact_id"),
+)
+
+portal_invitations = Table(
+    "portal_invitations",
+    metadata,
+    # Invitations of a contact to the client portal; only a SHA-256 hash of the token is stored.
+    _uuid("tenant", nullable=False),
+    _uuid("invitation_id", nullable=False, default=True),
+    _uuid("contact_id", nullable=False),
+    Column("email", Text, nullable=False),
+    Column("token_hash", Text, nullable=False),
+    _ts("expires_at", nullable=False, default=False),
+    _ts("used_at", default=False),
+    _uuid("created_by"),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "invitation_id"),
+    UniqueConstraint("tenant", "token_hash"),
+    _tenant_fk(),
+    # NO ACTION: deleting a contact removes its invitations first (contacts.delete cleanup).
+    ForeignKeyConstraint(["tenant", "contact_id"], ["contacts.tenant", "contacts.contact_name_id"]),
+    ForeignKeyConstraint(["tenant", "created_by"], ["users.tenant", "users.user_id"]),
+    Index("ix_portal_invitations_contact", "tenant", "contact_id"),
+)
+
+survey_invitations = Table(
+    "survey_invitations",
+    metadata,
+    # A satisfaction survey sent to a contact about a ticket (reference: survey_invitations).
+    _uuid("tenant", nullable=False),
+    _uuid("invitation_id", nullable=False, default=True),
+    _uuid("contact_id"),
+    _uuid("client_id"),
+    _uuid("ticket_id"),
+    Column("token_hash", Text, nullable=False),
+    _ts("sent_at", nullable=False),
+    _ts("expires_at", default=False),
+    _ts("responded_at", default=False),
+    PrimaryKeyConstraint("tenant", "invitation_id"),
+    UniqueConstraint("tenant", "token_hash"),
+    _tenant_fk(),
+    # NO ACTION: a contact, client or ticket with surveys is not deleted (contacts.delete dependency).
+    ForeignKeyConstraint(["tenant", "contact_id"], ["contacts.tenant", "contacts.contact_name_id"]),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"]),
+    ForeignKeyConstraint(["tenant", "ticket_id"], ["tickets.tenant", "tickets.ticket_id"]),
+    Index("ix_survey_invitations_contact", "tenant", "contact_id"),
+)
+
+survey_responses = Table(
+    "survey_responses",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("response_id", nullable=False, default=True),
+    _uuid("invitation_id"),
+    _uuid("contact_id"),
+    _uuid("client_id"),
+    _uuid("ticket_id"),
+    Column("rating", Integer, nullable=False),
+    Column("comment", Text),
+    _ts("submitted_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "response_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(
+        ["tenant", "invitation_id"], ["survey_invitations.tenant", "survey_invitations.invitation_id"]
+    ),
+    ForeignKeyConstraint(["tenant", "contact_id"], ["contacts.tenant", "contacts.contact_name_id"]),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"]),
+    ForeignKeyConstraint(["tenant", "ticket_id"], ["tickets.tenant", "tickets.ticket_id"]),
+    CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+    Index("ix_survey_responses_contact", "tenant", "contact_id"),
+)
+
+asset_associations = Table(
+    "asset_associations",
+    metadata,
+    # Links an asset to a client, contact or ticket (reference: asset_associations). The assets table itself
+    # comes with the asset module, hence no foreign key on asset_id yet.
+    _uuid("tenant", nullable=False),
+    _uuid("asset_id", nullable=False),
+    _uuid("entity_id", nullable=False),
+    Column("entity_type", Text, nullable=False),
+    Column("relationship_type", Text, nullable=False, server_default="owner"),
+    _uuid("created_by"),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "asset_id", "entity_id", "entity_type"),
+    _tenant_fk(),
+    CheckConstraint("entity_type IN ('client', 'contact', 'ticket', 'project')", name="entity_type"),
+    Index("ix_asset_associations_entity", "tenant", "entity_type", "entity_id"),
+)
+
 # -- workflow automation runtime (reference: spec runtime §1.12, tenant-first as in its Citus variant) ----
 
 workflow_definitions = Table(
