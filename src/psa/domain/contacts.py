@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
 import phonenumbers
@@ -376,8 +376,9 @@ async def update_contact(
         if changes.email is None:
             raise ValidationError("email: Primary email cannot be removed", field="email")
         values["email"] = normalize_email(changes.email, field="email")
+        typed = bool(given & {"primary_email_canonical_type", "primary_email_custom_type"})
         if values["email"] != current.email:
-            additional, primary = _promote(current, values["email"], additional)
+            additional, primary = _promote(current, values["email"], additional, typed=typed)
     if given & {"primary_email_canonical_type", "primary_email_custom_type"}:
         primary = _primary_type(changes.primary_email_canonical_type, changes.primary_email_custom_type)
     emails = _clean_emails(additional, primary=values["email"]) if additional is not None else None
@@ -433,12 +434,20 @@ async def _save(
 
 
 def _promote(
-    current: Contact, new_email: str, additional: list[AdditionalEmailInput] | None
+    current: Contact, new_email: str, additional: list[AdditionalEmailInput] | None, *, typed: bool = False
 ) -> tuple[list[AdditionalEmailInput], tuple[str | None, str | None]]:
     """(additional rows, primary type) after promoting ``new_email`` from ``current``'s additional addresses
     and demoting the old primary (reference: updateContact). ``additional`` replaces the stored rows if given.
-    Raises ValidationError(field="email") when ``new_email`` is not an additional address of the contact."""
+
+    A new address that is not yet an additional one is accepted only when the change spells out the whole
+    swap (reference rule, spec runtime §3.1): ``additional`` is given and holds the demoted old primary, and a
+    primary type is given (``typed``); the caller then sets the primary type.
+    Raises ValidationError(field="email") otherwise."""
     promoted = next((a for a in current.additional_email_addresses if a.email_address == new_email), None)
+    demoted = additional is not None and any(a.email_address.strip().lower() == current.email for a in additional)
+    if promoted is None and typed and demoted:
+        rows = [a for a in additional or () if a.email_address.strip().lower() != new_email]
+        return rows, (current.primary_email_canonical_type, current.primary_email_custom_type)
     if promoted is None:
         raise ValidationError(
             "email: Changing the primary email requires promoting one of the contact's additional addresses",
@@ -540,14 +549,22 @@ async def get_contact_by_email(conn: AsyncConnection, tenant: UUID, email: str) 
 
 
 async def delete_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> int:
-    """Delete a contact; its phone rows, additional addresses and portal user cascade, and its documents
-    (its notes document, unless shared) go with it. Custom type labels stay. Returns the number of contacts
-    deleted (0 or 1)."""
+    """Delete a contact with what only it owns: its tag mappings, ticket comments it wrote, portal invitations
+    and documents (its notes document, unless shared) go first; its phone rows, additional addresses and
+    portal user cascade. Custom type labels and tag definitions stay. Returns the number of contacts deleted
+    (0 or 1). Reference: the contacts.delete cleanup (spec runtime §3.1)."""
     from psa.domain.documents import delete_entity_documents  # documents imports this module
 
     await delete_entity_documents(conn, tenant, "contact", contact_id)
     result = await conn.execute(
-        text("DELETE FROM contacts WHERE tenant = :t AND contact_name_id = :id"), {"t": tenant, "id": contact_id}
+        text(
+            """WITH tags AS (DELETE FROM tag_mappings
+                              WHERE tenant = :t AND tagged_type = 'contact' AND tagged_id = :id),
+                    comments AS (DELETE FROM comments WHERE tenant = :t AND contact_id = :id),
+                    invitations AS (DELETE FROM portal_invitations WHERE tenant = :t AND contact_id = :id)
+               DELETE FROM contacts WHERE tenant = :t AND contact_name_id = :id"""
+        ),
+        {"t": tenant, "id": contact_id},
     )
     return result.rowcount
 
@@ -705,3 +722,236 @@ async def count_contacts_for_client(conn: AsyncConnection, tenant: UUID, client_
         text("SELECT count(*) FROM contacts WHERE tenant = :t AND client_id = :c"), {"t": tenant, "c": client_id}
     )
     return result.scalar_one()
+
+
+# -- lookups and search (reference: contacts.find, contacts.search; spec runtime §3.1, §6-5) ---------------------
+
+PhoneMatch = Literal["exact", "last7", "last10"]
+PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 7, "last7": 7, "last10": 10}
+SEARCH_SORT_COLUMNS = {"name": "c.full_name", "updated_at": "c.updated_at"}
+# A search query made of these characters, with at least this many digits, also matches phone numbers.
+_PHONE_QUERY = re.compile(r"[0-9 +().\-]+")
+SEARCH_PHONE_MIN_DIGITS = 3
+
+
+class ContactBrief(BaseModel):
+    """A contact as listed by search and phone lookups: its row and the number of its default phone."""
+
+    contact_name_id: UUID
+    full_name: str | None
+    email: str | None
+    client_id: UUID | None
+    is_inactive: bool
+    default_phone_number: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+_BRIEF_COLUMNS = """c.contact_name_id, c.full_name, c.email, c.client_id, c.is_inactive, p.phone_number AS
+                    default_phone_number, c.created_at, c.updated_at"""
+_DEFAULT_PHONE_JOIN = """LEFT JOIN contact_phone_numbers p
+                           ON p.tenant = c.tenant AND p.contact_name_id = c.contact_name_id AND p.is_default"""
+
+
+def _like_pattern(query: str) -> str:
+    """``%query%`` with ``%``, ``_`` and ``\\`` escaped (reference: contacts.search)."""
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_contacts(
+    conn: AsyncConnection,
+    tenant: UUID,
+    query: str,
+    *,
+    client_id: UUID | None = None,
+    is_inactive: bool | None = None,
+    tags: Sequence[str] | None = None,
+    sort_by: str = "name",
+    sort_order: str = "asc",
+    limit: int = 25,
+    offset: int = 0,
+) -> tuple[list[ContactBrief], int]:
+    """``(page, total)`` of the contacts whose name, primary email or any additional email contains ``query``
+    (trimmed, case-insensitive); a query of phone characters (digits, spaces, ``+-().``) with at least 3
+    digits also matches phone numbers containing those digits.
+
+    Filters: ``client_id``; ``is_inactive`` (None: both, the reference's default); ``tags`` (any of these exact
+    tag texts). Order: ``sort_by`` ``name`` (full_name) or ``updated_at``, ``sort_order`` ``asc``/``desc``, then
+    contact_name_id ascending, so pages are stable. ``total`` counts distinct contacts. Served by the trigram
+    indexes of migration 0004. Reference: contacts.search (spec runtime §3.1), which matched a phone column
+    that no longer exists (§6-5). Raises ValidationError for an unknown ``sort_by`` / ``sort_order``.
+    """
+    if sort_by not in SEARCH_SORT_COLUMNS:
+        raise ValidationError(f"sort_by must be one of {', '.join(SEARCH_SORT_COLUMNS)}", field="sort_by")
+    if sort_order not in ("asc", "desc"):
+        raise ValidationError("sort_order must be one of asc, desc", field="sort_order")
+    cleaned = query.strip()
+    digits = re.sub(r"\D", "", cleaned)
+    phone_branch = ""
+    if _PHONE_QUERY.fullmatch(cleaned) and len(digits) >= SEARCH_PHONE_MIN_DIGITS:
+        phone_branch = """UNION SELECT contact_name_id FROM contact_phone_numbers
+                           WHERE tenant = :t AND normalized_phone_number LIKE :digits"""
+    hits = f"""SELECT contact_name_id FROM contacts WHERE tenant = :t AND (full_name ILIKE :p OR email ILIKE :p)
+               UNION SELECT contact_name_id FROM contact_additional_email_addresses
+                      WHERE tenant = :t AND normalized_email_address ILIKE :p
+               {phone_branch}"""
+    where = """c.tenant = :t AND (CAST(:client AS uuid) IS NULL OR c.client_id = :client)
+               AND (CAST(:inactive AS boolean) IS NULL OR c.is_inactive = :inactive)
+               AND (CAST(:tags AS text[]) IS NULL OR EXISTS (
+                    SELECT 1 FROM tag_mappings m JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
+                     WHERE m.tenant = c.tenant AND m.tagged_id = c.contact_name_id AND m.tagged_type = 'contact'
+                       AND d.tagged_type = 'contact' AND d.tag_text = ANY(CAST(:tags AS text[]))))"""
+    params = {"t": tenant, "p": _like_pattern(cleaned), "digits": f"%{digits}%", "client": client_id,
+              "inactive": is_inactive, "tags": list(tags) if tags else None, "limit": limit,
+              "offset": offset}  # fmt: skip
+    direction = "DESC" if sort_order == "desc" else "ASC"
+    result = await conn.execute(
+        text(
+            f"""WITH hits AS ({hits})
+                SELECT {_BRIEF_COLUMNS}, count(*) OVER () AS total
+                  FROM hits h JOIN contacts c ON c.tenant = :t AND c.contact_name_id = h.contact_name_id
+                  {_DEFAULT_PHONE_JOIN}
+                 WHERE {where}
+                 ORDER BY {SEARCH_SORT_COLUMNS[sort_by]} {direction}, c.contact_name_id
+                 LIMIT :limit OFFSET :offset"""
+        ),
+        params,
+    )
+    page = result.all()
+    if page:
+        total = page[0].total
+    elif offset == 0:
+        total = 0
+    else:  # past the last page: count on its own
+        total = await conn.scalar(
+            text(f"WITH hits AS ({hits}) SELECT count(*) FROM hits h JOIN contacts c ON c.tenant = :t "
+                 f"AND c.contact_name_id = h.contact_name_id WHERE {where}"),
+            params,
+        )  # fmt: skip
+    return [ContactBrief(**{k: v for k, v in row._mapping.items() if k != "total"}) for row in page], total
+
+
+def phone_candidates(phone: str, *, default_region: str = "US") -> list[str]:
+    """The digit strings an exact phone lookup compares with stored numbers (which are E.164, so their digits
+    include the country code): the digits as given, and the E.164 digits when ``phone`` parses as a valid
+    number (numbers without ``+`` are read in ``default_region``)."""
+    digits = re.sub(r"\D", "", phone or "")
+    candidates = [digits]
+    try:
+        e164 = normalize_phone(phone, region=default_region, field="phone")
+    except ValidationError:
+        return candidates
+    if e164[1:] != digits:
+        candidates.append(e164[1:])
+    return candidates
+
+
+async def find_contacts_by_phone(
+    conn: AsyncConnection,
+    tenant: UUID,
+    phone: str,
+    match: PhoneMatch = "exact",
+    *,
+    client_id: UUID | None = None,
+    most_recent: bool = False,
+    limit: int = 5,
+) -> list[ContactBrief]:
+    """Contacts with a phone number matching ``phone``, active ones first, then by creation (oldest first, or
+    newest with ``most_recent``), at most ``limit``; only the client's when ``client_id`` is given.
+
+    Numbers compare as digits: ``exact`` whole numbers (``phone_candidates``), ``last7`` / ``last10`` the
+    last 7 / 10 digits (indexed expressions of migration 0004). ``phone`` needs at least 10 digits for
+    ``last10`` and 7 otherwise, else ValidationError("phone is invalid", field="phone").
+    Reference: contacts.find by phone (spec runtime §3.1), on ``contact_phone_numbers`` (§6-5).
+    """
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) < PHONE_MATCH_MIN_DIGITS[match]:
+        raise ValidationError("phone is invalid", field="phone")
+    if match == "exact":
+        condition, value = "p.normalized_phone_number = ANY(CAST(:v AS text[]))", phone_candidates(phone)
+    else:
+        n = PHONE_MATCH_MIN_DIGITS[match]  # 7 or 10, a literal so the expression index applies
+        condition, value = f"right(p.normalized_phone_number, {n}) = :v", digits[-n:]
+    direction = "DESC" if most_recent else "ASC"
+    result = await conn.execute(
+        text(
+            f"""SELECT {_BRIEF_COLUMNS}
+                  FROM contacts c {_DEFAULT_PHONE_JOIN}
+                 WHERE c.tenant = :t AND (CAST(:client AS uuid) IS NULL OR c.client_id = :client)
+                   AND EXISTS (SELECT 1 FROM contact_phone_numbers p
+                                WHERE p.tenant = c.tenant AND p.contact_name_id = c.contact_name_id AND {condition})
+                 ORDER BY c.is_inactive, c.created_at {direction}, c.contact_name_id {direction}
+                 LIMIT :limit"""
+        ),
+        {"t": tenant, "v": value, "client": client_id, "limit": limit},
+    )
+    return [ContactBrief(**row._mapping) for row in result]
+
+
+async def count_contact_dependencies(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> dict[str, int]:
+    """Counts of the records (other than tickets and interactions) that keep a contact from being deleted:
+    ``document`` (associations as 'contact', the contact's own notes document excepted), ``portal_user``
+    (client users), ``survey_invitation``, ``survey_response``, ``asset_association``. Reference: the
+    contacts.delete dependency validation (spec runtime §3.1), without its notes-document quirk (§6-13)."""
+    row = (
+        await conn.execute(
+            text(
+                """SELECT
+                     (SELECT count(*) FROM document_associations a
+                       WHERE a.tenant = :t AND a.entity_type = 'contact' AND a.entity_id = :id
+                         AND a.document_id IS DISTINCT FROM (SELECT notes_document_id FROM contacts
+                                                              WHERE tenant = :t AND contact_name_id = :id))
+                       AS document,
+                     (SELECT count(*) FROM users WHERE tenant = :t AND contact_id = :id AND user_type = 'client')
+                       AS portal_user,
+                     (SELECT count(*) FROM survey_invitations WHERE tenant = :t AND contact_id = :id)
+                       AS survey_invitation,
+                     (SELECT count(*) FROM survey_responses WHERE tenant = :t AND contact_id = :id)
+                       AS survey_response,
+                     (SELECT count(*) FROM asset_associations
+                       WHERE tenant = :t AND entity_type = 'contact' AND entity_id = :id) AS asset_association"""
+            ),
+            {"t": tenant, "id": contact_id},
+        )
+    ).one()
+    return dict(row._mapping)
+
+
+async def upsert_contact(
+    conn: AsyncConnection, tenant: UUID, data: Mapping[str, Any], *, default_region: str = "US"
+) -> tuple[bool, Contact]:
+    """``(created, contact)`` for the contact whose primary or additional address is ``data["email"]``:
+    created from ``data`` (``ContactInput``) when there is none, else updated with the other keys of ``data``
+    only (``ContactUpdate``; keys not given stay as they are, the primary email is never changed). A concurrent
+    upsert of the same address that commits first turns the create into an update.
+
+    Raises ValidationError (``email`` missing or malformed, ``full_name`` missing on create, the create / update
+    rules), NotFoundError(field="client_id"), EmailExistsError for an additional address of another contact.
+    Beyond the reference: the upsert that CRM automation tools offer (issue 5).
+    """
+    email = normalize_email(data.get("email") or "", field="email")
+    existing = await get_contact_by_email(conn, tenant, email)
+    if existing is None:
+        try:
+            return True, await create_contact(conn, tenant, data, default_region=default_region)
+        except EmailExistsError as exc:
+            existing = await get_contact_by_email(conn, tenant, email) if exc.field == "email" else None
+            if existing is None:
+                raise
+    changes = {key: value for key, value in data.items() if key != "email"}
+    if not changes:
+        return False, existing
+    return False, await update_contact(conn, tenant, existing.contact_name_id, changes, default_region=default_region)
+
+
+async def email_type_label(conn: AsyncConnection, tenant: UUID, type_id: UUID) -> str:
+    """The label of the tenant's custom email type ``type_id``.
+    Raises NotFoundError("Email type not found", field="primary_email_custom_type_id")."""
+    label = await conn.scalar(
+        text("SELECT label FROM contact_email_type_definitions WHERE tenant = :t AND contact_email_type_id = :id"),
+        {"t": tenant, "id": type_id},
+    )
+    if label is None:
+        raise NotFoundError("Email type not found", field="primary_email_custom_type_id")
+    return label

@@ -7,7 +7,8 @@ from psa.automation.registry import ActionRegistry
 
 def register_all(registry: ActionRegistry) -> ActionRegistry:
     """Register every built-in action module on ``registry`` (in catalog order) and return it."""
-    from psa.automation.actions import clients
+    from psa.automation.actions import clients, contacts
 
     clients.register(registry)
+    contacts.register(registry)
     return registry

@@ -31,15 +31,13 @@ Deviations from the reference, each deliberate:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     Field,
     field_validator,
@@ -51,10 +49,13 @@ from pydantic_core import PydanticCustomError
 from psa.automation.actions.common import (
     IsoDateTime,
     IsoDateTimeIn,
+    NoteBody,
     TagResult,
     TagText,
     camel,
     compact,
+    confirm_flag,
+    dependency_conflict,
     ensure_tags,
     failure,
     field_error,
@@ -64,22 +65,14 @@ from psa.automation.actions.common import (
     jsonable,
     note_created_payload,
     same,
+    search_min_query_len,
 )
 from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
 from psa.domain import clients, contacts, documents, interactions, tags, tickets
 from psa.domain.clients import BillingEmail, Client, ClientName, ClientType, CurrencyCode, Notes, WebUrl
 
-SEARCH_MIN_QUERY_LEN_DEFAULT = 2
 _EXTERNAL_REF = re.compile(r"[A-Za-z0-9._:-]+")
-_DELETE_ALTERNATIVES = [
-    {
-        "action": "deactivate",
-        "label": "Mark as Inactive",
-        "description": "Deactivates the record without deleting its data.",
-        "warning": "Inactive records will no longer be selectable in new workflows.",
-    }
-]
 
 
 def _client_id_field(description: str = "Client id") -> Any:
@@ -309,18 +302,6 @@ async def find_handler(ctx: ActionContext, inp: FindInput) -> FindOutput:
 # -- clients.search ----------------------------------------------------------------------------------------
 
 
-def search_min_query_len() -> int:
-    """``PSA_WORKFLOW_CLIENT_SEARCH_MIN_QUERY_LEN`` or the reference's ``WORKFLOW_CLIENT_SEARCH_MIN_QUERY_LEN``,
-    default 2."""
-    raw = os.environ.get("PSA_WORKFLOW_CLIENT_SEARCH_MIN_QUERY_LEN") or os.environ.get(
-        "WORKFLOW_CLIENT_SEARCH_MIN_QUERY_LEN"
-    )
-    try:
-        return max(1, int(raw)) if raw else SEARCH_MIN_QUERY_LEN_DEFAULT
-    except ValueError:
-        return SEARCH_MIN_QUERY_LEN_DEFAULT
-
-
 class SearchFilters(BaseModel):
     include_inactive: bool | None = None
     tags: list[str] | None = None
@@ -337,7 +318,7 @@ class SearchInput(BaseModel):
     @field_validator("query")
     @classmethod
     def _min_length(cls, value: str) -> str:
-        minimum = search_min_query_len()
+        minimum = search_min_query_len("CLIENT")
         if len(value.strip()) < minimum:
             raise PydanticCustomError("query_too_short", f"query must be at least {minimum} characters")
         return value
@@ -550,17 +531,9 @@ async def archive_handler(ctx: ActionContext, inp: ArchiveInput) -> ArchiveOutpu
 # -- clients.delete ----------------------------------------------------------------------------------------
 
 
-def _confirmed(value: bool) -> bool:
-    if value is not True:
-        raise PydanticCustomError("confirm", "confirm must be true to delete a client")
-    return value
-
-
 class DeleteInput(BaseModel):
     client_id: UUID = _client_id_field()
-    confirm: Annotated[bool, AfterValidator(_confirmed)] = Field(
-        description="Must be true to confirm the hard delete", json_schema_extra={"const": True}
-    )
+    confirm: confirm_flag("client")
     on_not_found: Literal["error", "return_false"] = "error"
 
 
@@ -593,23 +566,6 @@ async def client_dependencies(ctx: ActionContext, client: Client) -> dict[str, i
     return {kind: n for kind, n in counts.items() if n}
 
 
-def _dependency_conflict(client_id: UUID, counts: dict[str, int]) -> ActionFailure:
-    dependencies = []
-    parts = []
-    for kind, count in counts.items():
-        singular, plural = _DEPENDENCY_LABELS[kind]
-        label = singular if count == 1 else plural
-        parts.append(f"{count} {label}")
-        dependency: dict[str, Any] = {"type": kind, "count": count, "label": label}
-        if kind == "ticket":
-            dependency["viewUrl"] = f"/msp/tickets?client_id={client_id}"
-        dependencies.append(dependency)
-    message = "This client has associated records that must be removed or reassigned first: " + ", ".join(parts)
-    return failure(
-        "ActionError", "CONFLICT", message, {"dependencies": dependencies, "alternatives": _DELETE_ALTERNATIVES}
-    )
-
-
 async def delete_handler(ctx: ActionContext, inp: DeleteInput) -> DeleteOutput:
     """Reference clients.delete: refuses the tenant's default client (VALIDATION_ERROR) and a client with
     contacts, tickets, interactions or documents (CONFLICT with the dependencies); otherwise removes its
@@ -629,7 +585,9 @@ async def delete_handler(ctx: ActionContext, inp: DeleteInput) -> DeleteOutput:
         )
     counts = await client_dependencies(ctx, client)
     if counts:
-        raise _dependency_conflict(inp.client_id, counts)
+        raise dependency_conflict(
+            "client", counts, _DEPENDENCY_LABELS, {"ticket": f"/msp/tickets?client_id={inp.client_id}"}
+        )
     await clients.delete_client(ctx.conn, ctx.tenant, inp.client_id)  # also removes its notes documents
     await ctx.audit({"client_id": str(inp.client_id), "deleted": True}, {"client_id": str(inp.client_id)})
     return DeleteOutput(deleted=True, client_id=inp.client_id)
@@ -750,15 +708,9 @@ async def assign_to_ticket_handler(ctx: ActionContext, inp: AssignToTicketInput)
 # -- clients.add_note --------------------------------------------------------------------------------------
 
 
-def _body(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("body", "body is required")
-    return value
-
-
 class AddNoteInput(BaseModel):
     client_id: UUID = _client_id_field()
-    body: Annotated[str, Field(min_length=1), AfterValidator(_body)] = Field(description="Note text")
+    body: NoteBody
     idempotency_key: str | None = idempotency_key_field()
 
 

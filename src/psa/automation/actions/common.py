@@ -4,6 +4,7 @@ shorthands, tag application, JSON diffs and the event payload builders used by m
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -20,6 +21,15 @@ from psa.domain import interactions, tags
 from psa.domain.errors import ValidationError
 
 BODY_PREVIEW_MAX = 200
+SEARCH_MIN_QUERY_LEN_DEFAULT = 2
+DELETE_ALTERNATIVES = [
+    {
+        "action": "deactivate",
+        "label": "Mark as Inactive",
+        "description": "Deactivates the record without deleting its data.",
+        "warning": "Inactive records will no longer be selectable in new workflows.",
+    }
+]
 _ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
 
 # -- shared field types ------------------------------------------------------------------------------------
@@ -68,6 +78,44 @@ def idempotency_key_field() -> Any:
     return Field(default=None, description="Optional idempotency key (defaults to the engine key)")
 
 
+def confirm_flag(entity: str) -> Any:
+    """The type of a destructive action's ``confirm`` input: required, and true, else "confirm must be true to
+    delete a {entity}" (reference: clients.delete / contacts.delete)."""
+
+    def confirmed(value: bool) -> bool:
+        if value is not True:
+            raise PydanticCustomError("confirm", f"confirm must be true to delete a {entity}")
+        return value
+
+    return Annotated[
+        bool,
+        AfterValidator(confirmed),
+        Field(description="Must be true to confirm the hard delete", json_schema_extra={"const": True}),
+    ]
+
+
+def _note_body(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("body", "body is required")
+    return value
+
+
+NoteBody = Annotated[str, Field(min_length=1, description="Note text"), AfterValidator(_note_body)]
+"""A note's text: not blank (reference: clients.add_note / contacts.add_note ``body``)."""
+
+
+def search_min_query_len(area: str) -> int:
+    """``PSA_WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN`` or the reference's ``WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN``
+    (``area`` ``CLIENT`` / ``CONTACT``), default 2, at least 1."""
+    raw = os.environ.get(f"PSA_WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN") or os.environ.get(
+        f"WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN"
+    )
+    try:
+        return max(1, int(raw)) if raw else SEARCH_MIN_QUERY_LEN_DEFAULT
+    except ValueError:
+        return SEARCH_MIN_QUERY_LEN_DEFAULT
+
+
 class TagResult(BaseModel):
     tag_id: UUID
     tag_text: str
@@ -79,6 +127,29 @@ class TagResult(BaseModel):
 
 def failure(category: str, code: str, message: str, details: dict[str, Any] | None = None) -> ActionFailure:
     return ActionFailure.of(category, code, message, details)  # type: ignore[arg-type]
+
+
+def dependency_conflict(
+    entity: str, counts: dict[str, int], labels: dict[str, tuple[str, str]], view_urls: dict[str, str] | None = None
+) -> ActionFailure:
+    """CONFLICT "This {entity} has associated records that must be removed or reassigned first: 2 tickets, ..."
+    with ``details`` ``{dependencies: [{type, count, label, viewUrl?}], alternatives}`` (reference: the
+    clients.delete / contacts.delete dependency validation). ``counts`` (type -> count > 0) keeps its order;
+    ``labels`` gives each type's (singular, plural) label."""
+    dependencies = []
+    parts = []
+    for kind, n in counts.items():
+        singular, plural = labels[kind]
+        label = singular if n == 1 else plural
+        parts.append(f"{n} {label}")
+        dependency: dict[str, Any] = {"type": kind, "count": n, "label": label}
+        if view_urls and kind in view_urls:
+            dependency["viewUrl"] = view_urls[kind]
+        dependencies.append(dependency)
+    message = f"This {entity} has associated records that must be removed or reassigned first: " + ", ".join(parts)
+    return failure(
+        "ActionError", "CONFLICT", message, {"dependencies": dependencies, "alternatives": DELETE_ALTERNATIVES}
+    )
 
 
 def normalize_tags(texts: Iterable[str] | None) -> list[str]:
