@@ -792,9 +792,12 @@ async def search_contacts(
     if _PHONE_QUERY.fullmatch(cleaned) and len(digits) >= SEARCH_PHONE_MIN_DIGITS:
         phone_branch = """UNION SELECT contact_name_id FROM contact_phone_numbers
                            WHERE tenant = :t AND normalized_phone_number LIKE :digits"""
-    hits = f"""SELECT contact_name_id FROM contacts WHERE tenant = :t AND (full_name ILIKE :p OR email ILIKE :p)
+    # One branch per indexed column (an OR across columns would not use the trigram indexes); emails are
+    # stored in lower case, so they match a lower-cased pattern with LIKE.
+    hits = f"""SELECT contact_name_id FROM contacts WHERE tenant = :t AND full_name ILIKE :p
+               UNION SELECT contact_name_id FROM contacts WHERE tenant = :t AND email LIKE :lp
                UNION SELECT contact_name_id FROM contact_additional_email_addresses
-                      WHERE tenant = :t AND normalized_email_address ILIKE :p
+                      WHERE tenant = :t AND normalized_email_address LIKE :lp
                {phone_branch}"""
     where = """c.tenant = :t AND (CAST(:client AS uuid) IS NULL OR c.client_id = :client)
                AND (CAST(:inactive AS boolean) IS NULL OR c.is_inactive = :inactive)
@@ -802,7 +805,8 @@ async def search_contacts(
                     SELECT 1 FROM tag_mappings m JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
                      WHERE m.tenant = c.tenant AND m.tagged_id = c.contact_name_id AND m.tagged_type = 'contact'
                        AND d.tagged_type = 'contact' AND d.tag_text = ANY(CAST(:tags AS text[]))))"""
-    params = {"t": tenant, "p": _like_pattern(cleaned), "digits": f"%{digits}%", "client": client_id,
+    params = {"t": tenant, "p": _like_pattern(cleaned), "lp": _like_pattern(cleaned.lower()),
+              "digits": f"%{digits}%", "client": client_id,
               "inactive": is_inactive, "tags": list(tags) if tags else None, "limit": limit,
               "offset": offset}  # fmt: skip
     direction = "DESC" if sort_order == "desc" else "ASC"
