@@ -79,34 +79,33 @@ Powell Jenkins Perry Russell Sullivan Bell Coleman Butler Henderson Barnes Gonza
 Jordan Patterson Alexander Hamilton Graham"""
 LAST = _LAST_NAMES.split()
 
-# One statement per tenant: contacts from generate_series, then their phones and every tenth an additional email.
-LOAD_CONTACTS = text(
-    """INSERT INTO contacts (tenant, contact_name_id, full_name, email, client_id, is_inactive,
-                             primary_email_canonical_type, created_at, updated_at)
-       SELECT :t, gen_random_uuid(), f.name || ' ' || l.name,
-              lower(f.name) || '.' || lower(l.name) || '.' || i || '@' || (ARRAY['example.com', 'acme.test',
-                    'globex.test', 'initech.test'])[1 + i % 4],
-              (CAST(:clients AS uuid[]))[1 + i % cardinality(CAST(:clients AS uuid[]))], i % 50 = 0, 'work',
-              now() - make_interval(mins => i), now() - make_interval(mins => i)
-         FROM generate_series(1, :n) AS i
-         JOIN LATERAL (SELECT (CAST(:first AS text[]))[1 + (i * 7919) % cardinality(CAST(:first AS text[]))]) AS f(name)
-           ON true
-         JOIN LATERAL (SELECT (CAST(:last AS text[]))[1 + (i * 104729 / 7) % cardinality(CAST(:last AS text[]))])
-              AS l(name) ON true"""
+# One statement per batch: contacts from generate_series, their default phones and, for one in ten, an additional
+# email. Batches, because the email-uniqueness triggers take an advisory lock per address until commit.
+LOAD_BATCH = text(
+    """WITH src AS (
+         SELECT i, gen_random_uuid() AS id, f.name AS first, l.name AS last
+           FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i
+           JOIN LATERAL (SELECT (CAST(:first AS text[]))[1 + (i * 7919) % cardinality(CAST(:first AS text[]))])
+                AS f(name) ON true
+           JOIN LATERAL (SELECT (CAST(:last AS text[]))[1 + (i * 104729 / 7) % cardinality(CAST(:last AS text[]))])
+                AS l(name) ON true),
+       contacts_in AS (
+         INSERT INTO contacts (tenant, contact_name_id, full_name, email, client_id, is_inactive,
+                               primary_email_canonical_type, created_at, updated_at)
+         SELECT :t, id, first || ' ' || last,
+                lower(first) || '.' || lower(last) || '.' || i || '@'
+                  || (ARRAY['example.com', 'acme.test', 'globex.test', 'initech.test'])[1 + i % 4],
+                (CAST(:clients AS uuid[]))[1 + i % cardinality(CAST(:clients AS uuid[]))], i % 50 = 0, 'work',
+                now() - make_interval(mins => CAST(i AS integer)), now() - make_interval(mins => CAST(i AS integer))
+           FROM src),
+       phones_in AS (
+         INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default)
+         SELECT :t, id, '+1' || (200 + i % 700) || lpad((i * 7919 % 10000000)::text, 7, '0'), 'work', true FROM src)
+       INSERT INTO contact_additional_email_addresses (tenant, contact_name_id, email_address, canonical_type)
+       SELECT :t, id, 'alt.' || lower(first) || '.' || lower(last) || '.' || i || '@example.org', 'personal'
+         FROM src WHERE i % 10 = 0"""
 )
-LOAD_PHONES = text(
-    """INSERT INTO contact_phone_numbers (tenant, contact_name_id, phone_number, canonical_type, is_default)
-       SELECT tenant, contact_name_id,
-              '+1' || (200 + (row_number() OVER (ORDER BY contact_name_id)) % 700)
-                   || lpad(((row_number() OVER (ORDER BY contact_name_id)) * 7919 % 10000000)::text, 7, '0'),
-              'work', true
-         FROM contacts WHERE tenant = :t"""
-)
-LOAD_EMAILS = text(
-    """INSERT INTO contact_additional_email_addresses (tenant, contact_name_id, email_address, canonical_type)
-       SELECT tenant, contact_name_id, 'alt.' || email, 'personal'
-         FROM contacts WHERE tenant = :t AND get_byte(uuid_send(contact_name_id), 0) < 26"""
-)
+BATCH = 5000
 
 
 def summarize(samples: list[float]) -> dict[str, float]:
@@ -137,10 +136,10 @@ async def load_tenant(engine, index: int, n: int) -> dict:
             (await clients.create_client(conn, tenant, {"client_name": f"Client {index}-{i}"})).client_id
             for i in range(CLIENTS_PER_TENANT)
         ]
-        params = {"t": tenant, "n": n, "clients": client_ids, "first": FIRST, "last": LAST}
-        await conn.execute(LOAD_CONTACTS, params)
-        await conn.execute(LOAD_PHONES, {"t": tenant})
-        await conn.execute(LOAD_EMAILS, {"t": tenant})
+    for lo in range(1, n + 1, BATCH):
+        async with tenant_transaction(engine, tenant) as conn:
+            await conn.execute(LOAD_BATCH, {"t": tenant, "lo": lo, "hi": min(n, lo + BATCH - 1), "clients": client_ids,
+                                            "first": FIRST, "last": LAST})  # fmt: skip
     return {"tenant": tenant, "admin": admin}
 
 
