@@ -9,9 +9,10 @@ What it does (on the embedded PostgreSQL of ``.psa/bench-stack``, database ``psa
 time; ``DATABASE_URL`` selects an external server; Temporal is not needed):
 
 * Loads ``--tenants`` tenants (seeded roles, an Admin actor, 20 clients) of ``--contacts`` contacts each, in
-  set-based SQL: names from 120 first x 120 last names, unique emails, one default phone each (E.164, area codes
-  spread over 700 values) and an additional email for one contact in ten. The migrations' indexes are in place
-  while loading, as on a live database. Then ANALYZE (autovacuum's steady state).
+  set-based SQL batches: names from 120 first x 120 last names, unique emails, one default phone each (E.164,
+  area codes spread over 700 values) and an additional email for one contact in ten. The migrations' indexes
+  are in place while loading, as on a live database. Then ANALYZE (autovacuum's steady state). ``--reuse``
+  keeps the database of the previous run and loads only missing tenants.
 * Measures, ``--n`` calls each, through ``invoke_action`` (the whole contract: input validation, actor and
   permissions, ledger row, the query, output validation, commit), each call on a random tenant and a random
   existing contact of it:
@@ -143,6 +144,19 @@ async def load_tenant(engine, index: int, n: int) -> dict:
     return {"tenant": tenant, "admin": admin}
 
 
+async def loaded_tenants(engine) -> list[dict]:
+    """The tenants (and their Admin actors) a previous run loaded (``--reuse``)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                """SELECT t.tenant, min(u.user_id::text) AS admin FROM tenants t
+                     JOIN users u ON u.tenant = t.tenant AND u.user_type = 'internal'
+                    WHERE t.slug LIKE 'bench-contacts-%' GROUP BY t.tenant ORDER BY min(t.slug)"""
+            )
+        )
+        return [{"tenant": row.tenant, "admin": uuid.UUID(row.admin)} for row in found]
+
+
 async def sample_contacts(engine, tenant: uuid.UUID, k: int, rng: random.Random) -> list:
     async with engine.connect() as conn:
         found = await conn.execute(
@@ -165,7 +179,7 @@ async def run(args: argparse.Namespace) -> dict:
         stack = DevStack(Settings(state_dir=BENCH_STATE), temporal_ui=False)
         started_here = not stack.pg_running()
         stack.start_postgres()
-    db_url = os.environ.get("DATABASE_URL") or stack.create_database(BENCH_DB, replace=True)
+    db_url = os.environ.get("DATABASE_URL") or stack.create_database(BENCH_DB, replace=not args.reuse)
     settings = Settings(state_dir=BENCH_STATE, database_url=db_url, bcrypt_rounds=4)
     upgrade(settings.resolved_database_url())
     engine = make_engine(settings)
@@ -173,8 +187,8 @@ async def run(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
     try:
         load_start = time.perf_counter()
-        loaded = []
-        for index in range(args.tenants):
+        loaded = await loaded_tenants(engine) if args.reuse else []
+        for index in range(len(loaded), args.tenants):
             loaded.append(await load_tenant(engine, index, args.contacts))
             print(f"tenant {index + 1}/{args.tenants} loaded ({time.perf_counter() - load_start:.0f} s)", flush=True)
         async with engine.connect() as conn:
@@ -245,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts per tenant (default 100000)")
     parser.add_argument("--n", type=int, default=200, help="calls per scenario (default 200)")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the database of a previous run and load only missing tenants")  # fmt: skip
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))

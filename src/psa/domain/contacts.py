@@ -728,7 +728,7 @@ async def count_contacts_for_client(conn: AsyncConnection, tenant: UUID, client_
 
 PhoneMatch = Literal["exact", "last7", "last10"]
 PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 7, "last7": 7, "last10": 10}
-SEARCH_SORT_COLUMNS = {"name": "c.full_name", "updated_at": "c.updated_at"}
+SEARCH_SORT_COLUMNS = {"name": "full_name", "updated_at": "updated_at"}
 # A search query made of these characters, with at least this many digits, also matches phone numbers.
 _PHONE_QUERY = re.compile(r"[0-9 +().\-]+")
 SEARCH_PHONE_MIN_DIGITS = 3
@@ -788,37 +788,41 @@ async def search_contacts(
         raise ValidationError("sort_order must be one of asc, desc", field="sort_order")
     cleaned = query.strip()
     digits = re.sub(r"\D", "", cleaned)
-    phone_branch = ""
-    if _PHONE_QUERY.fullmatch(cleaned) and len(digits) >= SEARCH_PHONE_MIN_DIGITS:
-        phone_branch = """UNION SELECT contact_name_id FROM contact_phone_numbers
-                           WHERE tenant = :t AND normalized_phone_number LIKE :digits"""
-    # One branch per indexed column (an OR across columns would not use the trigram indexes); emails are
-    # stored in lower case, so they match a lower-cased pattern with LIKE.
-    hits = f"""SELECT contact_name_id FROM contacts WHERE tenant = :t AND full_name ILIKE :p
-               UNION SELECT contact_name_id FROM contacts WHERE tenant = :t AND email LIKE :lp
-               UNION SELECT contact_name_id FROM contact_additional_email_addresses
-                      WHERE tenant = :t AND normalized_email_address LIKE :lp
-               {phone_branch}"""
-    where = """c.tenant = :t AND (CAST(:client AS uuid) IS NULL OR c.client_id = :client)
+    # Filters, applied in every branch: client, active state, any of the tag texts.
+    where = """(CAST(:client AS uuid) IS NULL OR c.client_id = :client)
                AND (CAST(:inactive AS boolean) IS NULL OR c.is_inactive = :inactive)
                AND (CAST(:tags AS text[]) IS NULL OR EXISTS (
                     SELECT 1 FROM tag_mappings m JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
                      WHERE m.tenant = c.tenant AND m.tagged_id = c.contact_name_id AND m.tagged_type = 'contact'
                        AND d.tagged_type = 'contact' AND d.tag_text = ANY(CAST(:tags AS text[]))))"""
+    columns = "c.contact_name_id, c.full_name, c.email, c.client_id, c.is_inactive, c.created_at, c.updated_at"
+    # One branch per indexed column (an OR across columns would not use the trigram indexes), each returning the
+    # listed columns, so UNION removes a contact matched twice; emails are stored in lower case and match a
+    # lower-cased pattern with LIKE.
+    hits = f"""SELECT {columns} FROM contacts c WHERE c.tenant = :t AND c.full_name ILIKE :p AND {where}
+               UNION SELECT {columns} FROM contacts c WHERE c.tenant = :t AND c.email LIKE :lp AND {where}
+               UNION SELECT {columns} FROM contact_additional_email_addresses a
+                       JOIN contacts c ON c.tenant = a.tenant AND c.contact_name_id = a.contact_name_id
+                      WHERE a.tenant = :t AND a.normalized_email_address LIKE :lp AND {where}"""
+    if _PHONE_QUERY.fullmatch(cleaned) and len(digits) >= SEARCH_PHONE_MIN_DIGITS:
+        hits += f"""
+               UNION SELECT {columns} FROM contact_phone_numbers n
+                       JOIN contacts c ON c.tenant = n.tenant AND c.contact_name_id = n.contact_name_id
+                      WHERE n.tenant = :t AND n.normalized_phone_number LIKE :digits AND {where}"""
     params = {"t": tenant, "p": _like_pattern(cleaned), "lp": _like_pattern(cleaned.lower()),
-              "digits": f"%{digits}%", "client": client_id,
-              "inactive": is_inactive, "tags": list(tags) if tags else None, "limit": limit,
-              "offset": offset}  # fmt: skip
-    direction = "DESC" if sort_order == "desc" else "ASC"
+              "digits": f"%{digits}%", "client": client_id, "inactive": is_inactive,
+              "tags": list(tags) if tags else None, "limit": limit, "offset": offset}  # fmt: skip
+    order = f"{SEARCH_SORT_COLUMNS[sort_by]} {'DESC' if sort_order == 'desc' else 'ASC'}, contact_name_id"
+    # The page first (counted over every hit), then the default phone of its rows only.
     result = await conn.execute(
         text(
-            f"""WITH hits AS ({hits})
-                SELECT {_BRIEF_COLUMNS}, count(*) OVER () AS total
-                  FROM hits h JOIN contacts c ON c.tenant = :t AND c.contact_name_id = h.contact_name_id
-                  {_DEFAULT_PHONE_JOIN}
-                 WHERE {where}
-                 ORDER BY {SEARCH_SORT_COLUMNS[sort_by]} {direction}, c.contact_name_id
-                 LIMIT :limit OFFSET :offset"""
+            f"""WITH hits AS ({hits}),
+                     page AS (SELECT h.*, count(*) OVER () AS total FROM hits h ORDER BY {order}
+                              LIMIT :limit OFFSET :offset)
+                SELECT page.*, p.phone_number AS default_phone_number
+                  FROM page LEFT JOIN contact_phone_numbers p
+                    ON p.tenant = :t AND p.contact_name_id = page.contact_name_id AND p.is_default
+                 ORDER BY {order}"""
         ),
         params,
     )
@@ -828,11 +832,7 @@ async def search_contacts(
     elif offset == 0:
         total = 0
     else:  # past the last page: count on its own
-        total = await conn.scalar(
-            text(f"WITH hits AS ({hits}) SELECT count(*) FROM hits h JOIN contacts c ON c.tenant = :t "
-                 f"AND c.contact_name_id = h.contact_name_id WHERE {where}"),
-            params,
-        )  # fmt: skip
+        total = await conn.scalar(text(f"WITH hits AS ({hits}) SELECT count(*) FROM hits"), params)
     return [ContactBrief(**{k: v for k, v in row._mapping.items() if k != "total"}) for row in page], total
 
 
