@@ -4,6 +4,7 @@ error that names the field and leaves no partial data."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -14,6 +15,7 @@ from psa.domain.users import create_portal_user
 from tests.automation.conftest import Actors, audits, count, events, ledger
 from tests.automation.contact_world import CALL_TYPE, World, email, execute, get_contact, make_world, tag_contact
 from tests.automation.test_clients_actions import field_paths, new_contact, new_ticket, nothing_written
+from tests.factories import rows
 
 
 @pytest.fixture
@@ -447,3 +449,17 @@ async def test_upsert_rejects_bad_input(engine, actors: Actors, fails):
     nameless = await fails("contacts.upsert", {"email": email()})  # a new contact needs a name
     assert (nameless.code, nameless.details["field"]) == ("VALIDATION_ERROR", "full_name")
     assert await count(engine, "contacts WHERE tenant = :t", t=actors.tenant) == contacts_before
+
+
+async def test_concurrent_upserts_of_one_address_make_one_contact(engine, actors: Actors, invoke):
+    address = email()
+    first, second = await asyncio.gather(
+        invoke("contacts.upsert", {"email": address, "full_name": "Racer", "role": "A"}),
+        invoke("contacts.upsert", {"email": address, "full_name": "Racer", "notes": "B"}),
+    )
+    assert sorted([first.output["created"], second.output["created"]]) == [False, True]
+    assert first.output["contact"]["contact_name_id"] == second.output["contact"]["contact_name_id"]
+    [row] = await rows(engine, "SELECT role, notes FROM contacts WHERE tenant = :t AND email = :e",
+                       t=actors.tenant, e=address)  # fmt: skip
+    assert (row.role, row.notes) == ("A", "B")  # the second applied only its own field
+    assert len(await events(engine, actors.tenant, "CONTACT_CREATED")) == 1
