@@ -817,17 +817,20 @@ document_associations = Table(
 # -- contacts.* actions (reference: spec runtime §3.1; migration 0004) ---------------------------------------
 # Search and phone lookups (contacts.search, contacts.find): trigram indexes (pg_trgm, with btree_gin for the
 # leading tenant) serve ``ILIKE '%q%'`` on names, emails and phone digits; the last-7 / last-10 digit
-# expressions serve phone matching by suffix.
+# expressions serve phone matching by suffix. The trigram indexes have no pending list (fastupdate off): a search
+# never scans a list of unmerged entries (measured 40-60 ms after bulk inserts until a vacuum merged them).
+NO_PENDING_LIST = {"fastupdate": "off"}
 
 Index("ix_contacts_full_name_trgm", contacts.c.tenant, contacts.c.full_name, postgresql_using="gin",
-      postgresql_ops={"full_name": "gin_trgm_ops"})  # fmt: skip
+      postgresql_ops={"full_name": "gin_trgm_ops"}, postgresql_with=NO_PENDING_LIST)  # fmt: skip
 Index("ix_contacts_email_trgm", contacts.c.tenant, contacts.c.email, postgresql_using="gin",
-      postgresql_ops={"email": "gin_trgm_ops"})  # fmt: skip
+      postgresql_ops={"email": "gin_trgm_ops"}, postgresql_with=NO_PENDING_LIST)  # fmt: skip
 Index("ix_contact_additional_email_addresses_trgm", contact_additional_email_addresses.c.tenant,
       contact_additional_email_addresses.c.normalized_email_address, postgresql_using="gin",
-      postgresql_ops={"normalized_email_address": "gin_trgm_ops"})  # fmt: skip
+      postgresql_ops={"normalized_email_address": "gin_trgm_ops"}, postgresql_with=NO_PENDING_LIST)  # fmt: skip
 Index("ix_contact_phone_numbers_trgm", contact_phone_numbers.c.tenant, contact_phone_numbers.c.normalized_phone_number,
-      postgresql_using="gin", postgresql_ops={"normalized_phone_number": "gin_trgm_ops"})  # fmt: skip
+      postgresql_using="gin", postgresql_ops={"normalized_phone_number": "gin_trgm_ops"},
+      postgresql_with=NO_PENDING_LIST)  # fmt: skip
 Index("ix_contact_phone_numbers_last10", contact_phone_numbers.c.tenant,
       text("right(normalized_phone_number, 10)"))  # fmt: skip
 Index("ix_contact_phone_numbers_last7", contact_phone_numbers.c.tenant, text("right(normalized_phone_number, 7)"))

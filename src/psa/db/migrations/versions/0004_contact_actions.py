@@ -59,7 +59,12 @@ def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     for name, table, column in TRIGRAM_INDEXES:
         op.create_index(
-            name, table, ["tenant", column], postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}
+            name,
+            table,
+            ["tenant", column],
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},  # no pending list for searches to scan (see schema.py)
         )
     for name, digits in PHONE_SUFFIX_INDEXES:
         op.create_index(name, "contact_phone_numbers", ["tenant", sa.text(f"right(normalized_phone_number, {digits})")])
