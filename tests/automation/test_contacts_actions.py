@@ -222,6 +222,16 @@ async def test_search_matches_name_email_additional_email_and_phone(engine, acto
     assert ids(by_phone) == [str(world.contact)]
     assert by_phone.output["first_contact"]["phone"] == "+14155550100"
     assert (await invoke("contacts.search", {"query": "100%"})).output["total"] == 0  # % is literal
+    zed = await new_contact(engine, t, None, full_name="Zed Zebra", email="zed@zoo.example", phone_numbers=[
+        {"phone_number": "+1 415 555 0133", "canonical_type": "work", "is_default": True}],
+        additional_email_addresses=[{"email_address": "zebra@zoo.example", "canonical_type": "work"},
+                                    {"email_address": "zebra.stripes@zoo.example", "canonical_type": "other"}],
+    )  # fmt: skip
+    for query in ("zebra", "zoo.example", "ZEBRA.S"):  # matched by name and/or several addresses: listed once
+        once = await invoke("contacts.search", {"query": query})
+        assert (ids(once), once.output["total"]) == ([str(zed.contact_name_id)], 1), query
+    both = await invoke("contacts.search", {"query": "555 01"})  # phone digits: Grace and Zed
+    assert set(ids(both)) == {str(world.contact), str(zed.contact_name_id)} and both.output["total"] == 2
 
 
 async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, world: World, invoke):

@@ -796,19 +796,20 @@ async def search_contacts(
                      WHERE m.tenant = c.tenant AND m.tagged_id = c.contact_name_id AND m.tagged_type = 'contact'
                        AND d.tagged_type = 'contact' AND d.tag_text = ANY(CAST(:tags AS text[]))))"""
     columns = "c.contact_name_id, c.full_name, c.email, c.client_id, c.is_inactive, c.created_at, c.updated_at"
-    # One branch per indexed column (an OR across columns would not use the trigram indexes), each returning the
-    # listed columns, so UNION removes a contact matched twice; emails are stored in lower case and match a
-    # lower-cased pattern with LIKE.
-    hits = f"""SELECT {columns} FROM contacts c WHERE c.tenant = :t AND c.full_name ILIKE :p AND {where}
-               UNION SELECT {columns} FROM contacts c WHERE c.tenant = :t AND c.email LIKE :lp AND {where}
-               UNION SELECT {columns} FROM contact_additional_email_addresses a
-                       JOIN contacts c ON c.tenant = a.tenant AND c.contact_name_id = a.contact_name_id
-                      WHERE a.tenant = :t AND a.normalized_email_address LIKE :lp AND {where}"""
+    # Contacts whose name or primary email matches (one bitmap heap scan over both trigram indexes; emails are
+    # stored in lower case and match a lower-cased pattern), then, without a dedup pass, those matched only by an
+    # additional email or a phone number.
+    matched = "COALESCE(c.full_name ILIKE :p OR c.email LIKE :lp, false)"
+    others = """SELECT a.contact_name_id FROM contact_additional_email_addresses a
+                 WHERE a.tenant = :t AND a.normalized_email_address LIKE :lp"""
     if _PHONE_QUERY.fullmatch(cleaned) and len(digits) >= SEARCH_PHONE_MIN_DIGITS:
-        hits += f"""
-               UNION SELECT {columns} FROM contact_phone_numbers n
-                       JOIN contacts c ON c.tenant = n.tenant AND c.contact_name_id = n.contact_name_id
-                      WHERE n.tenant = :t AND n.normalized_phone_number LIKE :digits AND {where}"""
+        others += """
+                UNION SELECT n.contact_name_id FROM contact_phone_numbers n
+                 WHERE n.tenant = :t AND n.normalized_phone_number LIKE :digits"""
+    hits = f"""SELECT {columns} FROM contacts c WHERE c.tenant = :t AND {matched} AND {where}
+               UNION ALL
+               SELECT {columns} FROM contacts c
+                WHERE c.tenant = :t AND NOT {matched} AND {where} AND c.contact_name_id IN ({others})"""
     params = {"t": tenant, "p": _like_pattern(cleaned), "lp": _like_pattern(cleaned.lower()),
               "digits": f"%{digits}%", "client": client_id, "inactive": is_inactive,
               "tags": list(tags) if tags else None, "limit": limit, "offset": offset}  # fmt: skip
