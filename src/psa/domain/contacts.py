@@ -799,17 +799,18 @@ async def search_contacts(
     # Contacts whose name or primary email matches (one bitmap heap scan over both trigram indexes; emails are
     # stored in lower case and match a lower-cased pattern), then, without a dedup pass, those matched only by an
     # additional email or a phone number.
-    matched = "COALESCE(c.full_name ILIKE :p OR c.email LIKE :lp, false)"
+    matched = "(c.full_name ILIKE :p OR c.email LIKE :lp)"  # bare, or the planner cannot use the two indexes
     others = """SELECT a.contact_name_id FROM contact_additional_email_addresses a
                  WHERE a.tenant = :t AND a.normalized_email_address LIKE :lp"""
     if _PHONE_QUERY.fullmatch(cleaned) and len(digits) >= SEARCH_PHONE_MIN_DIGITS:
         others += """
-                UNION SELECT n.contact_name_id FROM contact_phone_numbers n
+                UNION ALL SELECT n.contact_name_id FROM contact_phone_numbers n
                  WHERE n.tenant = :t AND n.normalized_phone_number LIKE :digits"""
     hits = f"""SELECT {columns} FROM contacts c WHERE c.tenant = :t AND {matched} AND {where}
                UNION ALL
-               SELECT {columns} FROM contacts c
-                WHERE c.tenant = :t AND NOT {matched} AND {where} AND c.contact_name_id IN ({others})"""
+               SELECT {columns} FROM (SELECT DISTINCT contact_name_id FROM ({others}) u) o
+                 JOIN contacts c ON c.tenant = :t AND c.contact_name_id = o.contact_name_id
+                WHERE NOT COALESCE({matched}, false) AND {where}"""
     params = {"t": tenant, "p": _like_pattern(cleaned), "lp": _like_pattern(cleaned.lower()),
               "digits": f"%{digits}%", "client": client_id, "inactive": is_inactive,
               "tags": list(tags) if tags else None, "limit": limit, "offset": offset}  # fmt: skip
