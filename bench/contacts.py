@@ -188,6 +188,7 @@ async def run(args: argparse.Namespace) -> dict:
     try:
         load_start = time.perf_counter()
         loaded = await loaded_tenants(engine) if args.reuse else []
+        reused = len(loaded)
         for index in range(len(loaded), args.tenants):
             loaded.append(await load_tenant(engine, index, args.contacts))
             print(f"tenant {index + 1}/{args.tenants} loaded ({time.perf_counter() - load_start:.0f} s)", flush=True)
@@ -245,7 +246,7 @@ async def run(args: argparse.Namespace) -> dict:
         "benchmark": "contacts",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "data": {"tenants": args.tenants, "contacts_per_tenant": args.contacts, **totals,
+        "data": {"tenants": args.tenants, "contacts_per_tenant": args.contacts, **totals, "reused_tenants": reused,
                  "load_seconds": round(load_seconds, 1)},  # fmt: skip
         "latency": results,
         "target_p50_ms": TARGET_P50_MS,
