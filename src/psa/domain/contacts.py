@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
 import phonenumbers
@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.domain.clients import PhoneMatch, phone_digits
 from psa.domain.errors import (
     ConflictError,
     EmailExistsError,
@@ -726,7 +727,6 @@ async def count_contacts_for_client(conn: AsyncConnection, tenant: UUID, client_
 
 # -- lookups and search (reference: contacts.find, contacts.search; spec runtime §3.1, §6-5) ---------------------
 
-PhoneMatch = Literal["exact", "last7", "last10"]
 PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 7, "last7": 7, "last10": 10}
 SEARCH_SORT_COLUMNS = {"name": "full_name", "updated_at": "updated_at"}
 # A search query made of these characters, with at least this many digits, also matches phone numbers.
@@ -787,7 +787,7 @@ async def search_contacts(
     if sort_order not in ("asc", "desc"):
         raise ValidationError("sort_order must be one of asc, desc", field="sort_order")
     cleaned = query.strip()
-    digits = re.sub(r"\D", "", cleaned)
+    digits = phone_digits(cleaned)
     # Filters, applied in every branch: client, active state, any of the tag texts.
     where = """(CAST(:client AS uuid) IS NULL OR c.client_id = :client)
                AND (CAST(:inactive AS boolean) IS NULL OR c.is_inactive = :inactive)
@@ -842,7 +842,7 @@ def phone_candidates(phone: str, *, default_region: str = "US") -> list[str]:
     """The digit strings an exact phone lookup compares with stored numbers (which are E.164, so their digits
     include the country code): the digits as given, and the E.164 digits when ``phone`` parses as a valid
     number (numbers without ``+`` are read in ``default_region``)."""
-    digits = re.sub(r"\D", "", phone or "")
+    digits = phone_digits(phone)
     candidates = [digits]
     try:
         e164 = normalize_phone(phone, region=default_region, field="phone")
@@ -871,7 +871,7 @@ async def find_contacts_by_phone(
     ``last10`` and 7 otherwise, else ValidationError("phone is invalid", field="phone").
     Reference: contacts.find by phone (spec runtime §3.1), on ``contact_phone_numbers`` (§6-5).
     """
-    digits = re.sub(r"\D", "", phone or "")
+    digits = phone_digits(phone)
     if len(digits) < PHONE_MATCH_MIN_DIGITS[match]:
         raise ValidationError("phone is invalid", field="phone")
     if match == "exact":
