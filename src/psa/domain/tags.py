@@ -165,6 +165,22 @@ async def _ensure_definition(
     return TagDefinition(**result.one()._mapping)
 
 
+async def find_tag_definition(
+    conn: AsyncConnection, tenant: UUID, tag_text: str, tagged_type: str
+) -> TagDefinition | None:
+    """The definition of exactly (trimmed ``tag_text``, ``tagged_type``), or None (reference crm.tag_activity
+    asks ``tag:create`` only for texts without one)."""
+    result = await conn.execute(
+        text(
+            """SELECT tenant, tag_id, tag_text, tagged_type, background_color, text_color, board_id, created_at
+                 FROM tag_definitions WHERE tenant = :tenant AND tag_text = :tag_text AND tagged_type = :tagged_type"""
+        ),
+        {"tenant": tenant, "tag_text": tag_text.strip(_JS_WHITESPACE), "tagged_type": tagged_type},
+    )
+    row = result.first()
+    return TagDefinition(**row._mapping) if row else None
+
+
 async def ensure_tag_definition(
     conn: AsyncConnection,
     tenant: UUID,

@@ -10,23 +10,31 @@ Public API::
 
 from psa.email.providers import EmailProvider, OutboxProvider, SmtpProvider, build_provider
 from psa.email.service import (
+    EMAIL_TYPE_QUOTE,
     EMAIL_TYPE_WELCOME,
     EmailResult,
+    QuoteEmail,
     WelcomeEmail,
+    render_quote,
     render_welcome,
+    send_quote_email,
     send_welcome_email,
     welcome_subject,
 )
 
 __all__ = [
+    "EMAIL_TYPE_QUOTE",
     "EMAIL_TYPE_WELCOME",
     "EmailProvider",
     "EmailResult",
     "OutboxProvider",
+    "QuoteEmail",
     "SmtpProvider",
     "WelcomeEmail",
     "build_provider",
+    "render_quote",
     "render_welcome",
+    "send_quote_email",
     "send_welcome_email",
     "welcome_subject",
 ]

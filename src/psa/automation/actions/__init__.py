@@ -7,7 +7,9 @@ from psa.automation.registry import ActionRegistry
 
 def register_all(registry: ActionRegistry) -> ActionRegistry:
     """Register every built-in action module on ``registry`` (in catalog order) and return it."""
-    from psa.automation.actions import clients
+    from psa.automation.actions import clients, crm, quotes
 
     clients.register(registry)
+    crm.register(registry)
+    quotes.register(registry)
     return registry
