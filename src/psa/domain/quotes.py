@@ -291,13 +291,14 @@ async def add_activity(
     performed_by: UUID | None,
     metadata: dict[str, Any] | None = None,
 ) -> UUID:
-    """Append to the quote's activity log (``created``, ``status_changed``, ``approval_submitted``, ``sent``,
-    ``item_added`` ...); returns the activity id."""
+    """Append to the quote's activity log (``created``, ``status_changed``, ``approval_submitted``, ``sent``);
+    returns the activity id. ``created_at`` is the wall clock, so entries of one transaction keep their order."""
     return (
         await conn.execute(
             text(
-                """INSERT INTO quote_activities (tenant, quote_id, activity_type, description, performed_by, metadata)
-                   VALUES (:tenant, :quote_id, :type, :description, :by, CAST(:metadata AS jsonb))
+                """INSERT INTO quote_activities (tenant, quote_id, activity_type, description, performed_by, metadata,
+                                                created_at)
+                   VALUES (:tenant, :quote_id, :type, :description, :by, CAST(:metadata AS jsonb), clock_timestamp())
                    RETURNING activity_id"""
             ),
             {"tenant": tenant, "quote_id": quote_id, "type": activity_type, "description": description,
