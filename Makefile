@@ -47,6 +47,7 @@ status: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/automation.py
+	$(BIN)/python bench/crm.py
 
 clean: down
 	rm -rf .psa

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from psa.automation.catalog import build_catalog
 from psa.db.engine import tenant_transaction
 from psa.domain import interactions
 from tests.automation.conftest import Actors, add_user, audits, count, events, ledger
@@ -84,6 +85,9 @@ def test_registers_the_crm_actions_as_specified(registry):
             side_effectful, mode, permissions,
         )  # fmt: skip
         assert ("idempotency_key" in meta["input_schema"]["properties"]) == (mode == "action")
+    [crm] = [record for record in build_catalog(registry) if record.group_key == "crm"]
+    labels = [label for label, *_ in EXPECTED.values()]
+    assert [a.label for a in crm.actions] == sorted(labels, key=str.casefold)  # the designer's CRM group
     schema = registry.get("crm.find_activities", 1).input_schema()
     assert schema["properties"]["contact_id"]["x-workflow-picker-dependencies"] == ["client_id"]
     assert schema["properties"]["user_id"]["x-workflow-picker-kind"] == "user"

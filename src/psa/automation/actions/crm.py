@@ -244,6 +244,7 @@ async def create_activity_note_handler(ctx: ActionContext, inp: CreateActivityNo
 
 
 def _note_permissions(inp: CreateActivityNoteInput) -> tuple[tuple[str, str], ...]:
+    """``{client|contact|ticket|project}:update`` by target type (reference)."""
     return ((inp.target.type, "update"),)
 
 
@@ -317,7 +318,13 @@ async def find_activities_handler(ctx: ActionContext, inp: FindActivitiesInput) 
 
 
 def _find_permissions(inp: FindActivitiesInput) -> tuple[tuple[str, str], ...]:
-    return (("contact", "read"),) * (inp.contact_id is not None) + (("ticket", "read"),) * (inp.ticket_id is not None)
+    """``contact:read`` when filtering by contact, ``ticket:read`` when filtering by ticket (reference)."""
+    implied = []
+    if inp.contact_id is not None:
+        implied.append(("contact", "read"))
+    if inp.ticket_id is not None:
+        implied.append(("ticket", "read"))
+    return tuple(implied)
 
 
 # -- crm.update_activity -------------------------------------------------------------------------------------
@@ -508,7 +515,8 @@ async def schedule_activity_handler(ctx: ActionContext, inp: ScheduleActivityInp
 
 
 def _schedule_permissions(inp: ScheduleActivityInput) -> tuple[tuple[str, str], ...]:
-    return (("ticket", "read"),) * (inp.ticket_id is not None)
+    """``ticket:read`` when the follow-up is linked to a ticket (reference)."""
+    return (("ticket", "read"),) if inp.ticket_id is not None else ()
 
 
 # -- crm.update_activity_status ------------------------------------------------------------------------------
