@@ -482,6 +482,8 @@ async def get_activity(conn: AsyncConnection, tenant: UUID, activity_id: UUID) -
 
 
 class InteractionStatus(BaseModel):
+    """A tenant ``statuses`` row of type ``interaction``."""
+
     status_id: UUID
     name: str
     is_closed: bool
@@ -620,6 +622,8 @@ async def require_user(conn: AsyncConnection, tenant: UUID, user_id: UUID, messa
 
 
 class TenantInteractionType(BaseModel):
+    """A tenant ``interaction_types`` row (reference crm.create_interaction_type output)."""
+
     type_id: UUID
     type_name: str
     icon: str | None

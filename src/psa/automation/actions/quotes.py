@@ -99,14 +99,17 @@ class QuoteItemSummary(BaseModel):
 
 
 def detail(quote: Quote) -> QuoteDetailSummary:
+    """The QuoteDetailSummary of a domain quote."""
     return QuoteDetailSummary(**quote.model_dump(include=set(QuoteDetailSummary.model_fields)))
 
 
 def brief(quote: Quote) -> QuoteSummary:
+    """The QuoteSummary of a domain quote."""
     return QuoteSummary(**quote.model_dump(include=set(QuoteSummary.model_fields)))
 
 
 def item_summary(item: QuoteItem) -> QuoteItemSummary:
+    """The QuoteItemSummary of a domain quote item."""
     return QuoteItemSummary(**item.model_dump(include=set(QuoteItemSummary.model_fields)))
 
 
