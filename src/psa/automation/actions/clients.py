@@ -879,7 +879,6 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
 # -- registration ------------------------------------------------------------------------------------------
 
 
-
 READ, CREATE, UPDATE, DELETE = ("client", "read"), ("client", "create"), ("client", "update"), ("client", "delete")
 
 ACTIONS: tuple[ActionDef, ...] = (

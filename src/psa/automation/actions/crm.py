@@ -792,7 +792,6 @@ async def complete_activity_handler(ctx: ActionContext, inp: CompleteActivityInp
 # -- registration --------------------------------------------------------------------------------------------
 
 
-
 CLIENT_READ, CLIENT_UPDATE = ("client", "read"), ("client", "update")
 
 ACTIONS: tuple[ActionDef, ...] = (
