@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from psa.automation.definitions import publish_definition
+from psa.automation.registry import default_registry
+from psa.automation.runs import launch_run, run_handle
 from psa.config import get_settings
 from psa.db.engine import tenant_transaction
 from psa.domain import quotes
@@ -495,3 +498,59 @@ async def test_send_quote_when_smtp_is_down_still_sends_the_quote(engine, actors
     assert description == "Quote published in client portal" and metadata["email_sent"] is False
     [audit] = await audits(engine, actors.tenant, "crm.send_quote")
     assert audit.changed_data["email_sent"] is False
+
+
+# -- in a published workflow on Temporal ---------------------------------------------------------------------
+
+CALL_TYPE = "8e36ee4d-d124-5e40-8076-5d9b3b587fc1"  # system interaction type "Call"
+FOLLOW_UP_AND_QUOTE = {
+    "id": "follow-up-and-quote",
+    "name": "Follow up and quote",
+    "steps": [
+        {"id": "schedule", "type": "action.call",
+         "config": {"actionId": "crm.schedule_activity", "version": 1, "saveAs": "vars.followup",
+                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}, "type_id": CALL_TYPE,
+                                     "title": "Discuss pricing", "start_time": {"$expr": "payload.due"}}}},
+        {"id": "done", "type": "action.call",
+         "config": {"actionId": "crm.complete_activity", "version": 1, "saveAs": "vars.completed",
+                    "inputMapping": {"activity_id": {"$expr": "vars.followup.activity.activity_id"},
+                                     "feedback": "Wants a quote"}}},
+        {"id": "quote", "type": "action.call",
+         "config": {"actionId": "crm.create_quote", "version": 1, "saveAs": "vars.quote",
+                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}, "title": "Pricing",
+                                     "quote_date": "2026-03-01", "valid_until": "2026-03-31"}}},
+        {"id": "item", "type": "action.call",
+         "config": {"actionId": "crm.add_quote_item", "version": 1,
+                    "inputMapping": {"quote_id": {"$expr": "vars.quote.quote.quote_id"}, "description": "Setup",
+                                     "quantity": 3, "unit_price": 2500}}},
+        {"id": "send", "type": "action.call",
+         "config": {"actionId": "crm.send_quote", "version": 1, "saveAs": "vars.sent",
+                    "inputMapping": {"quote_id": {"$expr": "vars.quote.quote.quote_id"}}}},
+        {"id": "found", "type": "action.call",
+         "config": {"actionId": "crm.find_activities", "version": 1, "saveAs": "vars.found",
+                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}}}},
+    ],
+}  # fmt: skip
+
+
+async def test_a_published_workflow_follows_up_and_sends_a_quote(engine, client, worker, actors: Actors,
+                                                                  email_settings, tmp_path):  # fmt: skip
+    acme = await new_client(engine, actors.tenant, billing_email="billing@acme.example")
+    async with tenant_transaction(engine, actors.tenant) as conn:
+        await publish_definition(conn, actors.tenant, FOLLOW_UP_AND_QUOTE, registry=default_registry(),
+                                 published_by=actors.admin)  # fmt: skip
+    launched = await launch_run(engine, client, tenant=actors.tenant, workflow="follow-up-and-quote",
+                                payload={"client_id": str(acme.client_id), "due": "2026-03-02T09:00:00Z"},
+                                task_queue=worker)  # fmt: skip
+    result = await run_handle(client, launched.run_id).result()
+    assert result["status"] == "SUCCEEDED"
+    sent = result["vars"]["sent"]
+    assert (sent["new_status"], sent["email_sent"], sent["recipients"]) == ("sent", True, ["billing@acme.example"])
+    assert result["vars"]["completed"]["activity"]["state"] == "done"
+    assert [a["state"] for a in result["vars"]["found"]["activities"]] == ["done"]
+    row = await quote_row(engine, actors.tenant, sent["quote"]["quote_id"])
+    assert (row.status, row.total_amount) == ("sent", 7500)
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    [(actor,)] = await rows(engine, "SELECT user_id FROM audit_logs WHERE tenant = :t AND operation = :op",
+                            t=actors.tenant, op="workflow_action:crm.send_quote")  # fmt: skip
+    assert actor == actors.admin  # the publisher is the actor
