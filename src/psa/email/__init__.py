@@ -1,10 +1,11 @@
-"""Transactional email for tenant provisioning: the welcome email and its delivery providers.
+"""Transactional email: the tenant welcome email, quote emails (crm.send_quote) and their delivery providers.
 
 Public API::
 
-    WelcomeEmail, EmailResult                     # pydantic models (input / outcome)
+    WelcomeEmail, QuoteEmail, EmailResult         # pydantic models (input / outcome)
     render_welcome(settings, msg) -> EmailMessage # build the multipart/alternative message
     await send_welcome_email(settings, msg)       # render + deliver; never raises for delivery problems
+    render_quote(settings, msg), await send_quote_email(settings, msg)   # the same for a quote
     EmailProvider, OutboxProvider, SmtpProvider, build_provider
 """
 

@@ -1,7 +1,8 @@
-"""Render and deliver the tenant welcome email.
+"""Render and deliver the tenant welcome email and quote emails (crm.send_quote).
 
-``send_welcome_email`` is safe to call from a workflow activity: delivery problems come back as an
-``EmailResult`` with ``email_sent=False`` and a password-free ``error`` instead of an exception.
+``send_welcome_email`` and ``send_quote_email`` are safe to call from a workflow activity or action: delivery
+problems come back as an ``EmailResult`` with ``email_sent=False`` and a password-free ``error`` instead of
+an exception.
 """
 
 from __future__ import annotations
