@@ -759,6 +759,7 @@ interactions = Table(
     Index("ix_interactions_ticket", "tenant", "ticket_id"),
     Index("ix_interactions_type_status", "tenant", "type_id", "status_id", "interaction_date"),
     Index("ix_interactions_user", "tenant", "user_id", "interaction_date"),
+    Index("ix_interactions_date", "tenant", "interaction_date"),
 )
 
 documents = Table(

@@ -454,7 +454,8 @@ async def find_activities(
     """One page of the tenant's activities matching ``filters``, newest ``interaction_date`` first, ties by
     ``interaction_id`` descending (a stable order for paging). ``limit`` ≥ 1, ``offset`` ≥ 0 rows.
     Reference: crm.find_activities (spec runtime §3.3). Indexes: (tenant, client_id, interaction_date),
-    (tenant, type_id, status_id, interaction_date), (tenant, user_id, interaction_date)."""
+    (tenant, type_id, status_id, interaction_date), (tenant, user_id, interaction_date),
+    (tenant, interaction_date)."""
     given = {k: v for k, v in filters.model_dump().items() if v is not None}
     where = " AND ".join(_FILTER_SQL[k] for k in given) or "true"
     result = await conn.execute(

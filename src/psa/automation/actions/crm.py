@@ -19,6 +19,10 @@ Deliberate deviations:
   has no projects yet.
 - A no-op (crm.update_activity_status, crm.complete_activity) still leaves an audit row saying ``no_op``:
   the runtime audits every side-effectful invocation.
+- crm.tag_activity's ``{target}:update`` and ``tag:create`` depend on what the database holds, so the
+  handler checks them: a denial there writes nothing but the FAILED ledger row of the attempt.
+- A note on a contact without a client is refused ("Contact must be assigned to a client before logging
+  interactions"), like every interaction this back end logs.
 """
 
 from __future__ import annotations

@@ -160,12 +160,14 @@ def upgrade() -> None:
     op.add_column("interactions", _ts("completed_at", default=False))
     op.add_column("interactions", _uuid("completed_by"))
     op.add_column("interactions", sa.Column("feedback", sa.Text(), nullable=True))
-    # crm.find_activities: by type and status, by owner, newest first.
+    # crm.find_activities: by type and status, by owner, by date alone; newest first.
     op.create_index("ix_interactions_type_status", "interactions", ["tenant", "type_id", "status_id", "interaction_date"])
     op.create_index("ix_interactions_user", "interactions", ["tenant", "user_id", "interaction_date"])
+    op.create_index("ix_interactions_date", "interactions", ["tenant", "interaction_date"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_interactions_date", table_name="interactions")
     op.drop_index("ix_interactions_user", table_name="interactions")
     op.drop_index("ix_interactions_type_status", table_name="interactions")
     for column in ("feedback", "completed_by", "completed_at"):
