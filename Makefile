@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/automation.py
 	$(BIN)/python bench/contacts.py
+	$(BIN)/python bench/crm.py
 
 clean: down
 	rm -rf .psa

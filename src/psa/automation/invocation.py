@@ -108,7 +108,7 @@ async def invoke_action(
     async with engine.begin() as conn:
         try:  # reads only: a denied actor writes nothing, not even a ledger row
             actor = await permissions.authorize(
-                conn, tenant, action.permissions, run_id=run_id, actor_user_id=actor_user_id
+                conn, tenant, action.permissions_for(parsed), run_id=run_id, actor_user_id=actor_user_id
             )
         except ActionFailure as failure:
             raise _at(failure, step_path) from None

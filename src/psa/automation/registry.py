@@ -81,10 +81,18 @@ class ActionDef:
     handler: Handler
     category: str = "Business Operations"
     icon: str | None = None
+    input_permissions: Callable[[Any], tuple[tuple[str, str], ...]] | None = None
+    """Permissions the parsed input implies, checked after ``permissions`` (reference crm.find_activities:
+    ``contact:read`` only when filtering by contact)."""
 
     @property
     def key(self) -> str:
         return f"{self.id}@{self.version}"
+
+    def permissions_for(self, parsed_input: Any) -> tuple[tuple[str, str], ...]:
+        """``permissions``, then those ``input_permissions`` derives from the parsed input (without repeats)."""
+        implied = self.input_permissions(parsed_input) if self.input_permissions else ()
+        return self.permissions + tuple(dict.fromkeys(p for p in implied if p not in self.permissions))
 
     def input_schema(self) -> dict[str, Any]:
         """JSON Schema of the input (fields with defaults are optional)."""

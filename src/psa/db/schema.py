@@ -733,6 +733,10 @@ interactions = Table(
     Column("tags", JSONB),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    # Beyond the reference (migration 0005, crm.complete_activity): when, by whom and the feedback.
+    _ts("completed_at", default=False),
+    _uuid("completed_by"),
+    Column("feedback", Text),
     PrimaryKeyConstraint("tenant", "interaction_id"),
     _tenant_fk(),
     ForeignKeyConstraint(
@@ -753,6 +757,9 @@ interactions = Table(
     Index("ix_interactions_client", "tenant", "client_id", "interaction_date"),
     Index("ix_interactions_contact", "tenant", "contact_name_id"),
     Index("ix_interactions_ticket", "tenant", "ticket_id"),
+    Index("ix_interactions_type_status", "tenant", "type_id", "status_id", "interaction_date"),
+    Index("ix_interactions_user", "tenant", "user_id", "interaction_date"),
+    Index("ix_interactions_date", "tenant", "interaction_date"),
 )
 
 documents = Table(
@@ -1123,6 +1130,133 @@ workflow_event_outbox = Table(
     UniqueConstraint("tenant", "idempotency_key"),
     _tenant_fk(),
     Index("ix_workflow_event_outbox_undelivered", "created_at", postgresql_where=text("delivered_at IS NULL")),
+)
+
+# -- quotes (migration 0005; reference: spec runtime §3.3 crm.*quote*) --------------------------------
+
+QUOTE_STATUSES = (
+    "draft", "pending_approval", "approved", "sent", "accepted", "rejected", "expired", "converted", "cancelled",
+    "superseded", "archived",
+)  # fmt: skip
+
+
+def _money(name: str) -> Column:
+    """An amount in integer minor units (cents), 0 by default."""
+    return Column(name, BigInteger, nullable=False, server_default=text("0"))
+
+
+def _flag(name: str, default: bool) -> Column:
+    return Column(name, Boolean, nullable=False, server_default=text("true" if default else "false"))
+
+
+quotes = Table(
+    "quotes",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("quote_id", nullable=False, default=True),
+    Column("quote_number", Text, nullable=False),
+    _uuid("client_id", nullable=False),
+    _uuid("contact_id"),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
+    Column("status", Text, nullable=False, server_default="draft"),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    _ts("quote_date", nullable=False, default=False),
+    _ts("valid_until", nullable=False, default=False),
+    Column("po_number", String(255)),
+    Column("internal_notes", Text),
+    Column("client_notes", Text),
+    Column("terms_and_conditions", Text),
+    Column("currency_code", String(3), nullable=False, server_default="USD"),
+    Column("tax_source", Text, nullable=False, server_default="internal"),
+    _flag("is_template", False),
+    _money("subtotal"),
+    _money("discount_total"),
+    _money("tax"),
+    _money("total_amount"),
+    _ts("sent_at", default=False),
+    _uuid("converted_contract_id"),
+    _uuid("converted_invoice_id"),
+    _uuid("created_by"),
+    _uuid("updated_by"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "quote_id"),
+    UniqueConstraint("tenant", "quote_number"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "client_id"], ["clients.tenant", "clients.client_id"], name="fk_quotes_client"),
+    ForeignKeyConstraint(
+        ["tenant", "contact_id"], ["contacts.tenant", "contacts.contact_name_id"], name="fk_quotes_contact"
+    ),
+    CheckConstraint(f"status IN ({', '.join(repr(s) for s in QUOTE_STATUSES)})", name="status"),
+    CheckConstraint("valid_until >= quote_date", name="valid_range"),
+    Index("ix_quotes_client", "tenant", "client_id", "quote_date"),
+    Index("ix_quotes_quote_date", "tenant", "quote_date"),
+)
+
+quote_items = Table(
+    "quote_items",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("quote_item_id", nullable=False, default=True),
+    _uuid("quote_id", nullable=False),
+    Column("description", Text, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    _money("unit_price"),
+    _money("total_price"),
+    _money("net_amount"),
+    _money("tax_amount"),
+    Column("unit_of_measure", Text),
+    Column("display_order", Integer, nullable=False),
+    Column("phase", Text),
+    _flag("is_optional", False),
+    _flag("is_selected", True),
+    _flag("is_recurring", False),
+    Column("billing_frequency", Text),
+    Column("billing_method", Text),
+    _flag("is_discount", False),
+    Column("discount_type", Text),
+    Column("discount_percentage", Integer),
+    _uuid("applies_to_item_id"),
+    _uuid("applies_to_service_id"),
+    _flag("is_taxable", True),
+    Column("tax_region", Text),
+    Column("tax_rate", Integer),
+    _uuid("location_id"),
+    Column("cost", BigInteger),
+    Column("cost_currency", String(3)),
+    _uuid("created_by"),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "quote_item_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(
+        ["tenant", "quote_id"], ["quotes.tenant", "quotes.quote_id"], name="fk_quote_items_quote", ondelete="CASCADE"
+    ),
+    CheckConstraint("quantity > 0", name="quantity"),
+    Index("ix_quote_items_quote", "tenant", "quote_id", "display_order"),
+)
+
+quote_activities = Table(
+    "quote_activities",
+    metadata,
+    _uuid("tenant", nullable=False),
+    _uuid("activity_id", nullable=False, default=True),
+    _uuid("quote_id", nullable=False),
+    Column("activity_type", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    _uuid("performed_by"),
+    Column("metadata", JSONB),
+    _ts("created_at", nullable=False),
+    PrimaryKeyConstraint("tenant", "activity_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(
+        ["tenant", "quote_id"],
+        ["quotes.tenant", "quotes.quote_id"],
+        name="fk_quote_activities_quote",
+        ondelete="CASCADE",
+    ),
+    Index("ix_quote_activities_quote", "tenant", "quote_id", "created_at"),
 )
 
 GLOBAL_TABLES: tuple[Table, ...] = (system_interaction_types,)

@@ -136,6 +136,12 @@ def _definition_values(
     return cleaned, background or generated_background, foreground or generated_text
 
 
+_DEFINITION_BY_TEXT = text(
+    """SELECT tenant, tag_id, tag_text, tagged_type, background_color, text_color, board_id, created_at
+         FROM tag_definitions WHERE tenant = :tenant AND tag_text = :tag_text AND tagged_type = :tagged_type"""
+)
+
+
 async def _ensure_definition(
     conn: AsyncConnection,
     tenant: UUID,
@@ -155,14 +161,21 @@ async def _ensure_definition(
         {**params, "background": background_color, "text_color": text_color, "board_id": board_id},
     )
     # A separate statement: its snapshot sees a definition a concurrent transaction committed meanwhile.
-    result = await conn.execute(
-        text(
-            """SELECT tenant, tag_id, tag_text, tagged_type, background_color, text_color, board_id, created_at
-                 FROM tag_definitions WHERE tenant = :tenant AND tag_text = :tag_text AND tagged_type = :tagged_type"""
-        ),
-        params,
-    )
+    result = await conn.execute(_DEFINITION_BY_TEXT, params)
     return TagDefinition(**result.one()._mapping)
+
+
+async def find_tag_definition(
+    conn: AsyncConnection, tenant: UUID, tag_text: str, tagged_type: str
+) -> TagDefinition | None:
+    """The definition of exactly (trimmed ``tag_text``, ``tagged_type``), or None (reference crm.tag_activity
+    asks ``tag:create`` only for texts without one)."""
+    result = await conn.execute(
+        _DEFINITION_BY_TEXT,
+        {"tenant": tenant, "tag_text": tag_text.strip(_JS_WHITESPACE), "tagged_type": tagged_type},
+    )
+    row = result.first()
+    return TagDefinition(**row._mapping) if row else None
 
 
 async def ensure_tag_definition(

@@ -42,3 +42,20 @@ class EmailResult(BaseModel):
     provider: str
     location: str | None = None
     error: str | None = None
+
+
+class QuoteEmail(BaseModel):
+    """One quote email (reference: crm.send_quote): who it goes to, its subject, the sender's optional
+    message, the portal link, and what the body shows about the quote (``total`` already formatted)."""
+
+    tenant_id: str
+    quote_id: str
+    quote_number: str
+    title: str
+    client_name: str
+    recipients: list[str]
+    subject: str
+    message: str | None = None
+    link: str
+    total: str
+    valid_until: str

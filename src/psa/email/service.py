@@ -1,7 +1,8 @@
-"""Render and deliver the tenant welcome email.
+"""Render and deliver the tenant welcome email and quote emails (crm.send_quote).
 
-``send_welcome_email`` is safe to call from a workflow activity: delivery problems come back as an
-``EmailResult`` with ``email_sent=False`` and a password-free ``error`` instead of an exception.
+``send_welcome_email`` and ``send_quote_email`` are safe to call from a workflow activity or action: delivery
+problems come back as an ``EmailResult`` with ``email_sent=False`` and a password-free ``error`` instead of
+an exception.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from psa.config import Settings
-from psa.email.models import EmailResult, WelcomeEmail
+from psa.email.models import EmailResult, QuoteEmail, WelcomeEmail
 from psa.email.providers import EmailProvider, build_provider
 
 __all__ = [
+    "EMAIL_TYPE_QUOTE",
     "EMAIL_TYPE_WELCOME",
     "EmailResult",
+    "QuoteEmail",
     "WelcomeEmail",
+    "render_quote",
     "render_welcome",
+    "send_quote_email",
     "send_welcome_email",
     "welcome_subject",
 ]
@@ -33,6 +38,7 @@ __all__ = [
 logger = logging.getLogger("psa.email")
 
 EMAIL_TYPE_WELCOME = "tenant_welcome"
+EMAIL_TYPE_QUOTE = "quote"
 _TEMPLATES = Path(__file__).parent / "templates"
 _REDACTED = "[REDACTED]"
 
@@ -170,4 +176,49 @@ async def send_welcome_email(
         result.location,
         extra=log_ctx,
     )
+    return result
+
+
+def render_quote(settings: Settings, msg: QuoteEmail) -> EmailMessage:
+    """Build a quote email (``multipart/alternative``: text, then autoescaped HTML) to every address of
+    ``msg.recipients`` at once, with ``X-PSA-Email-Type: quote`` and ``X-PSA-Quote-Id``. Reference:
+    crm.send_quote (text = the message, else a default text, then "View quote: {link}").
+    Raises ``ValueError`` when an address or header value cannot be represented."""
+    context = msg.model_dump()
+    text = _environment(False).get_template("quote.txt.j2").render(context)
+    html = _environment(True).get_template("quote.html.j2").render(context)
+    message = EmailMessage()
+    message["From"] = settings.email_from
+    message["To"] = ", ".join(msg.recipients)
+    message["Subject"] = msg.subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(idstring="quote", domain=_sender_domain(settings))
+    message["X-PSA-Tenant-Id"] = msg.tenant_id
+    message["X-PSA-Email-Type"] = EMAIL_TYPE_QUOTE
+    message["X-PSA-Quote-Id"] = msg.quote_id
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+async def send_quote_email(
+    settings: Settings, msg: QuoteEmail, *, provider: EmailProvider | None = None
+) -> EmailResult:
+    """Render and deliver one quote email through ``provider`` (default ``build_provider(settings)``).
+    Never raises for delivery problems: an invalid recipient or any provider exception gives
+    ``email_sent=False`` with ``error`` (reference crm.send_quote: "any send failure → email_sent:false")."""
+    provider_name = provider.name if provider is not None else settings.email_provider
+    message: EmailMessage | None = None
+    try:
+        recipients = [validate_email(r, check_deliverability=False).normalized for r in msg.recipients]
+        message = render_quote(settings, msg.model_copy(update={"recipients": recipients}))
+        result = await (provider or build_provider(settings)).send(message)
+    except Exception as exc:  # an invalid address or any delivery problem is reported, not raised
+        error = f"{type(exc).__name__}: {exc}"
+        logger.warning("quote email not sent tenant_id=%s quote_id=%s provider=%s: %s", msg.tenant_id,
+                       msg.quote_id, provider_name, error)  # fmt: skip
+        return EmailResult(email_sent=False, provider=provider_name, error=error,
+                           message_id=message["Message-ID"] if message is not None else None)  # fmt: skip
+    logger.info("quote email sent tenant_id=%s quote_id=%s provider=%s message_id=%s", msg.tenant_id, msg.quote_id,
+                result.provider, result.message_id)  # fmt: skip
     return result

@@ -7,8 +7,10 @@ from psa.automation.registry import ActionRegistry
 
 def register_all(registry: ActionRegistry) -> ActionRegistry:
     """Register every built-in action module on ``registry`` (in catalog order) and return it."""
-    from psa.automation.actions import clients, contacts
+    from psa.automation.actions import clients, contacts, crm, quotes
 
     clients.register(registry)
     contacts.register(registry)
+    crm.register(registry)
+    quotes.register(registry)
     return registry

@@ -52,6 +52,7 @@ from psa.automation.actions.common import (
     NoteBody,
     TagResult,
     TagText,
+    action_def,
     camel,
     compact,
     confirm_flag,
@@ -830,49 +831,37 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
 # -- registration ------------------------------------------------------------------------------------------
 
 
-def _action(
-    action_id: str, label: str, description: str, input_model: type[BaseModel], output_model: type[BaseModel],
-    handler: Any, *, side_effectful: bool, idempotency: Literal["engine", "action"],
-    permissions: tuple[tuple[str, str], ...],
-) -> ActionDef:  # fmt: skip
-    return ActionDef(
-        id=action_id, version=1, label=label, description=description, input_model=input_model,
-        output_model=output_model, side_effectful=side_effectful, idempotency=idempotency,
-        permissions=permissions, handler=handler,
-    )  # fmt: skip
-
-
 READ, CREATE, UPDATE, DELETE = ("client", "read"), ("client", "create"), ("client", "update"), ("client", "delete")
 
 ACTIONS: tuple[ActionDef, ...] = (
-    _action("clients.find", "Find Client", "Find a client by id, name, external ref, or location phone",
+    action_def("clients.find", "Find Client", "Find a client by id, name, external ref, or location phone",
             FindInput, FindOutput, find_handler, side_effectful=False, idempotency="engine", permissions=(READ,)),
-    _action("clients.search", "Search Clients", "Search clients by name", SearchInput, SearchOutput,
+    action_def("clients.search", "Search Clients", "Search clients by name", SearchInput, SearchOutput,
             search_handler, side_effectful=False, idempotency="engine", permissions=(READ,)),
-    _action("clients.create", "Create Client", "Create a client and optionally attach initial tags",
+    action_def("clients.create", "Create Client", "Create a client and optionally attach initial tags",
             CreateInput, CreateOutput, create_handler, side_effectful=True, idempotency="action",
             permissions=(CREATE,)),
-    _action("clients.update", "Edit Client", "Update editable fields on an existing client", UpdateInput,
+    action_def("clients.update", "Edit Client", "Update editable fields on an existing client", UpdateInput,
             UpdateOutput, update_handler, side_effectful=True, idempotency="engine", permissions=(UPDATE,)),
-    _action("clients.archive", "Archive Client", "Set a client inactive with idempotent semantics", ArchiveInput,
+    action_def("clients.archive", "Archive Client", "Set a client inactive with idempotent semantics", ArchiveInput,
             ArchiveOutput, archive_handler, side_effectful=True, idempotency="engine", permissions=(UPDATE,)),
-    _action("clients.delete", "Delete Client", "Hard-delete a client with dependency validation guardrails",
+    action_def("clients.delete", "Delete Client", "Hard-delete a client with dependency validation guardrails",
             DeleteInput, DeleteOutput, delete_handler, side_effectful=True, idempotency="engine",
             permissions=(DELETE,)),
-    _action("clients.duplicate", "Duplicate Client",
+    action_def("clients.duplicate", "Duplicate Client",
             "Create a new client from a source profile with safe copy options", DuplicateInput, DuplicateOutput,
             duplicate_handler, side_effectful=True, idempotency="action", permissions=(READ, CREATE)),
-    _action("clients.add_tag", "Add Tag to Client",
+    action_def("clients.add_tag", "Add Tag to Client",
             "Attach one or more tags to a client with idempotent mapping behavior", AddTagInput, AddTagOutput,
             add_tag_handler, side_effectful=True, idempotency="action", permissions=(UPDATE,)),
-    _action("clients.assign_to_ticket", "Assign Client to Ticket",
+    action_def("clients.assign_to_ticket", "Assign Client to Ticket",
             "Move a ticket to a client and optionally set/clear contact and location", AssignToTicketInput,
             AssignToTicketOutput, assign_to_ticket_handler, side_effectful=True, idempotency="engine",
             permissions=(READ, ("ticket", "update"))),
-    _action("clients.add_note", "Add Note to Client", "Append a note block to the client notes document",
+    action_def("clients.add_note", "Add Note to Client", "Append a note block to the client notes document",
             AddNoteInput, AddNoteOutput, add_note_handler, side_effectful=True, idempotency="action",
             permissions=(UPDATE,)),
-    _action("clients.add_interaction", "Add Interaction to Client",
+    action_def("clients.add_interaction", "Add Interaction to Client",
             "Log an interaction against a client using the workflow actor as owner", AddInteractionInput,
             AddInteractionOutput, add_interaction_handler, side_effectful=True, idempotency="action",
             permissions=(UPDATE,)),

@@ -8,15 +8,16 @@ import os
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pydantic_core
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainSerializer
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from psa.automation import permissions
 from psa.automation.errors import ActionFailure
-from psa.automation.registry import ActionContext
+from psa.automation.registry import ActionContext, ActionDef
 from psa.domain import interactions, tags
 from psa.domain.errors import ValidationError
 
@@ -259,3 +260,25 @@ def interaction_logged_payload(
             "subject": interaction.title.strip() or None,
         }
     )
+
+
+async def require_permission(ctx: ActionContext, resource: str, action: str) -> None:
+    """Check one more permission of the actor inside a handler, for a permission that depends on what the
+    database holds (reference crm.tag_activity: ``{target}:update``, ``tag:create`` per new definition).
+    Raises ActionFailure PERMISSION_DENIED "Permission denied: resource:action" (spec §2.4)."""
+    await permissions.authorize(
+        ctx.conn, ctx.tenant, [(resource, action)], run_id=None, actor_user_id=ctx.actor_user_id
+    )
+
+
+def action_def(
+    action_id: str, label: str, description: str, input_model: type[BaseModel], output_model: type[BaseModel],
+    handler: Any, *, side_effectful: bool = True, idempotency: Literal["engine", "action"],
+    permissions: tuple[tuple[str, str], ...], input_permissions: Any = None,
+) -> ActionDef:  # fmt: skip
+    """A version-1 "Business Operations" ActionDef (spec §2.1): the shape every built-in action shares."""
+    return ActionDef(
+        id=action_id, version=1, label=label, description=description, input_model=input_model,
+        output_model=output_model, side_effectful=side_effectful, idempotency=idempotency,
+        permissions=permissions, handler=handler, input_permissions=input_permissions,
+    )  # fmt: skip

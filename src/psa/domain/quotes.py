@@ -1,0 +1,515 @@
+"""Quotes: a numbered header for a client (and contact), its line items with totals in integer minor units
+(cents), its activity log, status transitions and the tenant's approval setting (reference: the quote model
+and crm.*quote* actions, spec runtime §3.3).
+
+Every function takes an explicit connection and tenant and filters every query by tenant, so another
+tenant's ids are not found. Error messages are the reference's; the error class says what kind of failure it
+is. Totals: ``subtotal`` = Σ ``total_price`` of counted non-discount items (an optional item counts only when
+selected); ``discount_total`` = Σ discount items (``fixed``: their own total; ``percentage``: that share of the
+item they apply to, else of the subtotal, rounded half up); ``tax`` = Σ ``tax_amount`` of counted taxable
+items (``net × tax_rate / 100``, ``tax_rate`` a whole percent); ``total_amount = subtotal − discount_total +
+tax``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import pydantic_core
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from psa.db.schema import QUOTE_STATUSES
+from psa.domain.contacts import UtcDatetime
+from psa.domain.errors import NotFoundError, ValidationError
+from psa.domain.tickets import contact_client, next_number, require_client
+
+QuoteStatus = Literal[
+    "draft", "pending_approval", "approved", "sent", "accepted", "rejected", "expired", "converted", "cancelled",
+    "superseded", "archived",
+]  # fmt: skip
+QUOTE_SERIES = "QUOTE"
+QUOTE_PREFIX = "Q-"
+QUOTE_PADDING = 5
+QUOTE_INITIAL_NUMBER = 1
+# Reference DAL transitions (spec runtime §3.3); a status may always be set to itself.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "draft": ("pending_approval", "sent", "cancelled"),
+    "pending_approval": ("approved", "draft", "cancelled"),
+    "approved": ("sent", "cancelled"),
+    "sent": ("accepted", "rejected", "expired", "cancelled"),
+    "accepted": ("converted", "cancelled"),
+    "rejected": ("cancelled",),
+    "expired": ("cancelled",),
+}
+SORT_COLUMNS = ("quote_date", "total_amount", "status", "created_at")
+
+_COLUMNS = """quote_id, quote_number, status, client_id, contact_id, title, description, quote_date, valid_until,
+              po_number, internal_notes, client_notes, terms_and_conditions, currency_code, tax_source, is_template,
+              subtotal, discount_total, tax, total_amount, sent_at, converted_contract_id, converted_invoice_id,
+              version, created_by, updated_by, created_at, updated_at"""
+_ITEM_COLUMNS = """quote_item_id, quote_id, description, quantity, unit_price, total_price, net_amount, tax_amount,
+                   unit_of_measure, display_order, phase, is_optional, is_selected, is_recurring, billing_frequency,
+                   billing_method, is_discount, discount_type, discount_percentage, applies_to_item_id,
+                   applies_to_service_id, is_taxable, tax_region, tax_rate, location_id, cost, cost_currency,
+                   created_by, created_at"""
+
+
+class Quote(BaseModel):
+    """A quote header. Amounts are integer minor units of ``currency_code``; timestamps are UTC."""
+
+    quote_id: UUID
+    quote_number: str
+    status: str
+    client_id: UUID
+    contact_id: UUID | None
+    title: str
+    description: str | None
+    quote_date: UtcDatetime
+    valid_until: UtcDatetime
+    po_number: str | None
+    internal_notes: str | None
+    client_notes: str | None
+    terms_and_conditions: str | None
+    currency_code: str
+    tax_source: str
+    is_template: bool
+    subtotal: int
+    discount_total: int
+    tax: int
+    total_amount: int
+    sent_at: UtcDatetime | None
+    converted_contract_id: UUID | None
+    converted_invoice_id: UUID | None
+    version: int
+    created_by: UUID | None
+    updated_by: UUID | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class QuoteItem(BaseModel):
+    """A quote line. ``quantity`` is a whole number; prices, totals and ``cost`` are integer minor units;
+    ``discount_percentage`` and ``tax_rate`` are whole percents."""
+
+    quote_item_id: UUID
+    quote_id: UUID
+    description: str
+    quantity: int
+    unit_price: int
+    total_price: int
+    net_amount: int
+    tax_amount: int
+    unit_of_measure: str | None
+    display_order: int
+    phase: str | None
+    is_optional: bool
+    is_selected: bool
+    is_recurring: bool
+    billing_frequency: str | None
+    billing_method: str | None
+    is_discount: bool
+    discount_type: str | None
+    discount_percentage: int | None
+    applies_to_item_id: UUID | None
+    applies_to_service_id: UUID | None
+    is_taxable: bool
+    tax_region: str | None
+    tax_rate: int | None
+    location_id: UUID | None
+    cost: int | None
+    cost_currency: str | None
+    created_by: UUID | None
+    created_at: UtcDatetime
+
+
+class NewQuoteItem(BaseModel):
+    """What ``add_quote_item`` takes (reference crm.add_quote_item input, without the quote id)."""
+
+    description: str
+    quantity: int
+    unit_price: int = 0
+    unit_of_measure: str | None = None
+    display_order: int | None = None
+    phase: str | None = None
+    is_optional: bool = False
+    is_selected: bool = True
+    is_recurring: bool = False
+    billing_frequency: str | None = None
+    billing_method: Literal["fixed", "hourly", "usage"] | None = None
+    is_discount: bool = False
+    discount_type: Literal["percentage", "fixed"] | None = None
+    discount_percentage: int | None = None
+    applies_to_item_id: UUID | None = None
+    applies_to_service_id: UUID | None = None
+    is_taxable: bool = True
+    tax_region: str | None = None
+    tax_rate: int | None = None
+    location_id: UUID | None = None
+    cost: int | None = None
+    cost_currency: str | None = None
+
+
+# -- settings ----------------------------------------------------------------------------------------------
+
+
+async def approval_required(conn: AsyncConnection, tenant: UUID) -> bool:
+    """``tenant_settings.settings.billing.quotes.approvalRequired`` is ``true`` (a JSON string holding the
+    settings object is read too; anything else, or no row, is False). Reference: crm.send_quote."""
+    row = (
+        await conn.execute(
+            text(
+                """SELECT CASE jsonb_typeof(settings) WHEN 'string' THEN (settings #>> '{}')::jsonb ELSE settings END
+                          #> '{billing,quotes,approvalRequired}' = 'true'::jsonb AS required
+                     FROM tenant_settings WHERE tenant = :tenant"""
+            ),
+            {"tenant": tenant},
+        )
+    ).first()
+    return bool(row and row.required)
+
+
+async def set_approval_required(conn: AsyncConnection, tenant: UUID, required: bool) -> None:
+    """Set ``settings.billing.quotes.approvalRequired`` (creating the tenant_settings row when missing),
+    keeping every other setting."""
+    await conn.execute(
+        text(
+            """INSERT INTO tenant_settings (tenant, settings)
+               VALUES (:tenant, jsonb_build_object('billing', jsonb_build_object('quotes',
+                       jsonb_build_object('approvalRequired', CAST(:required AS boolean)))))
+               ON CONFLICT (tenant) DO UPDATE
+                  SET settings = jsonb_set(
+                        jsonb_set(
+                          jsonb_set(coalesce(CASE jsonb_typeof(tenant_settings.settings) WHEN 'object'
+                                                  THEN tenant_settings.settings END, '{}'::jsonb),
+                                    '{billing}', coalesce(tenant_settings.settings -> 'billing', '{}'::jsonb)),
+                          '{billing,quotes}', coalesce(tenant_settings.settings #> '{billing,quotes}', '{}'::jsonb)),
+                        '{billing,quotes,approvalRequired}', to_jsonb(CAST(:required AS boolean))),
+                      updated_at = now()"""
+        ),
+        {"tenant": tenant, "required": required},
+    )
+
+
+# -- reads -------------------------------------------------------------------------------------------------
+
+
+async def find_quote(conn: AsyncConnection, tenant: UUID, quote_id: UUID, *, lock: bool = False) -> Quote | None:
+    """The quote, or None (also for another tenant's id); ``lock`` takes it FOR UPDATE."""
+    row = (
+        await conn.execute(
+            text(
+                f"""SELECT {_COLUMNS} FROM quotes WHERE tenant = :tenant AND quote_id = :id
+                    {"FOR UPDATE" if lock else ""}"""
+            ),
+            {"tenant": tenant, "id": quote_id},
+        )
+    ).first()
+    return Quote(**row._mapping) if row else None
+
+
+async def get_quote(conn: AsyncConnection, tenant: UUID, quote_id: UUID, *, lock: bool = False) -> Quote:
+    """The quote; raises NotFoundError("Quote not found", field="quote_id")."""
+    found = await find_quote(conn, tenant, quote_id, lock=lock)
+    if found is None:
+        raise NotFoundError("Quote not found", field="quote_id")
+    return found
+
+
+async def quote_items(conn: AsyncConnection, tenant: UUID, quote_id: UUID) -> list[QuoteItem]:
+    """The quote's items by display order, then creation."""
+    result = await conn.execute(
+        text(
+            f"""SELECT {_ITEM_COLUMNS} FROM quote_items WHERE tenant = :tenant AND quote_id = :id
+                 ORDER BY display_order, created_at, quote_item_id"""
+        ),
+        {"tenant": tenant, "id": quote_id},
+    )
+    return [QuoteItem(**row._mapping) for row in result]
+
+
+class QuoteFilters(BaseModel):
+    """crm.find_quotes filters, ANDed; ``date_from`` / ``date_to`` bound ``quote_date`` inclusively."""
+
+    quote_id: UUID | None = None
+    quote_number: str | None = None
+    client_id: UUID | None = None
+    status: QuoteStatus | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    is_template: bool = False
+
+
+_QUOTE_FILTER_SQL = {
+    "quote_id": "quote_id = :quote_id", "quote_number": "quote_number = :quote_number",
+    "client_id": "client_id = :client_id", "status": "status = :status", "date_from": "quote_date >= :date_from",
+    "date_to": "quote_date <= :date_to", "is_template": "is_template = :is_template",
+}  # fmt: skip
+
+
+async def find_quotes(
+    conn: AsyncConnection,
+    tenant: UUID,
+    filters: QuoteFilters,
+    *,
+    sort_by: str = "quote_date",
+    sort_order: Literal["asc", "desc"] = "desc",
+    limit: int = 25,
+    offset: int = 0,
+) -> list[Quote]:
+    """One page of the tenant's quotes matching ``filters``, ordered by ``sort_by`` (SORT_COLUMNS) in
+    ``sort_order``, ties by ``quote_id`` ascending. Raises ValidationError(field="sort_by") for another column.
+    Reference: crm.find_quotes (spec runtime §3.3)."""
+    if sort_by not in SORT_COLUMNS:
+        raise ValidationError(f"sort_by must be one of {', '.join(SORT_COLUMNS)}", field="sort_by")
+    given = {k: v for k, v in filters.model_dump().items() if v is not None}
+    where = " AND ".join(_QUOTE_FILTER_SQL[k] for k in given)
+    direction = "DESC" if sort_order == "desc" else "ASC"
+    result = await conn.execute(
+        text(
+            f"""SELECT {_COLUMNS} FROM quotes WHERE tenant = :tenant AND {where}
+                 ORDER BY {sort_by} {direction}, quote_id LIMIT :limit OFFSET :offset"""
+        ),
+        {"tenant": tenant, "limit": limit, "offset": offset, **given},
+    )
+    return [Quote(**row._mapping) for row in result]
+
+
+# -- writes ------------------------------------------------------------------------------------------------
+
+
+async def add_activity(
+    conn: AsyncConnection,
+    tenant: UUID,
+    quote_id: UUID,
+    activity_type: str,
+    description: str,
+    *,
+    performed_by: UUID | None,
+    metadata: dict[str, Any] | None = None,
+) -> UUID:
+    """Append to the quote's activity log (``created``, ``status_changed``, ``approval_submitted``, ``sent``);
+    returns the activity id. ``created_at`` is the wall clock, so entries of one transaction keep their order."""
+    return (
+        await conn.execute(
+            text(
+                """INSERT INTO quote_activities (tenant, quote_id, activity_type, description, performed_by, metadata,
+                                                created_at)
+                   VALUES (:tenant, :quote_id, :type, :description, :by, CAST(:metadata AS jsonb), clock_timestamp())
+                   RETURNING activity_id"""
+            ),
+            {"tenant": tenant, "quote_id": quote_id, "type": activity_type, "description": description,
+             "by": performed_by, "metadata": pydantic_core.to_json(metadata).decode() if metadata else None},
+        )  # fmt: skip
+    ).scalar_one()
+
+
+async def quote_activities(conn: AsyncConnection, tenant: UUID, quote_id: UUID) -> list[dict[str, Any]]:
+    """The quote's activity log, oldest first: ``{activity_type, description, performed_by, metadata}``."""
+    result = await conn.execute(
+        text(
+            """SELECT activity_type, description, performed_by, metadata FROM quote_activities
+                WHERE tenant = :tenant AND quote_id = :id ORDER BY created_at, activity_id"""
+        ),
+        {"tenant": tenant, "id": quote_id},
+    )
+    return [dict(row._mapping) for row in result]
+
+
+async def create_quote(
+    conn: AsyncConnection,
+    tenant: UUID,
+    *,
+    client_id: UUID,
+    title: str,
+    quote_date: datetime,
+    valid_until: datetime,
+    created_by: UUID,
+    contact_id: UUID | None = None,
+    description: str | None = None,
+    po_number: str | None = None,
+    internal_notes: str | None = None,
+    client_notes: str | None = None,
+    terms_and_conditions: str | None = None,
+    currency_code: str = "USD",
+) -> Quote:
+    """A draft quote numbered from the tenant's ``QUOTE`` series (``Q-00001``, ``Q-00002`` ...; next_number),
+    version 1, tax source ``internal``, totals 0, with a ``created`` activity.
+
+    Raises NotFoundError "Client not found" (client_id) / "Contact not found" (contact_id); ValidationError
+    "title is required" (title), "contact_id must belong to client_id" (contact_id), "valid_until must be on
+    or after quote_date" (valid_until), "currency_code must be 3 letters" (currency_code).
+    Reference: crm.create_quote (spec runtime §3.3)."""
+    cleaned = (title or "").strip()
+    if not cleaned:
+        raise ValidationError("title is required", field="title")
+    currency = (currency_code or "").strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValidationError("currency_code must be 3 letters", field="currency_code")
+    if valid_until < quote_date:
+        raise ValidationError("valid_until must be on or after quote_date", field="valid_until")
+    await require_client(conn, tenant, client_id)
+    if contact_id is not None and await contact_client(conn, tenant, contact_id) != client_id:
+        raise ValidationError("contact_id must belong to client_id", field="contact_id")
+    number = await next_number(
+        conn, tenant, QUOTE_SERIES, prefix=QUOTE_PREFIX, padding=QUOTE_PADDING, initial=QUOTE_INITIAL_NUMBER
+    )
+    row = (
+        await conn.execute(
+            text(
+                f"""INSERT INTO quotes (tenant, quote_number, client_id, contact_id, title, description, quote_date,
+                                        valid_until, po_number, internal_notes, client_notes, terms_and_conditions,
+                                        currency_code, created_by, updated_by)
+                    VALUES (:tenant, :number, :client_id, :contact_id, :title, :description, :quote_date,
+                            :valid_until, :po_number, :internal_notes, :client_notes, :terms, :currency, :by, :by)
+                    RETURNING {_COLUMNS}"""
+            ),
+            {
+                "tenant": tenant, "number": number, "client_id": client_id, "contact_id": contact_id, "title": cleaned,
+                "description": description, "quote_date": quote_date, "valid_until": valid_until,
+                "po_number": po_number, "internal_notes": internal_notes, "client_notes": client_notes,
+                "terms": terms_and_conditions, "currency": currency, "by": created_by,
+            },
+        )  # fmt: skip
+    ).one()
+    quote = Quote(**row._mapping)
+    await add_activity(conn, tenant, quote.quote_id, "created", "Quote created", performed_by=created_by)
+    return quote
+
+
+def _check_item(item: NewQuoteItem) -> None:
+    if not item.description.strip():
+        raise ValidationError("description is required", field="description")
+    if item.quantity <= 0:
+        raise ValidationError("quantity must be greater than 0", field="quantity")
+    if item.unit_price < 0:
+        raise ValidationError("unit_price must be greater than or equal to 0", field="unit_price")
+    if item.is_recurring and not item.billing_frequency:
+        raise ValidationError("billing_frequency is required for recurring items", field="billing_frequency")
+    if item.is_discount and not item.discount_type:
+        raise ValidationError("discount_type is required for discount items", field="discount_type")
+    if item.discount_type == "percentage" and item.discount_percentage is None:
+        raise ValidationError(
+            "discount_percentage is required for percentage discounts", field="discount_percentage"
+        )
+    if item.discount_percentage is not None and not 0 <= item.discount_percentage <= 100:
+        raise ValidationError("discount_percentage must be between 0 and 100", field="discount_percentage")
+
+
+def require_editable(quote: Quote, template_message: str) -> None:
+    """Raises ValidationError(template_message, field="quote_id") for a template, and "Only draft quotes are
+    editable" (field status) unless the quote is a draft (reference crm.add_quote_item)."""
+    if quote.is_template:
+        raise ValidationError(template_message, field="quote_id")
+    if (quote.status or "draft") != "draft":
+        raise ValidationError("Only draft quotes are editable", field="status")
+
+
+async def add_quote_item(
+    conn: AsyncConnection, tenant: UUID, quote_id: UUID, item: NewQuoteItem, *, created_by: UUID
+) -> tuple[QuoteItem, Quote]:
+    """Add a line to a draft quote and return it with the quote's recalculated totals. ``total_price`` =
+    ``net_amount`` = quantity × unit_price; ``tax_amount`` from ``tax_rate`` when taxable; ``display_order``
+    defaults to the next one. ``applies_to_item_id`` must name an item of the same quote.
+
+    Raises NotFoundError "Quote not found" (quote_id), "applies_to_item_id not found on this quote";
+    ValidationError "Cannot add items to quote templates", "Only draft quotes are editable", and the item rules
+    (recurring needs billing_frequency, a discount needs discount_type, a percentage needs
+    discount_percentage 0..100). Reference: crm.add_quote_item (spec runtime §3.3)."""
+    quote = await get_quote(conn, tenant, quote_id, lock=True)
+    require_editable(quote, "Cannot add items to quote templates")
+    _check_item(item)
+    items = await quote_items(conn, tenant, quote_id)
+    if item.applies_to_item_id is not None and item.applies_to_item_id not in {i.quote_item_id for i in items}:
+        raise NotFoundError("applies_to_item_id not found on this quote", field="applies_to_item_id")
+    net = item.quantity * item.unit_price
+    tax_amount = _percent(net, item.tax_rate) if item.is_taxable and item.tax_rate and not item.is_discount else 0
+    next_order = max((i.display_order for i in items), default=-1) + 1
+    order = item.display_order if item.display_order is not None else next_order
+    values = item.model_dump() | {
+        "description": item.description.strip(), "display_order": order, "total_price": net, "net_amount": net,
+        "tax_amount": tax_amount, "tenant": tenant, "quote_id": quote_id, "created_by": created_by,
+    }  # fmt: skip
+    columns = ", ".join(values)
+    row = (
+        await conn.execute(
+            text(
+                f"""INSERT INTO quote_items ({columns}) VALUES ({", ".join(":" + k for k in values)})
+                    RETURNING {_ITEM_COLUMNS}"""
+            ),
+            values,
+        )
+    ).one()
+    added = QuoteItem(**row._mapping)
+    return added, await recalculate(conn, tenant, quote_id, [*items, added], updated_by=created_by)
+
+
+def _percent(amount: int, percent: int | None) -> int:
+    """``amount × percent / 100`` rounded half up, in minor units."""
+    return (amount * (percent or 0) + 50) // 100
+
+
+def totals(items: list[QuoteItem]) -> dict[str, int]:
+    """``{subtotal, discount_total, tax, total_amount}`` of the items, by the rules of the module doc."""
+    counted = [i for i in items if not i.is_optional or i.is_selected]
+    lines = [i for i in counted if not i.is_discount]
+    by_id = {i.quote_item_id: i for i in lines}
+    subtotal = sum(i.total_price for i in lines)
+    discount = 0
+    for d in (i for i in counted if i.is_discount):
+        if d.discount_type == "percentage":
+            target = by_id.get(d.applies_to_item_id) if d.applies_to_item_id else None
+            discount += _percent(target.total_price if target else subtotal, d.discount_percentage)
+        else:
+            discount += d.total_price
+    tax = sum(i.tax_amount for i in lines if i.is_taxable)
+    return {"subtotal": subtotal, "discount_total": discount, "tax": tax, "total_amount": subtotal - discount + tax}
+
+
+async def recalculate(
+    conn: AsyncConnection, tenant: UUID, quote_id: UUID, items: list[QuoteItem], *, updated_by: UUID
+) -> Quote:
+    """Store ``totals(items)`` on the quote and return it."""
+    row = (
+        await conn.execute(
+            text(
+                f"""UPDATE quotes SET subtotal = :subtotal, discount_total = :discount_total, tax = :tax,
+                           total_amount = :total_amount, updated_by = :by, updated_at = now()
+                     WHERE tenant = :tenant AND quote_id = :id RETURNING {_COLUMNS}"""
+            ),
+            {"tenant": tenant, "id": quote_id, "by": updated_by, **totals(items)},
+        )
+    ).one()
+    return Quote(**row._mapping)
+
+
+async def set_status(
+    conn: AsyncConnection, tenant: UUID, quote: Quote, status: QuoteStatus, *, updated_by: UUID
+) -> Quote:
+    """Move the quote to ``status`` along TRANSITIONS (setting ``sent_at`` when it becomes ``sent``) and log a
+    ``status_changed`` activity "Quote status changed from {old} to {new}". Raises ValidationError
+    "Invalid quote status transition from {old} to {new}" (field status)."""
+    if status not in QUOTE_STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(QUOTE_STATUSES)}", field="status")
+    if status != quote.status and status not in TRANSITIONS.get(quote.status, ()):
+        raise ValidationError(f"Invalid quote status transition from {quote.status} to {status}", field="status")
+    row = (
+        await conn.execute(
+            text(
+                f"""UPDATE quotes SET status = :status, updated_by = :by, updated_at = now(),
+                           sent_at = CASE WHEN :status = 'sent' THEN now() ELSE sent_at END
+                     WHERE tenant = :tenant AND quote_id = :id RETURNING {_COLUMNS}"""
+            ),
+            {"tenant": tenant, "id": quote.quote_id, "status": status, "by": updated_by},
+        )
+    ).one()
+    if status != quote.status:
+        await add_activity(
+            conn, tenant, quote.quote_id, "status_changed",
+            f"Quote status changed from {quote.status} to {status}", performed_by=updated_by,
+            metadata={"previous_status": quote.status, "new_status": status},
+        )  # fmt: skip
+    return Quote(**row._mapping)

@@ -1,0 +1,556 @@
+"""The crm.* quote actions (spec runtime §3.3) through the real runtime and database, and crm.send_quote's
+email through the project's email service: the file outbox, a real SMTP server on loopback (aiosmtpd), and an
+SMTP server that is down."""
+
+from __future__ import annotations
+
+import uuid
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from psa.automation.definitions import publish_definition
+from psa.automation.registry import default_registry
+from psa.automation.runs import launch_run, run_handle
+from psa.config import get_settings
+from psa.db.engine import tenant_transaction
+from psa.domain import quotes
+from tests.automation.conftest import Actors, add_user, audits, count, events, ledger
+from tests.automation.test_clients_actions import field_paths, new_client, new_contact, nothing_written
+from tests.factories import rows
+from tests.smtp import CollectingHandler, free_port, smtp_server
+
+
+@pytest.fixture
+def email_settings(monkeypatch, tmp_path):
+    """Process settings for the email service: ``configure(provider, **env)`` sets PSA_* variables and
+    reloads them; the default is the file outbox under ``tmp_path``."""
+
+    def configure(provider: str = "outbox", **env: str) -> None:
+        monkeypatch.setenv("PSA_EMAIL_PROVIDER", provider)
+        monkeypatch.setenv("PSA_OUTBOX_DIR", str(tmp_path / "outbox"))
+        monkeypatch.setenv("PSA_APPLICATION_URL", "https://psa.example.com")
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+
+    configure()
+    yield configure
+    get_settings.cache_clear()
+
+
+async def new_quote(invoke, client_id: uuid.UUID, **extra: Any) -> dict:
+    raw = {"client_id": str(client_id), "title": "Managed services", "quote_date": "2026-03-01",
+           "valid_until": "2026-03-31", **extra}  # fmt: skip
+    return (await invoke("crm.create_quote", raw)).output["quote"]
+
+
+async def set_status(engine, tenant: uuid.UUID, actor: uuid.UUID, quote_id: str, *statuses: str) -> None:
+    """Walk the quote through ``statuses`` with the domain model (e.g. an approver's decision)."""
+    async with tenant_transaction(engine, tenant) as conn:
+        for status in statuses:
+            quote = await quotes.get_quote(conn, tenant, uuid.UUID(quote_id))
+            await quotes.set_status(conn, tenant, quote, status, updated_by=actor)
+
+
+async def make_template(engine, tenant: uuid.UUID, quote_id: str) -> None:
+    async with tenant_transaction(engine, tenant) as conn:
+        await conn.execute(text("UPDATE quotes SET is_template = true WHERE tenant = :t AND quote_id = :q"),
+                           {"t": tenant, "q": quote_id})  # fmt: skip
+
+
+async def require_approval(engine, tenant: uuid.UUID, required: bool = True) -> None:
+    async with tenant_transaction(engine, tenant) as conn:
+        await quotes.set_approval_required(conn, tenant, required)
+
+
+async def quote_row(engine, tenant: uuid.UUID, quote_id: str):
+    [row] = await rows(engine, "SELECT * FROM quotes WHERE tenant = :t AND quote_id = :q", t=tenant, q=quote_id)
+    return row
+
+
+async def activity_types(engine, tenant: uuid.UUID, quote_id: str) -> list[str]:
+    found = await rows(engine, "SELECT activity_type FROM quote_activities WHERE tenant = :t AND quote_id = :q "
+                               "ORDER BY created_at, activity_id", t=tenant, q=quote_id)  # fmt: skip
+    return [r.activity_type for r in found]
+
+
+# -- crm.create_quote ----------------------------------------------------------------------------------------
+
+
+async def test_create_quote_numbers_drafts_from_next_number(engine, actors: Actors, other: Actors, invoke):
+    t = actors.tenant
+    acme = await new_client(engine, t)
+    grace = await new_contact(engine, t, acme.client_id)
+    first = await new_quote(invoke, acme.client_id, contact_id=str(grace.contact_name_id), currency_code=" eur ",
+                            po_number="PO-7", quote_date="2026-03-01T09:30:00Z")  # fmt: skip
+    second = await new_quote(invoke, acme.client_id, title="Second")
+    assert (first["quote_number"], second["quote_number"]) == ("Q-00001", "Q-00002")
+    assert (first["status"], first["contact_id"], first["currency_code"], first["total_amount"]) == (
+        "draft", str(grace.contact_name_id), "EUR", 0)  # fmt: skip
+    assert (first["quote_date"], first["valid_until"]) == ("2026-03-01T09:30:00.000000Z", "2026-03-31T00:00:00.000000Z")
+    assert first["is_template"] is False
+    row = await quote_row(engine, t, first["quote_id"])
+    assert (row.version, row.tax_source, row.created_by, row.po_number) == (1, "internal", actors.admin, "PO-7")
+    assert await activity_types(engine, t, first["quote_id"]) == ["created"]
+    [audit, _] = await audits(engine, t, "crm.create_quote")
+    assert audit.changed_data == {"quote_id": first["quote_id"], "client_id": str(acme.client_id),
+                                  "contact_id": str(grace.contact_name_id), "status": "draft"}  # fmt: skip
+    # numbering is per tenant
+    foreign = await new_client(engine, other.tenant)
+    theirs = await invoke("crm.create_quote", {"client_id": str(foreign.client_id), "title": "Theirs",
+                                               "quote_date": "2026-03-01", "valid_until": "2026-03-01"},
+                          tenant=other.tenant, actor=other.admin)  # fmt: skip
+    assert theirs.output["quote"]["quote_number"] == "Q-00001"
+
+    keyed = {"client_id": str(acme.client_id), "title": "Keyed", "quote_date": "2026-03-01",
+             "valid_until": "2026-03-02", "idempotency_key": "quote-1"}  # fmt: skip
+    one, two = await invoke("crm.create_quote", keyed), await invoke("crm.create_quote", keyed)
+    assert two.replayed and one.output == two.output
+    assert await count(engine, "quotes WHERE tenant = :t", t=t) == 3
+
+
+async def test_create_quote_permissions_tenants_and_rules(engine, actors: Actors, other: Actors, invoke, fails):
+    t = actors.tenant
+    acme, globex = await new_client(engine, t), await new_client(engine, t)
+    raw = {"client_id": str(acme.client_id), "title": "Q", "quote_date": "2026-03-01", "valid_until": "2026-03-31"}
+    denied = await fails("crm.create_quote", raw, actor=actors.technician)
+    assert (denied.code, denied.message) == ("PERMISSION_DENIED", "Permission denied: billing:create")
+    await nothing_written(engine, t, "crm.create_quote")
+    foreign = await new_client(engine, other.tenant)
+    missing = await fails("crm.create_quote", raw | {"client_id": str(foreign.client_id)})
+    assert (missing.code, missing.message) == ("NOT_FOUND", "Client not found")
+    stranger = await new_contact(engine, t, globex.client_id)
+    wrong = await fails("crm.create_quote", raw | {"contact_id": str(stranger.contact_name_id)})
+    assert (wrong.code, wrong.message) == ("VALIDATION_ERROR", "contact_id must belong to client_id")
+    nobody = await fails("crm.create_quote", raw | {"contact_id": str(uuid.uuid4())})
+    assert (nobody.code, nobody.message) == ("NOT_FOUND", "Contact not found")
+    assert await count(engine, "quotes WHERE tenant = :t", t=t) == 0
+    assert await count(engine, "next_number WHERE tenant = :t", t=t) == 0  # no number consumed
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "message"),
+    [
+        ({"valid_until": "2026-02-28"}, "input.valid_until", "valid_until must be on or after quote_date"),
+        ({"title": "   "}, "input.title", None),
+        ({"currency_code": "EURO"}, "input.currency_code", None),
+        ({"quote_date": "next week"}, "input.quote_date", None),
+        ({"po_number": "x" * 256}, "input.po_number", None),
+    ],
+)
+async def test_create_quote_validation(engine, actors: Actors, fails, extra, path, message):
+    raw = {"client_id": str(uuid.uuid4()), "title": "Q", "quote_date": "2026-03-01", "valid_until": "2026-03-31"}
+    info = await fails("crm.create_quote", raw | extra)
+    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    if message:
+        assert message in info.message
+    await nothing_written(engine, actors.tenant, "crm.create_quote")
+
+
+# -- crm.add_quote_item --------------------------------------------------------------------------------------
+
+
+async def test_add_quote_item_recalculates_totals(engine, actors: Actors, invoke):
+    t = actors.tenant
+    quote = await new_quote(invoke, (await new_client(engine, t)).client_id)
+    q = quote["quote_id"]
+    laptop = (await invoke("crm.add_quote_item", {"quote_id": q, "description": " Laptop ", "quantity": 2,
+                                                  "unit_price": 150000, "tax_rate": 10})).output  # fmt: skip
+    assert (laptop["quote_item"]["total_price"], laptop["quote_item"]["display_order"]) == (300000, 0)
+    assert laptop["quote_item"]["description"] == "Laptop"
+    assert (laptop["quote"]["subtotal"], laptop["quote"]["tax"], laptop["quote"]["total_amount"]) == (
+        300000, 30000, 330000)  # fmt: skip
+    support = {"quote_id": q, "description": "Support", "quantity": 12, "unit_price": 5000, "is_recurring": True,
+               "billing_frequency": "monthly", "is_taxable": False}  # fmt: skip
+    await invoke("crm.add_quote_item", support)
+    await invoke("crm.add_quote_item", {"quote_id": q, "description": "Extra dock", "quantity": 1, "unit_price": 9999,
+                                        "is_optional": True, "is_selected": False})  # fmt: skip
+    item_id = laptop["quote_item"]["quote_item_id"]
+    await invoke("crm.add_quote_item", {"quote_id": q, "description": "Laptop promo", "quantity": 1,
+                                        "is_discount": True, "discount_type": "percentage", "discount_percentage": 15,
+                                        "applies_to_item_id": item_id})  # fmt: skip
+    last = (await invoke("crm.add_quote_item", {"quote_id": q, "description": "Loyalty", "quantity": 1,
+                                                "unit_price": 10000, "is_discount": True, "discount_type": "fixed",
+                                                "idempotency_key": "loyalty"})).output  # fmt: skip
+    # subtotal 300000 + 60000 (the unselected option does not count); discounts 15 % of 300000 + 10000
+    assert (last["quote"]["subtotal"], last["quote"]["discount_total"], last["quote"]["tax"],
+            last["quote"]["total_amount"]) == (360000, 55000, 30000, 335000)  # fmt: skip
+    assert last["quote_item"]["display_order"] == 4
+    row = await quote_row(engine, t, q)
+    assert (row.subtotal, row.discount_total, row.tax, row.total_amount) == (360000, 55000, 30000, 335000)
+    replay = await invoke("crm.add_quote_item", {"quote_id": q, "description": "Loyalty", "quantity": 1,
+                                                 "unit_price": 10000, "is_discount": True, "discount_type": "fixed",
+                                                 "idempotency_key": "loyalty"})  # fmt: skip
+    assert replay.replayed and replay.output == last
+    assert await count(engine, "quote_items WHERE tenant = :t AND quote_id = :q", t=t, q=q) == 5
+    [audit, *_] = await audits(engine, t, "crm.add_quote_item")
+    assert audit.changed_data == {"quote_id": q, "quote_item_id": item_id, "display_order": 0, "total_price": 300000}
+
+
+async def test_add_quote_item_only_to_editable_quotes(engine, actors: Actors, other: Actors, invoke, fails):
+    t = actors.tenant
+    acme = await new_client(engine, t)
+    quote = await new_quote(invoke, acme.client_id)
+    item = {"quote_id": quote["quote_id"], "description": "Thing", "quantity": 1, "unit_price": 100}
+    denied = await fails("crm.add_quote_item", item, actor=actors.technician)
+    assert denied.message == "Permission denied: billing:update"
+    await nothing_written(engine, t, "crm.add_quote_item")
+
+    await set_status(engine, t, actors.admin, quote["quote_id"], "pending_approval")
+    locked = await fails("crm.add_quote_item", item)
+    assert (locked.code, locked.message) == ("VALIDATION_ERROR", "Only draft quotes are editable")
+    template = await new_quote(invoke, acme.client_id, title="Template")
+    await make_template(engine, t, template["quote_id"])
+    info = await fails("crm.add_quote_item", item | {"quote_id": template["quote_id"]})
+    assert info.message == "Cannot add items to quote templates"
+    foreign = await new_client(engine, other.tenant)
+    their_quote = await invoke("crm.create_quote", {"client_id": str(foreign.client_id), "title": "Theirs",
+                                                    "quote_date": "2026-03-01", "valid_until": "2026-03-01"},
+                               tenant=other.tenant, actor=other.admin)  # fmt: skip
+    theirs = await fails("crm.add_quote_item", item | {"quote_id": their_quote.output["quote"]["quote_id"]})
+    assert (theirs.code, theirs.message) == ("NOT_FOUND", "Quote not found")
+    assert await count(engine, "quote_items WHERE tenant = :t", t=t) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "message"),
+    [
+        ({"is_recurring": True}, "input.billing_frequency", "billing_frequency is required for recurring items"),
+        ({"is_discount": True}, "input.discount_type", "discount_type is required for discount items"),
+        ({"discount_type": "percentage"}, "input.discount_percentage", "required for percentage discounts"),
+        ({"discount_type": "percentage", "discount_percentage": 101}, "input.discount_percentage", None),
+        ({"quantity": 0}, "input.quantity", None),
+        ({"unit_price": -1}, "input.unit_price", None),
+        ({"description": " "}, "input.description", None),
+        ({"billing_method": "barter"}, "input.billing_method", None),
+    ],
+)  # fmt: skip
+async def test_add_quote_item_validation(engine, actors: Actors, fails, extra, path, message):
+    info = await fails("crm.add_quote_item", {"quote_id": str(uuid.uuid4()), "description": "x", "quantity": 1} | extra)
+    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    if message:
+        assert message in info.message
+    await nothing_written(engine, actors.tenant, "crm.add_quote_item")
+
+
+# -- crm.find_quotes -----------------------------------------------------------------------------------------
+
+
+async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other: Actors, invoke, fails):
+    t = actors.tenant
+    acme, globex = await new_client(engine, t), await new_client(engine, t)
+    made = [await new_quote(invoke, acme.client_id, title=f"A{i}", quote_date=f"2026-03-0{i + 1}",
+                            valid_until="2026-04-30") for i in range(3)]  # fmt: skip
+    other_client = await new_quote(invoke, globex.client_id, quote_date="2026-03-02", valid_until="2026-04-30")
+    await set_status(engine, t, actors.admin, made[1]["quote_id"], "pending_approval")
+    template = await new_quote(invoke, acme.client_id, title="Tpl")
+    await make_template(engine, t, template["quote_id"])
+
+    by_client = (await invoke("crm.find_quotes", {"client_id": str(acme.client_id)})).output
+    assert [q["title"] for q in by_client["quotes"]] == ["A2", "A1", "A0"]  # quote_date desc; templates excluded
+    assert by_client["first_quote"] == by_client["quotes"][0] and by_client["count"] == 3
+    page2 = (await invoke("crm.find_quotes", {"client_id": str(acme.client_id), "pageSize": 2, "page": 2,
+                                              "sortOrder": "asc"})).output  # fmt: skip
+    assert [q["title"] for q in page2["quotes"]] == ["A2"] and page2["pagination"] == {"page": 2, "page_size": 2}
+    pending = (await invoke("crm.find_quotes", {"status": "pending_approval"})).output
+    assert [q["quote_id"] for q in pending["quotes"]] == [made[1]["quote_id"]]
+    window = (await invoke("crm.find_quotes", {"date_from": "2026-03-02", "date_to": "2026-03-02"})).output
+    assert {q["quote_id"] for q in window["quotes"]} == {made[1]["quote_id"], other_client["quote_id"]}
+    by_number = (await invoke("crm.find_quotes", {"quote_number": made[0]["quote_number"]})).output
+    assert [q["title"] for q in by_number["quotes"]] == ["A0"]
+    templates = (await invoke("crm.find_quotes", {"is_template": True})).output
+    assert [q["title"] for q in templates["quotes"]] == ["Tpl"]
+    assert (await invoke("crm.find_quotes", {"is_template": True})).replayed
+    assert await audits(engine, t, "crm.find_quotes") == []
+
+    foreign = (await invoke("crm.find_quotes", {"client_id": str(acme.client_id)}, tenant=other.tenant,
+                            actor=other.admin)).output  # fmt: skip
+    assert foreign["quotes"] == [] and foreign["first_quote"] is None
+    empty = await fails("crm.find_quotes", {"client_id": str(acme.client_id), "on_empty": "error"},
+                        tenant=other.tenant, actor=other.admin)  # fmt: skip
+    assert (empty.code, empty.message) == ("NOT_FOUND", "No quotes matched the supplied filters")
+    denied = await fails("crm.find_quotes", {"client_id": str(acme.client_id)}, actor=actors.technician)
+    assert denied.message == "Permission denied: billing:read"
+    finance = await add_user(engine, t, "Finance")
+    assert (await invoke("crm.find_quotes", {"status": "draft"}, actor=finance)).output["count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "message"),
+    [
+        ({"pageSize": 50}, "input.pageSize",
+         "Provide at least one filter, a bounded date range, or use pageSize <= 25"),
+        ({"pageSize": 201, "status": "draft"}, "input.pageSize", None),
+        ({"date_from": "2026-03-02", "date_to": "2026-03-01"}, "input.date_from",
+         "date_from must be less than or equal to date_to"),
+        ({"status": "lost"}, "input.status", None),
+        ({"sortBy": "title"}, "input.sortBy", None),
+        ({"quote_number": ""}, "input.quote_number", None),
+    ],
+)  # fmt: skip
+async def test_find_quotes_validation(engine, actors: Actors, fails, raw, path, message):
+    info = await fails("crm.find_quotes", raw)
+    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    if message:
+        assert message in info.message
+    await nothing_written(engine, actors.tenant, "crm.find_quotes")
+
+
+async def test_find_quotes_small_unfiltered_page_is_allowed(engine, actors: Actors, invoke):
+    await new_quote(invoke, (await new_client(engine, actors.tenant)).client_id)
+    assert (await invoke("crm.find_quotes", {"pageSize": 25})).output["count"] == 1
+
+
+# -- crm.submit_quote_for_approval ---------------------------------------------------------------------------
+
+
+async def test_submit_quote_for_approval(engine, actors: Actors, other: Actors, invoke, fails):
+    t = actors.tenant
+    acme = await new_client(engine, t)
+    quote = await new_quote(invoke, acme.client_id)
+    raw = {"quote_id": quote["quote_id"], "comment": "  please review  "}
+    denied = await fails("crm.submit_quote_for_approval", raw, actor=actors.technician)
+    assert denied.code == "PERMISSION_DENIED"
+    await nothing_written(engine, t, "crm.submit_quote_for_approval")
+
+    result = await invoke("crm.submit_quote_for_approval", raw)
+    assert (result.output["previous_status"], result.output["new_status"], result.output["no_op"]) == (
+        "draft", "pending_approval", False)  # fmt: skip
+    assert await activity_types(engine, t, quote["quote_id"]) == ["created", "status_changed", "approval_submitted"]
+    [(description,)] = await rows(engine, "SELECT description FROM quote_activities WHERE tenant = :t AND "
+                                          "activity_type = 'approval_submitted'", t=t)  # fmt: skip
+    assert description == "Quote submitted for approval: please review"
+    [audit] = await audits(engine, t, "crm.submit_quote_for_approval")
+    assert audit.changed_data == {"quote_id": quote["quote_id"], "previous_status": "draft",
+                                  "new_status": "pending_approval", "comment": "please review"}  # fmt: skip
+    assert (await invoke("crm.submit_quote_for_approval", raw)).replayed
+    again = await invoke("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"]})
+    assert again.output["no_op"] is True and again.output["new_status"] == "pending_approval"
+    strict = await fails("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"],
+                                                           "no_op_if_already_pending": False})  # fmt: skip
+    assert strict.message == "Only draft quotes can be submitted for approval"
+
+    template = await new_quote(invoke, acme.client_id, title="Template")
+    await make_template(engine, t, template["quote_id"])
+    info = await fails("crm.submit_quote_for_approval", {"quote_id": template["quote_id"]})
+    assert (info.code, info.message) == ("VALIDATION_ERROR", "Quote templates cannot be submitted for approval")
+    foreign = await fails("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"]}, tenant=other.tenant,
+                          actor=other.admin)  # fmt: skip
+    assert (foreign.code, foreign.message) == ("NOT_FOUND", "Quote not found")
+    bad = await fails("crm.submit_quote_for_approval", {"quote_id": "nope"})
+    assert bad.code == "VALIDATION_ERROR" and "input.quote_id" in field_paths(bad)
+
+
+# -- crm.send_quote ------------------------------------------------------------------------------------------
+
+
+async def quote_with_recipients(engine, actors: Actors, invoke) -> tuple[dict, Any, Any]:
+    acme = await new_client(engine, actors.tenant, billing_email="billing@acme.example")
+    grace = await new_contact(engine, actors.tenant, acme.client_id, email="grace@acme.example")
+    quote = await new_quote(invoke, acme.client_id, contact_id=str(grace.contact_name_id))
+    await invoke("crm.add_quote_item", {"quote_id": quote["quote_id"], "description": "Setup", "quantity": 1,
+                                        "unit_price": 123456})  # fmt: skip
+    return quote, acme, grace
+
+
+async def test_send_quote_without_approval_sends_a_draft(engine, actors: Actors, invoke, fails, email_settings,
+                                                        tmp_path):  # fmt: skip
+    t = actors.tenant
+    quote, acme, grace = await quote_with_recipients(engine, actors, invoke)
+    raw = {"quote_id": quote["quote_id"], "email_addresses": ["CFO@acme.example", "Grace@Acme.example"],
+           "message": "Here is the quote we discussed."}  # fmt: skip
+    result = await invoke("crm.send_quote", raw)
+    out = result.output
+    # deduplicated ignoring case (the given spelling wins over the contact's); EmailStr lower-cases the domain
+    assert out["recipients"] == ["CFO@acme.example", "Grace@acme.example", "billing@acme.example"]
+    assert (out["previous_status"], out["new_status"], out["email_sent"], out["no_op"]) == ("draft", "sent", True,
+                                                                                           False)  # fmt: skip
+    assert out["message_id"].startswith("<") and out["sent_at"].endswith("Z")
+    assert out["quote"] == {"quote_id": quote["quote_id"], "quote_number": "Q-00001", "status": "sent",
+                            "client_id": str(acme.client_id), "title": "Managed services"}  # fmt: skip
+    row = await quote_row(engine, t, quote["quote_id"])
+    assert (row.status, row.sent_at is not None, row.updated_by) == ("sent", True, actors.admin)
+    [eml] = list((tmp_path / "outbox").glob("*.eml"))
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "CFO@acme.example, Grace@acme.example, billing@acme.example"
+    assert (message["Subject"], message["X-PSA-Quote-Id"]) == ("Quote Q-00001 is ready", quote["quote_id"])
+    body = message.get_body(("plain",)).get_content()
+    assert "Here is the quote we discussed." in body and "USD 1,234.56" in body
+    assert "View quote: https://psa.example.com/client-portal/billing?tab=quotes" in body
+    [(activity_type, description, metadata)] = await rows(
+        engine, "SELECT activity_type, description, metadata FROM quote_activities WHERE tenant = :t AND "
+                "quote_id = :q AND activity_type = 'sent'", t=t, q=quote["quote_id"])  # fmt: skip
+    assert description == ("Quote sent to CFO@acme.example, Grace@acme.example, billing@acme.example and published "
+                           "in client portal")  # fmt: skip
+    assert metadata == {"recipients": out["recipients"], "email_sent": True, "message_id": out["message_id"],
+                        "workflow_source": "crm.send_quote"}  # fmt: skip
+    [audit] = await audits(engine, t, "crm.send_quote")
+    assert audit.changed_data == {"quote_id": quote["quote_id"], "previous_status": "draft", "new_status": "sent",
+                                  "sent_at": out["sent_at"], "recipients": out["recipients"], "email_sent": True,
+                                  "message_id": out["message_id"]}  # fmt: skip
+    assert await events(engine, t) == []  # no domain event
+
+    replay = await invoke("crm.send_quote", raw)
+    assert replay.replayed and replay.output == out
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1  # replay sends nothing
+    already = await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})
+    assert already.output == {"quote": out["quote"], "previous_status": "sent", "new_status": "sent",
+                              "sent_at": out["sent_at"], "recipients": [], "email_sent": False, "message_id": None,
+                              "no_op": True}  # fmt: skip
+    resend = await fails("crm.send_quote", {"quote_id": quote["quote_id"], "no_op_if_already_sent": False})
+    assert (resend.code, resend.message) == (
+        "VALIDATION_ERROR", "Quote is already sent; resend behavior is not supported by crm.send_quote v1")  # fmt: skip
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+async def test_send_quote_follows_the_approval_setting(engine, actors: Actors, invoke, fails, email_settings):
+    t = actors.tenant
+    quote, _, _ = await quote_with_recipients(engine, actors, invoke)
+    await require_approval(engine, t)
+    draft = await fails("crm.send_quote", {"quote_id": quote["quote_id"]})
+    assert draft.code == "VALIDATION_ERROR"
+    assert draft.message == "Only approved quotes can be sent when quote approval is required"
+    await invoke("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"]})
+    pending = await fails("crm.send_quote", {"quote_id": quote["quote_id"]})
+    assert pending.message == "Only approved quotes can be sent when quote approval is required"
+    assert (await quote_row(engine, t, quote["quote_id"])).status == "pending_approval"  # nothing partial
+    await set_status(engine, t, actors.admin, quote["quote_id"], "approved")
+    sent = await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})
+    assert (sent.output["previous_status"], sent.output["new_status"], sent.output["email_sent"]) == (
+        "approved", "sent", True)  # fmt: skip
+
+    # without approval, an approved quote may be sent, but not a pending or rejected one
+    await require_approval(engine, t, False)
+    later = await new_quote(invoke, (await new_client(engine, t)).client_id)
+    await set_status(engine, t, actors.admin, later["quote_id"], "pending_approval")
+    info = await fails("crm.send_quote", {"quote_id": later["quote_id"]})
+    assert info.message == "Only draft or approved quotes can be sent"
+    async with tenant_transaction(engine, t) as conn:
+        assert await quotes.approval_required(conn, t) is False
+        await conn.execute(text("""UPDATE tenant_settings SET settings = to_jsonb(CAST(:s AS text))
+                                    WHERE tenant = :t"""),
+                           {"t": t, "s": '{"billing": {"quotes": {"approvalRequired": true}}}'})  # fmt: skip
+        assert await quotes.approval_required(conn, t) is True  # settings stored as a JSON string are read too
+
+
+async def test_send_quote_without_recipients_publishes_only(engine, actors: Actors, invoke, email_settings, tmp_path):
+    quote = await new_quote(invoke, (await new_client(engine, actors.tenant)).client_id)
+    out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output
+    assert (out["recipients"], out["email_sent"], out["message_id"], out["new_status"]) == ([], False, None, "sent")
+    assert not (tmp_path / "outbox").exists()
+    [(description,)] = await rows(engine, "SELECT description FROM quote_activities WHERE tenant = :t AND "
+                                          "activity_type = 'sent'", t=actors.tenant)  # fmt: skip
+    assert description == "Quote published in client portal"
+
+
+async def test_send_quote_permissions_tenants_and_rules(engine, actors: Actors, other: Actors, invoke, fails,
+                                                        email_settings):  # fmt: skip
+    t = actors.tenant
+    quote = await new_quote(invoke, (await new_client(engine, t)).client_id)
+    denied = await fails("crm.send_quote", {"quote_id": quote["quote_id"]}, actor=actors.technician)
+    assert (denied.code, denied.message) == ("PERMISSION_DENIED", "Permission denied: billing:read")
+    await nothing_written(engine, t, "crm.send_quote")
+    foreign = await fails("crm.send_quote", {"quote_id": quote["quote_id"]}, tenant=other.tenant, actor=other.admin)
+    assert (foreign.code, foreign.message) == ("NOT_FOUND", "Quote not found")
+    await make_template(engine, t, quote["quote_id"])
+    template = await fails("crm.send_quote", {"quote_id": quote["quote_id"]})
+    assert (template.code, template.message) == ("VALIDATION_ERROR", "Quote templates cannot be sent to clients")
+    assert (await quote_row(engine, t, quote["quote_id"])).status == "draft"
+    for raw, path in (({"quote_id": quote["quote_id"], "email_addresses": ["not-an-email"]}, "input.email_addresses.0"),
+                      ({"quote_id": quote["quote_id"], "subject": "a\r\nBcc: x@y.z"}, "input.subject"),
+                      ({}, "input.quote_id")):  # fmt: skip
+        info = await fails("crm.send_quote", raw)
+        assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert [r.status for r in await ledger(engine, t, "crm.send_quote")] == ["FAILED"]  # the template attempt
+
+
+async def test_send_quote_delivers_to_a_real_smtp_server(engine, actors: Actors, invoke, email_settings):
+    handler = CollectingHandler()
+    with smtp_server(handler) as controller:
+        email_settings("smtp", PSA_SMTP_HOST="127.0.0.1", PSA_SMTP_PORT=str(controller.port), PSA_SMTP_TLS="none",
+                       PSA_EMAIL_FROM="Acme PSA <quotes@acme.example>")  # fmt: skip
+        quote, _, _ = await quote_with_recipients(engine, actors, invoke)
+        out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"], "subject": "Your quote",
+                                               "email_addresses": ["cfo@acme.example"]})).output  # fmt: skip
+    assert out["email_sent"] is True
+    [envelope] = handler.envelopes  # one email to every recipient
+    assert envelope.mail_from == "quotes@acme.example"
+    assert sorted(envelope.rcpt_tos) == ["billing@acme.example", "cfo@acme.example", "grace@acme.example"]
+    message = message_from_bytes(envelope.content, policy=policy.default)
+    assert (message["Subject"], message["Message-ID"]) == ("Your quote", out["message_id"])
+    assert "Q-00001" in message.get_body(("html",)).get_content()
+
+
+async def test_send_quote_when_smtp_is_down_still_sends_the_quote(engine, actors: Actors, invoke, email_settings):
+    email_settings("smtp", PSA_SMTP_HOST="127.0.0.1", PSA_SMTP_PORT=str(free_port()), PSA_SMTP_TLS="none",
+                   PSA_SMTP_TIMEOUT_SECONDS="2")  # fmt: skip
+    quote, _, _ = await quote_with_recipients(engine, actors, invoke)
+    out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output
+    assert (out["new_status"], out["email_sent"], out["message_id"], out["no_op"]) == ("sent", False, None, False)
+    assert out["recipients"] == ["grace@acme.example", "billing@acme.example"]
+    assert (await quote_row(engine, actors.tenant, quote["quote_id"])).status == "sent"
+    [(description, metadata)] = await rows(
+        engine, "SELECT description, metadata FROM quote_activities WHERE tenant = :t AND activity_type = 'sent'",
+        t=actors.tenant)  # fmt: skip
+    assert description == "Quote published in client portal" and metadata["email_sent"] is False
+    [audit] = await audits(engine, actors.tenant, "crm.send_quote")
+    assert audit.changed_data["email_sent"] is False
+
+
+# -- in a published workflow on Temporal ---------------------------------------------------------------------
+
+CALL_TYPE = "8e36ee4d-d124-5e40-8076-5d9b3b587fc1"  # system interaction type "Call"
+FOLLOW_UP_AND_QUOTE = {
+    "id": "follow-up-and-quote",
+    "name": "Follow up and quote",
+    "steps": [
+        {"id": "schedule", "type": "action.call",
+         "config": {"actionId": "crm.schedule_activity", "version": 1, "saveAs": "vars.followup",
+                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}, "type_id": CALL_TYPE,
+                                     "title": "Discuss pricing", "start_time": {"$expr": "payload.due"}}}},
+        {"id": "done", "type": "action.call",
+         "config": {"actionId": "crm.complete_activity", "version": 1, "saveAs": "vars.completed",
+                    "inputMapping": {"activity_id": {"$expr": "vars.followup.activity.activity_id"},
+                                     "feedback": "Wants a quote"}}},
+        {"id": "quote", "type": "action.call",
+         "config": {"actionId": "crm.create_quote", "version": 1, "saveAs": "vars.quote",
+                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}, "title": "Pricing",
+                                     "quote_date": "2026-03-01", "valid_until": "2026-03-31"}}},
+        {"id": "item", "type": "action.call",
+         "config": {"actionId": "crm.add_quote_item", "version": 1,
+                    "inputMapping": {"quote_id": {"$expr": "vars.quote.quote.quote_id"}, "description": "Setup",
+                                     "quantity": 3, "unit_price": 2500}}},
+        {"id": "send", "type": "action.call",
+         "config": {"actionId": "crm.send_quote", "version": 1, "saveAs": "vars.sent",
+                    "inputMapping": {"quote_id": {"$expr": "vars.quote.quote.quote_id"}}}},
+        {"id": "found", "type": "action.call",
+         "config": {"actionId": "crm.find_activities", "version": 1, "saveAs": "vars.found",
+                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}}}},
+    ],
+}  # fmt: skip
+
+
+async def test_a_published_workflow_follows_up_and_sends_a_quote(engine, client, worker, actors: Actors,
+                                                                  email_settings, tmp_path):  # fmt: skip
+    acme = await new_client(engine, actors.tenant, billing_email="billing@acme.example")
+    async with tenant_transaction(engine, actors.tenant) as conn:
+        await publish_definition(conn, actors.tenant, FOLLOW_UP_AND_QUOTE, registry=default_registry(),
+                                 published_by=actors.admin)  # fmt: skip
+    launched = await launch_run(engine, client, tenant=actors.tenant, workflow="follow-up-and-quote",
+                                payload={"client_id": str(acme.client_id), "due": "2026-03-02T09:00:00Z"},
+                                task_queue=worker)  # fmt: skip
+    result = await run_handle(client, launched.run_id).result()
+    assert result["status"] == "SUCCEEDED"
+    sent = result["vars"]["sent"]
+    assert (sent["new_status"], sent["email_sent"], sent["recipients"]) == ("sent", True, ["billing@acme.example"])
+    assert result["vars"]["completed"]["activity"]["state"] == "done"
+    assert [a["state"] for a in result["vars"]["found"]["activities"]] == ["done"]
+    row = await quote_row(engine, actors.tenant, sent["quote"]["quote_id"])
+    assert (row.status, row.total_amount) == ("sent", 7500)
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    [(actor,)] = await rows(engine, "SELECT user_id FROM audit_logs WHERE tenant = :t AND operation = :op",
+                            t=actors.tenant, op="workflow_action:crm.send_quote")  # fmt: skip
+    assert actor == actors.admin  # the publisher is the actor
