@@ -27,12 +27,14 @@ tenants_app = typer.Typer(help="Provision and inspect tenants.", no_args_is_help
 customers_app = typer.Typer(help="Tenants recorded as customers of the management tenant.", no_args_is_help=True)
 automation_app = typer.Typer(help="Workflow automation: actions, definitions and runs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="API keys of the HTTP API (each acts as one user of a tenant).", no_args_is_help=True)
 automation_app.add_typer(runs_app, name="runs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(customers_app, name="customers")
 app.add_typer(automation_app, name="automation")
+app.add_typer(apikeys_app, name="apikeys")
 
 console = Console()
 err = Console(stderr=True)
@@ -111,15 +113,6 @@ def worker(
 
 
 # -- tenants --------------------------------------------------------------------------------------
-def _workflow_id(identifier: str) -> str:
-    from psa.domain.tenants import tenant_slug
-    from psa.provisioning.workflow import WORKFLOW_ID_PREFIX, workflow_id_for
-
-    if identifier.startswith(WORKFLOW_ID_PREFIX):
-        return identifier
-    return workflow_id_for(tenant_slug(identifier))
-
-
 def _state_table(state: Any) -> Table:
     table = Table("field", "value", show_header=False)
     for key, value in state.model_dump(exclude={"history"}).items():
@@ -259,15 +252,13 @@ def tenants_create(
 @tenants_app.command("status")
 def tenants_status(identifier: Annotated[str, typer.Argument(help="workflow id, slug or tenant name")]) -> None:
     """Live state of a provisioning run."""
-    from psa.provisioning.types import TenantCreationState
+    from psa.provisioning.client import provisioning_status, provisioning_workflow_id
     from psa.temporal import connect
 
     async def run() -> None:
-        handle = (await connect(get_settings())).get_workflow_handle(_workflow_id(identifier))
-        description = await handle.describe()
-        state = await handle.query("get_state", result_type=TenantCreationState)
-        console.print(f"workflow [bold]{handle.id}[/]: {description.status.name if description.status else '?'}")
-        console.print(_state_table(state))
+        run = await provisioning_status(await connect(get_settings()), provisioning_workflow_id(identifier))
+        console.print(f"workflow [bold]{run.workflow_id}[/]: {run.status}")
+        console.print(_state_table(run.state))
 
     asyncio.run(run())
 
@@ -279,13 +270,13 @@ def tenants_cancel(
     cancelled_by: Annotated[str, typer.Option("--by")] = "cli",
 ) -> None:
     """Cancel a provisioning run: it stops and removes every row written so far."""
-    from psa.provisioning.types import CancelSignal
+    from psa.provisioning.client import cancel_provisioning, provisioning_workflow_id
     from psa.temporal import connect
 
     async def run() -> None:
-        handle = (await connect(get_settings())).get_workflow_handle(_workflow_id(identifier))
-        await handle.signal("cancel", CancelSignal(reason=reason, cancelled_by=cancelled_by))
-        console.print(f"cancel sent to {handle.id}")
+        workflow_id = provisioning_workflow_id(identifier)
+        await cancel_provisioning(await connect(get_settings()), workflow_id, reason=reason, cancelled_by=cancelled_by)
+        console.print(f"cancel sent to {workflow_id}")
 
     asyncio.run(run())
 
@@ -297,9 +288,7 @@ def tenants_update(
     value: Annotated[str, typer.Option("--value", help="JSON value, or a plain string")],
 ) -> None:
     """Change an input field the run has not used yet (validated Temporal Update)."""
-    from temporalio.client import WorkflowUpdateFailedError
-
-    from psa.provisioning.types import UpdateRequest, UpdateResult
+    from psa.provisioning.client import UpdateRejected, provisioning_workflow_id, update_provisioning
     from psa.temporal import connect
 
     try:
@@ -308,13 +297,11 @@ def tenants_update(
         parsed = value
 
     async def run() -> None:
-        handle = (await connect(get_settings())).get_workflow_handle(_workflow_id(identifier))
+        client = await connect(get_settings())
         try:
-            result = await handle.execute_update(
-                "update", UpdateRequest(field=field, value=parsed), result_type=UpdateResult
-            )
-        except WorkflowUpdateFailedError as exc:
-            _fail(f"update rejected: {getattr(exc.cause, 'message', exc.cause)}")
+            result = await update_provisioning(client, provisioning_workflow_id(identifier), field, parsed)
+        except UpdateRejected as exc:
+            _fail(f"update rejected: {exc.message}")
             return
         console.print(f"{result.field} updated at step {result.applied_at_step}")
 
@@ -675,6 +662,92 @@ def automation_invoke(
     print(json.dumps(invocation.output, indent=2, default=str))
     if invocation.replayed:
         err.print(f"(replayed from the idempotency ledger: attempt {invocation.attempt})")
+
+
+# -- HTTP API -------------------------------------------------------------------------------------
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address (default: PSA_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: PSA_API_PORT)")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) with uvicorn on the configured database and Temporal."""
+    import uvicorn
+
+    from psa.api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+    user: Annotated[str, typer.Option("--user", help="the key's user (email or id): the actor of its requests")],
+    name: Annotated[str, typer.Option("--name", help="what the key is for")] = "api",
+) -> None:
+    """Create an API key and print it once (only its SHA-256 is stored)."""
+    from psa.db.engine import tenant_transaction
+    from psa.domain.api_keys import create_api_key
+    from psa.domain.errors import DomainError
+
+    async def create(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, user_id = await _tenant_and_actor(conn, tenant, user)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await create_api_key(conn, tenant_id, user_id, name=name)
+
+    try:
+        created = _engine_run(create)
+    except DomainError as exc:
+        _fail(f"{exc.field}: {exc.message}", code=2)
+    console.print(f"API key {created.key_id} for user {created.user_id} of tenant {created.tenant}")
+    console.print("store it now, it is not shown again (send it in the x-api-key header):")
+    print(created.key)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (printed at creation and by `psa apikeys list`)")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+) -> None:
+    """Revoke an API key: its requests get 401 from now on."""
+    from uuid import UUID
+
+    from psa.db.engine import tenant_transaction
+    from psa.domain.api_keys import revoke_api_key
+    from psa.domain.errors import DomainError
+
+    async def revoke(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant_and_actor(conn, tenant, None)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await revoke_api_key(conn, tenant_id, UUID(key_id))
+
+    try:
+        revoked_at = _engine_run(revoke)
+    except (DomainError, ValueError) as exc:
+        _fail(str(getattr(exc, "message", exc)), code=2)
+    console.print(f"API key {key_id} revoked at {revoked_at.isoformat(timespec='seconds')}")
+
+
+@apikeys_app.command("list")
+def apikeys_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")]) -> None:
+    """The tenant's API keys (prefix, user, created, revoked); never the keys themselves."""
+    from psa.db.engine import tenant_transaction
+    from psa.domain.api_keys import list_api_keys
+
+    async def listing(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant_and_actor(conn, tenant, None)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await list_api_keys(conn, tenant_id)
+
+    table = Table("key id", "prefix", "user", "name", "created", "revoked")
+    for row in _engine_run(listing):
+        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else ""
+        table.add_row(str(row.key_id), f"psa_{row.key_prefix}…", row.email, row.name,
+                      row.created_at.isoformat(timespec="seconds"), revoked)  # fmt: skip
+    console.print(table)
 
 
 def main() -> None:
