@@ -69,7 +69,8 @@ async def management(engine, api_settings: Settings) -> Keyed:
     tenant = api_settings.management_tenant_id
     async with tenant_transaction(engine, tenant) as conn:
         await conn.execute(
-            text("INSERT INTO roles (tenant, role_name, msp, client) VALUES (:t, :n, true, false) ON CONFLICT DO NOTHING"),
+            text("INSERT INTO roles (tenant, role_name, msp, client) VALUES (:t, :n, true, false) "
+                 "ON CONFLICT DO NOTHING"),
             {"t": tenant, "n": NO_ACCESS_ROLE},
         )
     actors = Actors(

@@ -63,7 +63,8 @@ async def test_the_api_role_cannot_write_into_another_tenant(api_engine, engine,
                                    {"b": tenant_b.tenant})  # fmt: skip
         deleted = await conn.execute(text("DELETE FROM roles WHERE tenant = :b"), {"b": tenant_b.tenant})
     assert moved.rowcount == 0 and deleted.rowcount == 0
-    assert not await rows(engine, "SELECT 1 FROM users WHERE tenant = :b AND first_name = 'Hijacked'", b=tenant_b.tenant)
+    hijacked = "SELECT 1 FROM users WHERE tenant = :b AND first_name = 'Hijacked'"
+    assert not await rows(engine, hijacked, b=tenant_b.tenant)
 
 
 async def test_the_api_role_cannot_read_api_keys_directly(api_engine, tenant_a):

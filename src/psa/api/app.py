@@ -24,13 +24,10 @@ from psa.db.engine import make_api_engine
 from psa.metrics import record_api_request
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """ASGI middleware: 413 ``PAYLOAD_TOO_LARGE`` for a request whose Content-Length, or whose streamed body
-    (chunked uploads), exceeds ``max_bytes``."""
+    """ASGI middleware: 413 ``PAYLOAD_TOO_LARGE`` for a request body over ``max_bytes``. A declared
+    Content-Length is checked before anything is read (the server enforces that framing); a body without one
+    (chunked) is read up to the limit first, then handed to the app whole, so memory stays bounded."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -40,33 +37,34 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         detail = f"request body exceeds the limit of {self.max_bytes} bytes"
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
-            await problem_response(413, "PAYLOAD_TOO_LARGE", detail)(scope, receive, send)
+        too_large = problem_response(413, "PAYLOAD_TOO_LARGE", detail)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        body, more = b"", True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+        replayed = False
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if started:
-                raise
-            await problem_response(413, "PAYLOAD_TOO_LARGE", detail)(scope, receive, send)
+        await self.app(scope, replay, send)
 
 
 class RequestMetrics:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -33,8 +34,8 @@ async def _database(api: ApiState) -> str:
 
 async def _temporal(api: ApiState) -> str:
     client = await api.temporal()
-    await client.service_client.check_health(timeout=CHECK_TIMEOUT_SECONDS)
-    return "ok"
+    healthy = await client.service_client.check_health(timeout=timedelta(seconds=CHECK_TIMEOUT_SECONDS))
+    return "ok" if healthy else "error: the Temporal frontend reports itself not serving"
 
 
 async def _check(probe: Any) -> str:
