@@ -4,8 +4,12 @@ keys (created through psa.domain.api_keys, stored hashed)."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -18,7 +22,7 @@ from psa.db.engine import tenant_transaction
 from psa.domain.api_keys import create_api_key
 from psa.provisioning.customer_tracking import bootstrap_management_tenant
 from tests.automation.conftest import NO_ACCESS_ROLE, Actors, add_user, make_actors
-from tests.conftest import unique_name
+from tests.conftest import cli_env, unique_name
 
 BASE_URL = "http://psa.test"
 
@@ -117,3 +121,37 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
     body = response.json()
     assert body["status"] == status and body["code"] == code and body["title"], body
     return body
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def api_server(api_settings: Settings) -> Iterator[str]:
+    """A real ``psa api`` process (uvicorn) on a free loopback port with the app's settings; its base URL."""
+    port = _free_port()
+    mgmt = str(api_settings.management_tenant_id)
+    env = cli_env(api_settings, api_settings.task_queue, PSA_MANAGEMENT_TENANT_ID=mgmt, PSA_API_SSE_POLL_SECONDS="0.1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "psa.cli", "api", "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"psa api did not come up: {proc.stderr.read().decode() if proc.stderr else ''}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

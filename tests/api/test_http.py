@@ -48,6 +48,18 @@ async def test_malformed_json_and_wrong_types_are_422_with_field_paths(http, ten
     assert assert_problem(bad_id, 422, "VALIDATION_ERROR")["errors"][0]["path"] == "run_id"
 
 
+async def test_nul_characters_are_refused_with_their_path(http, tenant_a, management):
+    nul = await http.post(INVOKE, json={"input": {"client_name": "Acme", "notes": ["ok", "bad\u0000"]}},
+                          headers=tenant_a.headers())  # fmt: skip
+    body = assert_problem(nul, 422, "VALIDATION_ERROR")
+    assert body["errors"][0]["path"] == "input" and "input.notes.1" in body["errors"][0]["message"]
+    tenant = {"tenant_name": "Nul\u0000 Corp", "admin_user": {"first_name": "A", "last_name": "B",
+                                                              "email": "a@nul.example.com"}}  # fmt: skip
+    body = assert_problem(await http.post("/api/v1/tenants", json=tenant, headers=management.headers()), 422,
+                          "VALIDATION_ERROR")  # fmt: skip
+    assert body["errors"][0]["path"] == "tenant_name"
+
+
 async def test_unknown_routes_and_methods_are_problems(http):
     assert_problem(await http.get("/api/v1/nothing-here"), 404, "NOT_FOUND")
     assert_problem(await http.delete("/api/v1/automation/actions"), 405, "METHOD_NOT_ALLOWED")

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from psa.api.auth import ApiState, Authorized, api_state
+from psa.api.bodies import RequestBody
 from psa.api.problem import PROBLEM_RESPONSES, ApiProblem
 from psa.automation.catalog import CatalogRecord, build_catalog
 from psa.automation.definitions import publish_definition
@@ -53,7 +54,7 @@ class ActionDescription(BaseModel):
     versions: list[ActionVersion]
 
 
-class InvokeBody(BaseModel):
+class InvokeBody(RequestBody):
     input: dict[str, Any] = Field(default_factory=dict, description="the action's input (see its input_schema)")
     version: int = Field(default=1, ge=1, le=1_000_000)
     idempotency_key: str | None = Field(
@@ -69,7 +70,7 @@ class InvokeResult(BaseModel):
     idempotency_key: str
 
 
-class PublishBody(BaseModel):
+class PublishBody(RequestBody):
     definition: dict[str, Any] = Field(description="the workflow definition JSON")
     key: str | None = Field(default=None, min_length=1, max_length=200, description="stable key to address it by")
 
@@ -83,7 +84,7 @@ class Published(BaseModel):
     published_at: datetime | None
 
 
-class RunBody(BaseModel):
+class RunBody(RequestBody):
     payload: dict[str, Any] = Field(default_factory=dict)
     version: int | None = Field(default=None, ge=1, le=1_000_000, description="default: the latest published")
 

@@ -22,6 +22,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from psa.api.auth import ApiState, Authorized, api_state
+from psa.api.bodies import RequestBody
 from psa.api.problem import PROBLEM_RESPONSES, ApiProblem
 from psa.db.engine import DIRECTORY_ROLE, tenant_transaction
 from psa.domain.api_keys import Principal
@@ -46,6 +47,10 @@ WorkflowId = Annotated[str, Path(max_length=200, description="tenant-creation-<s
 RUNNING = WorkflowExecutionStatus.RUNNING.name
 
 
+class TenantRequest(TenantCreationInput, RequestBody):
+    """What to provision (psa.provisioning.types.TenantCreationInput), NUL-free."""
+
+
 class ProvisioningStarted(BaseModel):
     workflow_id: str
     status_url: str
@@ -60,11 +65,11 @@ class ProvisioningView(BaseModel):
     state: TenantCreationState
 
 
-class CancelBody(BaseModel):
+class CancelBody(RequestBody):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class UpdateBody(BaseModel):
+class UpdateBody(RequestBody):
     field: str = Field(min_length=1, max_length=100, description="an input field the run has not used yet")
     value: Any = None
 
@@ -101,14 +106,15 @@ def _urls(workflow_id: str) -> tuple[str, str]:
 
 
 @router.post("", status_code=202, response_model=ProvisioningStarted, summary="Provision a tenant")
-async def create_tenant(body: TenantCreationInput, response: Response, api: Api, principal: Manager) -> Any:
+async def create_tenant(body: TenantRequest, response: Response, api: Api, principal: Manager) -> Any:
     """Start ``TenantCreationWorkflow`` and return its workflow id with a Location header (202). Bad input is
     rejected (422, with the field) before anything starts; a tenant already provisioned is 409; a second start
     of a tenant being provisioned returns the same run."""
-    normalize_request(body)
+    request = TenantCreationInput.model_validate(body.model_dump())
+    normalize_request(request)
     client = await api.temporal()
     try:
-        handle = await start_tenant_creation(client, body, task_queue=api.settings.task_queue)
+        handle = await start_tenant_creation(client, request, task_queue=api.settings.task_queue)
     except TenantAlreadyProvisioned as exc:
         raise ApiProblem(409, "CONFLICT", str(exc)) from None
     status_url, events_url = _urls(handle.id)
