@@ -669,14 +669,17 @@ def automation_invoke(
 def api(
     host: Annotated[str | None, typer.Option(help="bind address (default: PSA_API_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: PSA_API_PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (uvicorn workers)")] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="log every request")] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) with uvicorn on the configured database and Temporal."""
     import uvicorn
 
-    from psa.api.app import create_app
-
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
+    uvicorn.run(
+        "psa.api.app:app_from_environment", factory=True, host=host or settings.api_host,
+        port=port or settings.api_port, workers=workers, access_log=access_log,
+    )  # fmt: skip
 
 
 @apikeys_app.command("create")

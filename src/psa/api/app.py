@@ -16,10 +16,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from psa.api import automation, health, tenants
-from psa.api.auth import ApiState
 from psa.api.problem import install_problem_handlers, problem_response
+from psa.api.state import ApiState
 from psa.automation.registry import ActionRegistry, default_registry
-from psa.config import Settings
+from psa.config import Settings, get_settings
 from psa.db.engine import make_api_engine
 from psa.metrics import record_api_request
 
@@ -115,3 +115,9 @@ def create_app(settings: Settings, *, registry: ActionRegistry | None = None) ->
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestMetrics)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """``create_app`` with the settings of the environment: the factory ``psa api`` hands uvicorn, so each of its
+    worker processes builds its own app (engine, Temporal client)."""
+    return create_app(get_settings())

@@ -10,60 +10,30 @@ also require the key's tenant to be the management tenant (``resolve_management_
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from uuid import UUID
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from temporalio.client import Client
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.api.problem import ApiProblem
+from psa.api.state import api_state
 from psa.automation import permissions
-from psa.automation.registry import ActionRegistry
-from psa.config import ConfigurationError, Settings
+from psa.config import Settings
 from psa.domain.api_keys import Principal, authenticate
 from psa.domain.errors import NotFoundError
 from psa.provisioning.customer_tracking import resolve_management_tenant
-from psa.temporal import connect
 
 API_KEY_HEADER = APIKeyHeader(name="x-api-key", auto_error=False, description="an API key from `psa apikeys create`")
 
 
-@dataclass
-class ApiState:
-    """What every request shares: settings, the API-role engine, the action registry and a Temporal client
-    connected on first use (so the API starts, and ``/healthz`` reports, while Temporal is down)."""
-
-    settings: Settings
-    engine: AsyncEngine
-    registry: ActionRegistry
-    _temporal: Client | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def temporal(self) -> Client:
-        """The Temporal client. Raises ApiProblem 503 ``TEMPORAL_UNAVAILABLE`` when it cannot connect."""
-        async with self._lock:
-            if self._temporal is None:
-                try:
-                    self._temporal = await connect(self.settings)
-                except (RuntimeError, ConfigurationError) as exc:
-                    raise ApiProblem(503, "TEMPORAL_UNAVAILABLE", f"Temporal is unavailable: {exc}") from None
-            return self._temporal
-
-    async def close(self) -> None:
-        await self.engine.dispose()
-
-
-def api_state(request: Request) -> ApiState:
-    """The ApiState of the running app."""
-    return request.app.state.api
-
-
-async def _is_management(conn: AsyncConnection, settings: Settings, tenant) -> bool:
-    """Whether ``tenant`` is the management tenant. Under row-level security only the caller's own tenant row
-    is visible, so another tenant's lookup finds nothing (NotFoundError): not the management tenant."""
+async def _is_management(conn: AsyncConnection, settings: Settings, tenant: UUID) -> bool:
+    """Whether ``tenant`` (the tenant of a valid key, so it exists) is the management tenant: by
+    ``PSA_MANAGEMENT_TENANT_ID`` when set, else by name. Under row-level security only the caller's own tenant
+    row is visible, so another tenant's name lookup finds nothing (NotFoundError): not the management tenant."""
+    if settings.management_tenant_id is not None:
+        return tenant == settings.management_tenant_id
     try:
         return await resolve_management_tenant(conn, settings) == tenant
     except NotFoundError:
@@ -83,10 +53,11 @@ class Authorized:
         if not key:
             raise ApiProblem(401, "UNAUTHENTICATED", "missing API key: send it in the x-api-key header")
         api = api_state(request)
+        if not (self.needed or self.management):  # one statement, no transaction around it
+            async with api.engine.connect() as conn:
+                return _known(await authenticate(await conn.execution_options(isolation_level="AUTOCOMMIT"), key))
         async with api.engine.begin() as conn:
-            principal = await authenticate(conn, key)
-            if principal is None:
-                raise ApiProblem(401, "UNAUTHENTICATED", "invalid or revoked API key")
+            principal = _known(await authenticate(conn, key))
             if self.management and not await _is_management(conn, api.settings, principal.tenant):
                 raise ApiProblem(403, "PERMISSION_DENIED", "only users of the management tenant may provision tenants")
             if self.needed:
@@ -94,3 +65,9 @@ class Authorized:
                     conn, principal.tenant, self.needed, run_id=None, actor_user_id=principal.user_id
                 )
         return principal
+
+
+def _known(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise ApiProblem(401, "UNAUTHENTICATED", "invalid or revoked API key")
+    return principal

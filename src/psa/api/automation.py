@@ -17,9 +17,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from psa.api.auth import ApiState, Authorized, api_state
+from psa.api.auth import Authorized
 from psa.api.bodies import RequestBody
 from psa.api.problem import PROBLEM_RESPONSES, ApiProblem
+from psa.api.state import ApiState, api_state
 from psa.automation.catalog import CatalogRecord, build_catalog
 from psa.automation.definitions import publish_definition
 from psa.automation.invocation import invoke_action

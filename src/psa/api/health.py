@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.responses import Response
 
-from psa.api.auth import ApiState, api_state
 from psa.api.problem import ApiProblem
+from psa.api.state import ApiState, api_state
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_SECONDS = 5.0

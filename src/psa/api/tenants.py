@@ -21,9 +21,10 @@ from sse_starlette.sse import EventSourceResponse
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from psa.api.auth import ApiState, Authorized, api_state
+from psa.api.auth import Authorized
 from psa.api.bodies import RequestBody
 from psa.api.problem import PROBLEM_RESPONSES, ApiProblem
+from psa.api.state import ApiState, api_state
 from psa.db.engine import DIRECTORY_ROLE, tenant_transaction
 from psa.domain.api_keys import Principal
 from psa.domain.tenants import list_tenants
@@ -44,7 +45,7 @@ router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"], responses=PROBLEM
 Manager = Annotated[Principal, Depends(Authorized(("tenant", "create"), management=True))]
 Api = Annotated[ApiState, Depends(api_state)]
 WorkflowId = Annotated[str, Path(max_length=200, description="tenant-creation-<slug>")]
-RUNNING = WorkflowExecutionStatus.RUNNING.name
+RUNNING, COMPLETED = WorkflowExecutionStatus.RUNNING.name, WorkflowExecutionStatus.COMPLETED.name
 
 
 class TenantRequest(TenantCreationInput, RequestBody):
@@ -89,15 +90,22 @@ def _view(run: ProvisioningStatus) -> ProvisioningView:
 
 
 async def _status(api: ApiState, workflow_id: str) -> ProvisioningStatus:
-    """The run's status. A workflow id that is not a provisioning, or does not exist: 404."""
+    """The run's status, a completed one from ``api.completed`` (see ApiState). A workflow id that is not a
+    provisioning, or does not exist: 404."""
     if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
         raise ApiProblem(404, "NOT_FOUND", f"provisioning {workflow_id} not found")
+    cached = api.completed.get(workflow_id)
+    if cached is not None:
+        return cached
     try:
-        return await provisioning_status(await api.temporal(), workflow_id)
+        run = await provisioning_status(await api.temporal(), workflow_id)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiProblem(404, "NOT_FOUND", f"provisioning {workflow_id} not found") from None
         raise ApiProblem(503, "TEMPORAL_UNAVAILABLE", f"Temporal could not answer: {exc.message}") from None
+    if run.status == COMPLETED:
+        api.completed[workflow_id] = run
+    return run
 
 
 def _urls(workflow_id: str) -> tuple[str, str]:
@@ -162,7 +170,7 @@ async def tenant_events(workflow_id: WorkflowId, request: Request, api: Api, pri
                 yield {"event": "end", "data": json.dumps({"workflow_id": workflow_id, "status": run.status})}
                 return
             await asyncio.sleep(api.settings.api_sse_poll_seconds)
-            run = await provisioning_status(await api.temporal(), workflow_id)
+            run = await _status(api, workflow_id)
 
     return EventSourceResponse(stream())
 
