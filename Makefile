@@ -38,10 +38,13 @@ worker: $(STAMP)
 	$(BIN)/psa db upgrade
 	$(BIN)/psa worker
 
-## api: serve the HTTP API (OpenAPI at http://127.0.0.1:8000/docs) on the embedded stack, in the foreground
+## api: serve the HTTP API (OpenAPI at http://127.0.0.1:8000/docs) on the embedded stack, in the foreground,
+## with the management tenant and a background worker
 api: $(STAMP)
 	$(BIN)/psa dev up
 	$(BIN)/psa db upgrade
+	$(BIN)/psa tenants bootstrap-management
+	$(BIN)/psa worker --detach
 	$(BIN)/psa api
 
 down: $(STAMP)

@@ -27,6 +27,7 @@ tenants_app = typer.Typer(help="Provision and inspect tenants.", no_args_is_help
 customers_app = typer.Typer(help="Tenants recorded as customers of the management tenant.", no_args_is_help=True)
 automation_app = typer.Typer(help="Workflow automation: actions, definitions and runs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
+users_app = typer.Typer(help="Internal users of a tenant.", no_args_is_help=True)
 apikeys_app = typer.Typer(help="API keys of the HTTP API (each acts as one user of a tenant).", no_args_is_help=True)
 automation_app.add_typer(runs_app, name="runs")
 app.add_typer(dev_app, name="dev")
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(customers_app, name="customers")
 app.add_typer(automation_app, name="automation")
+app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 
 console = Console()
@@ -431,11 +433,11 @@ def _json_option(value: str, name: str) -> Any:
         _fail(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", code=2)
 
 
-async def _tenant_and_actor(conn: Any, tenant: str, actor: str | None) -> tuple[Any, Any]:
-    """Resolve ``--tenant`` (id or slug) and ``--actor`` (email or id; default: the tenant's first admin)."""
+async def _tenant(conn: Any, tenant: str) -> tuple[Any, Any]:
+    """Resolve ``--tenant`` (id or slug): (tenant id, its TenantRow when found by slug, else None)."""
     from uuid import UUID
 
-    from psa.domain import tenants, users
+    from psa.domain import tenants
 
     row = None
     try:
@@ -446,6 +448,16 @@ async def _tenant_and_actor(conn: Any, tenant: str, actor: str | None) -> tuple[
         tenant_id = row.tenant if row else None
     if tenant_id is None:
         _fail(f"tenant '{tenant}' not found (give its id or slug)", code=2)
+    return tenant_id, row
+
+
+async def _tenant_and_actor(conn: Any, tenant: str, actor: str | None) -> tuple[Any, Any]:
+    """Resolve ``--tenant`` (id or slug) and ``--actor`` (email or id; default: the tenant's first admin)."""
+    from uuid import UUID
+
+    from psa.domain import tenants, users
+
+    tenant_id, row = await _tenant(conn, tenant)
     email = actor
     if email is None:
         row = row or next(r for r in await tenants.list_tenants(conn, limit=None) if r.tenant == tenant_id)
@@ -682,6 +694,40 @@ def api(
     )  # fmt: skip
 
 
+@users_app.command("add")
+def users_add(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+    email: Annotated[str, typer.Option("--email")],
+    first_name: Annotated[str, typer.Option("--first-name")],
+    last_name: Annotated[str, typer.Option("--last-name")],
+    role: Annotated[str, typer.Option("--role", help="MSP role (Admin holds every MSP permission)")] = "Admin",
+) -> None:
+    """Add an internal user holding an MSP role, without a usable password (it signs in after a password reset,
+    or acts through an API key): e.g. the management tenant's operator who provisions tenants over the API."""
+    from uuid import uuid4
+
+    from psa.db.engine import tenant_transaction
+    from psa.domain import users
+    from psa.domain.errors import DomainError
+
+    async def add(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant(conn, tenant)
+        user_id = uuid4()
+        async with tenant_transaction(engine, tenant_id) as conn:
+            await users.create_internal_user(
+                conn, tenant=tenant_id, user_id=user_id, first_name=first_name.strip(), last_name=last_name.strip(),
+                email=users.normalize_email(email), password_hash=users.UNUSABLE_PASSWORD, role_name=role,
+            )  # fmt: skip
+        return user_id
+
+    try:
+        user_id = _engine_run(add)
+    except DomainError as exc:
+        _fail(f"{exc.field or 'user'}: {exc.message}", code=2)
+    console.print(f"user {user_id} ({email}, {role}) added")
+
+
 @apikeys_app.command("create")
 def apikeys_create(
     tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
@@ -722,7 +768,7 @@ def apikeys_revoke(
 
     async def revoke(engine: Any) -> Any:
         async with tenant_transaction(engine, None) as conn:
-            tenant_id, _ = await _tenant_and_actor(conn, tenant, None)
+            tenant_id, _ = await _tenant(conn, tenant)
         async with tenant_transaction(engine, tenant_id) as conn:
             return await revoke_api_key(conn, tenant_id, UUID(key_id))
 
@@ -741,7 +787,7 @@ def apikeys_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id
 
     async def listing(engine: Any) -> Any:
         async with tenant_transaction(engine, None) as conn:
-            tenant_id, _ = await _tenant_and_actor(conn, tenant, None)
+            tenant_id, _ = await _tenant(conn, tenant)
         async with tenant_transaction(engine, tenant_id) as conn:
             return await list_api_keys(conn, tenant_id)
 

@@ -50,3 +50,19 @@ async def test_provisioning_streams_progress_over_real_http(api_server, api_work
         assert len(steps) >= 2 and steps[-1] == "completed"  # several updates arrived while it ran
         assert (await http.get("/healthz")).json()["status"] == "ok"
         assert "psa_api_requests_total" in (await http.get("/metrics")).text
+
+
+async def test_an_operator_added_with_the_cli_lists_tenants(api_server, api_settings):
+    mgmt = str(api_settings.management_tenant_id)
+    email = f"operator.{uuid.uuid4().hex[:8]}@mgmt.example.com"
+    code, out = await psa(api_settings, api_settings.task_queue, "users", "add", "--tenant", mgmt, "--email", email,
+                          "--first-name", "Op", "--last-name", "Erator")  # fmt: skip
+    assert code == 0 and "Admin" in out, out
+    code, out = await psa(api_settings, api_settings.task_queue, "users", "add", "--tenant", mgmt, "--email", email,
+                          "--first-name", "Op", "--last-name", "Erator")  # fmt: skip
+    assert code == 2 and "already exists" in out
+    code, out = await psa(api_settings, api_settings.task_queue, "apikeys", "create", "--tenant", mgmt, "--user", email)
+    [key] = re.findall(r"^psa_\S{43}$", out, flags=re.MULTILINE)
+    async with httpx.AsyncClient(base_url=api_server, headers={"x-api-key": key}) as http:
+        listing = await http.get("/api/v1/tenants")
+    assert listing.status_code == 200 and any(t["tenant"] == mgmt for t in listing.json())
