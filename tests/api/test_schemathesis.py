@@ -8,10 +8,13 @@ error. Authenticated as a management admin, so every route is reached past its p
   OpenAPI document of that one invocation, built here): these reach the handlers and the database, in the
   session's management tenant.
 
-Bounded: at most ``MAX_EXAMPLES`` cases per operation and mode and ``ACTION_EXAMPLES`` per action, no deadline
-(about a minute in all). ``POST /api/v1/tenants`` is excluded: each valid request starts a real provisioning
-workflow (a tenant in the shared test database and a run on the test Temporal server) that nothing would clean
-up; its inputs are covered by tests/api/test_tenants.py (422 with field paths, outcomes, duplicates).
+Bounded: at most ``MAX_EXAMPLES`` (20) cases per operation and mode and ``ACTION_EXAMPLES`` (15) per action, no
+deadline (about 30 s in all); ``PSA_SCHEMATHESIS_EXAMPLES`` and ``PSA_SCHEMATHESIS_ACTION_EXAMPLES`` raise them for
+a deeper run (100 and 150 pass in under two minutes).
+
+``POST /api/v1/tenants`` is excluded: each valid request starts a real provisioning workflow (a tenant in the
+shared test database and a run on the test Temporal server) that nothing would clean up; its inputs are covered
+by tests/api/test_tenants.py (422 with field paths, outcomes, duplicates).
 
 Operations are listed from the app's own OpenAPI document at collection time (schemathesis's lazy pytest fixture
 does not run under pytest 9), each driven by the operation's hypothesis strategy."""
@@ -19,6 +22,7 @@ does not run under pytest 9), each driven by the operation's hypothesis strategy
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -31,8 +35,8 @@ from psa.api.app import create_app
 from psa.automation.registry import default_registry
 from psa.config import Settings
 
-MAX_EXAMPLES = 20
-ACTION_EXAMPLES = 15
+MAX_EXAMPLES = int(os.environ.get("PSA_SCHEMATHESIS_EXAMPLES", "20"))
+ACTION_EXAMPLES = int(os.environ.get("PSA_SCHEMATHESIS_ACTION_EXAMPLES", "15"))
 EXCLUDED = {("POST", "/api/v1/tenants")}
 PATHS = create_app(Settings(database_url="postgresql://unused@localhost/unused")).openapi()["paths"]
 # (method, path, mode): the negative mode only where there is an input to break (parameters or a body).
