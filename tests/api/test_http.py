@@ -87,7 +87,6 @@ async def test_metrics_count_requests_by_route_template(http, tenant_a):
 async def test_openapi_docs_are_served(http):
     assert "swagger-ui" in (await http.get("/docs")).text
     spec = (await http.get("/openapi.json")).json()
-    assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {
-        "type": "apiKey", "in": "header", "name": "x-api-key", "description": spec["components"]["securitySchemes"]
-        ["APIKeyHeader"]["description"]}  # fmt: skip
+    scheme = spec["components"]["securitySchemes"]["APIKeyHeader"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "x-api-key")
     assert "application/problem+json" in spec["paths"]["/api/v1/tenants"]["post"]["responses"]["422"]["content"]

@@ -167,6 +167,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": HTTPStatus(status).phrase}
-    for status in (401, 403, 404, 413, 422)
+    for status in (401, 403, 404, 409, 413, 422, 503)
 }
 """OpenAPI documentation of the problem responses every authenticated route may give."""
