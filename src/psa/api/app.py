@@ -27,7 +27,8 @@ from psa.metrics import record_api_request
 class BodyLimit:
     """ASGI middleware: 413 ``PAYLOAD_TOO_LARGE`` for a request body over ``max_bytes``. A declared
     Content-Length is checked before anything is read (the server enforces that framing); a body without one
-    (chunked) is read up to the limit first, then handed to the app whole, so memory stays bounded."""
+    (chunked) is read up to the limit first, then handed to the app whole, so memory stays bounded. (FastAPI's own
+    ``max_body_size`` answers ``text/plain``, replacing whatever the app sent, where we answer problem+json.)"""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
