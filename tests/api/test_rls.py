@@ -19,19 +19,35 @@ async def api_engine(base_settings):
     await engine.dispose()
 
 
+TENANT_TABLE_SECURITY = text(
+    """SELECT c.table_name, k.relrowsecurity AS secured,
+              EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = c.table_schema AND p.tablename = c.table_name
+                        AND p.policyname = 'tenant_isolation') AS has_policy
+         FROM information_schema.columns c
+         JOIN pg_class k ON k.relname = c.table_name AND k.relnamespace = to_regnamespace(c.table_schema)
+        WHERE c.table_schema = current_schema() AND c.column_name = 'tenant' AND k.relkind = 'r'"""
+)
+
+
+def unsecured(tables) -> list[str]:
+    return sorted(t.table_name for t in tables if not (t.secured and t.has_policy))
+
+
 async def test_every_table_with_a_tenant_column_has_row_level_security(engine):
-    tables = await rows(
-        engine,
-        """SELECT c.table_name, k.relrowsecurity AS secured,
-                  EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = c.table_schema AND p.tablename = c.table_name
-                            AND p.policyname = 'tenant_isolation') AS has_policy
-             FROM information_schema.columns c
-             JOIN pg_class k ON k.relname = c.table_name AND k.relnamespace = to_regnamespace(c.table_schema)
-            WHERE c.table_schema = current_schema() AND c.column_name = 'tenant' AND k.relkind = 'r'""",
-    )
+    async with engine.connect() as conn:
+        tables = list(await conn.execute(TENANT_TABLE_SECURITY))
     assert {t.name for t in TENANT_TABLES} <= {t.table_name for t in tables}  # the discovery finds them all
-    unsecured = sorted(t.table_name for t in tables if not (t.secured and t.has_policy))
-    assert unsecured == [], f"tables with a tenant column but no tenant_isolation policy: {unsecured}"
+    assert unsecured(tables) == [], f"tables with a tenant column but no tenant_isolation policy: {unsecured(tables)}"
+
+
+async def test_a_new_tenant_table_is_flagged_until_psa_enable_tenant_rls_covers_it(engine):
+    async with engine.connect() as conn:  # rolled back at the end: the shared test database is untouched
+        await conn.execute(text("CREATE TABLE rls_probe (tenant uuid NOT NULL, note text)"))
+        assert unsecured(await conn.execute(TENANT_TABLE_SECURITY)) == ["rls_probe"]
+        assert await conn.scalar(text("SELECT psa_enable_tenant_rls()")) == 1
+        assert unsecured(await conn.execute(TENANT_TABLE_SECURITY)) == []
+        assert await conn.scalar(text("SELECT psa_enable_tenant_rls()")) == 0  # idempotent
+        await conn.rollback()
 
 
 async def test_api_role_is_subject_to_the_policies(api_engine):
