@@ -51,11 +51,15 @@ class ActionVersion(BaseModel):
 
 
 class ActionDescription(BaseModel):
+    """An action id with every registered version (or the one asked for)."""
+
     id: str
     versions: list[ActionVersion]
 
 
 class InvokeBody(RequestBody):
+    """An invocation: the action's input, its version, and an optional idempotency key (max 255 characters)."""
+
     input: dict[str, Any] = Field(default_factory=dict, description="the action's input (see its input_schema)")
     version: int = Field(default=1, ge=1, le=1_000_000)
     idempotency_key: str | None = Field(
@@ -64,6 +68,8 @@ class InvokeBody(RequestBody):
 
 
 class InvokeResult(BaseModel):
+    """The action's output and the ledger facts of the call (replayed, invocation id, attempt, key)."""
+
     output: dict[str, Any]
     replayed: bool = Field(description="true when the output comes from the idempotency ledger")
     invocation_id: UUID
@@ -72,11 +78,15 @@ class InvokeResult(BaseModel):
 
 
 class PublishBody(RequestBody):
+    """A workflow definition (spec §1.2 JSON) and an optional stable key."""
+
     definition: dict[str, Any] = Field(description="the workflow definition JSON")
     key: str | None = Field(default=None, min_length=1, max_length=200, description="stable key to address it by")
 
 
 class Published(BaseModel):
+    """The version just published: workflow id, key, version number, name, SHA-256 of the stored JSON, time."""
+
     workflow_id: UUID
     key: str | None
     version: int
@@ -86,11 +96,15 @@ class Published(BaseModel):
 
 
 class RunBody(RequestBody):
+    """The run's payload (JSON object) and the published version to run (default: the latest)."""
+
     payload: dict[str, Any] = Field(default_factory=dict)
     version: int | None = Field(default=None, ge=1, le=1_000_000, description="default: the latest published")
 
 
 class RunStarted(BaseModel):
+    """202 answer of a run start: run id, workflow id and version, and the run's URL."""
+
     run_id: UUID
     workflow_id: UUID
     workflow_version: int
@@ -98,6 +112,8 @@ class RunStarted(BaseModel):
 
 
 class RunStep(BaseModel):
+    """One step row of a run: path, definition step id, status, attempt, duration (ms), error, start time."""
+
     step_path: str
     definition_step_id: str | None
     status: str
@@ -108,6 +124,8 @@ class RunStep(BaseModel):
 
 
 class RunDetail(BaseModel):
+    """A run with its status, actor (the definition version's publisher), error and steps in start order."""
+
     run_id: UUID
     workflow_id: UUID
     workflow_version: int

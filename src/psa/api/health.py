@@ -21,6 +21,8 @@ CHECK_TIMEOUT_SECONDS = 5.0
 
 
 class Health(BaseModel):
+    """``ok`` or ``error: ...`` per check, and the overall status (``ok`` or ``unavailable``)."""
+
     status: str
     database: str
     temporal: str

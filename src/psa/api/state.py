@@ -44,6 +44,7 @@ class ApiState:
             return self._temporal
 
     async def close(self) -> None:
+        """Dispose of the engine's connections (the app's shutdown)."""
         await self.engine.dispose()
 
 

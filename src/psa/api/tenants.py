@@ -53,6 +53,8 @@ class TenantRequest(TenantCreationInput, RequestBody):
 
 
 class ProvisioningStarted(BaseModel):
+    """202 answer of a start: the workflow id and where to follow it (state, server-sent events)."""
+
     workflow_id: str
     status_url: str
     events_url: str
@@ -67,15 +69,21 @@ class ProvisioningView(BaseModel):
 
 
 class CancelBody(RequestBody):
+    """Why the provisioning is cancelled; the key's user is recorded as who asked."""
+
     reason: str = Field(min_length=1, max_length=500)
 
 
 class UpdateBody(RequestBody):
+    """One input field to change and its new value (JSON), checked by the workflow's update validator."""
+
     field: str = Field(min_length=1, max_length=100, description="an input field the run has not used yet")
     value: Any = None
 
 
 class TenantSummary(BaseModel):
+    """One tenant of the listing: id, company name, slug, contact email, product, creation time, first admin."""
+
     tenant: UUID
     name: str
     slug: str
