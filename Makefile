@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint worker down status bench clean
+.PHONY: install demo test lint worker api down status bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ worker: $(STAMP)
 	$(BIN)/psa db upgrade
 	$(BIN)/psa worker
 
+## api: serve the HTTP API (OpenAPI at http://127.0.0.1:8000/docs) on the embedded stack, in the foreground,
+## with the management tenant and a background worker
+api: $(STAMP)
+	$(BIN)/psa dev up
+	$(BIN)/psa db upgrade
+	$(BIN)/psa tenants bootstrap-management
+	$(BIN)/psa worker --detach
+	$(BIN)/psa api
+
 down: $(STAMP)
 	$(BIN)/psa dev down
 
@@ -49,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/automation.py
 	$(BIN)/python bench/contacts.py
 	$(BIN)/python bench/crm.py
+	$(BIN)/python bench/api.py
 
 clean: down
 	rm -rf .psa

@@ -27,12 +27,16 @@ tenants_app = typer.Typer(help="Provision and inspect tenants.", no_args_is_help
 customers_app = typer.Typer(help="Tenants recorded as customers of the management tenant.", no_args_is_help=True)
 automation_app = typer.Typer(help="Workflow automation: actions, definitions and runs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
+users_app = typer.Typer(help="Internal users of a tenant.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="API keys of the HTTP API (each acts as one user of a tenant).", no_args_is_help=True)
 automation_app.add_typer(runs_app, name="runs")
 app.add_typer(dev_app, name="dev")
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(customers_app, name="customers")
 app.add_typer(automation_app, name="automation")
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
 
 console = Console()
 err = Console(stderr=True)
@@ -111,15 +115,6 @@ def worker(
 
 
 # -- tenants --------------------------------------------------------------------------------------
-def _workflow_id(identifier: str) -> str:
-    from psa.domain.tenants import tenant_slug
-    from psa.provisioning.workflow import WORKFLOW_ID_PREFIX, workflow_id_for
-
-    if identifier.startswith(WORKFLOW_ID_PREFIX):
-        return identifier
-    return workflow_id_for(tenant_slug(identifier))
-
-
 def _state_table(state: Any) -> Table:
     table = Table("field", "value", show_header=False)
     for key, value in state.model_dump(exclude={"history"}).items():
@@ -259,15 +254,13 @@ def tenants_create(
 @tenants_app.command("status")
 def tenants_status(identifier: Annotated[str, typer.Argument(help="workflow id, slug or tenant name")]) -> None:
     """Live state of a provisioning run."""
-    from psa.provisioning.types import TenantCreationState
+    from psa.provisioning.client import provisioning_status, provisioning_workflow_id
     from psa.temporal import connect
 
     async def run() -> None:
-        handle = (await connect(get_settings())).get_workflow_handle(_workflow_id(identifier))
-        description = await handle.describe()
-        state = await handle.query("get_state", result_type=TenantCreationState)
-        console.print(f"workflow [bold]{handle.id}[/]: {description.status.name if description.status else '?'}")
-        console.print(_state_table(state))
+        run = await provisioning_status(await connect(get_settings()), provisioning_workflow_id(identifier))
+        console.print(f"workflow [bold]{run.workflow_id}[/]: {run.status}")
+        console.print(_state_table(run.state))
 
     asyncio.run(run())
 
@@ -279,13 +272,13 @@ def tenants_cancel(
     cancelled_by: Annotated[str, typer.Option("--by")] = "cli",
 ) -> None:
     """Cancel a provisioning run: it stops and removes every row written so far."""
-    from psa.provisioning.types import CancelSignal
+    from psa.provisioning.client import cancel_provisioning, provisioning_workflow_id
     from psa.temporal import connect
 
     async def run() -> None:
-        handle = (await connect(get_settings())).get_workflow_handle(_workflow_id(identifier))
-        await handle.signal("cancel", CancelSignal(reason=reason, cancelled_by=cancelled_by))
-        console.print(f"cancel sent to {handle.id}")
+        workflow_id = provisioning_workflow_id(identifier)
+        await cancel_provisioning(await connect(get_settings()), workflow_id, reason=reason, cancelled_by=cancelled_by)
+        console.print(f"cancel sent to {workflow_id}")
 
     asyncio.run(run())
 
@@ -297,9 +290,7 @@ def tenants_update(
     value: Annotated[str, typer.Option("--value", help="JSON value, or a plain string")],
 ) -> None:
     """Change an input field the run has not used yet (validated Temporal Update)."""
-    from temporalio.client import WorkflowUpdateFailedError
-
-    from psa.provisioning.types import UpdateRequest, UpdateResult
+    from psa.provisioning.client import UpdateRejected, provisioning_workflow_id, update_provisioning
     from psa.temporal import connect
 
     try:
@@ -308,13 +299,11 @@ def tenants_update(
         parsed = value
 
     async def run() -> None:
-        handle = (await connect(get_settings())).get_workflow_handle(_workflow_id(identifier))
+        client = await connect(get_settings())
         try:
-            result = await handle.execute_update(
-                "update", UpdateRequest(field=field, value=parsed), result_type=UpdateResult
-            )
-        except WorkflowUpdateFailedError as exc:
-            _fail(f"update rejected: {getattr(exc.cause, 'message', exc.cause)}")
+            result = await update_provisioning(client, provisioning_workflow_id(identifier), field, parsed)
+        except UpdateRejected as exc:
+            _fail(f"update rejected: {exc.message}")
             return
         console.print(f"{result.field} updated at step {result.applied_at_step}")
 
@@ -444,11 +433,11 @@ def _json_option(value: str, name: str) -> Any:
         _fail(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", code=2)
 
 
-async def _tenant_and_actor(conn: Any, tenant: str, actor: str | None) -> tuple[Any, Any]:
-    """Resolve ``--tenant`` (id or slug) and ``--actor`` (email or id; default: the tenant's first admin)."""
+async def _tenant(conn: Any, tenant: str) -> tuple[Any, Any]:
+    """Resolve ``--tenant`` (id or slug): (tenant id, its TenantRow when found by slug, else None)."""
     from uuid import UUID
 
-    from psa.domain import tenants, users
+    from psa.domain import tenants
 
     row = None
     try:
@@ -459,6 +448,16 @@ async def _tenant_and_actor(conn: Any, tenant: str, actor: str | None) -> tuple[
         tenant_id = row.tenant if row else None
     if tenant_id is None:
         _fail(f"tenant '{tenant}' not found (give its id or slug)", code=2)
+    return tenant_id, row
+
+
+async def _tenant_and_actor(conn: Any, tenant: str, actor: str | None) -> tuple[Any, Any]:
+    """Resolve ``--tenant`` (id or slug) and ``--actor`` (email or id; default: the tenant's first admin)."""
+    from uuid import UUID
+
+    from psa.domain import tenants, users
+
+    tenant_id, row = await _tenant(conn, tenant)
     email = actor
     if email is None:
         row = row or next(r for r in await tenants.list_tenants(conn, limit=None) if r.tenant == tenant_id)
@@ -675,6 +674,129 @@ def automation_invoke(
     print(json.dumps(invocation.output, indent=2, default=str))
     if invocation.replayed:
         err.print(f"(replayed from the idempotency ledger: attempt {invocation.attempt})")
+
+
+# -- HTTP API -------------------------------------------------------------------------------------
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address (default: PSA_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: PSA_API_PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (uvicorn workers)")] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="log every request")] = True,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) with uvicorn on the configured database and Temporal."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "psa.api.app:app_from_environment", factory=True, host=host or settings.api_host,
+        port=port or settings.api_port, workers=workers, access_log=access_log,
+    )  # fmt: skip
+
+
+@users_app.command("add")
+def users_add(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+    email: Annotated[str, typer.Option("--email")],
+    first_name: Annotated[str, typer.Option("--first-name")],
+    last_name: Annotated[str, typer.Option("--last-name")],
+    role: Annotated[str, typer.Option("--role", help="MSP role (Admin holds every MSP permission)")] = "Admin",
+) -> None:
+    """Add an internal user holding an MSP role, without a usable password (it signs in after a password reset,
+    or acts through an API key): e.g. the management tenant's operator who provisions tenants over the API."""
+    from uuid import uuid4
+
+    from psa.db.engine import tenant_transaction
+    from psa.domain import users
+    from psa.domain.errors import DomainError
+
+    async def add(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant(conn, tenant)
+        user_id = uuid4()
+        async with tenant_transaction(engine, tenant_id) as conn:
+            await users.create_internal_user(
+                conn, tenant=tenant_id, user_id=user_id, first_name=first_name.strip(), last_name=last_name.strip(),
+                email=users.normalize_email(email), password_hash=users.UNUSABLE_PASSWORD, role_name=role,
+            )  # fmt: skip
+        return user_id
+
+    try:
+        user_id = _engine_run(add)
+    except DomainError as exc:
+        _fail(f"{exc.field or 'user'}: {exc.message}", code=2)
+    console.print(f"user {user_id} ({email}, {role}) added")
+
+
+@apikeys_app.command("create")
+def apikeys_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+    user: Annotated[str, typer.Option("--user", help="the key's user (email or id): the actor of its requests")],
+    name: Annotated[str, typer.Option("--name", help="what the key is for")] = "api",
+) -> None:
+    """Create an API key and print it once (only its SHA-256 is stored)."""
+    from psa.db.engine import tenant_transaction
+    from psa.domain.api_keys import create_api_key
+    from psa.domain.errors import DomainError
+
+    async def create(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, user_id = await _tenant_and_actor(conn, tenant, user)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await create_api_key(conn, tenant_id, user_id, name=name)
+
+    try:
+        created = _engine_run(create)
+    except DomainError as exc:
+        _fail(f"{exc.field}: {exc.message}", code=2)
+    console.print(f"API key {created.key_id} for user {created.user_id} of tenant {created.tenant}")
+    console.print("store it now, it is not shown again (send it in the x-api-key header):")
+    print(created.key)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (printed at creation and by `psa apikeys list`)")],
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")],
+) -> None:
+    """Revoke an API key: its requests get 401 from now on."""
+    from uuid import UUID
+
+    from psa.db.engine import tenant_transaction
+    from psa.domain.api_keys import revoke_api_key
+    from psa.domain.errors import DomainError
+
+    async def revoke(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant(conn, tenant)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await revoke_api_key(conn, tenant_id, UUID(key_id))
+
+    try:
+        revoked_at = _engine_run(revoke)
+    except (DomainError, ValueError) as exc:
+        _fail(str(getattr(exc, "message", exc)), code=2)
+    console.print(f"API key {key_id} revoked at {revoked_at.isoformat(timespec='seconds')}")
+
+
+@apikeys_app.command("list")
+def apikeys_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id or slug")]) -> None:
+    """The tenant's API keys (prefix, user, created, revoked); never the keys themselves."""
+    from psa.db.engine import tenant_transaction
+    from psa.domain.api_keys import list_api_keys
+
+    async def listing(engine: Any) -> Any:
+        async with tenant_transaction(engine, None) as conn:
+            tenant_id, _ = await _tenant(conn, tenant)
+        async with tenant_transaction(engine, tenant_id) as conn:
+            return await list_api_keys(conn, tenant_id)
+
+    table = Table("key id", "prefix", "user", "name", "created", "revoked")
+    for row in _engine_run(listing):
+        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else ""
+        table.add_row(str(row.key_id), f"psa_{row.key_prefix}…", row.email, row.name,
+                      row.created_at.isoformat(timespec="seconds"), revoked)  # fmt: skip
+    console.print(table)
 
 
 def main() -> None:

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         default="PSA Customer", validation_alias=AliasChoices("CUSTOMER_TAG_NAME", "PSA_CUSTOMER_TAG_NAME")
     )
 
+    # -- HTTP API (psa api) -------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1, description="larger request bodies get 413")
+    api_sse_poll_seconds: float = Field(default=0.5, gt=0, description="how often /events polls the workflow state")
+
     bcrypt_rounds: int = Field(default=10, ge=4, le=16, description="bcrypt cost; OWASP minimum is 10")
     db_pool_size: int = 10
 

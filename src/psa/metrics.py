@@ -1,7 +1,8 @@
-"""Prometheus metrics of the worker (prometheus-client), served by ``psa worker --metrics-port``.
+"""Prometheus metrics (prometheus-client): the worker's, served by ``psa worker --metrics-port``, and the HTTP
+API's, served by ``psa api`` at ``/metrics``.
 
-Recorded by the ``record_provisioning_metrics`` local activity at the end of every provisioning, so a
-replayed workflow never counts twice (a local activity's result is kept in history).
+Provisioning metrics are recorded by the ``record_provisioning_metrics`` local activity at the end of every
+provisioning, so a replayed workflow never counts twice (a local activity's result is kept in history).
 """
 
 from __future__ import annotations
@@ -39,3 +40,22 @@ def record_provisioning(outcome: str, duration_seconds: float, tracking_status: 
 def serve_metrics(port: int, address: str = "0.0.0.0") -> None:
     """Serve ``/metrics`` on ``address:port`` from a daemon thread (prometheus-client's HTTP server)."""
     start_http_server(port, addr=address)
+
+
+API_REQUESTS = Counter(
+    "psa_api_requests",
+    "HTTP API requests, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+API_LATENCY = Histogram(
+    "psa_api_request_duration_seconds",
+    "HTTP API request latency in seconds (until the response starts), by method and route template.",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+
+
+def record_api_request(method: str, route: str, status: int, duration_seconds: float) -> None:
+    """Count one API request and observe its latency (``route`` is the template, e.g. /api/v1/tenants/{id})."""
+    API_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    API_LATENCY.labels(method=method, route=route).observe(duration_seconds)

@@ -105,7 +105,9 @@ async def invoke_action(
         # without a key it is a new call every time (else repeating an update weeks later would replay).
         key = engine_key(run_id, step_path, action_id, version, input_json) if run_id else f"direct:{uuid4()}"
     failed: ActionFailure | None = None
-    async with engine.begin() as conn:
+    # Scoped before the first read: under row-level security (the API role) the authorize query's own
+    # set_config would come too late for the rows it reads.
+    async with tenant_transaction(engine, tenant) as conn:
         try:  # reads only: a denied actor writes nothing, not even a ledger row
             actor = await permissions.authorize(
                 conn, tenant, action.permissions_for(parsed), run_id=run_id, actor_user_id=actor_user_id

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from psa.config import Settings
@@ -31,6 +31,33 @@ def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=300,
     )
+
+
+API_ROLE = "psa_api"
+"""The HTTP API's database role (migration 0006): every table with a ``tenant`` column is row-level secured
+for it by ``app.current_tenant``."""
+DIRECTORY_ROLE = "psa_api_directory"
+"""Read-only role (migration 0006) that sees tenants and their admins across tenants: the management tenant's
+tenant listing switches to it with ``SET LOCAL ROLE`` after its permission check."""
+
+
+def make_api_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+    """An engine whose connections act as the API role: each runs ``SET ROLE psa_api`` when it opens, so every
+    statement on it (the API's own and the shared domain and automation code the API calls) is subject to
+    row-level security. The connecting user must be a member of the role (migration 0006 grants it to the
+    migrating user); ``tenant_transaction`` then scopes each transaction to one tenant."""
+    engine = make_engine(settings, url=url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _act_as_api_role(dbapi_connection, _record) -> None:  # SQLAlchemy's "set on connect" recipe
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET ROLE {API_ROLE}")
+        cursor.close()
+        dbapi_connection.autocommit = autocommit
+
+    return engine
 
 
 @asynccontextmanager

@@ -1259,6 +1259,26 @@ quote_activities = Table(
     Index("ix_quote_activities_quote", "tenant", "quote_id", "created_at"),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # HTTP API keys (issue 7): only the SHA-256 of the key is stored; each key acts as one user of its tenant.
+    _uuid("tenant", nullable=False),
+    _uuid("key_id", nullable=False, default=True),
+    _uuid("user_id", nullable=False),
+    Column("name", Text, nullable=False),
+    Column("key_prefix", Text, nullable=False),
+    Column("key_hash", Text, nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("revoked_at", default=False),
+    PrimaryKeyConstraint("tenant", "key_id"),
+    _tenant_fk(),
+    ForeignKeyConstraint(["tenant", "user_id"], ["users.tenant", "users.user_id"], ondelete="CASCADE"),
+    # The lookup before the tenant is known (psa_api_key_principal); keys are 256-bit random, so no uniqueness
+    # constraint is needed (and a unique one could not lead with tenant).
+    Index("ix_api_keys_key_hash", "key_hash"),
+)
+
 GLOBAL_TABLES: tuple[Table, ...] = (system_interaction_types,)
 """Global catalogues shared by every tenant (no ``tenant`` column; Citus reference tables)."""
 

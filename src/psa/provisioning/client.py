@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from psa.domain.tenants import clean_name, tenant_slug
-from psa.provisioning.types import TenantCreationInput
-from psa.provisioning.workflow import TenantCreationWorkflow, workflow_id_for
+from psa.provisioning.types import CancelSignal, TenantCreationInput, TenantCreationState, UpdateRequest, UpdateResult
+from psa.provisioning.workflow import WORKFLOW_ID_PREFIX, TenantCreationWorkflow, workflow_id_for
 
 
 class TenantAlreadyProvisioned(Exception):
@@ -38,3 +41,58 @@ async def start_tenant_creation(client: Client, request: TenantCreationInput, *,
         )
     except WorkflowAlreadyStartedError:
         raise TenantAlreadyProvisioned(workflow_id) from None
+
+
+class UpdateRejected(Exception):
+    """The workflow's update validator refused the change; ``message`` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ProvisioningStatus:
+    """A provisioning run as Temporal reports it: workflow id, execution status name (RUNNING, COMPLETED,
+    FAILED, CANCELED, TERMINATED, ...) and the ``get_state`` query result."""
+
+    workflow_id: str
+    status: str
+    state: TenantCreationState
+
+
+def provisioning_workflow_id(identifier: str) -> str:
+    """The workflow id of a provisioning given by workflow id (``tenant-creation-...``), slug or tenant name.
+
+    Raises psa.domain.errors.ValidationError when the name has no letter or digit."""
+    if identifier.startswith(WORKFLOW_ID_PREFIX):
+        return identifier
+    return workflow_id_for(tenant_slug(identifier))
+
+
+async def provisioning_status(client: Client, workflow_id: str) -> ProvisioningStatus:
+    """Describe the run and query its live state. Raises temporalio.service.RPCError (status NOT_FOUND) when
+    no such workflow exists."""
+    handle = client.get_workflow_handle(workflow_id)
+    description = await handle.describe()
+    state = await handle.query("get_state", result_type=TenantCreationState)
+    status = description.status.name if description.status else "UNKNOWN"
+    return ProvisioningStatus(workflow_id, status, state)
+
+
+async def cancel_provisioning(client: Client, workflow_id: str, *, reason: str, cancelled_by: str) -> None:
+    """Send the ``cancel`` signal (the run stops and compensates; ignored once it has ended). Raises RPCError
+    NOT_FOUND when no such workflow runs."""
+    await client.get_workflow_handle(workflow_id).signal(
+        "cancel", CancelSignal(reason=reason, cancelled_by=cancelled_by)
+    )
+
+
+async def update_provisioning(client: Client, workflow_id: str, field: str, value: Any) -> UpdateResult:
+    """Execute the ``update`` Temporal Update (set one input field not used yet). Raises UpdateRejected with
+    the validator's reason, RPCError NOT_FOUND when no such workflow runs."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.execute_update("update", UpdateRequest(field=field, value=value), result_type=UpdateResult)
+    except WorkflowUpdateFailedError as exc:
+        raise UpdateRejected(str(getattr(exc.cause, "message", exc.cause))) from None

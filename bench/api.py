@@ -1,0 +1,195 @@
+"""HTTP API benchmark: latency of ``GET /api/v1/tenants/{workflow_id}`` and of
+``POST /api/v1/automation/actions/clients.find/invoke`` with 16 concurrent clients on loopback.
+
+Run from the repository root::
+
+    .venv/bin/python bench/api.py [--clients 16] [--requests 50] [--out bench/results/api.json]
+
+Setup (own embedded stack ``.psa/bench-stack``, database ``psa_bench_api`` re-created each time;
+``DATABASE_URL`` / ``TEMPORAL_ADDRESS`` select external servers): migrate, create a management tenant with an
+admin user and an API key, start ``psa worker`` and ``psa api --no-access-log`` as separate processes (as
+deployed), provision one tenant through the API and wait for it to complete, create one client, ANALYZE.
+
+Measured: each of ``--clients`` concurrent clients (its own ``httpx.AsyncClient``, keep-alive) sends
+``--requests`` requests one after another, after 5 warm-up requests each; latency = ``time.perf_counter()``
+around one request (until its body is read), all clients pooled. ``GET /tenants/{id}`` is a Temporal describe
+plus a ``get_state`` query answered by the worker; ``clients.find/invoke`` is the whole action contract. Targets:
+p50 under 10 ms and under 20 ms. Writes a JSON report and prints a summary; nothing here asserts on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from psa.config import Settings
+from psa.db.engine import make_engine, tenant_transaction
+from psa.db.migrate import upgrade
+from psa.devstack import DevStack
+from psa.domain import users
+from psa.domain.api_keys import create_api_key
+from psa.provisioning.customer_tracking import bootstrap_management_tenant
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_STATE = ROOT / ".psa" / "bench-stack"
+BENCH_DB = "psa_bench_api"
+DEFAULT_OUT = ROOT / "bench" / "results" / "api.json"
+TARGETS = {"get_tenant_p50_ms_max": 10, "invoke_find_p50_ms_max": 20}
+WARMUP = 5
+
+
+def summarize(samples: list[float], wall: float) -> dict[str, float]:
+    ms = sorted(x * 1000 for x in samples)
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(cuts[94], 2),
+            "mean_ms": round(statistics.fmean(ms), 2), "requests_per_s": round(len(ms) / wall, 1)}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def load(base_url: str, headers: dict, clients: int, requests: int, send) -> dict[str, float]:
+    """``clients`` concurrent clients, each sending ``requests`` requests in turn after the warm-up."""
+    samples: list[float] = []
+
+    async def one_client() -> None:
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as http:
+            for i in range(WARMUP + requests):
+                start = time.perf_counter()
+                response = await send(http)
+                elapsed = time.perf_counter() - start
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code}: {response.text}")
+                if i >= WARMUP:
+                    samples.append(elapsed)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    return summarize(samples, time.perf_counter() - began)
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while True:
+            try:
+                if (await http.get(f"{url}/healthz", timeout=2)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("psa api did not come up")
+            await asyncio.sleep(0.2)
+
+
+async def run(args: argparse.Namespace) -> dict:
+    stack = None
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("TEMPORAL_ADDRESS")):
+        stack = DevStack(Settings(state_dir=BENCH_STATE), temporal_ui=False)
+        stack.up()
+    db_url = os.environ.get("DATABASE_URL") or stack.create_database(BENCH_DB, replace=True)
+    temporal = os.environ.get("TEMPORAL_ADDRESS") or stack.settings.resolved_temporal_address()
+    task_queue = f"bench-api-{uuid.uuid4().hex[:8]}"
+    settings = Settings(state_dir=BENCH_STATE, database_url=db_url, temporal_address=temporal, bcrypt_rounds=4,
+                        task_queue=task_queue, email_provider="outbox")  # fmt: skip
+    upgrade(settings.resolved_database_url())
+    engine = make_engine(settings)
+    mgmt = await bootstrap_management_tenant(engine, "Bench Management", email="ops@bench.example.com")
+    admin = uuid.uuid4()
+    async with tenant_transaction(engine, mgmt.tenant) as conn:
+        await users.create_internal_user(
+            conn, tenant=mgmt.tenant, user_id=admin, first_name="Bench", last_name="Admin",
+            email=f"admin-{admin.hex[:8]}@bench.example.com", password_hash="unused",
+        )  # fmt: skip
+        key = (await create_api_key(conn, mgmt.tenant, admin, name="bench")).key
+    env = dict(os.environ, PSA_STATE_DIR=str(BENCH_STATE), DATABASE_URL=db_url, TEMPORAL_ADDRESS=temporal,
+               PSA_TASK_QUEUE=task_queue, PSA_MANAGEMENT_TENANT_ID=str(mgmt.tenant), PSA_BCRYPT_ROUNDS="4",
+               PSA_EMAIL_PROVIDER="outbox")  # fmt: skip
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    worker = subprocess.Popen([sys.executable, "-m", "psa.cli", "worker"], **quiet)
+    server = subprocess.Popen([sys.executable, "-m", "psa.cli", "api", "--port", str(port), "--no-access-log",
+                               "--workers", str(args.workers)], **quiet)  # fmt: skip
+    headers = {"x-api-key": key}
+    try:
+        await wait_healthy(base_url, server)
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
+            token = uuid.uuid4().hex[:8]
+            started = await http.post("/api/v1/tenants", json={
+                "tenant_name": f"Bench Tenant {token}",
+                "admin_user": {"first_name": "B", "last_name": "T", "email": f"b.{token}@bench.example.com"},
+            })  # fmt: skip
+            location = started.headers["location"]
+            while (await http.get(location)).json()["status"] == "RUNNING":
+                await asyncio.sleep(0.1)
+            created = await http.post("/api/v1/automation/actions/clients.create/invoke",
+                                      json={"input": {"client_name": f"Bench Client {token}"}})  # fmt: skip
+            client_id = created.json()["output"]["client"]["client_id"]
+        async with engine.connect() as conn:  # planner statistics, as autovacuum gives a live database
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("ANALYZE")
+        find = {"input": {"client_id": client_id}}
+        get_tenant = await load(base_url, headers, args.clients, args.requests, lambda http: http.get(location))
+        invoke_find = await load(
+            base_url, headers, args.clients, args.requests,
+            lambda http: http.post("/api/v1/automation/actions/clients.find/invoke", json=find),
+        )  # fmt: skip
+    finally:
+        for proc in (server, worker):
+            proc.terminate()
+            proc.wait(timeout=30)
+        await engine.dispose()
+
+    report = {
+        "benchmark": "api",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "clients": args.clients,
+        "requests_per_client": args.requests,
+        "server_processes": args.workers,
+        "get_tenant": get_tenant,
+        "invoke_clients_find": invoke_find,
+        "targets": TARGETS,
+    }
+    report["targets_met"] = {
+        "get_tenant_p50": get_tenant["p50_ms"] <= TARGETS["get_tenant_p50_ms_max"],
+        "invoke_find_p50": invoke_find["p50_ms"] <= TARGETS["invoke_find_p50_ms_max"],
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--requests", type=int, default=50, help="measured requests per client (default 50)")
+    parser.add_argument("--workers", type=int, default=1, help="psa api server processes (default 1)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    report = asyncio.run(run(args))
+    out = args.out.expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in ("get_tenant", "invoke_clients_find", "targets_met")}, indent=2))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

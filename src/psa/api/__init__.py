@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): psa.api.app.create_app."""

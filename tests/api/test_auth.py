@@ -1,0 +1,96 @@
+"""API keys: 401 without a valid key, 403 without the permission, keys stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import text
+
+from psa.db.engine import tenant_transaction
+from psa.domain.api_keys import authenticate, create_api_key, list_api_keys, revoke_api_key
+from tests.api.conftest import assert_problem
+from tests.factories import rows
+
+ACTIONS = "/api/v1/automation/actions"
+
+
+async def test_no_key_is_401(http):
+    body = assert_problem(await http.get(ACTIONS), 401, "UNAUTHENTICATED")
+    assert "x-api-key" in body["detail"]
+    response = await http.get(ACTIONS)
+    assert response.headers["www-authenticate"] == "ApiKey"
+    assert_problem(await http.get(ACTIONS, headers={"x-api-key": ""}), 401, "UNAUTHENTICATED")
+
+
+async def test_unknown_key_is_401(http, tenant_a):
+    forged = tenant_a.admin_key[:-4] + ("AAAA" if not tenant_a.admin_key.endswith("AAAA") else "BBBB")
+    body = assert_problem(await http.get(ACTIONS, headers={"x-api-key": forged}), 401, "UNAUTHENTICATED")
+    assert forged not in str(body)
+
+
+async def test_revoked_key_is_401(http, engine, tenant_a):
+    assert (await http.get(ACTIONS, headers=tenant_a.headers())).status_code == 200
+    async with tenant_transaction(engine, tenant_a.tenant) as conn:
+        [key] = [k for k in await list_api_keys(conn, tenant_a.tenant) if k.user_id == tenant_a.actors.admin]
+        first = await revoke_api_key(conn, tenant_a.tenant, key.key_id)
+    assert_problem(await http.get(ACTIONS, headers=tenant_a.headers()), 401, "UNAUTHENTICATED")
+    async with tenant_transaction(engine, tenant_a.tenant) as conn:  # revoking again keeps the first time
+        assert await revoke_api_key(conn, tenant_a.tenant, key.key_id) == first
+
+
+async def test_key_of_an_inactive_user_is_401(http, engine, tenant_a):
+    async with tenant_transaction(engine, tenant_a.tenant) as conn:
+        await conn.execute(
+            text("UPDATE users SET is_inactive = true WHERE tenant = :t AND user_id = :u"),
+            {"t": tenant_a.tenant, "u": tenant_a.actors.technician},
+        )
+    assert_problem(await http.get(ACTIONS, headers=tenant_a.headers("technician")), 401, "UNAUTHENTICATED")
+
+
+async def test_key_without_the_permission_is_403(http, tenant_a):
+    body = assert_problem(await http.get(ACTIONS, headers=tenant_a.headers("nobody")), 403, "PERMISSION_DENIED")
+    assert body["details"] == {"resource": "workflow", "action": "read"}
+
+
+async def test_provisioning_needs_tenant_create_in_the_management_tenant(http, management, tenant_a):
+    # An ordinary tenant's admin holds tenant:create in its own tenant, but is not a management user.
+    body = assert_problem(await http.get("/api/v1/tenants", headers=tenant_a.headers()), 403, "PERMISSION_DENIED")
+    assert "management tenant" in body["detail"]
+    # A management user without tenant:create.
+    body = assert_problem(
+        await http.get("/api/v1/tenants", headers=management.headers("technician")), 403, "PERMISSION_DENIED"
+    )
+    assert body["details"] == {"resource": "tenant", "action": "create"}
+    assert (await http.get("/api/v1/tenants", headers=management.headers())).status_code == 200
+
+
+async def test_only_the_hash_is_stored_and_it_resolves_to_its_user(engine, tenant_a):
+    async with tenant_transaction(engine, tenant_a.tenant) as conn:
+        created = await create_api_key(conn, tenant_a.tenant, tenant_a.actors.technician, name="ci")
+    assert created.key.startswith("psa_") and len(created.key) == 4 + 43
+    [stored] = await rows(engine, "SELECT * FROM api_keys WHERE tenant = :t AND key_id = :k", t=created.tenant,
+                          k=created.key_id)  # fmt: skip
+    assert stored.key_hash == hashlib.sha256(created.key.encode()).hexdigest()
+    assert created.key not in {str(v) for v in stored._mapping.values()}
+    async with engine.begin() as conn:
+        principal = await authenticate(conn, created.key)
+        scoped = await conn.scalar(text("SELECT current_setting('app.current_tenant', true)"))
+    assert (principal.tenant, principal.user_id, principal.key_id) == (tenant_a.tenant, tenant_a.actors.technician,
+                                                                       created.key_id)  # fmt: skip
+    assert scoped == str(tenant_a.tenant)
+
+
+async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engine, tenant_a, tenant_b):
+    import pytest
+
+    from psa.domain.errors import NotFoundError, ValidationError
+
+    async with tenant_transaction(engine, tenant_a.tenant) as conn:
+        with pytest.raises(NotFoundError) as caught:
+            await create_api_key(conn, tenant_a.tenant, tenant_b.actors.admin)
+        assert caught.value.field == "user"
+        with pytest.raises(ValidationError) as caught:
+            await create_api_key(conn, tenant_a.tenant, tenant_a.actors.admin, name="  ")
+        assert caught.value.field == "name"
+    assert not await rows(engine, "SELECT 1 FROM api_keys WHERE tenant = :t AND user_id = :u", t=tenant_a.tenant,
+                          u=tenant_b.actors.admin)  # fmt: skip

@@ -1,0 +1,144 @@
+"""Provisioning over HTTP (management tenant, tenant:create): start with 202 and Location, live state,
+server-sent progress, list, cancel and update, bad input, concurrent duplicate starts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from httpx_sse import aconnect_sse
+
+from psa.domain.tenants import tenant_slug
+from tests.api.conftest import assert_problem
+from tests.conftest import tenant_row_counts, wait_for
+from tests.factories import rows
+from tests.workflows.helpers import ActivityHooks
+
+TENANTS = "/api/v1/tenants"
+
+
+def request_body(**overrides) -> dict:
+    token = uuid.uuid4().hex[:10]
+    body = {"tenant_name": f"Api Corp {token}", "company_name": f"Api Corp {token} Inc",
+            "admin_user": {"first_name": "Ada", "last_name": "Lovelace", "email": f"ada.{token}@api.example.com"}}
+    return {**body, **overrides}  # fmt: skip
+
+
+async def finished(http, headers, location: str) -> dict:
+    async def done():
+        view = (await http.get(location, headers=headers)).json()
+        return view if view["status"] != "RUNNING" else None
+
+    return await wait_for(done, timeout=60, interval=0.1)
+
+
+async def test_start_follow_and_list(http, api_worker, management):
+    body = request_body()
+    started = await http.post(TENANTS, json=body, headers=management.headers())
+    assert started.status_code == 202, started.text
+    workflow_id = started.json()["workflow_id"]
+    assert workflow_id == f"tenant-creation-{tenant_slug(body['tenant_name'])}"
+    assert started.headers["location"] == f"{TENANTS}/{workflow_id}"
+
+    events = []
+    async with aconnect_sse(http, "GET", f"{TENANTS}/{workflow_id}/events", headers=management.headers()) as source:
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        async for event in source.aiter_sse():
+            events.append((event.event, json.loads(event.data)))
+    assert events[-1] == ("end", {"workflow_id": workflow_id, "status": "COMPLETED"})
+    progress = [data["state"]["progress"] for kind, data in events if kind == "state"]
+    assert progress == sorted(progress) and progress[-1] == 100  # monotonic, to the end
+
+    view = (await http.get(started.headers["location"], headers=management.headers())).json()
+    assert view["status"] == "COMPLETED" and view["state"]["step"] == "completed"
+    assert view["state"]["customer_tracking"]["status"] == "ok"  # recorded in the API's management tenant
+    assert "password" not in json.dumps(view).lower()
+
+    listing = (await http.get(TENANTS, params={"limit": 1000}, headers=management.headers())).json()
+    mine = next(t for t in listing if t["tenant"] == view["state"]["tenant_id"])
+    assert mine["name"] == body["company_name"] and mine["admin_email"] == body["admin_user"]["email"]
+    assert any(t["tenant"] == str(management.tenant) for t in listing)
+
+    again = await http.post(TENANTS, json=body, headers=management.headers())
+    assert "already exists" in assert_problem(again, 409, "CONFLICT")["detail"]
+
+
+async def test_concurrent_duplicate_starts_create_one_tenant(http, api_worker, management, engine):
+    body = request_body()
+    responses = await asyncio.gather(*(http.post(TENANTS, json=body, headers=management.headers()) for _ in range(6)))
+    assert {r.status_code for r in responses} == {202}
+    [workflow_id] = {r.json()["workflow_id"] for r in responses}
+    view = await finished(http, management.headers(), f"{TENANTS}/{workflow_id}")
+    assert view["status"] == "COMPLETED"
+    slug = tenant_slug(body["tenant_name"])
+    assert len(await rows(engine, "SELECT tenant FROM tenants WHERE slug = :s", s=slug)) == 1
+    assert len(await rows(engine, "SELECT 1 FROM users WHERE lower(email) = :e AND user_type = 'internal'",
+                          e=body["admin_user"]["email"])) == 1  # fmt: skip
+
+
+async def test_update_then_cancel_a_running_provisioning(http, start_worker, api_settings, management, engine):
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def pause(info) -> None:
+        reached.set()
+        await release.wait()
+
+    await start_worker(settings=api_settings, task_queue=api_settings.task_queue,
+                       interceptors=[ActivityHooks({"seed_tenant": pause})])  # fmt: skip
+    started = await http.post(TENANTS, json=request_body(), headers=management.headers())
+    location = started.headers["location"]
+    await asyncio.wait_for(reached.wait(), 30)
+
+    updated = await http.post(f"{location}/update", json={"field": "email_provider", "value": "smtp"},
+                              headers=management.headers())  # fmt: skip
+    assert updated.status_code == 200 and updated.json()["applied_at_step"] == "seeding", updated.text
+    late = await http.post(f"{location}/update", json={"field": "company_name", "value": "Too Late"},
+                           headers=management.headers())  # fmt: skip
+    body = assert_problem(late, 422, "VALIDATION_ERROR")
+    assert "already used by step 'creating_tenant'" in body["detail"] and body["errors"][0]["path"] == "field"
+
+    cancelled = await http.post(f"{location}/cancel", json={"reason": "customer withdrew"},
+                                headers=management.headers())  # fmt: skip
+    assert cancelled.status_code == 202 and cancelled.json()["state"]["cancel_reason"] == "customer withdrew"
+    release.set()
+    view = await finished(http, management.headers(), location)
+    assert view["state"]["step"] == "cancelled"
+    assert view["state"]["cancelled_by"] == f"api:user:{management.actors.admin}"
+    assert set((await tenant_row_counts(engine, view["state"]["tenant_id"])).values()) == {0}
+    ended = await http.post(f"{location}/cancel", json={"reason": "again"}, headers=management.headers())
+    assert_problem(ended, 409, "CONFLICT")
+
+
+async def test_bad_input_is_422_with_field_paths_and_starts_nothing(http, management, client):
+    bad_email = request_body(admin_user={"first_name": "A", "last_name": "B", "email": "not-an-email"})
+    body = assert_problem(await http.post(TENANTS, json=bad_email, headers=management.headers()), 422,
+                          "VALIDATION_ERROR")  # fmt: skip
+    assert body["errors"][0]["path"] == "admin_user.email"
+    wrong_types = request_body(license_count="many", skip_welcome_email="perhaps")
+    wrong_types["admin_user"].pop("email")
+    body = assert_problem(await http.post(TENANTS, json=wrong_types, headers=management.headers()), 422,
+                          "VALIDATION_ERROR")  # fmt: skip
+    assert {"license_count", "skip_welcome_email", "admin_user.email"} <= {e["path"] for e in body["errors"]}
+    assert {e["in"] for e in body["errors"]} == {"body"}
+    malformed = await http.post(TENANTS, content=b'{"tenant_name": "x",', headers={**management.headers(),
+                                "content-type": "application/json"})  # fmt: skip
+    assert_problem(malformed, 422, "VALIDATION_ERROR")
+    blank = request_body(tenant_name="  ")
+    body = assert_problem(await http.post(TENANTS, json=blank, headers=management.headers()), 422, "VALIDATION_ERROR")
+    assert body["errors"][0]["path"] == "tenant_name"
+    for payload in (bad_email, blank):  # nothing was started for the rejected requests
+        slug = tenant_slug(payload["tenant_name"]) if payload["tenant_name"].strip() else None
+        if slug:
+            workflows = [w async for w in client.list_workflows(f"WorkflowId = 'tenant-creation-{slug}'")]
+            assert workflows == []
+
+
+async def test_unknown_and_foreign_workflow_ids_are_404(http, management):
+    assert_problem(await http.get(f"{TENANTS}/tenant-creation-nobody-{uuid.uuid4().hex[:6]}",
+                                  headers=management.headers()), 404, "NOT_FOUND")  # fmt: skip
+    # Another kind of workflow (an automation run) is not a provisioning.
+    assert_problem(await http.get(f"{TENANTS}/automation-run-{uuid.uuid4()}", headers=management.headers()), 404,
+                   "NOT_FOUND")  # fmt: skip
+    assert_problem(await http.get(f"{TENANTS}/tenant-creation-x{uuid.uuid4().hex}/events",
+                                  headers=management.headers()), 404, "NOT_FOUND")  # fmt: skip
