@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from psa.automation.errors import ActionFailure
 from psa.automation.invocation import engine_key, invoke_action
@@ -222,3 +223,27 @@ async def test_unknown_action_and_foreign_ids(engine, test_registry, actors, oth
             engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
             raw_input={"client_id": str(foreign.client_id), "tag": "x"}, actor_user_id=other.admin,
         )  # fmt: skip
+
+
+async def store_display_order(ctx, data: TagInput) -> TagOutput:
+    """Tags the client, then stores a display order that no ``integer`` column holds (a rule the input model
+    forgot): the database's data error must come back as VALIDATION_ERROR, and the tag must be rolled back."""
+    mapping = await tags.apply_tag(
+        ctx.conn, ctx.tenant, tag_text=data.tag, tagged_id=data.client_id, tagged_type="client",
+        created_by=ctx.actor_user_id,
+    )  # fmt: skip
+    await ctx.conn.execute(text("SELECT CAST(:n AS integer)"), {"n": 2**40})
+    return TagOutput(mapping_id=mapping.mapping_id, tag_id=mapping.tag_id)
+
+
+async def test_a_value_the_database_cannot_store_is_a_validation_error(engine, actors, client_id):
+    registry = ActionRegistry()
+    registry.register(make_action(id="test.store_display_order", handler=store_display_order))
+    with pytest.raises(ActionFailure) as caught:
+        await invoke_action(
+            engine, registry, tenant=actors.tenant, action_id="test.store_display_order", version=1,
+            raw_input={"client_id": str(client_id), "tag": "overflow"}, actor_user_id=actors.admin,
+        )  # fmt: skip
+    info = caught.value.info
+    assert (info.code, info.message) == ("VALIDATION_ERROR", "a value cannot be stored: integer out of range")
+    assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'overflow'", t=actors.tenant) == 0

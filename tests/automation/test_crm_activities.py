@@ -576,6 +576,8 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
     theirs = (await invoke("crm.create_interaction_type", {"type_name": "Site Visit", "if_exists": "error"},
                            tenant=other.tenant, actor=other.admin)).output["interaction_type"]  # fmt: skip
     assert theirs["created"] is True and theirs["type_id"] != first["type_id"]
+    no_icon = (await invoke("crm.create_interaction_type", {"type_name": "Call back", "icon": None})).output
+    assert no_icon["interaction_type"]["icon"] is None
     denied = await fails("crm.create_interaction_type", {"type_name": "Nope"}, actor=actors.technician)
     assert denied.message == "Permission denied: settings:update"
 
@@ -584,6 +586,8 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
     ("raw", "path"),
     [({"type_name": "   "}, "input.type_name"), ({"type_name": "x" * 121}, "input.type_name"),
      ({"type_name": "ok", "display_order": -1}, "input.display_order"),
+     ({"type_name": "ok", "display_order": 2**31}, "input.display_order"),
+     ({"type_name": "ok", "icon": "x" * 121}, "input.icon"),
      ({"type_name": "ok", "if_exists": "replace"}, "input.if_exists"), ({}, "input.type_name")],
 )  # fmt: skip
 async def test_create_interaction_type_validation(engine, actors: Actors, fails, raw, path):

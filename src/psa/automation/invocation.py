@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import text
@@ -258,6 +259,10 @@ async def _execute(
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise  # an outage: transient, retried by the caller
+        if isinstance(exc.orig, psycopg.errors.DataError):  # SQLSTATE class 22: a value the column cannot hold
+            raise ActionFailure.of(
+                "ValidationError", "VALIDATION_ERROR", f"a value cannot be stored: {exc.orig.diag.message_primary}"
+            ) from None
         raise ActionFailure.of(
             "ActionError", "INTERNAL_ERROR", f"database error: {type(exc.orig or exc).__name__}: {exc.orig or exc}"
         ) from None

@@ -47,6 +47,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from psa.automation.actions.common import (
+    INT4_MAX,
+    PAGE_MAX,
     IsoDateTime,
     IsoDateTimeIn,
     NoteBody,
@@ -313,7 +315,7 @@ class SearchFilters(BaseModel):
 class SearchInput(BaseModel):
     query: str = Field(min_length=1, description="Search query (client name)")
     filters: SearchFilters | None = None
-    page: int = Field(default=1, gt=0)
+    page: int = Field(default=1, gt=0, le=PAGE_MAX)
     page_size: int = Field(default=25, gt=0, le=100)
 
     @field_validator("query")
@@ -763,7 +765,7 @@ class AddInteractionInput(BaseModel):
     notes: str | None = None
     start_time: IsoDateTimeIn | None = None
     end_time: IsoDateTimeIn | None = None
-    duration: int | None = Field(default=None, ge=0, description="Duration in minutes")
+    duration: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Duration in minutes")
     status_id: UUID | None = None
     interaction_date: IsoDateTimeIn | None = None
     idempotency_key: str | None = idempotency_key_field()

@@ -22,6 +22,10 @@ from psa.domain import interactions, tags
 from psa.domain.errors import ValidationError
 
 BODY_PREVIEW_MAX = 200
+INT4_MAX = 2**31 - 1
+"""The largest value of a PostgreSQL ``integer`` column (display orders, durations, percentages)."""
+PAGE_MAX = 1_000_000
+"""The largest page number a search accepts (so ``OFFSET`` stays far inside ``bigint``)."""
 SEARCH_MIN_QUERY_LEN_DEFAULT = 2
 DELETE_ALTERNATIVES = [
     {

@@ -40,6 +40,8 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator, model_va
 from pydantic_core import PydanticCustomError
 
 from psa.automation.actions.common import (
+    INT4_MAX,
+    PAGE_MAX,
     IsoDateTime,
     IsoDateTimeIn,
     NoteBody,
@@ -125,7 +127,7 @@ class PhoneRow(BaseModel):
     canonical_type: PhoneType | None = None
     custom_type: str | None = None
     is_default: bool = False
-    display_order: int | None = Field(default=None, ge=0)
+    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
 
 
 class AdditionalEmailRow(BaseModel):
@@ -135,7 +137,7 @@ class AdditionalEmailRow(BaseModel):
     email_address: EmailAddress
     canonical_type: EmailType | None = None
     custom_type: str | None = None
-    display_order: int | None = Field(default=None, ge=0)
+    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
 
 
 def _rows(rows: list[PhoneRow] | list[AdditionalEmailRow] | None) -> list[dict[str, Any]]:
@@ -360,7 +362,7 @@ class SearchInput(BaseModel):
         default=None, description="Optional client scope", json_schema_extra=picker("client")
     )
     filters: SearchFilters | None = None
-    page: int = Field(default=1, gt=0)
+    page: int = Field(default=1, gt=0, le=PAGE_MAX)
     page_size: int = Field(default=25, gt=0, le=100)
 
     @field_validator("query")
@@ -831,7 +833,7 @@ class AddInteractionInput(BaseModel):
     notes: str | None = None
     start_time: IsoDateTimeIn | None = None
     end_time: IsoDateTimeIn | None = None
-    duration: int | None = Field(default=None, ge=0, description="Duration in minutes")
+    duration: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Duration in minutes")
     status_id: UUID | None = None
     interaction_date: IsoDateTimeIn | None = None
     idempotency_key: str | None = idempotency_key_field()

@@ -36,6 +36,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_va
 from pydantic_core import PydanticCustomError
 
 from psa.automation.actions.common import (
+    INT4_MAX,
+    PAGE_MAX,
     IsoDateTime,
     IsoDateTimeIn,
     TagResult,
@@ -267,7 +269,9 @@ class FindActivitiesInput(BaseModel):
     date_from: IsoDateTimeIn | None = None
     date_to: IsoDateTimeIn | None = None
     limit: int = Field(default=25, gt=0, le=200, description="Page size")
-    page: int = Field(default=1, gt=0, description="Page number (beyond the reference), in a stable order")
+    page: int = Field(
+        default=1, gt=0, le=PAGE_MAX, description="Page number (beyond the reference), in a stable order"
+    )
     on_empty: ON_EMPTY = "return_empty"
 
     @model_validator(mode="after")
@@ -344,7 +348,7 @@ class ActivityPatch(BaseModel):
     interaction_date: IsoDateTimeIn | None = None
     start_time: IsoDateTimeIn | None = None
     end_time: IsoDateTimeIn | None = None
-    duration: int | None = Field(default=None, ge=0)
+    duration: int | None = Field(default=None, ge=0, le=INT4_MAX)
     type_id: UUID | None = None
 
     @model_validator(mode="after")
@@ -409,7 +413,7 @@ class ScheduleActivityInput(BaseModel):
     status_id: UUID | None = None
     start_time: IsoDateTimeIn = Field(description="When the follow-up is due (UTC)")
     end_time: IsoDateTimeIn | None = None
-    duration: int | None = Field(default=None, ge=0, description="Minutes")
+    duration: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Minutes")
     visibility: Visibility | None = None
     category: str | None = None
     tags: list[TagText] | None = None
@@ -597,8 +601,8 @@ async def update_activity_status_handler(
 
 class CreateInteractionTypeInput(BaseModel):
     type_name: Annotated[str, BeforeValidator(_trimmed), Field(min_length=1, max_length=120)]
-    icon: Annotated[str | None, BeforeValidator(_trimmed), Field(default=None, max_length=120)]
-    display_order: int | None = Field(default=None, ge=0)
+    icon: Annotated[str, BeforeValidator(_trimmed), Field(max_length=120)] | None = None
+    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
     if_exists: Literal["return_existing", "error"] = "return_existing"
     idempotency_key: str | None = idempotency_key_field()
 

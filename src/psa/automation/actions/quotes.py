@@ -21,7 +21,16 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, EmailStr, Field, model_validator
 
-from psa.automation.actions.common import IsoDateTime, action_def, failure, field_error, idempotency_key_field, iso_z
+from psa.automation.actions.common import (
+    INT4_MAX,
+    PAGE_MAX,
+    IsoDateTime,
+    action_def,
+    failure,
+    field_error,
+    idempotency_key_field,
+    iso_z,
+)
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
 from psa.config import get_settings
 from psa.domain import clients, contacts, quotes
@@ -29,6 +38,10 @@ from psa.domain.quotes import NewQuoteItem, Quote, QuoteItem, QuoteStatus
 from psa.email import QuoteEmail, send_quote_email
 
 UNBOUNDED_PAGE_SIZE_MAX = 25
+QUANTITY_MAX = 1_000_000_000
+AMOUNT_MAX = 1_000_000_000
+"""Largest quantity and unit price / cost (cents, 10 million in major units): their product stays inside the
+``bigint`` totals."""
 PORTAL_QUOTES_PATH = "/client-portal/billing?tab=quotes"
 
 
@@ -176,10 +189,10 @@ async def create_quote_handler(ctx: ActionContext, inp: CreateQuoteInput) -> Cre
 class AddQuoteItemInput(BaseModel):
     quote_id: UUID
     description: Annotated[Trimmed, Field(min_length=1)]
-    quantity: int = Field(gt=0)
-    unit_price: int | None = Field(default=None, ge=0, description="Minor units (cents)")
+    quantity: int = Field(gt=0, le=QUANTITY_MAX)
+    unit_price: int | None = Field(default=None, ge=0, le=AMOUNT_MAX, description="Minor units (cents)")
     unit_of_measure: str | None = None
-    display_order: int | None = Field(default=None, ge=0)
+    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
     phase: str | None = None
     is_optional: bool = False
     is_selected: bool = True
@@ -193,9 +206,9 @@ class AddQuoteItemInput(BaseModel):
     applies_to_service_id: UUID | None = None
     is_taxable: bool = True
     tax_region: str | None = None
-    tax_rate: int | None = Field(default=None, ge=0, description="Whole percent")
+    tax_rate: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Whole percent")
     location_id: UUID | None = None
-    cost: int | None = Field(default=None, ge=0)
+    cost: int | None = Field(default=None, ge=0, le=AMOUNT_MAX)
     cost_currency: str | None = Field(default=None, min_length=3, max_length=3)
     idempotency_key: str | None = idempotency_key_field()
 
@@ -246,7 +259,7 @@ class FindQuotesInput(BaseModel):
     date_from: QuoteDate | None = None
     date_to: QuoteDate | None = None
     is_template: bool = False
-    page: int = Field(default=1, gt=0)
+    page: int = Field(default=1, gt=0, le=PAGE_MAX)
     pageSize: int = Field(default=25, gt=0, le=200)  # noqa: N815 (the reference's field name)
     sortBy: Literal["quote_date", "total_amount", "status", "created_at"] = "quote_date"  # noqa: N815
     sortOrder: Literal["asc", "desc"] = "desc"  # noqa: N815
