@@ -10,7 +10,7 @@ Setup (own embedded stack ``.psa/bench-stack``, database ``psa_bench_api`` re-cr
 admin user and an API key, start ``psa worker`` and ``psa api --no-access-log`` as separate processes (as
 deployed), provision one tenant through the API and wait for it to complete, create one client, ANALYZE.
 
-Measured: each of ``--clients`` concurrent clients (its own ``httpx.AsyncClient``, keep-alive) sends
+Measured: each of ``--clients`` concurrent clients (its own aiohttp session, keep-alive) sends
 ``--requests`` requests one after another, after 5 warm-up requests each; latency = ``time.perf_counter()``
 around one request (until its body is read), all clients pooled. ``GET /tenants/{id}`` is a Temporal describe
 plus a ``get_state`` query answered by the worker; ``clients.find/invoke`` is the whole action contract. Targets:
@@ -33,6 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from psa.config import Settings
@@ -65,17 +66,20 @@ def free_port() -> int:
 
 
 async def load(base_url: str, headers: dict, clients: int, requests: int, send) -> dict[str, float]:
-    """``clients`` concurrent clients, each sending ``requests`` requests in turn after the warm-up."""
+    """``clients`` concurrent clients (each its own aiohttp session with one keep-alive connection), each sending
+    ``requests`` requests in turn after the warm-up. ``send(session)`` returns the request's context manager."""
     samples: list[float] = []
 
     async def one_client() -> None:
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as http:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(base_url, headers=headers, connector=connector) as http:
             for i in range(WARMUP + requests):
                 start = time.perf_counter()
-                response = await send(http)
+                async with send(http) as response:
+                    body = await response.read()
                 elapsed = time.perf_counter() - start
-                if response.status_code != 200:
-                    raise RuntimeError(f"{response.status_code}: {response.text}")
+                if response.status != 200:
+                    raise RuntimeError(f"{response.status}: {body[:500]!r}")
                 if i >= WARMUP:
                     samples.append(elapsed)
 
@@ -146,7 +150,8 @@ async def run(args: argparse.Namespace) -> dict:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.exec_driver_sql("ANALYZE")
         find = {"input": {"client_id": client_id}}
-        get_tenant = await load(base_url, headers, args.clients, args.requests, lambda http: http.get(location))
+        path = httpx.URL(location).path
+        get_tenant = await load(base_url, headers, args.clients, args.requests, lambda http: http.get(path))
         invoke_find = await load(
             base_url, headers, args.clients, args.requests,
             lambda http: http.post("/api/v1/automation/actions/clients.find/invoke", json=find),

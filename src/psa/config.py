@@ -89,7 +89,10 @@ class Settings(BaseSettings):
     api_sse_poll_seconds: float = Field(default=0.5, gt=0, description="how often /events polls the workflow state")
 
     bcrypt_rounds: int = Field(default=10, ge=4, le=16, description="bcrypt cost; OWASP minimum is 10")
-    db_pool_size: int = 10
+    db_pool_size: int = Field(default=10, ge=1, description="pooled connections per engine (as many again in bursts)")
+    api_db_pool_size: int = Field(
+        default=32, ge=1, description="pooled connections of the API engine: at least the concurrent requests"
+    )
 
     # -- derived values -------------------------------------------------------------------------
     @property

@@ -52,7 +52,7 @@ class Authorized:
     async def __call__(self, request: Request, key: str | None = Security(API_KEY_HEADER)) -> Principal:
         if not key:
             raise ApiProblem(401, "UNAUTHENTICATED", "missing API key: send it in the x-api-key header")
-        api = api_state(request)
+        api = await api_state(request)
         if not (self.needed or self.management):  # one statement, no transaction around it
             async with api.engine.connect() as conn:
                 return _known(await authenticate(await conn.execution_options(isolation_level="AUTOCOMMIT"), key))

@@ -48,6 +48,7 @@ class ApiState:
         await self.engine.dispose()
 
 
-def api_state(request: Request) -> ApiState:
-    """The ApiState of the running app."""
+async def api_state(request: Request) -> ApiState:
+    """The ApiState of the running app (async: a plain ``def`` dependency would cost a thread-pool hop per
+    request)."""
     return request.app.state.api

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from psa.config import Settings
 
 
-def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
-    """An async engine for ``url`` (default: the settings' database).
+def make_engine(settings: Settings, *, url: str | None = None, pool_size: int | None = None) -> AsyncEngine:
+    """An async engine for ``url`` (default: the settings' database) keeping ``pool_size`` connections (default
+    ``settings.db_pool_size``) and opening as many again in bursts (those are closed when returned).
 
     No ``pool_pre_ping``: it cost a round trip per transaction (15 per provisioning; concurrent throughput
     rose from 4.6 to 5.9 tenants/s without it). After a database restart the first statement on a dead
@@ -26,8 +27,8 @@ def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     activity's retry runs on a fresh one (tests/workflows/test_faults.py stops PostgreSQL mid-workflow)."""
     return create_async_engine(
         url or settings.resolved_database_url(),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=pool_size or settings.db_pool_size,
         pool_pre_ping=False,
         pool_recycle=300,
     )
@@ -45,8 +46,12 @@ def make_api_engine(settings: Settings, *, url: str | None = None) -> AsyncEngin
     """An engine whose connections act as the API role: each runs ``SET ROLE psa_api`` when it opens, so every
     statement on it (the API's own and the shared domain and automation code the API calls) is subject to
     row-level security. The connecting user must be a member of the role (migration 0006 grants it to the
-    migrating user); ``tenant_transaction`` then scopes each transaction to one tenant."""
-    engine = make_engine(settings, url=url)
+    migrating user); ``tenant_transaction`` then scopes each transaction to one tenant.
+
+    Its pool keeps ``settings.api_db_pool_size`` connections: with fewer than the concurrent requests, the
+    burst connections are opened and closed per request (a server process each), which made 16 concurrent
+    clients several times slower in bench/api.py."""
+    engine = make_engine(settings, url=url, pool_size=settings.api_db_pool_size)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _act_as_api_role(dbapi_connection, _record) -> None:  # SQLAlchemy's "set on connect" recipe
