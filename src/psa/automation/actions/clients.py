@@ -55,6 +55,7 @@ from psa.automation.actions.common import (
     TagResult,
     TagText,
     action_def,
+    append_entity_note,
     camel,
     compact,
     confirm_flag,
@@ -66,7 +67,6 @@ from psa.automation.actions.common import (
     interaction_logged_payload,
     iso_z,
     jsonable,
-    note_created_payload,
     same,
     search_min_query_len,
 )
@@ -728,23 +728,7 @@ async def add_note_handler(ctx: ActionContext, inp: AddNoteInput) -> AddNoteOutp
     """Reference clients.add_note: append a paragraph to the client's notes document, creating it
     ("{client_name} Notes") the first time, when NOTE_CREATED is queued."""
     await _client(ctx, inp.client_id)
-    note = await documents.append_note_block(
-        ctx.conn, ctx.tenant, entity_type="client", entity_id=inp.client_id, body=inp.body,
-        actor_user_id=ctx.actor_user_id,
-    )  # fmt: skip
-    await ctx.audit(
-        {"client_id": str(inp.client_id), "document_id": str(note.document_id),
-         "created_document": note.created_document},
-        {"client_id": str(inp.client_id)},
-    )  # fmt: skip
-    if note.created_document:
-        await ctx.emit(
-            "NOTE_CREATED",
-            note_created_payload(
-                note.document_id, "client", inp.client_id, ctx.actor_user_id, note.updated_at, inp.body
-            ),
-            f"note_created:client:{inp.client_id}:{note.document_id}",
-        )
+    note = await append_entity_note(ctx, "client", inp.client_id, inp.body)
     return AddNoteOutput(
         client_id=inp.client_id, document_id=note.document_id, created_document=note.created_document,
         updated_at=note.updated_at,

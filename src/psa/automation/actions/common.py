@@ -18,7 +18,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from psa.automation import permissions
 from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef
-from psa.domain import interactions, tags
+from psa.domain import documents, interactions, tags
 from psa.domain.errors import ValidationError
 
 BODY_PREVIEW_MAX = 200
@@ -286,3 +286,27 @@ def action_def(
         output_model=output_model, side_effectful=side_effectful, idempotency=idempotency,
         permissions=permissions, handler=handler, input_permissions=input_permissions,
     )  # fmt: skip
+
+
+async def append_entity_note(
+    ctx: ActionContext, entity_type: Literal["client", "contact"], entity_id: UUID, body: str
+) -> documents.NoteAppendResult:
+    """Append ``body`` to the entity's notes document (``documents.append_note_block``), record the audit row
+    ``{<type>_id, document_id, created_document}`` and, when the document was created, queue NOTE_CREATED with
+    the key ``note_created:<type>:<id>:<document_id>`` (reference: clients.add_note and contacts.add_note)."""
+    note = await documents.append_note_block(
+        ctx.conn, ctx.tenant, entity_type=entity_type, entity_id=entity_id, body=body,
+        actor_user_id=ctx.actor_user_id,
+    )  # fmt: skip
+    id_key = f"{entity_type}_id"
+    await ctx.audit(
+        {id_key: str(entity_id), "document_id": str(note.document_id), "created_document": note.created_document},
+        {id_key: str(entity_id)},
+    )
+    if note.created_document:
+        await ctx.emit(
+            "NOTE_CREATED",
+            note_created_payload(note.document_id, entity_type, entity_id, ctx.actor_user_id, note.updated_at, body),
+            f"note_created:{entity_type}:{entity_id}:{note.document_id}",
+        )
+    return note

@@ -48,6 +48,7 @@ from psa.automation.actions.common import (
     TagResult,
     TagText,
     action_def,
+    append_entity_note,
     camel,
     compact,
     confirm_flag,
@@ -60,13 +61,12 @@ from psa.automation.actions.common import (
     iso_z,
     jsonable,
     normalize_tags,
-    note_created_payload,
     same,
     search_min_query_len,
 )
 from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
-from psa.domain import contacts, documents, interactions, tags, tickets
+from psa.domain import contacts, interactions, tags, tickets
 from psa.domain.contacts import Contact, ContactBrief
 from psa.domain.errors import EmailExistsError, ValidationError
 from psa.domain.users import normalize_email
@@ -799,23 +799,7 @@ class AddNoteOutput(BaseModel):
 async def add_note_handler(ctx: ActionContext, inp: AddNoteInput) -> AddNoteOutput:
     """Reference contacts.add_note: append a paragraph to the contact's notes document, creating it
     ("{full_name} Notes") the first time, when NOTE_CREATED is queued. No interaction is written."""
-    note = await documents.append_note_block(
-        ctx.conn, ctx.tenant, entity_type="contact", entity_id=inp.contact_id, body=inp.body,
-        actor_user_id=ctx.actor_user_id,
-    )  # fmt: skip
-    await ctx.audit(
-        {"contact_id": str(inp.contact_id), "document_id": str(note.document_id),
-         "created_document": note.created_document},
-        {"contact_id": str(inp.contact_id)},
-    )  # fmt: skip
-    if note.created_document:
-        await ctx.emit(
-            "NOTE_CREATED",
-            note_created_payload(
-                note.document_id, "contact", inp.contact_id, ctx.actor_user_id, note.updated_at, inp.body
-            ),
-            f"note_created:contact:{inp.contact_id}:{note.document_id}",
-        )
+    note = await append_entity_note(ctx, "contact", inp.contact_id, inp.body)
     return AddNoteOutput(
         contact_id=inp.contact_id, document_id=note.document_id, created_document=note.created_document,
         updated_at=note.updated_at,
