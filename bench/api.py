@@ -21,12 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import json
 import os
-import platform
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +31,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+from benchlib import header, summarize, write_report
 
 from psa.config import Settings
 from psa.db.engine import make_engine, tenant_transaction
@@ -50,13 +47,6 @@ BENCH_DB = "psa_bench_api"
 DEFAULT_OUT = ROOT / "bench" / "results" / "api.json"
 TARGETS = {"get_tenant_p50_ms_max": 10, "invoke_find_p50_ms_max": 20}
 WARMUP = 5
-
-
-def summarize(samples: list[float], wall: float) -> dict[str, float]:
-    ms = sorted(x * 1000 for x in samples)
-    cuts = statistics.quantiles(ms, n=100, method="inclusive")
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(cuts[94], 2),
-            "mean_ms": round(statistics.fmean(ms), 2), "requests_per_s": round(len(ms) / wall, 1)}  # fmt: skip
 
 
 def free_port() -> int:
@@ -163,9 +153,7 @@ async def run(args: argparse.Namespace) -> dict:
         await engine.dispose()
 
     report = {
-        "benchmark": "api",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **header("api"),
         "clients": args.clients,
         "requests_per_client": args.requests,
         "server_processes": args.workers,
@@ -188,11 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
-    out = args.out.expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("get_tenant", "invoke_clients_find", "targets_met")}, indent=2))
-    print(f"written to {out}")
+    write_report(report, args.out, ("get_tenant", "invoke_clients_find", "targets_met"))
     return 0
 
 

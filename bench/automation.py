@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import json
 import os
-import platform
-import statistics
 import sys
-import time
 import uuid
 from pathlib import Path
+
+from benchlib import header, summarize, timed, write_report
 
 from psa.automation.definitions import publish_definition
 from psa.automation.invocation import invoke_action
@@ -82,22 +79,6 @@ TEN_STEPS = {
         {"id": "final", "type": "state.set", "config": {"state": "DONE"}},
     ],
 }  # fmt: skip
-
-
-def summarize(samples: list[float]) -> dict[str, float]:
-    ms = sorted(x * 1000 for x in samples)
-    cuts = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(cuts[94], 2),
-            "mean_ms": round(statistics.fmean(ms), 2)}  # fmt: skip
-
-
-async def timed(coro_factory, n: int) -> list[float]:
-    samples = []
-    for i in range(n):
-        start = time.perf_counter()
-        await coro_factory(i)
-        samples.append(time.perf_counter() - start)
-    return samples
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -160,9 +141,7 @@ async def run(args: argparse.Namespace) -> dict:
     await engine.dispose()
 
     report = {
-        "benchmark": "automation",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **header("automation"),
         "direct": {"clients.create": summarize(create), "clients.find": summarize(find)},
         "replay": {"first_call_ms": round(first[0] * 1000, 2), "replayed": summarize(replay)},
         "run_10_steps": summarize(runs),
@@ -183,11 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
-    out = args.out.expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("direct", "replay", "run_10_steps", "targets_met")}, indent=2))
-    print(f"written to {out}")
+    write_report(report, args.out, ("direct", "replay", "run_10_steps", "targets_met"))
     return 0
 
 

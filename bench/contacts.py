@@ -31,10 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -42,6 +39,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchlib import header, summarize, write_report
 from sqlalchemy import text
 
 from psa.automation.invocation import invoke_action
@@ -107,13 +105,6 @@ LOAD_BATCH = text(
          FROM src WHERE i % 10 = 0"""
 )
 BATCH = 5000
-
-
-def summarize(samples: list[float]) -> dict[str, float]:
-    ms = sorted(x * 1000 for x in samples)
-    cuts = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(cuts[94], 2),
-            "mean_ms": round(statistics.fmean(ms), 2)}  # fmt: skip
 
 
 def national(e164: str) -> str:
@@ -243,9 +234,7 @@ async def run(args: argparse.Namespace) -> dict:
             stack.stop_postgres()
 
     return {
-        "benchmark": "contacts",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **header("contacts"),
         "data": {"tenants": args.tenants, "contacts_per_tenant": args.contacts, **totals, "reused_tenants": reused,
                  "load_seconds": round(load_seconds, 1)},  # fmt: skip
         "latency": results,
@@ -265,11 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
-    out = args.out.expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("data", "latency", "targets_met")}, indent=2))
-    print(f"written to {out}")
+    write_report(report, args.out, ("data", "latency", "targets_met"))
     return 0
 
 

@@ -26,16 +26,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
-import platform
 import random
-import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
+from benchlib import header, summarize, timed, write_report
 from sqlalchemy import text
 
 from psa.automation.invocation import invoke_action
@@ -72,22 +70,6 @@ INTERACTIONS = text(
         CROSS JOIN (SELECT array_agg(client_id ORDER BY client_name) AS clients FROM clients WHERE tenant = :t) AS k
         CROSS JOIN LATERAL (SELECT now() - g * interval '5 minutes' AS at) AS d"""
 )
-
-
-def summarize(samples: list[float]) -> dict[str, float]:
-    ms = sorted(x * 1000 for x in samples)
-    cuts = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(cuts[94], 2),
-            "mean_ms": round(statistics.fmean(ms), 2)}  # fmt: skip
-
-
-async def timed(coro_factory, n: int) -> list[float]:
-    samples = []
-    for i in range(n):
-        start = time.perf_counter()
-        await coro_factory(i)
-        samples.append(time.perf_counter() - start)
-    return samples
 
 
 async def load_tenant(engine, per_tenant: int) -> dict:
@@ -181,9 +163,7 @@ async def run(args: argparse.Namespace) -> dict:
     await engine.dispose()
 
     report = {
-        "benchmark": "crm",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **header("crm"),
         "data": {"tenants": args.tenants, "interactions": total, "load_seconds": round(load_seconds, 1),
                  "clients_per_tenant": CLIENTS_PER_TENANT},  # fmt: skip
         "find_activities": {"client_date_range": summarize(client_range), "type_status": summarize(type_status),
@@ -205,11 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
-    out = args.out.expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("data", "find_activities", "targets_met")}, indent=2))
-    print(f"written to {out}")
+    write_report(report, args.out, ("data", "find_activities", "targets_met"))
     return 0
 
 

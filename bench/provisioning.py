@@ -41,10 +41,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -54,6 +52,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from benchlib import header
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -273,13 +272,7 @@ async def run(args: argparse.Namespace) -> dict:
     per_ex = round((counter.statements - counter.seed_statements) / n, 2)
     overhead = round((sequential["p50_ms"] - sequential_off["p50_ms"]) / sequential_off["p50_ms"] * 100, 1)
     report = {
-        "benchmark": "provisioning",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        **header("provisioning"),
         "settings": {
             "n": n,
             "concurrency": args.concurrency,
