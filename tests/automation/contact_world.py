@@ -3,6 +3,7 @@ ids must behave like missing ones, plus one valid input per action (real rows, n
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,17 @@ async def execute(engine, tenant: uuid.UUID, sql: str, **params: Any) -> Any:
     async with tenant_transaction(engine, tenant) as conn:
         result = await conn.execute(text(sql), {"t": tenant, **params})
         return result.scalar() if result.returns_rows else None
+
+
+async def wait_until_blocked_on_a_lock(engine) -> None:
+    """Until some session of this database waits for a row lock."""
+    for _ in range(500):
+        waiting = await execute(engine, None, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND wait_event_type = 'Lock'")  # fmt: skip
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no session waited for a lock")
 
 
 async def make_world(engine, actors: Actors, other: Actors) -> World:

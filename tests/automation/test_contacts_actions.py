@@ -5,6 +5,7 @@ test_contacts_mutations.py and test_contacts_relations.py."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import pytest
@@ -121,6 +122,52 @@ async def test_another_tenants_ids_are_not_found(engine, actors: Actors, other: 
     assert foreign is not None  # the other tenant's contact is untouched (not deleted)
     assert await count(engine, "tag_mappings WHERE tenant = :t", t=other.tenant) == 0
     assert await count(engine, "documents WHERE tenant = :t", t=other.tenant) == 0
+
+
+# Text holding NUL, which PostgreSQL text and jsonb cannot store: (action, field path, input).
+NUL_INPUTS = [
+    ("contacts.find", "input.phone", lambda w: {"phone": "415\x00555 0100"}),
+    ("contacts.search", "input.query", lambda w: {"query": "Gr\x00ace"}),
+    ("contacts.search", "input.filters.tags.0", lambda w: {"query": "Grace", "filters": {"tags": ["v\x00ip"]}}),
+    ("contacts.create", "input.full_name", lambda w: {"full_name": "Ada\x00", "email": w.new_email}),
+    ("contacts.create", "input.phone_numbers.0.extension", lambda w: {"full_name": "Ada", "email": w.new_email,
+        "phone_numbers": [{"phone_number": "+14155550100", "extension": "1\x00", "canonical_type": "work",
+                           "is_default": True}]}),
+    ("contacts.update", "input.patch.notes", lambda w: {"contact_id": str(w.contact), "patch": {"notes": "\x00"}}),
+    ("contacts.deactivate", "input.reason", lambda w: {"contact_id": str(w.contact), "reason": "left\x00"}),
+    ("contacts.duplicate", "input.role", lambda w: {"source_contact_id": str(w.contact), "email": w.new_email,
+                                                    "role": "r\x00le"}),
+    ("contacts.assign_to_ticket", "input.comment", lambda w: {"contact_id": str(w.contact),
+                                                              "ticket_id": str(w.ticket), "comment": "\x00"}),
+    ("contacts.add_note", "input.body", lambda w: {"contact_id": str(w.contact), "body": "note\x00"}),
+    ("contacts.add_interaction", "input.title", lambda w: {"contact_id": str(w.contact),
+        "interaction_type_id": "8e36ee4d-d124-5e40-8076-5d9b3b587fc1", "title": "Call\x00"}),
+    ("contacts.upsert", "input.role", lambda w: {"email": w.new_email, "full_name": "Ada", "role": "\x00"}),
+    ("contacts.create", "input.idempotency_key", lambda w: {"full_name": "Ada", "email": w.new_email,
+                                                            "idempotency_key": "k\x00"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("action_id", "path", "make"), NUL_INPUTS, ids=[f"{a}:{p}" for a, p, _ in NUL_INPUTS])
+async def test_text_with_nul_is_a_validation_error_naming_the_field(engine, actors: Actors, world: World, fails,
+                                                                    action_id, path, make):  # fmt: skip
+    t = actors.tenant
+    contacts_before = await count(engine, "contacts WHERE tenant = :t", t=t)
+    info = await fails(action_id, make(world))
+    assert (info.category, info.code) == ("ValidationError", "VALIDATION_ERROR")
+    assert field_paths(info) == [path]
+    await nothing_written(engine, t, action_id)
+    assert await count(engine, "contacts WHERE tenant = :t", t=t) == contacts_before
+
+
+@pytest.mark.parametrize("action_id", [a for a, (*_, mode, _) in EXPECTED.items() if mode == "action"])
+async def test_an_idempotency_key_too_long_to_store_is_a_validation_error(engine, actors: Actors, world: World,
+                                                                          fails, action_id):  # fmt: skip
+    key = secrets.token_urlsafe(4000)  # incompressible: too big for the ledger's unique index
+    info = await fails(action_id, {**VALID[action_id](world), "idempotency_key": key})
+    assert (info.category, info.code, field_paths(info)) == ("ValidationError", "VALIDATION_ERROR",
+                                                             ["input.idempotency_key"])  # fmt: skip
+    await nothing_written(engine, actors.tenant, action_id)
 
 
 async def test_search_never_lists_another_tenants_contacts(actors: Actors, world: World, invoke):

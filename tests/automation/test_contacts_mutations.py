@@ -5,15 +5,27 @@ error that names the field and leaves no partial data."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from psa.db.engine import tenant_transaction
-from psa.domain import documents, interactions, tags
+from psa.domain import documents, interactions, quotes, tags, tickets
 from psa.domain.users import create_portal_user
 from tests.automation.conftest import Actors, audits, count, events, ledger
-from tests.automation.contact_world import CALL_TYPE, World, email, execute, get_contact, make_world, tag_contact
+from tests.automation.contact_world import (
+    CALL_TYPE,
+    World,
+    email,
+    execute,
+    get_contact,
+    make_world,
+    tag_contact,
+    wait_until_blocked_on_a_lock,
+)
 from tests.automation.test_clients_actions import field_paths, new_contact, new_ticket, nothing_written
 from tests.factories import rows
 
@@ -73,6 +85,18 @@ async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors,
     assert len(payload["phoneNumbers"]) == 2 and payload["createdAt"].endswith("Z")
 
 
+async def test_create_with_a_custom_primary_email_type_names_it_in_the_event(engine, actors: Actors, invoke):
+    t = actors.tenant
+    result = await invoke("contacts.create", {"full_name": "Custom Type", "email": email(),
+                                              "primary_email_custom_type": "Assistant"})  # fmt: skip
+    type_id = await execute(engine, t, "SELECT contact_email_type_id FROM contact_email_type_definitions "
+                            "WHERE tenant = :t AND label = 'Assistant'")  # fmt: skip
+    [event] = await events(engine, t, "CONTACT_CREATED")
+    assert event.payload["contactId"] == result.output["contact"]["contact_name_id"]
+    assert (event.payload["primaryEmailCustomTypeId"], event.payload["primaryEmailType"]) == (str(type_id), "Assistant")
+    assert event.payload["primaryEmailCanonicalType"] is None  # kept even though null (spec §2.6)
+
+
 async def test_create_with_an_idempotency_key_creates_once(engine, actors: Actors, invoke):
     raw = {"full_name": "Key Holder", "email": email(), "idempotency_key": "crm-sync:42"}
     first = await invoke("contacts.create", raw)
@@ -125,6 +149,34 @@ async def test_create_rules_needing_the_model_fail_with_nothing_kept(engine, act
     assert await count(engine, "contact_phone_numbers WHERE tenant = :t", t=actors.tenant) == 0
     assert [r.status for r in await ledger(engine, actors.tenant, "contacts.create")] == ["FAILED"]
     assert await audits(engine, actors.tenant, "contacts.create") == []
+
+
+LONG_LABEL = secrets.token_urlsafe(3000)  # incompressible: too big for the label's unique index
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"primary_email_custom_type": LONG_LABEL}, "primary_email_custom_type"),
+        ({"phone_numbers": [{"phone_number": "+14155550100", "custom_type": LONG_LABEL, "is_default": True}]},
+         "phone_numbers.0.custom_type"),
+        ({"additional_email_addresses": [{"email_address": "other@example.com", "custom_type": LONG_LABEL}]},
+         "additional_email_addresses.0.custom_type"),
+    ],
+)  # fmt: skip
+async def test_create_rejects_a_custom_type_label_too_long(engine, actors: Actors, fails, extra, field):
+    info = await fails("contacts.create", {"full_name": "Long Label", "email": email(), **extra})
+    assert (info.category, info.code, info.details["field"]) == ("ValidationError", "VALIDATION_ERROR", field)
+    assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Long Label'", t=actors.tenant) == 0
+    assert await audits(engine, actors.tenant, "contacts.create") == []
+
+
+async def test_update_rejects_a_custom_type_label_too_long(engine, actors: Actors, world: World, fails):
+    before = await get_contact(engine, actors.tenant, world.contact)
+    info = await fails("contacts.update", {"contact_id": str(world.contact),
+                                           "patch": {"primary_email_custom_type": LONG_LABEL}})  # fmt: skip
+    assert (info.code, info.details["field"]) == ("VALIDATION_ERROR", "primary_email_custom_type")
+    assert await get_contact(engine, actors.tenant, world.contact) == before
 
 
 async def test_create_duplicate_email_names_the_field(engine, actors: Actors, world: World, fails):
@@ -275,6 +327,19 @@ async def test_deactivate_is_idempotent_and_archives_once(engine, actors: Actors
     assert (await get_contact(engine, t, world.contact)).is_inactive is True
 
 
+async def test_deactivate_racing_another_deactivation_archives_once(engine, actors: Actors, world: World, invoke):
+    t = actors.tenant
+    async with tenant_transaction(engine, t) as conn:  # another deactivation holding the row
+        await conn.execute(text("UPDATE contacts SET is_inactive = true WHERE tenant = :t AND contact_name_id = :c"),
+                           {"t": t, "c": world.contact})  # fmt: skip
+        racing = asyncio.ensure_future(invoke("contacts.deactivate", {"contact_id": str(world.contact)}))
+        await wait_until_blocked_on_a_lock(engine)
+    result = await racing
+    assert (result.output["deactivated"], result.output["noop"], result.output["previous_is_inactive"]) == (
+        False, True, True)  # fmt: skip
+    assert await events(engine, t, "CONTACT_ARCHIVED") == []
+
+
 # -- contacts.delete ---------------------------------------------------------------------------------------------
 
 
@@ -350,6 +415,35 @@ async def test_delete_refuses_a_contact_with_dependencies(engine, actors: Actors
     assert await audits(engine, t, "contacts.delete") == []
 
 
+async def test_delete_refuses_a_contact_named_on_a_quote(engine, actors: Actors, world: World, fails):
+    t = actors.tenant
+    async with tenant_transaction(engine, t) as conn:
+        await quotes.create_quote(conn, t, client_id=world.client, contact_id=world.contact, title="Renewal",
+                                  quote_date=datetime(2026, 3, 1, tzinfo=UTC),
+                                  valid_until=datetime(2026, 3, 31, tzinfo=UTC), created_by=actors.admin)  # fmt: skip
+    info = await fails("contacts.delete", {"contact_id": str(world.contact), "confirm": True})
+    assert (info.category, info.code) == ("ActionError", "CONFLICT")  # not a foreign-key INTERNAL_ERROR
+    assert info.message.endswith("must be removed or reassigned first: 1 quote")
+    assert info.details["dependencies"] == [{"type": "quote", "count": 1, "label": "quote"}]
+    assert await get_contact(engine, t, world.contact) is not None
+    assert await audits(engine, t, "contacts.delete") == []
+
+
+async def test_delete_sees_a_ticket_opened_concurrently(engine, actors: Actors, world: World, fails):
+    """The dependency check runs on the locked contact: a ticket committed meanwhile gives CONFLICT, not a
+    foreign-key INTERNAL_ERROR."""
+    t = actors.tenant
+    fresh = await new_contact(engine, t, world.client, full_name="Fresh")
+    async with tenant_transaction(engine, t) as conn:
+        await tickets.create_ticket(conn, t, title="Opened meanwhile", contact_id=fresh.contact_name_id)
+        deleting = asyncio.ensure_future(fails("contacts.delete", {"contact_id": str(fresh.contact_name_id),
+                                                                   "confirm": True}))  # fmt: skip
+        await wait_until_blocked_on_a_lock(engine)
+    info = await deleting
+    assert (info.code, info.details["dependencies"][0]["type"]) == ("CONFLICT", "ticket")
+    assert await get_contact(engine, t, fresh.contact_name_id) is not None
+
+
 async def test_delete_missing_contact_honours_on_not_found(engine, actors: Actors, invoke, fails):
     missing = str(uuid.uuid4())
     info = await fails("contacts.delete", {"contact_id": missing, "confirm": True})
@@ -407,6 +501,32 @@ async def test_duplicate_needs_a_new_unique_email(engine, actors: Actors, world:
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Grace Hopper'", t=actors.tenant) == 1
 
 
+@pytest.mark.parametrize(
+    ("extra", "path"),
+    [
+        ({"email": "grace at example"}, "input.email"),
+        ({"phone_numbers": [{"phone_number": "555", "canonical_type": "work", "is_default": True}]},
+         "input.phone_numbers.0.phone_number"),
+        ({"additional_email_addresses": [{"email_address": "no-at-sign", "canonical_type": "work"}]},
+         "input.additional_email_addresses.0.email_address"),
+    ],
+)  # fmt: skip
+async def test_duplicate_rejects_bad_input_before_writing(engine, actors: Actors, world: World, fails, extra, path):
+    info = await fails("contacts.duplicate", {"source_contact_id": str(world.contact), "email": email(), **extra})
+    assert is_validation(info, path), info
+    await nothing_written(engine, actors.tenant, "contacts.duplicate")
+    assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Grace Hopper'", t=actors.tenant) == 1
+
+
+async def test_duplicate_with_another_contacts_address_names_the_field(engine, actors: Actors, world: World, fails):
+    taken = (await get_contact(engine, actors.tenant, world.loose)).email
+    info = await fails("contacts.duplicate", {"source_contact_id": str(world.contact), "email": email(),
+        "additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}]})  # fmt: skip
+    assert is_validation(info, "additional_email_addresses.0.email_address")
+    assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Grace Hopper'", t=actors.tenant) == 1
+    assert await audits(engine, actors.tenant, "contacts.duplicate") == []
+
+
 # -- contacts.upsert ---------------------------------------------------------------------------------------------
 
 
@@ -449,6 +569,25 @@ async def test_upsert_rejects_bad_input(engine, actors: Actors, fails):
     nameless = await fails("contacts.upsert", {"email": email()})  # a new contact needs a name
     assert (nameless.code, nameless.details["field"]) == ("VALIDATION_ERROR", "full_name")
     assert await count(engine, "contacts WHERE tenant = :t", t=actors.tenant) == contacts_before
+
+
+async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(engine, actors: Actors, world: World,
+                                                                         fails):  # fmt: skip
+    t = actors.tenant
+    contacts_before = await count(engine, "contacts WHERE tenant = :t", t=t)
+    phone = await fails("contacts.upsert", {"email": email(), "full_name": "X", "phone_numbers": [
+        {"phone_number": "12", "canonical_type": "work", "is_default": True}]})  # fmt: skip
+    assert is_validation(phone, "input.phone_numbers.0.phone_number")
+    await nothing_written(engine, t, "contacts.upsert")
+    taken = await fails("contacts.upsert", {"email": world.contact_email, "additional_email_addresses": [
+        {"email_address": (await get_contact(engine, t, world.loose)).email, "canonical_type": "work"}]})  # fmt: skip
+    assert is_validation(taken, "additional_email_addresses.0.email_address")
+    created = await fails("contacts.upsert", {"email": email(), "full_name": "New", "additional_email_addresses": [
+        {"email_address": world.contact_email, "canonical_type": "work"}]})  # fmt: skip
+    assert is_validation(created, "additional_email_addresses.0.email_address")
+    assert await count(engine, "contacts WHERE tenant = :t", t=t) == contacts_before
+    assert (await get_contact(engine, t, world.contact)).additional_email_addresses == []
+    assert await audits(engine, t, "contacts.upsert") == [] and await events(engine, t) == []
 
 
 async def test_concurrent_upserts_of_one_address_make_one_contact(engine, actors: Actors, invoke):

@@ -3,14 +3,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 
+from psa.automation.errors import ActionFailure
+from psa.db.engine import tenant_transaction
 from psa.domain import documents, tags
 from tests.automation.conftest import Actors, audits, count, events, ledger
-from tests.automation.contact_world import CALL_TYPE, World, execute, get_contact, make_world, tag_contact
-from tests.automation.test_clients_actions import field_paths, new_contact, new_ticket, nothing_written
+from tests.automation.contact_world import (
+    CALL_TYPE,
+    World,
+    execute,
+    get_contact,
+    make_world,
+    tag_contact,
+    wait_until_blocked_on_a_lock,
+)
+from tests.automation.test_clients_actions import field_paths, new_client, new_contact, new_ticket, nothing_written
 
 
 @pytest.fixture
@@ -207,6 +219,7 @@ async def test_add_interaction_refusals(engine, actors: Actors, world: World, fa
         ({"duration": -1}, "input.duration"),
         ({"start_time": "2026-03-01T10:00:00+02:00"}, "input.start_time"),
         ({"interaction_type_id": "call"}, "input.interaction_type_id"),
+        ({"duration": 2**31}, "input.duration"),
     ],
 )
 async def test_add_interaction_validation(engine, actors: Actors, world: World, fails, extra, path):
@@ -214,6 +227,16 @@ async def test_add_interaction_validation(engine, actors: Actors, world: World, 
     info = await fails("contacts.add_interaction", raw)
     assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.add_interaction")
+
+
+async def test_add_interaction_ending_too_long_after_it_starts_names_end_time(engine, actors: Actors, world: World,
+                                                                              fails):  # fmt: skip
+    info = await fails("contacts.add_interaction", {
+        "contact_id": str(world.contact), "interaction_type_id": str(CALL_TYPE), "title": "Call",
+        "start_time": "2026-03-01T10:00:00Z", "end_time": "9999-12-31T23:59:59Z"})  # fmt: skip
+    assert (info.category, info.code, info.details["field"]) == ("ValidationError", "VALIDATION_ERROR", "end_time")
+    assert await count(engine, "interactions WHERE tenant = :t", t=actors.tenant) == 0
+    assert await audits(engine, actors.tenant, "contacts.add_interaction") == []
 
 
 # -- contacts.add_to_client / contacts.move_to_client ------------------------------------------------------------
@@ -274,6 +297,40 @@ async def test_move_guard_mismatch_names_the_field_and_changes_nothing(engine, a
             guard, str(world.client))  # fmt: skip
     assert (await get_contact(engine, t, world.contact)).client_id == world.client
     assert await audits(engine, t, "contacts.move_to_client") == []
+
+
+async def test_move_guard_sees_a_concurrent_move(engine, actors: Actors, world: World, invoke):
+    """The guard is checked against the contact as it is once locked, not against a stale read: a move that
+    commits first makes the guarded move fail instead of being overwritten."""
+    t = actors.tenant
+    target = await new_client(engine, t, f"Initech {uuid.uuid4().hex[:6]}")
+    async with tenant_transaction(engine, t) as conn:  # a concurrent move holding the row
+        await conn.execute(text("UPDATE contacts SET client_id = :o WHERE tenant = :t AND contact_name_id = :c"),
+                           {"t": t, "o": world.other_client, "c": world.contact})  # fmt: skip
+        guarded = asyncio.ensure_future(invoke("contacts.move_to_client", {
+            "contact_id": str(world.contact), "target_client_id": str(target.client_id),
+            "expected_current_client_id": str(world.client)}))  # fmt: skip
+        await wait_until_blocked_on_a_lock(engine)
+    with pytest.raises(ActionFailure) as caught:
+        await guarded
+    assert (caught.value.info.code, caught.value.info.details["actual_current_client_id"]) == (
+        "VALIDATION_ERROR", str(world.other_client))  # fmt: skip
+    assert (await get_contact(engine, t, world.contact)).client_id == world.other_client
+
+
+async def test_concurrent_add_to_client_cannot_take_an_assigned_contact(engine, actors: Actors, world: World,
+                                                                          invoke):  # fmt: skip
+    t = actors.tenant
+    async with tenant_transaction(engine, t) as conn:
+        await conn.execute(text("UPDATE contacts SET client_id = :o WHERE tenant = :t AND contact_name_id = :c"),
+                           {"t": t, "o": world.other_client, "c": world.loose})  # fmt: skip
+        added = asyncio.ensure_future(invoke("contacts.add_to_client", {"contact_id": str(world.loose),
+                                                                        "client_id": str(world.client)}))  # fmt: skip
+        await wait_until_blocked_on_a_lock(engine)
+    with pytest.raises(ActionFailure) as caught:
+        await added
+    assert caught.value.info.code == "CONFLICT"
+    assert (await get_contact(engine, t, world.loose)).client_id == world.other_client
 
 
 @pytest.mark.parametrize("action_id", ["contacts.add_to_client", "contacts.move_to_client"])

@@ -4,8 +4,8 @@ runtime").
 
 In ONE transaction on the tenant (``app.current_tenant`` set), in as few round trips as the handler allows:
 
-1. the input is validated against the action's model (VALIDATION_ERROR naming every field path; nothing
-   written);
+1. the input is validated against the action's model, and text holding NUL (which PostgreSQL cannot store)
+   is refused (VALIDATION_ERROR naming every field path; nothing written);
 2. the actor is resolved (the run's actor: the publisher of its definition version) and every permission
    the action needs is checked through the actor's roles: PERMISSION_DENIED before any write, even the
    ledger's;
@@ -100,6 +100,12 @@ async def invoke_action(
     except PydanticValidationError as exc:
         raise _at(validation_failure(exc, prefix="input."), step_path) from None
     input_json = parsed.model_dump(mode="json")
+    nul = nul_paths(input_json, "input")
+    if nul:  # PostgreSQL text and jsonb cannot store NUL: refuse it here, before the ledger row
+        message = "text cannot contain NUL (\\u0000) characters"
+        fields = [{"path": path, "message": message} for path in nul]
+        summary = "; ".join(f"{path}: {message}" for path in nul)
+        raise _at(ActionFailure.of("ValidationError", "VALIDATION_ERROR", summary, {"fields": fields}), step_path)
     key = idempotency_key or _action_key(action, input_json)
     if key is None:
         # In a run the engine key makes a step's re-execution a replay. A direct call has no step to re-run:
@@ -130,6 +136,17 @@ async def invoke_action(
             return Invocation(output, False, ledger.invocation_id, attempt, key)
     await _record_failure(engine, tenant, action, key, run_id, step_path, input_json, attempt, failed)
     raise failed
+
+
+def nul_paths(value: Any, path: str) -> list[str]:
+    """Dotted paths (under ``path``) of every string in the JSON value ``value`` that contains NUL."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in nul_paths(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in nul_paths(item, f"{path}.{index}")]
+    return []
 
 
 def _action_key(action: ActionDef, input_json: dict[str, Any]) -> str | None:

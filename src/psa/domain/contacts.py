@@ -41,6 +41,8 @@ from psa.domain.users import normalize_email
 PHONE_TYPES = ("work", "mobile", "home", "fax", "other")
 EMAIL_TYPES = ("work", "personal", "billing", "other")
 EXTENSION_MAX = 10
+CUSTOM_TYPE_MAX = 255
+"""The longest custom phone / email type label (the labels' unique index cannot hold arbitrarily long text)."""
 DEFAULT_PRIMARY_EMAIL_TYPE = "work"
 
 # Unique violations (sqlstate 23505) that mean "this email address is taken in the tenant": the contacts
@@ -154,6 +156,7 @@ class Contact(BaseModel):
     primary_email_type: str
     primary_email_canonical_type: str | None
     primary_email_custom_type: str | None
+    primary_email_custom_type_id: UUID | None = None
     phone_numbers: list[PhoneNumber]
     default_phone_number: str | None
     default_phone_type: str | None
@@ -215,7 +218,8 @@ def _row_type(
     canonical: str | None, custom: str | None, *, kinds: Sequence[str], prefix: str, field: str, seen: set[str]
 ) -> tuple[str | None, str | None]:
     """(canonical, custom label) of one row: exactly one of them; a custom label is trimmed with whitespace
-    collapsed, may not normalise to a canonical type, and may not repeat one in ``seen``."""
+    collapsed, at most CUSTOM_TYPE_MAX characters, may not normalise to a canonical type, and may not repeat
+    one in ``seen``."""
     canonical = (canonical or "").strip().lower() or None
     custom = " ".join((custom or "").split()) or None
     if canonical and custom:
@@ -228,6 +232,8 @@ def _row_type(
     if not custom:
         raise ValidationError(f"{field}: Choose a canonical type or provide a custom type", field=field)
     where = f"{prefix}custom_type"
+    if len(custom) > CUSTOM_TYPE_MAX:
+        raise ValidationError(f"{where}: must be at most {CUSTOM_TYPE_MAX} characters (got {len(custom)})", field=where)
     if custom.lower() in kinds:
         raise ValidationError(f'{where}: Use the canonical type picker for "{custom}"', field=where)
     if custom.lower() in seen:
@@ -473,19 +479,23 @@ async def get_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> 
     return contact
 
 
-async def find_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> Contact | None:
-    """The hydrated contact, or None when the tenant has no contact with this id."""
+async def find_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID, *, lock: bool = False) -> Contact | None:
+    """The hydrated contact, or None when the tenant has no contact with this id. ``lock``: the contact row is
+    locked (``FOR UPDATE``) until commit, so a decision taken on what is read here (a guard, a no-op) cannot
+    be overtaken by a concurrent writer; a writer that commits first is seen."""
     params = {"t": tenant, "id": contact_id}
     row = (
         await conn.execute(
             text(
                 """SELECT c.tenant, c.contact_name_id, c.full_name, c.email, c.client_id, c.role, c.notes,
                           c.is_inactive, c.is_client_admin, c.primary_email_canonical_type,
-                          d.label AS primary_email_custom_type, c.created_at, c.updated_at
+                          d.label AS primary_email_custom_type, c.primary_email_custom_type_id, c.created_at,
+                          c.updated_at
                      FROM contacts c
                      LEFT JOIN contact_email_type_definitions d
                        ON d.tenant = c.tenant AND d.contact_email_type_id = c.primary_email_custom_type_id
                     WHERE c.tenant = :t AND c.contact_name_id = :id"""
+                + (" FOR UPDATE OF c" if lock else "")
             ),
             params,
         )
@@ -898,8 +908,9 @@ async def find_contacts_by_phone(
 async def count_contact_dependencies(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> dict[str, int]:
     """Counts of the records (other than tickets and interactions) that keep a contact from being deleted:
     ``document`` (associations as 'contact', the contact's own notes document excepted), ``portal_user``
-    (client users), ``survey_invitation``, ``survey_response``, ``asset_association``. Reference: the
-    contacts.delete dependency validation (spec runtime §3.1), without its notes-document quirk (§6-13)."""
+    (client users), ``survey_invitation``, ``survey_response``, ``asset_association``, and ``quote`` (quotes
+    naming the contact, whose foreign key would otherwise refuse the delete). Reference: the contacts.delete
+    dependency validation (spec runtime §3.1), without its notes-document quirk (§6-13)."""
     row = (
         await conn.execute(
             text(
@@ -916,7 +927,8 @@ async def count_contact_dependencies(conn: AsyncConnection, tenant: UUID, contac
                      (SELECT count(*) FROM survey_responses WHERE tenant = :t AND contact_id = :id)
                        AS survey_response,
                      (SELECT count(*) FROM asset_associations
-                       WHERE tenant = :t AND entity_type = 'contact' AND entity_id = :id) AS asset_association"""
+                       WHERE tenant = :t AND entity_type = 'contact' AND entity_id = :id) AS asset_association,
+                     (SELECT count(*) FROM quotes WHERE tenant = :t AND contact_id = :id) AS quote"""
             ),
             {"t": tenant, "id": contact_id},
         )

@@ -79,8 +79,16 @@ def field_error(model: type[BaseModel], field: str, message: str, value: Any) ->
     return pydantic_core.ValidationError.from_exception_data(model.__name__, [error])
 
 
+IDEMPOTENCY_KEY_MAX = 255
+"""The longest ``idempotency_key`` input (the ledger's unique index cannot hold arbitrarily long text)."""
+
+
 def idempotency_key_field() -> Any:
-    return Field(default=None, description="Optional idempotency key (defaults to the engine key)")
+    return Field(
+        default=None,
+        max_length=IDEMPOTENCY_KEY_MAX,
+        description="Optional idempotency key (defaults to the engine key)",
+    )
 
 
 def confirm_flag(entity: str) -> Any:

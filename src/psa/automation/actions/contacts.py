@@ -20,7 +20,8 @@ Deviations from the reference, each deliberate:
   of the given number ("415-555-0100" finds +14155550100).
 - ``contacts.search`` has an ``is_inactive`` filter (absent: both, as in the reference) and never repeats a
   contact; its total counts distinct contacts.
-- ``contacts.delete`` does not count the contact's own notes document as a dependency (§6-13).
+- ``contacts.delete`` does not count the contact's own notes document as a dependency (§6-13), and counts the
+  quotes naming the contact (their foreign key would otherwise refuse the delete).
 - A duplicate email (create, update, duplicate, upsert) and a ``contacts.move_to_client`` guard that does not
   match fail with VALIDATION_ERROR naming the field (issue 5), where the reference answered CONFLICT.
 - ``contacts.add_interaction`` checks the interaction type too, and its INTERACTION_LOGGED event names the type
@@ -81,6 +82,7 @@ _DEPENDENCY_LABELS = {
     "survey_invitation": ("survey invitation", "survey invitations"),
     "survey_response": ("survey response", "survey responses"),
     "asset_association": ("asset association", "asset associations"),
+    "quote": ("quote", "quotes"),
 }
 
 
@@ -176,9 +178,10 @@ def _not_found(contact_id: UUID, field: str = "contact_id") -> ActionFailure:
     return failure("ActionError", "NOT_FOUND", "Contact not found", {field: str(contact_id)})
 
 
-async def _contact(ctx: ActionContext, contact_id: UUID, field: str = "contact_id") -> Contact:
-    """The hydrated contact, or NOT_FOUND "Contact not found" (another tenant's id is not found)."""
-    contact = await contacts.find_contact(ctx.conn, ctx.tenant, contact_id)
+async def _contact(ctx: ActionContext, contact_id: UUID, field: str = "contact_id", *, lock: bool = False) -> Contact:
+    """The hydrated contact, or NOT_FOUND "Contact not found" (another tenant's id is not found). ``lock``: for
+    an action that decides on what it reads (a no-op, a guard, a conflict), the row is locked until commit."""
+    contact = await contacts.find_contact(ctx.conn, ctx.tenant, contact_id, lock=lock)
     if contact is None:
         raise _not_found(contact_id, field)
     return contact
@@ -217,14 +220,16 @@ def _camel_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def contact_created_payload(contact: Contact, actor: UUID) -> dict[str, Any]:
     """CONTACT_CREATED: ``{contactId, clientId?, fullName, email?, primaryEmailCanonicalType,
-    primaryEmailCustomType?, primaryEmailType?, additionalEmailAddresses?, phoneNumbers?, defaultPhoneNumber?,
-    defaultPhoneType?, createdByUserId, createdAt}``."""
+    primaryEmailCustomTypeId?, primaryEmailCustomType?, primaryEmailType?, additionalEmailAddresses?,
+    phoneNumbers?, defaultPhoneNumber?, defaultPhoneType?, createdByUserId, createdAt}``."""
     data = _diffable(contact)
     payload = compact(
         {
             "contactId": str(contact.contact_name_id),
             "clientId": str(contact.client_id) if contact.client_id else None,
             "fullName": contact.full_name, "email": contact.email,
+            "primaryEmailCustomTypeId": str(contact.primary_email_custom_type_id)
+            if contact.primary_email_custom_type_id else None,
             "primaryEmailCustomType": contact.primary_email_custom_type,
             "primaryEmailType": contact.primary_email_type,
             "additionalEmailAddresses": _camel_rows(data["additional_email_addresses"]),
@@ -516,7 +521,7 @@ async def update_handler(ctx: ActionContext, inp: UpdateInput) -> UpdateOutput:
     emails replaced wholesale when given); audit; CONTACT_UPDATED with the field diffs, and CONTACT_ARCHIVED
     when the contact became inactive."""
     patch, fields = inp.patch, inp.patch.changed_fields()
-    before = await _contact(ctx, inp.contact_id)
+    before = await _contact(ctx, inp.contact_id, lock=True)
     if patch.client_id is not None and patch.client_id != before.client_id:
         await _check_client(ctx, patch.client_id)
     changes: dict[str, Any] = {}
@@ -556,7 +561,7 @@ class DeactivateOutput(BaseModel):
 async def deactivate_handler(ctx: ActionContext, inp: DeactivateInput) -> DeactivateOutput:
     """Reference contacts.deactivate: an active contact becomes inactive and CONTACT_ARCHIVED is queued; an
     inactive one is left alone (``noop``). The audit row is written either way."""
-    before = await _contact(ctx, inp.contact_id)
+    before = await _contact(ctx, inp.contact_id, lock=True)
     after = before
     if not before.is_inactive:
         after = await contacts.update_contact(ctx.conn, ctx.tenant, inp.contact_id, {"is_inactive": True})
@@ -590,7 +595,7 @@ class DeleteOutput(BaseModel):
 async def contact_dependencies(ctx: ActionContext, contact_id: UUID) -> dict[str, int]:
     """Counts of the records that keep the contact from being deleted, by type (only those > 0): tickets,
     interactions, documents (not its own notes document), portal users, survey invitations and responses,
-    asset associations (reference: contacts.delete dependency validation)."""
+    asset associations, quotes (reference: contacts.delete dependency validation; quotes beyond it)."""
     counts = {
         "ticket": await tickets.count_tickets_for_contact(ctx.conn, ctx.tenant, contact_id),
         "interaction": await interactions.count_interactions_for_contact(ctx.conn, ctx.tenant, contact_id),
@@ -604,7 +609,7 @@ async def delete_handler(ctx: ActionContext, inp: DeleteInput) -> DeleteOutput:
     deactivate alternative); otherwise its tags, phones, emails, comments, portal invitations and notes
     document go with it."""
     contact_id = str(inp.contact_id)
-    if await contacts.find_contact(ctx.conn, ctx.tenant, inp.contact_id) is None:
+    if await contacts.find_contact(ctx.conn, ctx.tenant, inp.contact_id, lock=True) is None:
         if inp.on_not_found == "error":
             raise _not_found(inp.contact_id)
         await ctx.audit({"contact_id": contact_id, "deleted": False}, {"contact_id": contact_id})
@@ -931,7 +936,7 @@ async def add_to_client_handler(ctx: ActionContext, inp: AddToClientInput) -> Cl
     """Reference contacts.add_to_client: client then contact must exist; an unassigned contact is assigned,
     one already on this client is a no-op, one on another client is a CONFLICT (use move_to_client)."""
     await _check_client(ctx, inp.client_id)
-    contact = await _contact(ctx, inp.contact_id)
+    contact = await _contact(ctx, inp.contact_id, lock=True)
     if contact.client_id is not None and contact.client_id != inp.client_id:
         raise failure(
             "ActionError", "CONFLICT", "Contact is already assigned to a different client; use contacts.move_to_client",
@@ -946,7 +951,7 @@ async def move_to_client_handler(ctx: ActionContext, inp: MoveToClientInput) -> 
     ``expected_current_client_id`` is given (null = unassigned) it must be the contact's current client, else
     VALIDATION_ERROR naming it (issue 5; the reference answered CONFLICT); already there is a no-op."""
     await _check_client(ctx, inp.target_client_id)
-    contact = await _contact(ctx, inp.contact_id)
+    contact = await _contact(ctx, inp.contact_id, lock=True)
     expected = inp.expected_current_client_id
     if "expected_current_client_id" in inp.model_fields_set and expected != contact.client_id:
         message = "Contact current client did not match expected_current_client_id"
