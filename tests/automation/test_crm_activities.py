@@ -4,6 +4,7 @@ written, another tenant's ids, and each validation rule."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,6 +127,11 @@ async def test_create_activity_note_for_each_target(engine, actors: Actors, invo
     assert (row.title, row.category, row.visibility) == ("Escalation", "Escalation", "client_visible")
     assert on_ticket.output["target_summary"]["ticket_number"] == ticket.ticket_number
 
+    blank_category = await invoke("crm.create_activity_note", {"target": target, "body": "x", "category": "  "})
+    [(title,)] = await rows(engine, "SELECT title FROM interactions WHERE tenant = :t AND interaction_id = :i",
+                            t=t, i=blank_category.output["note_id"])  # fmt: skip
+    assert title == "Note"  # a blank category is no title
+
     contact_target = {"type": "contact", "id": str(grace.contact_name_id)}
     on_contact = await invoke("crm.create_activity_note", {"target": contact_target, "body": "Hi"})
     assert on_contact.output["target_summary"]["full_name"] == "Grace Hopper"
@@ -163,6 +169,19 @@ async def test_create_activity_note_replay_permissions_and_tenants(engine, actor
                                                        "body": "x"})  # fmt: skip
     assert (project.code, project.message) == ("NOT_FOUND", "Project not found")
     assert await count(engine, "interactions WHERE tenant = :t", t=other.tenant) == 0
+
+
+async def test_denied_notes_and_types_write_nothing(engine, actors: Actors, fails):
+    t = actors.tenant
+    acme = await new_client(engine, t)
+    note = {"target": {"type": "client", "id": str(acme.client_id)}, "body": "x"}
+    assert (await fails("crm.create_activity_note", note, actor=actors.technician)).code == "PERMISSION_DENIED"
+    await nothing_written(engine, t, "crm.create_activity_note")
+    assert (await fails("crm.create_interaction_type", {"type_name": "Visit"}, actor=actors.nobody)).code == (
+        "PERMISSION_DENIED")  # fmt: skip
+    await nothing_written(engine, t, "crm.create_interaction_type")
+    assert await count(engine, "interactions WHERE tenant = :t", t=t) == 0
+    assert await count(engine, "interaction_types WHERE tenant = :t", t=t) == 0
 
 
 @pytest.mark.parametrize(
@@ -475,6 +494,50 @@ async def test_state_is_overdue_today_or_planned_in_the_owners_time_zone(engine,
     assert due.model_copy(update={"status_id": None}).state(now) is None  # a note is nothing to do
 
 
+async def test_state_and_duration_at_the_ends_of_the_calendar(engine, actors: Actors, invoke, fails):
+    """Dates near 0001-01-01 and 9999-12-31 have no local day west / east of UTC: still a state, not a crash;
+    a derived duration too long for its column names end_time."""
+    t = actors.tenant
+    acme = await new_client(engine, t)
+    async with tenant_transaction(engine, t) as conn:
+        for user, zone in ((actors.admin, "America/New_York"), (actors.technician, "Pacific/Kiritimati")):
+            await conn.execute(text("UPDATE users SET timezone = :z WHERE tenant = :t AND user_id = :u"),
+                               {"t": t, "u": user, "z": zone})  # fmt: skip
+    ancient = await scheduled(invoke, acme.client_id, start_time="0001-01-01T00:00:00Z")
+    future = await scheduled(invoke, acme.client_id, start_time="9999-12-31T23:59:59Z", title="Far",
+                             assigned_user_id=str(actors.technician))  # fmt: skip
+    assert (ancient["state"], future["state"]) == ("overdue", "planned")
+    found = (await invoke("crm.find_activities", {"client_id": str(acme.client_id)})).output["activities"]
+    assert [a["state"] for a in found] == ["planned", "overdue"]
+
+    too_long = await fails("crm.schedule_activity", {"client_id": str(acme.client_id), "type_id": str(CALL),
+                                                     "title": "Forever", "start_time": "0001-01-01T00:00:00Z",
+                                                     "end_time": "9999-12-31T23:59:59Z"})  # fmt: skip
+    assert too_long.code == "VALIDATION_ERROR" and field_paths(too_long) == ["end_time"]
+    assert await count(engine, "interactions WHERE tenant = :t", t=t) == 2
+
+
+@pytest.mark.parametrize(
+    ("action_id", "raw", "path"),
+    [
+        ("crm.create_activity_note", {"target": {"type": "client", "id": str(uuid.uuid4())}, "body": "x",
+                                      "tags": ["a\x00"]}, "input.tags.0"),
+        ("crm.schedule_activity", {"client_id": str(uuid.uuid4()), "type_id": str(CALL), "title": "x",
+                                   "notes": "n\x00", "start_time": "2026-02-01T00:00:00Z"}, "input.notes"),
+        ("crm.update_activity", {"activity_id": str(uuid.uuid4()), "patch": {"category": "\x00"}},
+         "input.patch.category"),
+        ("crm.update_activity_status", {"activity_id": str(uuid.uuid4()), "status_name": "Done\x00"},
+         "input.status_name"),
+        ("crm.create_interaction_type", {"type_name": "Visit\x00"}, "input.type_name"),
+        ("crm.complete_activity", {"activity_id": str(uuid.uuid4()), "feedback": "\x00"}, "input.feedback"),
+    ],
+)  # fmt: skip
+async def test_activity_text_with_nul_is_refused_naming_the_field(engine, actors: Actors, fails, action_id, raw, path):
+    info = await fails(action_id, raw)
+    assert info.code == "VALIDATION_ERROR" and field_paths(info) == [path]
+    await nothing_written(engine, actors.tenant, action_id)
+
+
 # -- crm.update_activity_status ------------------------------------------------------------------------------
 
 
@@ -663,7 +726,8 @@ async def test_tag_activity_permissions_tenants_and_rules(engine, actors: Actors
     info = await fails("crm.tag_activity", raw | {"activity_id": str(unlinked.interaction_id)})
     assert (info.code, info.details) == ("VALIDATION_ERROR",
                                          {"supported_entity_types": ["ticket", "contact", "client"]})  # fmt: skip
-    for tags, path in ((["x" * 51], "input.tags.0"), (["bad|char"], "input.tags.0"), ([], "input.tags")):
+    for tags, path in ((["x" * 51], "input.tags.0"), (["bad|char"], "input.tags.0"), ([], "input.tags"),
+                       (["ok", "  "], "input.tags.1")):  # fmt: skip
         bad = await fails("crm.tag_activity", raw | {"tags": tags})
         assert bad.code == "VALIDATION_ERROR" and path in field_paths(bad)
     assert await count(engine, "tag_definitions WHERE tenant = :t", t=t) == 0
@@ -707,6 +771,40 @@ async def test_complete_activity_with_feedback_and_next_follow_up(engine, actors
                                                    "no_op_if_already_completed": False})  # fmt: skip
     assert (strict.code, strict.message) == ("VALIDATION_ERROR", "Activity is already completed")
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 2
+
+
+async def test_complete_activity_follow_up_on_a_ticket_needs_ticket_read(engine, actors: Actors, invoke, fails):
+    """Like crm.schedule_activity with a ticket_id: Finance (client:update, no ticket:read) may complete a
+    ticket's activity, but not schedule its follow-up on the ticket."""
+    t = actors.tenant
+    acme = await new_client(engine, t)
+    ticket = await new_ticket(engine, t, client_id=acme.client_id)
+    finance = await add_user(engine, t, "Finance")
+    first = await scheduled(invoke, acme.client_id, ticket_id=str(ticket.ticket_id))
+    raw = {"activity_id": first["activity_id"], "next_activity": {"title": "Again", "start_time": days(3)}}
+    denied = await fails("crm.complete_activity", raw, actor=finance)
+    assert (denied.code, denied.message) == ("PERMISSION_DENIED", "Permission denied: ticket:read")
+    [row] = await rows(engine, "SELECT completed_at FROM interactions WHERE tenant = :t AND interaction_id = :i",
+                       t=t, i=first["activity_id"])  # fmt: skip
+    assert row.completed_at is None and await count(engine, "interactions WHERE tenant = :t", t=t) == 1
+    done = await invoke("crm.complete_activity", {"activity_id": first["activity_id"]}, actor=finance)
+    assert done.output["activity"]["state"] == "done"
+
+
+async def test_concurrent_completions_schedule_one_follow_up(engine, actors: Actors, invoke):
+    """Two workflows completing the same activity at once (different keys): one completes it and schedules
+    the follow-up, the other is a no-op."""
+    t = actors.tenant
+    acme = await new_client(engine, t)
+    for attempt in range(3):
+        first = await scheduled(invoke, acme.client_id, title=f"Call {attempt}")
+        results = await asyncio.gather(*(
+            invoke("crm.complete_activity", {"activity_id": first["activity_id"], "feedback": who,
+                                             "next_activity": {"title": f"Next {attempt}", "start_time": days(3)}})
+            for who in ("workflow A", "workflow B")
+        ))  # fmt: skip
+        assert sorted(r.output["no_op"] for r in results) == [False, True]
+        assert await count(engine, "interactions WHERE tenant = :t AND title = :n", t=t, n=f"Next {attempt}") == 1
 
 
 async def test_complete_activity_permissions_tenants_and_rules(engine, actors: Actors, other: Actors, invoke, fails):

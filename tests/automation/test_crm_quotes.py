@@ -4,6 +4,7 @@ SMTP server that is down."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from email import message_from_bytes, policy
 from typing import Any
@@ -112,6 +113,12 @@ async def test_create_quote_numbers_drafts_from_next_number(engine, actors: Acto
     assert await count(engine, "quotes WHERE tenant = :t", t=t) == 3
 
 
+async def test_concurrent_create_quote_never_duplicates_a_number(engine, actors: Actors, invoke):
+    acme = await new_client(engine, actors.tenant)
+    made = await asyncio.gather(*(new_quote(invoke, acme.client_id, title=f"Rush {n}") for n in range(8)))
+    assert sorted(q["quote_number"] for q in made) == [f"Q-{n:05d}" for n in range(1, 9)]
+
+
 async def test_create_quote_permissions_tenants_and_rules(engine, actors: Actors, other: Actors, invoke, fails):
     t = actors.tenant
     acme, globex = await new_client(engine, t), await new_client(engine, t)
@@ -139,6 +146,8 @@ async def test_create_quote_permissions_tenants_and_rules(engine, actors: Actors
         ({"currency_code": "EURO"}, "input.currency_code", None),
         ({"quote_date": "next week"}, "input.quote_date", None),
         ({"po_number": "x" * 256}, "input.po_number", None),
+        ({"quote_date": "0001-01-01T00:00:00+05:00"}, "input.quote_date", "between 0001-01-01 and 9999-12-31"),
+        ({"valid_until": "9999-12-31T23:00:00-05:00"}, "input.valid_until", "between 0001-01-01 and 9999-12-31"),
     ],
 )
 async def test_create_quote_validation(engine, actors: Actors, fails, extra, path, message):
@@ -215,6 +224,27 @@ async def test_add_quote_item_only_to_editable_quotes(engine, actors: Actors, ot
     assert await count(engine, "quote_items WHERE tenant = :t", t=t) == 0
 
 
+async def test_add_quote_item_refuses_amounts_past_the_money_columns(engine, actors: Actors, invoke, fails):
+    t = actors.tenant
+    q = (await new_quote(invoke, (await new_client(engine, t)).client_id))["quote_id"]
+    huge = {"quote_id": q, "description": "Fleet", "quantity": 10**9, "unit_price": 10**9}  # 10^18 cents each
+    taxed = await fails("crm.add_quote_item", huge | {"tax_rate": 1000})
+    assert (taxed.code, field_paths(taxed)) == ("VALIDATION_ERROR", ["tax_rate"])
+    for n in range(9):
+        last = (await invoke("crm.add_quote_item", huge | {"description": f"Fleet {n}"})).output
+    assert last["quote"]["total_amount"] == 9 * 10**18
+    over = await fails("crm.add_quote_item", huge | {"description": "One more"})
+    assert (over.code, field_paths(over)) == ("VALIDATION_ERROR", ["unit_price"])
+    assert await count(engine, "quote_items WHERE tenant = :t AND quote_id = :q", t=t, q=q) == 9
+    assert (await quote_row(engine, t, q)).total_amount == 9 * 10**18  # nothing partial
+
+    other = (await new_quote(invoke, (await new_client(engine, t)).client_id))["quote_id"]
+    await invoke("crm.add_quote_item", {"quote_id": other, "description": "Last", "quantity": 1,
+                                        "display_order": 2**31 - 1})  # fmt: skip
+    after_last = await fails("crm.add_quote_item", {"quote_id": other, "description": "After", "quantity": 1})
+    assert (after_last.code, field_paths(after_last)) == ("VALIDATION_ERROR", ["display_order"])
+
+
 @pytest.mark.parametrize(
     ("extra", "path", "message"),
     [
@@ -289,6 +319,7 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
         ({"status": "lost"}, "input.status", None),
         ({"sortBy": "title"}, "input.sortBy", None),
         ({"quote_number": ""}, "input.quote_number", None),
+        ({"date_to": "9999-12-31T23:00:00-05:00"}, "input.date_to", "between 0001-01-01 and 9999-12-31"),
     ],
 )  # fmt: skip
 async def test_find_quotes_validation(engine, actors: Actors, fails, raw, path, message):
@@ -434,6 +465,10 @@ async def test_send_quote_follows_the_approval_setting(engine, actors: Actors, i
                                     WHERE tenant = :t"""),
                            {"t": t, "s": '{"billing": {"quotes": {"approvalRequired": true}}}'})  # fmt: skip
         assert await quotes.approval_required(conn, t) is True  # settings stored as a JSON string are read too
+        for odd in ("not json", "[1, 2]", '{"billing": "yes"}', ""):  # a string that holds no settings object
+            await conn.execute(text("""UPDATE tenant_settings SET settings = to_jsonb(CAST(:s AS text))
+                                        WHERE tenant = :t"""), {"t": t, "s": odd})  # fmt: skip
+            assert await quotes.approval_required(conn, t) is False, odd
 
 
 async def test_send_quote_without_recipients_publishes_only(engine, actors: Actors, invoke, email_settings, tmp_path):
@@ -465,6 +500,24 @@ async def test_send_quote_permissions_tenants_and_rules(engine, actors: Actors, 
         info = await fails("crm.send_quote", raw)
         assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
     assert [r.status for r in await ledger(engine, t, "crm.send_quote")] == ["FAILED"]  # the template attempt
+
+
+@pytest.mark.parametrize(
+    ("action_id", "raw", "path"),
+    [
+        ("crm.create_quote", {"client_id": str(uuid.uuid4()), "title": "Q\x00", "quote_date": "2026-03-01",
+                              "valid_until": "2026-03-31"}, "input.title"),
+        ("crm.add_quote_item", {"quote_id": str(uuid.uuid4()), "description": "x", "quantity": 1, "phase": "\x00"},
+         "input.phase"),
+        ("crm.find_quotes", {"quote_number": "Q-\x00"}, "input.quote_number"),
+        ("crm.send_quote", {"quote_id": str(uuid.uuid4()), "message": "Hi\x00"}, "input.message"),
+        ("crm.submit_quote_for_approval", {"quote_id": str(uuid.uuid4()), "comment": "\x00"}, "input.comment"),
+    ],
+)  # fmt: skip
+async def test_quote_text_with_nul_is_refused_naming_the_field(engine, actors: Actors, fails, action_id, raw, path):
+    info = await fails(action_id, raw)
+    assert info.code == "VALIDATION_ERROR" and field_paths(info) == [path]
+    await nothing_written(engine, actors.tenant, action_id)
 
 
 async def test_send_quote_delivers_to_a_real_smtp_server(engine, actors: Actors, invoke, email_settings):

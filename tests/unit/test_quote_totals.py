@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from psa.automation.actions.crm import notes_preview, summary_tags
-from psa.automation.actions.quotes import unique_recipients
+from psa.automation.actions.quotes import format_amount, unique_recipients
 from psa.domain.quotes import QuoteItem, totals
 
 QUOTE = uuid.uuid4()
@@ -46,6 +46,25 @@ def test_discounts_tax_and_unselected_options():
                    item(3)])["discount_total"] == 2  # half of 3 cents rounds half up  # fmt: skip
 
 
+def test_a_discount_on_an_item_that_is_not_charged_takes_nothing():
+    option = item(100000, is_optional=True, is_selected=False)
+    fixed = item(1000, is_discount=True, discount_type="fixed")
+    half_of = [item(0, is_discount=True, discount_type="percentage", discount_percentage=50, applies_to_item_id=target)
+               for target in (option.quote_item_id, fixed.quote_item_id)]  # fmt: skip
+    assert totals([item(500000), option, fixed, *half_of]) == {
+        "subtotal": 500000, "discount_total": 1000, "tax": 0, "total_amount": 499000}  # fmt: skip
+    cable = item(2000)
+    on_option = item(3000, is_discount=True, discount_type="fixed", applies_to_item_id=option.quote_item_id)
+    on_cable = item(3000, is_discount=True, discount_type="fixed", applies_to_item_id=cable.quote_item_id)
+    assert totals([item(500000), cable, option, on_option, on_cable])["discount_total"] == 2000  # at most the cable
+
+
+def test_discounts_never_exceed_the_subtotal():
+    assert totals([item(500, tax_amount=50), item(1000, is_discount=True, discount_type="fixed"),
+                   item(0, is_discount=True, discount_type="percentage", discount_percentage=100)]) == {
+        "subtotal": 500, "discount_total": 500, "tax": 50, "total_amount": 50}  # fmt: skip
+
+
 @given(st.lists(st.tuples(st.integers(0, 10**7), st.integers(0, 10**6), st.booleans(), st.booleans()), max_size=8))
 def test_total_is_subtotal_minus_discounts_plus_tax_and_ignores_unselected_options(lines):
     items = [item(total, tax_amount=tax, is_optional=optional, is_selected=selected)
@@ -69,3 +88,9 @@ def test_notes_preview_and_tags():
 
 def test_unique_recipients_keep_the_first_spelling():
     assert unique_recipients(" A@x.io ", "a@X.io", None, "", "b@x.io") == ["A@x.io", "b@x.io"]
+
+
+def test_email_amounts_are_exact_to_the_cent():
+    assert format_amount(123456, "USD") == "USD 1,234.56"
+    assert format_amount(5, "EUR") == "EUR 0.05" and format_amount(-150, "EUR") == "EUR -1.50"
+    assert format_amount(9 * 10**18 + 1, "USD") == "USD 90,000,000,000,000,000.01"  # a float says .00

@@ -24,6 +24,8 @@ from psa.domain.errors import ConflictError, NotFoundError, ValidationError
 from psa.domain.tickets import contact_client, require_client
 
 Visibility = Literal["internal", "client_visible"]
+DURATION_MAX = 2**31 - 1
+"""The longest duration in minutes (``interactions.duration`` is a PostgreSQL ``integer``)."""
 VISIBILITIES = ("internal", "client_visible")
 
 _COLUMNS = """tenant, interaction_id, type_id, client_id, contact_name_id, ticket_id, project_id, user_id, title,
@@ -210,7 +212,8 @@ async def create_interaction(
     type, title and owner is returned unchanged, any other raises ConflictError(field="interaction_id").
 
     Raises ValidationError: "title is required" (title), "duration must be greater than or equal to 0"
-    (duration), "start_time must be less than or equal to end_time" (start_time), "contact_id must belong to
+    (duration), "start_time must be less than or equal to end_time" (start_time), "end_time must be at most
+    2147483647 minutes after start_time" (end_time, when the duration is derived), "contact_id must belong to
     the selected client" (contact_id), "Contact must be assigned to a client before logging interactions"
     (contact_id), "ticket_id must belong to the selected client" (ticket_id); NotFoundError: "Client not
     found" (client_id), "Contact not found" (contact_id), "Ticket not found" (ticket_id), "Interaction type
@@ -257,6 +260,8 @@ async def create_interaction(
         raise ValidationError("start_time must be less than or equal to end_time", field="start_time")
     if duration is None:
         duration = max(0, round((end - start).total_seconds() / 60))
+        if duration > DURATION_MAX:
+            raise ValidationError(f"end_time must be at most {DURATION_MAX} minutes after start_time", field="end_time")
 
     new_id = interaction_id or uuid4()
     result = await conn.execute(
@@ -415,7 +420,10 @@ class Activity(BaseModel):
         if self.status_id is None:
             return None
         zone = owner_zone(self.user_timezone)
-        due, today = self.interaction_date.astimezone(zone).date(), now.astimezone(zone).date()
+        try:
+            due, today = self.interaction_date.astimezone(zone).date(), now.astimezone(zone).date()
+        except OverflowError:  # a date near 0001-01-01 or 9999-12-31 has no local day in this zone
+            return "overdue" if self.interaction_date < now else "planned"
         return "overdue" if due < today else "today" if due == today else "planned"
 
 
@@ -464,8 +472,16 @@ async def find_activities(
     return [Activity(**row._mapping) for row in result]
 
 
-async def find_activity(conn: AsyncConnection, tenant: UUID, activity_id: UUID) -> Activity | None:
-    """The activity ``activity_id`` of the tenant, or None (also for another tenant's id)."""
+async def find_activity(
+    conn: AsyncConnection, tenant: UUID, activity_id: UUID, *, lock: bool = False
+) -> Activity | None:
+    """The activity ``activity_id`` of the tenant, or None (also for another tenant's id); ``lock`` first takes
+    its row FOR UPDATE (a concurrent writer waits, and what is read is what the writer committed)."""
+    if lock:
+        await conn.execute(
+            text("SELECT 1 FROM interactions WHERE tenant = :tenant AND interaction_id = :id FOR UPDATE"),
+            {"tenant": tenant, "id": activity_id},
+        )
     result = await conn.execute(
         text(_ACTIVITY_SELECT.format(where="i.interaction_id = :id")),
         {"tenant": tenant, "id": activity_id, "limit": 1, "offset": 0},

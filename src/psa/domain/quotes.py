@@ -5,14 +5,16 @@ and crm.*quote* actions, spec runtime §3.3).
 Every function takes an explicit connection and tenant and filters every query by tenant, so another
 tenant's ids are not found. Error messages are the reference's; the error class says what kind of failure it
 is. Totals: ``subtotal`` = Σ ``total_price`` of counted non-discount items (an optional item counts only when
-selected); ``discount_total`` = Σ discount items (``fixed``: their own total; ``percentage``: that share of the
-item they apply to, else of the subtotal, rounded half up); ``tax`` = Σ ``tax_amount`` of counted taxable
+selected); ``discount_total`` = Σ discount items (``fixed``: their own total, at most the item they apply to;
+``percentage``: that share of the item they apply to, else of the subtotal, rounded half up; nothing when the
+item they apply to is not counted), at most the subtotal; ``tax`` = Σ ``tax_amount`` of counted taxable
 items (``net × tax_rate / 100``, ``tax_rate`` a whole percent); ``total_amount = subtotal − discount_total +
 tax``.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -46,6 +48,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "expired": ("cancelled",),
 }
 SORT_COLUMNS = ("quote_date", "total_amount", "status", "created_at")
+AMOUNT_MAX = 2**63 - 1
+"""The largest amount in minor units (the ``bigint`` money columns)."""
+DISPLAY_ORDER_MAX = 2**31 - 1
 
 _COLUMNS = """quote_id, quote_number, status, client_id, contact_id, title, description, quote_date, valid_until,
               po_number, internal_notes, client_notes, terms_and_conditions, currency_code, tax_source, is_template,
@@ -159,17 +164,17 @@ class NewQuoteItem(BaseModel):
 async def approval_required(conn: AsyncConnection, tenant: UUID) -> bool:
     """``tenant_settings.settings.billing.quotes.approvalRequired`` is ``true`` (a JSON string holding the
     settings object is read too; anything else, or no row, is False). Reference: crm.send_quote."""
-    row = (
-        await conn.execute(
-            text(
-                """SELECT CASE jsonb_typeof(settings) WHEN 'string' THEN (settings #>> '{}')::jsonb ELSE settings END
-                          #> '{billing,quotes,approvalRequired}' = 'true'::jsonb AS required
-                     FROM tenant_settings WHERE tenant = :tenant"""
-            ),
-            {"tenant": tenant},
-        )
-    ).first()
-    return bool(row and row.required)
+    settings = (
+        await conn.execute(text("SELECT settings FROM tenant_settings WHERE tenant = :tenant"), {"tenant": tenant})
+    ).scalar()
+    if isinstance(settings, str):  # parsed here: a string that is not JSON must not fail the caller
+        try:
+            settings = json.loads(settings)
+        except ValueError:
+            return False
+    for key in ("billing", "quotes", "approvalRequired"):
+        settings = settings.get(key) if isinstance(settings, dict) else None
+    return settings is True
 
 
 async def set_approval_required(conn: AsyncConnection, tenant: UUID, required: bool) -> None:
@@ -416,9 +421,10 @@ async def add_quote_item(
     defaults to the next one. ``applies_to_item_id`` must name an item of the same quote.
 
     Raises NotFoundError "Quote not found" (quote_id), "applies_to_item_id not found on this quote";
-    ValidationError "Cannot add items to quote templates", "Only draft quotes are editable", and the item rules
+    ValidationError "Cannot add items to quote templates", "Only draft quotes are editable", the item rules
     (recurring needs billing_frequency, a discount needs discount_type, a percentage needs
-    discount_percentage 0..100). Reference: crm.add_quote_item (spec runtime §3.3)."""
+    discount_percentage 0..100), and amounts past AMOUNT_MAX (tax_rate, unit_price) or no next display_order.
+    Reference: crm.add_quote_item (spec runtime §3.3)."""
     quote = await get_quote(conn, tenant, quote_id, lock=True)
     require_editable(quote, "Cannot add items to quote templates")
     _check_item(item)
@@ -427,7 +433,17 @@ async def add_quote_item(
         raise NotFoundError("applies_to_item_id not found on this quote", field="applies_to_item_id")
     net = item.quantity * item.unit_price
     tax_amount = _percent(net, item.tax_rate) if item.is_taxable and item.tax_rate and not item.is_discount else 0
+    if tax_amount > AMOUNT_MAX:
+        raise ValidationError("tax_rate gives a tax larger than the largest storable amount", field="tax_rate")
+    # subtotal + tax bound every total (discounts are at most the subtotal)
+    charged = sum(i.total_price + i.tax_amount for i in items if not i.is_discount)
+    if net > AMOUNT_MAX or (not item.is_discount and charged + net + tax_amount > AMOUNT_MAX):
+        raise ValidationError(
+            "quantity × unit_price would take the quote past the largest storable amount", field="unit_price"
+        )
     next_order = max((i.display_order for i in items), default=-1) + 1
+    if item.display_order is None and next_order > DISPLAY_ORDER_MAX:
+        raise ValidationError("the last item holds the largest display_order: give one", field="display_order")
     order = item.display_order if item.display_order is not None else next_order
     values = item.model_dump() | {
         "description": item.description.strip(), "display_order": order, "total_price": net, "net_amount": net,
@@ -460,11 +476,14 @@ def totals(items: list[QuoteItem]) -> dict[str, int]:
     subtotal = sum(i.total_price for i in lines)
     discount = 0
     for d in (i for i in counted if i.is_discount):
-        if d.discount_type == "percentage":
-            target = by_id.get(d.applies_to_item_id) if d.applies_to_item_id else None
-            discount += _percent(target.total_price if target else subtotal, d.discount_percentage)
-        else:
-            discount += d.total_price
+        if d.applies_to_item_id is None:
+            base = subtotal
+        else:  # an unselected option or another discount line is not charged: there is nothing to discount
+            target = by_id.get(d.applies_to_item_id)
+            base = target.total_price if target else 0
+        share = _percent(base, d.discount_percentage) if d.discount_type == "percentage" else d.total_price
+        discount += min(share, base)
+    discount = min(discount, subtotal)  # discounts never make the quote negative
     tax = sum(i.tax_amount for i in lines if i.is_taxable)
     return {"subtotal": subtotal, "discount_total": discount, "tax": tax, "total_amount": subtotal - discount + tax}
 

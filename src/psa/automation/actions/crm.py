@@ -154,9 +154,10 @@ def _not_found(activity_id: UUID) -> Any:
     return failure("ActionError", "NOT_FOUND", "Activity not found", {"activity_id": str(activity_id)})
 
 
-async def _activity(ctx: ActionContext, activity_id: UUID) -> Activity:
-    """The activity, or NOT_FOUND "Activity not found" ``{activity_id}`` (another tenant's id too)."""
-    found = await interactions.find_activity(ctx.conn, ctx.tenant, activity_id)
+async def _activity(ctx: ActionContext, activity_id: UUID, *, lock: bool = False) -> Activity:
+    """The activity (``lock``: locked for the transaction), or NOT_FOUND "Activity not found" ``{activity_id}``
+    (another tenant's id too)."""
+    found = await interactions.find_activity(ctx.conn, ctx.tenant, activity_id, lock=lock)
     if found is None:
         raise _not_found(activity_id)
     return found
@@ -235,9 +236,9 @@ async def create_activity_note_handler(ctx: ActionContext, inp: CreateActivityNo
         raise failure("ActionError", "INTERNAL_ERROR", "System interaction type Note missing")
     links, target_summary = await _note_links(ctx, inp.target)
     note = await interactions.create_interaction(
-        ctx.conn, ctx.tenant, type_id=note_type.type_id, title=inp.category or "Note", user_id=ctx.actor_user_id,
-        notes=inp.body, interaction_date=ctx.now, duration=0, visibility=inp.visibility, category=inp.category,
-        tags=inp.tags, default_status=False, **links,
+        ctx.conn, ctx.tenant, type_id=note_type.type_id, title=(inp.category or "").strip() or "Note",
+        user_id=ctx.actor_user_id, notes=inp.body, interaction_date=ctx.now, duration=0, visibility=inp.visibility,
+        category=inp.category, tags=inp.tags, default_status=False, **links,
     )  # fmt: skip
     await ctx.audit(
         {"interaction_id": str(note.interaction_id), "target": inp.target.model_dump(mode="json")},
@@ -646,9 +647,16 @@ async def create_interaction_type_handler(
 SUPPORTED_TAG_TARGETS = ["ticket", "contact", "client"]
 
 
+def _required_tag(value: str) -> str:
+    """crm.tag_activity takes no blank tag (reference: trimmed, min 1), unlike the clients/contacts tag inputs."""
+    if not value.strip():
+        raise PydanticCustomError("tag_text", "Tag text is required")
+    return value
+
+
 class TagActivityInput(BaseModel):
     activity_id: UUID
-    tags: list[TagText] = Field(min_length=1)
+    tags: list[Annotated[TagText, AfterValidator(_required_tag)]] = Field(min_length=1)
     if_exists: Literal["no_op", "error"] = "no_op"
     idempotency_key: str | None = idempotency_key_field()
 
@@ -766,15 +774,18 @@ async def complete_activity_handler(ctx: ActionContext, inp: CompleteActivityInp
     """Mark an activity done: the tenant's closed interaction status ("Completed"), ``completed_at``,
     ``completed_by`` and ``feedback``; the activity stays for reporting (state ``done``). ``next_activity``
     schedules the follow-up on the same client, contact and ticket in the same transaction, like
-    crm.schedule_activity (INTERACTION_LOGGED). An already completed activity is a no-op
+    crm.schedule_activity (INTERACTION_LOGGED; ``ticket:read`` when it is linked to a ticket, checked before
+    any write). An already completed activity is a no-op
     (``no_op_if_already_completed``, the default) or VALIDATION_ERROR "Activity is already completed"."""
-    current = await _activity(ctx, inp.activity_id)
+    current = await _activity(ctx, inp.activity_id, lock=True)  # a concurrent completion waits, then no-ops
     if current.completed_at is not None:
         if not inp.no_op_if_already_completed:
             raise failure("ValidationError", "VALIDATION_ERROR", "Activity is already completed",
                           {"activity_id": str(inp.activity_id)})  # fmt: skip
         await ctx.audit({"activity_id": str(inp.activity_id), "no_op": True}, {"activity_id": str(inp.activity_id)})
         return CompleteActivityOutput(activity=summary(current, ctx.now), next_activity=None, no_op=True)
+    if inp.next_activity is not None and current.ticket_id is not None:
+        await require_permission(ctx, "ticket", "read")  # as crm.schedule_activity linked to a ticket
     _, done = await interactions.complete_activity(
         ctx.conn, ctx.tenant, inp.activity_id, completed_by=ctx.actor_user_id, feedback=inp.feedback
     )

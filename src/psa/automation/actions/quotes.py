@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, EmailStr, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from psa.automation.actions.common import (
     INT4_MAX,
@@ -50,8 +51,12 @@ def _trimmed(value: Any) -> Any:
 
 
 def _utc(value: datetime) -> datetime:
-    """A date or naive date-time is taken as UTC (reference: ``z.coerce.date()``)."""
-    return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+    """A date or naive date-time is taken as UTC (reference: ``z.coerce.date()``); one whose UTC time falls
+    outside 0001-01-01 .. 9999-12-31 is refused."""
+    try:
+        return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("date_range", "must fall between 0001-01-01 and 9999-12-31 in UTC") from None
 
 
 QuoteDate = Annotated[datetime, AfterValidator(_utc)]
@@ -393,6 +398,12 @@ def unique_recipients(*addresses: str | None) -> list[str]:
     return list(seen.values())
 
 
+def format_amount(amount: int, currency_code: str) -> str:
+    """``USD 1,234.56`` for 123456 minor units, in exact integer arithmetic (a float loses cents past 2^53)."""
+    major, minor = divmod(abs(amount), 100)
+    return f"{currency_code} {'-' if amount < 0 else ''}{major:,}.{minor:02d}"
+
+
 async def send_quote_handler(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput:
     """Reference crm.send_quote. A template is refused; an already sent quote is a no-op
     (``no_op_if_already_sent``) or VALIDATION_ERROR. With the tenant's ``approvalRequired`` only approved
@@ -433,7 +444,7 @@ async def send_quote_handler(ctx: ActionContext, inp: SendQuoteInput) -> SendQuo
                 title=quote.title, client_name=client.client_name, recipients=recipients,
                 subject=inp.subject or f"Quote {quote.quote_number} is ready", message=inp.message,
                 link=settings.application_url.rstrip("/") + PORTAL_QUOTES_PATH,
-                total=f"{quote.currency_code} {quote.total_amount / 100:,.2f}",
+                total=format_amount(quote.total_amount, quote.currency_code),
                 valid_until=quote.valid_until.date().isoformat(),
             ),
         )  # fmt: skip
