@@ -3,9 +3,12 @@ routes as problems, health, metrics and the OpenAPI docs."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from psa.api.app import create_app
+from psa.api.bodies import MAX_DEPTH
 from tests.api.conftest import BASE_URL, assert_problem
 
 INVOKE = "/api/v1/automation/actions/clients.create/invoke"
@@ -90,3 +93,120 @@ async def test_openapi_docs_are_served(http):
     scheme = spec["components"]["securitySchemes"]["APIKeyHeader"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "x-api-key")
     assert "application/problem+json" in spec["paths"]["/api/v1/tenants"]["post"]["responses"]["422"]["content"]
+
+
+async def test_nan_and_infinity_are_refused_with_their_path(http, tenant_a):
+    """JSON has no NaN or Infinity, but Python's parser accepts them and PostgreSQL jsonb cannot store them."""
+    definition = {"id": "api-nan", "name": "NaN", "steps": [{"id": "done", "type": "control.return"}]}
+    published = await http.post("/api/v1/automation/workflows", json={"definition": definition},
+                                headers=tenant_a.headers())  # fmt: skip
+    assert published.status_code == 201, published.text
+    headers = {**tenant_a.headers(), "content-type": "application/json"}
+    for number in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+        content = b'{"payload": {"deep": [1, {"x": ' + number + b"}]}}"
+        run = await http.post("/api/v1/automation/workflows/api-nan/runs", content=content, headers=headers)
+        body = assert_problem(run, 422, "VALIDATION_ERROR")
+        assert body["errors"][0]["path"] == "payload" and "payload.deep.1.x" in body["errors"][0]["message"]
+    invoke = await http.post(INVOKE, content=b'{"input": {"client_name": "Nan", "properties": {"x": NaN}}}',
+                             headers=headers)  # fmt: skip
+    assert assert_problem(invoke, 422, "VALIDATION_ERROR")["errors"][0]["path"] == "input"
+
+
+async def test_nul_in_a_path_parameter_is_422(http, tenant_a):
+    response = await http.post("/api/v1/automation/workflows/a%00b/runs", json={}, headers=tenant_a.headers())
+    body = assert_problem(response, 422, "VALIDATION_ERROR")
+    assert body["errors"][0] == {"path": "workflow", "message": body["errors"][0]["message"], "in": "path"}
+
+
+async def test_metrics_do_not_label_arbitrary_methods(http):
+    """An attacker-chosen method would otherwise add a label series (and 12 histogram buckets) per request."""
+    response = await http.request("BREWCOFFEE", "/api/v1/nothing-here")
+    assert response.status_code in (404, 405)
+    text = (await http.get("/metrics")).text
+    assert "BREWCOFFEE" not in text
+    assert 'psa_api_requests_total{method="OTHER",route="unmatched"' in text
+
+
+async def test_deeply_nested_json_is_422_not_a_server_error(http, api_settings, api_worker, tenant_a):
+    """Nesting beyond what serialisation (pydantic: 255 levels) and recursion can take is refused at the door;
+    a payload nested within the limit still starts its run."""
+    definition = {"id": "api-deep", "name": "Deep", "steps": [{"id": "done", "type": "control.return"}]}
+    published = await http.post("/api/v1/automation/workflows", json={"definition": definition},
+                                headers=tenant_a.headers())  # fmt: skip
+    assert published.status_code == 201, published.text
+    headers = {**tenant_a.headers(), "content-type": "application/json"}
+
+    def nested(depth: int) -> bytes:
+        return b'{"a": ' * (depth - 1) + b"[1]" + b"}" * (depth - 1)
+
+    assert len(b'{"payload": ' + nested(5000) + b"}") < api_settings.api_max_body_bytes
+    for depth in (MAX_DEPTH + 1, 300, 1000, 5000):
+        run = await http.post("/api/v1/automation/workflows/api-deep/runs",
+                              content=b'{"payload": ' + nested(depth) + b"}", headers=headers)  # fmt: skip
+        body = assert_problem(run, 422, "VALIDATION_ERROR")
+        assert body["errors"][0]["path"] == "payload" and str(MAX_DEPTH) in body["errors"][0]["message"]
+        invoke = await http.post(INVOKE, content=b'{"input": {"client_name": "Deep", "properties": ' + nested(depth)
+                                 + b"}}", headers=headers)  # fmt: skip
+        assert assert_problem(invoke, 422, "VALIDATION_ERROR")["errors"][0]["path"] == "input"
+    fits = await http.post("/api/v1/automation/workflows/api-deep/runs", content=b'{"payload": ' + nested(MAX_DEPTH)
+                           + b"}", headers=headers)  # fmt: skip
+    assert fits.status_code == 202, fits.text
+
+
+async def test_temporal_refusing_a_start_is_503_not_500(api_settings, management, tenant_a):
+    """Temporal answers but refuses (here: a namespace it does not have, as after a misconfiguration or while
+    its frontend is unavailable): the start routes answer 503 TEMPORAL_UNAVAILABLE problems."""
+    broken = create_app(api_settings.model_copy(update={"temporal_namespace": f"missing-{uuid.uuid4().hex[:8]}"}))
+    transport = httpx.ASGITransport(app=broken, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as other:
+            token = uuid.uuid4().hex[:8]
+            admin = {"first_name": "A", "last_name": "B", "email": f"a.{token}@nowhere.example.com"}
+            tenant = {"tenant_name": f"Nowhere {token}", "admin_user": admin}
+            started = await other.post("/api/v1/tenants", json=tenant, headers=management.headers())
+            assert_problem(started, 503, "TEMPORAL_UNAVAILABLE")
+            definition = {"id": "api-nowhere", "name": "Nowhere", "steps": [{"id": "done", "type": "control.return"}]}
+            published = await other.post("/api/v1/automation/workflows", json={"definition": definition},
+                                         headers=tenant_a.headers())  # fmt: skip
+            assert published.status_code == 201, published.text
+            run = await other.post("/api/v1/automation/workflows/api-nowhere/runs", json={}, headers=tenant_a.headers())
+            assert_problem(run, 503, "TEMPORAL_UNAVAILABLE")
+    finally:
+        await broken.state.api.close()
+
+
+async def test_lone_surrogates_are_refused_with_their_path(http, tenant_a, management):
+    """JSON escapes can spell half a UTF-16 pair (``\\ud800``), which Python's parser accepts and no UTF-8 text
+    (PostgreSQL, Temporal payloads) can hold."""
+    definition = {"id": "api-surrogate", "name": "Surrogate", "steps": [{"id": "done", "type": "control.return"}]}
+    published = await http.post("/api/v1/automation/workflows", json={"definition": definition},
+                                headers=tenant_a.headers())  # fmt: skip
+    assert published.status_code == 201, published.text
+    headers = {**tenant_a.headers(), "content-type": "application/json"}
+    for payload in (b'{"x": ["ok", "a\\ud800b"]}', b'{"\\udc00": 1}'):
+        run = await http.post("/api/v1/automation/workflows/api-surrogate/runs",
+                              content=b'{"payload": ' + payload + b"}", headers=headers)  # fmt: skip
+        body = assert_problem(run, 422, "VALIDATION_ERROR")
+        assert body["errors"][0]["path"] == "payload" and "payload." in body["errors"][0]["message"]
+    tenant = (b'{"tenant_name": "Half \\ud800 Corp", "admin_user": {"first_name": "A", "last_name": "B", '
+              b'"email": "a@surrogate.example.com"}}')  # fmt: skip
+    started = await http.post("/api/v1/tenants", content=tenant,
+                              headers={**management.headers(), "content-type": "application/json"})  # fmt: skip
+    assert assert_problem(started, 422, "VALIDATION_ERROR")["errors"][0]["path"] == "tenant_name"
+
+
+async def test_an_unreachable_database_is_503_not_500(api_settings, tenant_a):
+    """No connection can be opened (nothing listens on port 1): a transient problem, as the documentation says."""
+    down = api_settings.model_copy(update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/psa"})
+    broken = create_app(down)
+    transport = httpx.ASGITransport(app=broken, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as other:
+            for response in (
+                await other.get("/api/v1/automation/actions", headers=tenant_a.headers()),
+                await other.post(INVOKE, json={"input": {"client_name": "Down"}}, headers=tenant_a.headers()),
+            ):
+                body = assert_problem(response, 503, "TRANSIENT_FAILURE")
+                assert "127.0.0.1" not in body["detail"]
+    finally:
+        await broken.state.api.close()

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from psa.db.engine import DIRECTORY_ROLE, make_api_engine, tenant_transaction
 from psa.db.schema import TENANT_TABLES
+from psa.domain.tenants import list_tenants
 from tests.factories import rows
 
 
@@ -102,3 +103,26 @@ async def test_the_directory_role_reads_tenants_across_tenants_and_nothing_else(
         async with tenant_transaction(api_engine, tenant_a.tenant) as conn:
             await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
             await conn.execute(text("UPDATE tenants SET plan = 'x'"))
+
+
+async def test_the_directory_role_reads_no_password_hashes(api_engine, tenant_a, tenant_b):
+    async with tenant_transaction(api_engine, tenant_a.tenant) as conn:  # what the tenant listing reads still works
+        await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
+        admins = {r.tenant for r in await list_tenants(conn, limit=None) if r.admin_email}
+    assert {tenant_a.tenant, tenant_b.tenant} <= admins
+    for column in ("hashed_password", "username", "*"):
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            async with tenant_transaction(api_engine, tenant_a.tenant) as conn:
+                await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
+                await conn.execute(text(f"SELECT {column} FROM users WHERE tenant = :b"), {"b": tenant_b.tenant})
+
+
+async def test_the_api_role_cannot_change_the_global_catalogue(api_engine, tenant_a):
+    async with tenant_transaction(api_engine, tenant_a.tenant) as conn:  # read by interactions of every tenant
+        assert await conn.scalar(text("SELECT count(*) FROM system_interaction_types")) > 0
+    for statement in ("UPDATE system_interaction_types SET type_name = 'Hijacked'",
+                      "DELETE FROM system_interaction_types",
+                      "INSERT INTO system_interaction_types (type_name) VALUES ('Intruder')"):  # fmt: skip
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            async with tenant_transaction(api_engine, tenant_a.tenant) as conn:
+                await conn.execute(text(statement))

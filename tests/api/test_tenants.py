@@ -4,12 +4,17 @@ server-sent progress, list, cancel and update, bad input, concurrent duplicate s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 
 from httpx_sse import aconnect_sse
+from temporalio.service import RPCError, RPCStatusCode
 
+from psa.api import tenants as tenants_api
 from psa.domain.tenants import tenant_slug
+from psa.provisioning.client import ProvisioningStatus
+from psa.provisioning.types import TenantCreationState
 from tests.api.conftest import assert_problem
 from tests.conftest import tenant_row_counts, wait_for
 from tests.factories import rows
@@ -142,3 +147,46 @@ async def test_unknown_and_foreign_workflow_ids_are_404(http, management):
                    "NOT_FOUND")  # fmt: skip
     assert_problem(await http.get(f"{TENANTS}/tenant-creation-x{uuid.uuid4().hex}/events",
                                   headers=management.headers()), 404, "NOT_FOUND")  # fmt: skip
+
+
+async def test_cancel_or_update_of_a_run_that_ends_meanwhile_is_409(http, app, api_worker, management, monkeypatch):
+    """The run is RUNNING when the route looks and has completed when the signal or Update reaches Temporal."""
+    started = await http.post(TENANTS, json=request_body(skip_welcome_email=True), headers=management.headers())
+    location = started.headers["location"]
+    workflow_id = started.json()["workflow_id"]
+    assert (await finished(http, management.headers(), location))["status"] == "COMPLETED"
+    ended = app.state.api.completed.pop(workflow_id)
+
+    async def seen_before_it_ended(client, wid):
+        return dataclasses.replace(ended, status="RUNNING") if wid == workflow_id else await real_status(client, wid)
+
+    real_status = tenants_api.provisioning_status
+    monkeypatch.setattr(tenants_api, "provisioning_status", seen_before_it_ended)
+    cancel = await http.post(f"{location}/cancel", json={"reason": "too late"}, headers=management.headers())
+    assert "already ended" in assert_problem(cancel, 409, "CONFLICT")["detail"]
+    update = await http.post(f"{location}/update", json={"field": "plan", "value": "pro"}, headers=management.headers())
+    assert "already ended" in assert_problem(update, 409, "CONFLICT")["detail"]
+
+
+async def test_events_end_with_an_error_event_when_temporal_stops_answering(http, management, monkeypatch):
+    """The stream has started (200) when a later poll fails: it ends with ``event: error`` carrying the problem,
+    instead of the server aborting the response mid-stream."""
+    workflow_id = f"tenant-creation-sse-{uuid.uuid4().hex[:8]}"
+    polls = 0
+
+    async def running_then_unavailable(client, wid):
+        nonlocal polls
+        polls += 1
+        if polls == 1:
+            return ProvisioningStatus(wid, "RUNNING", TenantCreationState())
+        raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+
+    monkeypatch.setattr(tenants_api, "provisioning_status", running_then_unavailable)
+    events = []
+    async with aconnect_sse(http, "GET", f"{TENANTS}/{workflow_id}/events", headers=management.headers()) as source:
+        assert source.response.status_code == 200
+        async for event in source.aiter_sse():
+            events.append((event.event, json.loads(event.data)))
+    assert [kind for kind, _ in events] == ["state", "error"]
+    problem = events[-1][1]
+    assert problem["status"] == 503 and problem["code"] == "TEMPORAL_UNAVAILABLE"

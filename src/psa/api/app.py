@@ -68,9 +68,13 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestMetrics:
     """ASGI middleware: counts requests and observes latency until the response starts (psa.metrics), labelled
-    with the matched route's template so ids do not explode the label space."""
+    with the matched route's template so ids do not explode the label space, and with the method, any method
+    outside ``METRIC_METHODS`` as ``OTHER`` (the server accepts any token as a method: each would add series)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,7 +88,8 @@ class RequestMetrics:
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 route = getattr(scope.get("route"), "path", "unmatched")
-                record_api_request(scope["method"], route, message["status"], time.perf_counter() - began)
+                method = scope["method"] if scope["method"] in METRIC_METHODS else "OTHER"
+                record_api_request(method, route, message["status"], time.perf_counter() - began)
             await send(message)
 
         await self.app(scope, receive, timed_send)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from psa.api.auth import Authorized
-from psa.api.bodies import RequestBody
+from psa.api.bodies import NUL, RequestBody
 from psa.api.problem import PROBLEM_RESPONSES, ApiProblem
 from psa.api.state import ApiState, api_state
 from psa.automation.catalog import CatalogRecord, build_catalog
@@ -199,6 +199,10 @@ async def start_run(
 ) -> RunStarted:
     """Start a run of the published workflow (latest version unless ``version``) on Temporal; 202 with the run
     id and a Location header. 404 when the workflow or version is not published in the key's tenant."""
+    if NUL in workflow:  # PostgreSQL text cannot hold it: the lookup would fail as a database error
+        message = "text cannot contain NUL (\\u0000) characters, which PostgreSQL cannot store"
+        raise ApiProblem(422, "VALIDATION_ERROR", f"workflow: {message}",
+                         errors=[{"path": "workflow", "message": message, "in": "path"}])  # fmt: skip
     launched = await launch_run(
         api.engine, await api.temporal(), tenant=principal.tenant, workflow=workflow, payload=body.payload,
         task_queue=api.settings.task_queue, version=body.version, trigger_type="api",

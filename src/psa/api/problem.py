@@ -19,8 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import RPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from psa.automation.definitions import DefinitionInvalid
 from psa.automation.errors import ActionFailure
@@ -122,8 +124,9 @@ def _location(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error with a problem document: request validation (422 with every field path), API
-    problems, action failures, domain errors, HTTP errors (404 unknown route, 405, ...), database outages (503)
-    and anything unexpected (500, logged with its traceback, no detail leaked)."""
+    problems, action failures, domain errors, HTTP errors (404 unknown route, 405, ...), database outages (503),
+    Temporal refusing or timing out a call (503 ``TEMPORAL_UNAVAILABLE``) and anything unexpected (500, logged
+    with its traceback, no detail leaked)."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -154,10 +157,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        # A dropped connection, or none could be opened (OperationalError: connection failures, shutdowns,
+        # resource exhaustion; not a disconnect SQLAlchemy would flag as invalidating one).
+        if exc.connection_invalidated or isinstance(exc, OperationalError):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
             return problem_response(503, "TRANSIENT_FAILURE", "the database is unavailable; retry later")
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(500, "INTERNAL_ERROR", "internal error")
+
+    @app.exception_handler(RPCError)
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    async def _temporal_error(request: Request, exc: RPCError | RPCTimeoutOrCancelledError) -> JSONResponse:
+        log.warning("Temporal refused %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(503, "TEMPORAL_UNAVAILABLE", f"Temporal could not answer: {exc}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
+from http import HTTPStatus
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from psa.api.auth import Authorized
 from psa.api.bodies import RequestBody
-from psa.api.problem import PROBLEM_RESPONSES, ApiProblem
+from psa.api.problem import PROBLEM_RESPONSES, ApiProblem, Problem
 from psa.api.state import ApiState, api_state
 from psa.db.engine import DIRECTORY_ROLE, tenant_transaction
 from psa.domain.api_keys import Principal
@@ -116,6 +117,14 @@ async def _status(api: ApiState, workflow_id: str) -> ProvisioningStatus:
     return run
 
 
+def _not_running(workflow_id: str, exc: RPCError) -> ApiProblem:
+    """The problem for a signal or Update Temporal refused: the run ended after ``_status`` saw it running
+    (NOT_FOUND: "workflow execution already completed") is 409 like one that had ended before; else 503."""
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return ApiProblem(409, "CONFLICT", f"provisioning {workflow_id} has already ended")
+    return ApiProblem(503, "TEMPORAL_UNAVAILABLE", f"Temporal could not answer: {exc.message}")
+
+
 def _urls(workflow_id: str) -> tuple[str, str]:
     status_url = f"{router.prefix}/{workflow_id}"
     return status_url, f"{status_url}/events"
@@ -164,7 +173,8 @@ async def tenant_state(workflow_id: WorkflowId, api: Api, principal: Manager) ->
 @router.get("/{workflow_id}/events", summary="Provisioning progress as server-sent events")
 async def tenant_events(workflow_id: WorkflowId, request: Request, api: Api, principal: Manager) -> Any:
     """``event: state`` (a ProvisioningView as JSON) each time the state changes, then ``event: end`` with the
-    final status once the run has ended. Polls the workflow every ``PSA_API_SSE_POLL_SECONDS``."""
+    final status once the run has ended. Polls the workflow every ``PSA_API_SSE_POLL_SECONDS``. When a poll fails
+    after the stream has started (Temporal unavailable), the stream ends with ``event: error`` (the problem)."""
     first = await _status(api, workflow_id)  # a 404 before the stream starts
 
     async def stream():
@@ -178,7 +188,13 @@ async def tenant_events(workflow_id: WorkflowId, request: Request, api: Api, pri
                 yield {"event": "end", "data": json.dumps({"workflow_id": workflow_id, "status": run.status})}
                 return
             await asyncio.sleep(api.settings.api_sse_poll_seconds)
-            run = await _status(api, workflow_id)
+            try:
+                run = await _status(api, workflow_id)
+            except ApiProblem as exc:  # the response has started: no status code can tell it any more
+                problem = Problem(title=HTTPStatus(exc.status).phrase, status=exc.status, detail=exc.detail,
+                                  code=exc.code)  # fmt: skip
+                yield {"event": "error", "data": problem.model_dump_json(exclude_none=True)}
+                return
 
     return EventSourceResponse(stream())
 
@@ -190,9 +206,12 @@ async def tenant_cancel(workflow_id: WorkflowId, body: CancelBody, api: Api, pri
     run = await _status(api, workflow_id)
     if run.status != RUNNING:
         raise ApiProblem(409, "CONFLICT", f"provisioning {workflow_id} has already ended ({run.status})")
-    await cancel_provisioning(
-        await api.temporal(), workflow_id, reason=body.reason, cancelled_by=f"api:user:{principal.user_id}"
-    )
+    try:
+        await cancel_provisioning(
+            await api.temporal(), workflow_id, reason=body.reason, cancelled_by=f"api:user:{principal.user_id}"
+        )
+    except RPCError as exc:
+        raise _not_running(workflow_id, exc) from None
     return _view(await _status(api, workflow_id))
 
 
@@ -205,6 +224,8 @@ async def tenant_update(workflow_id: WorkflowId, body: UpdateBody, api: Api, pri
         raise ApiProblem(409, "CONFLICT", f"provisioning {workflow_id} has already ended ({run.status})")
     try:
         return await update_provisioning(await api.temporal(), workflow_id, body.field, body.value)
+    except RPCError as exc:
+        raise _not_running(workflow_id, exc) from None
     except UpdateRejected as exc:
         raise ApiProblem(
             422, "VALIDATION_ERROR", exc.message, errors=[{"path": "field", "message": exc.message, "in": "body"}]
