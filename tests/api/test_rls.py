@@ -3,14 +3,17 @@ writes only the rows of ``app.current_tenant``, even with a query that forgets t
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from psa.db.engine import DIRECTORY_ROLE, make_api_engine, tenant_transaction
 from psa.db.schema import TENANT_TABLES
+from psa.domain import contacts, users
 from psa.domain.tenants import list_tenants
-from tests.factories import rows
+from tests.factories import rows, unique_email
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +118,20 @@ async def test_the_directory_role_reads_no_password_hashes(api_engine, tenant_a,
             async with tenant_transaction(api_engine, tenant_a.tenant) as conn:
                 await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
                 await conn.execute(text(f"SELECT {column} FROM users WHERE tenant = :b"), {"b": tenant_b.tenant})
+
+
+async def test_the_directory_role_sees_no_client_portal_users(api_engine, engine, tenant_a, tenant_b):
+    t = tenant_b.tenant
+    async with tenant_transaction(engine, t) as conn:
+        person = {"full_name": "Portal Person", "email": unique_email("portal")}
+        contact = await contacts.create_contact(conn, t, person)
+        await users.create_portal_user(conn, tenant=t, user_id=uuid.uuid4(), contact_id=contact.contact_name_id)
+    portal_users = "SELECT count(*) FROM users WHERE tenant = :b AND user_type <> 'internal'"
+    assert (await rows(engine, portal_users, b=t))[0][0] == 1
+    async with tenant_transaction(api_engine, tenant_a.tenant) as conn:
+        await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
+        assert await conn.scalar(text(portal_users), {"b": t}) == 0
+        assert await conn.scalar(text("SELECT count(*) FROM users WHERE tenant = :b"), {"b": t}) > 0
 
 
 async def test_the_api_role_cannot_change_the_global_catalogue(api_engine, tenant_a):

@@ -269,6 +269,8 @@ async def test_update_accepts_a_spelled_out_primary_swap(engine, actors: Actors,
         ({"phone_numbers": [{"phone_number": "0", "canonical_type": "work", "is_default": True}]},
          "input.patch.phone_numbers.0.phone_number"),
         ({"primary_email_canonical_type": "pager"}, "input.patch.primary_email_canonical_type"),
+        ({"primary_email_custom_type": "Desk", "primary_email_custom_type_id": "3f9c8a2e-0000-4000-8000-000000000001"},
+         "input.patch.primary_email_custom_type_id"),
     ],
 )  # fmt: skip
 async def test_update_rejects_bad_input_before_writing(engine, actors: Actors, world: World, fails, patch, path):

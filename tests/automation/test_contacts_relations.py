@@ -208,8 +208,11 @@ async def test_add_interaction_refusals(engine, actors: Actors, world: World, fa
                                                       "interaction_type_id": str(CALL_TYPE),
                                                       "status_id": str(uuid.uuid4())})  # fmt: skip
     assert (status.code, status.message) == ("NOT_FOUND", "Interaction status not found")
+    unknown_type = await fails("contacts.add_interaction", {"contact_id": str(world.contact), "title": "Call",
+                                                            "interaction_type_id": str(uuid.uuid4())})  # fmt: skip
+    assert (unknown_type.code, unknown_type.details["field"]) == ("NOT_FOUND", "interaction_type_id")
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 0
-    assert [r.status for r in await ledger(engine, t, "contacts.add_interaction")] == ["FAILED"] * 3
+    assert [r.status for r in await ledger(engine, t, "contacts.add_interaction")] == ["FAILED"] * 4
 
 
 @pytest.mark.parametrize(

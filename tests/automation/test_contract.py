@@ -247,3 +247,15 @@ async def test_a_value_the_database_cannot_store_is_a_validation_error(engine, a
     info = caught.value.info
     assert (info.code, info.message) == ("VALIDATION_ERROR", "a value cannot be stored: integer out of range")
     assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'overflow'", t=actors.tenant) == 0
+
+
+async def test_a_key_longer_than_the_ledger_stores_is_hashed_and_replays(engine, test_registry, actors, client_id):
+    long_key = "step-key:" + "x" * 5000
+    call = {"client_id": str(client_id), "tag": "long-key"}
+    first, again = [
+        await invoke_action(engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
+                            raw_input=call, actor_user_id=actors.admin, idempotency_key=long_key)
+        for _ in range(2)
+    ]  # fmt: skip
+    assert first.idempotency_key.startswith("sha256:") and first.idempotency_key == again.idempotency_key
+    assert not first.replayed and again.replayed and again.output == first.output

@@ -307,3 +307,22 @@ async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worke
 
     view = await wait_for(canceled, timeout=30)
     assert view.status == "CANCELED" and view.steps[0]["status"] == "CANCELED"
+
+
+async def test_a_refused_start_leaves_no_run_row(engine, base_settings, actors):
+    """Temporal answers but refuses the start (a namespace it does not have): the error reaches the caller and
+    no RUNNING run row is left without a workflow behind it."""
+    from temporalio.service import RPCError
+
+    from psa.temporal import connect
+
+    definition = {"id": "refused", "name": "Refused",
+                  "steps": [{"id": "s", "type": "state.set", "config": {"state": "X"}}]}  # fmt: skip
+    await publish(engine, actors, definition, key="refused")
+    broken = await connect(base_settings.model_copy(update={"temporal_namespace": f"missing-{uuid.uuid4().hex[:8]}"}))
+    run_id = uuid.uuid4()
+    with pytest.raises(RPCError):
+        await launch_run(engine, broken, tenant=actors.tenant, workflow="refused", payload={}, task_queue="unused",
+                         run_id=run_id)  # fmt: skip
+    assert await count(engine, "workflow_runs WHERE tenant = :t AND run_id = :r", t=actors.tenant, r=run_id) == 0
+    assert await count(engine, "workflow_run_logs WHERE tenant = :t AND run_id = :r", t=actors.tenant, r=run_id) == 0

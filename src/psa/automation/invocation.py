@@ -52,6 +52,11 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+LEDGER_KEY_MAX = 255
+"""Longer idempotency keys (a definition step's explicit ``idempotencyKey``) are stored as ``sha256:<hex>`` of
+the key: the same key still maps to the same ledger row."""
+
+
 def engine_key(run_id: UUID | None, step_path: str, action_id: str, version: int, parsed_input: dict) -> str:
     """The runtime's idempotency key: SHA-256 hex of the canonical JSON of the call (reference used a 32-bit
     rolling hash, spec §1.8)."""
@@ -111,6 +116,8 @@ async def invoke_action(
         # In a run the engine key makes a step's re-execution a replay. A direct call has no step to re-run:
         # without a key it is a new call every time (else repeating an update weeks later would replay).
         key = engine_key(run_id, step_path, action_id, version, input_json) if run_id else f"direct:{uuid4()}"
+    elif len(key) > LEDGER_KEY_MAX:  # a step's explicit key can be any length; the ledger's unique index cannot
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     failed: ActionFailure | None = None
     # Scoped before the first read: under row-level security (the API role) the authorize query's own
     # set_config would come too late for the rows it reads.

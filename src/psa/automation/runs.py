@@ -60,21 +60,31 @@ async def launch_run(
     Idempotent on ``run_id``: an existing run row is reused and the Temporal start attaches to a running
     workflow (event triggers derive the run id from the event, so a redelivered event starts nothing new).
     Raises NotFoundError when the workflow or version is not published in the tenant, ValidationError when
-    the workflow is paused.
+    the workflow is paused, and whatever the Temporal client raises when the start is refused (the run row of
+    that attempt is removed first, so no RUNNING row is left without a workflow; a retry with the same
+    ``run_id`` inserts it again).
     """
     run_id = run_id or uuid4()
     async with tenant_transaction(engine, tenant) as conn:
         published = await definitions.get_published(conn, tenant, workflow, version)
         await _insert_run(conn, tenant, run_id, published, payload, trigger_type, trigger_metadata, event_type)
     temporal_id = run_workflow_id(run_id)
-    handle = await client.start_workflow(
-        AutomationRunWorkflow.run,
-        RunInput(tenant_id=str(tenant), run_id=str(run_id), workflow_id=str(published.workflow_id),
-                 workflow_version=published.version, definition=published.definition, payload=payload),
-        id=temporal_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )  # fmt: skip
+    try:
+        handle = await client.start_workflow(
+            AutomationRunWorkflow.run,
+            RunInput(tenant_id=str(tenant), run_id=str(run_id), workflow_id=str(published.workflow_id),
+                     workflow_version=published.version, definition=published.definition, payload=payload),
+            id=temporal_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )  # fmt: skip
+    except Exception:
+        async with tenant_transaction(engine, tenant) as conn:  # its log lines go with it (ON DELETE CASCADE)
+            await conn.execute(
+                text("DELETE FROM workflow_runs WHERE tenant = :t AND run_id = :id AND temporal_run_id IS NULL"),
+                {"t": tenant, "id": run_id},
+            )
+        raise
     async with tenant_transaction(engine, tenant) as conn:
         await conn.execute(
             text(

@@ -69,7 +69,7 @@ from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
 from psa.domain import contacts, interactions, tags, tickets
 from psa.domain.contacts import Contact, ContactBrief
-from psa.domain.errors import EmailExistsError, ValidationError
+from psa.domain.errors import EmailExistsError, NotFoundError, ValidationError
 from psa.domain.users import normalize_email
 
 EmailType = Literal["work", "personal", "billing", "other"]
@@ -498,6 +498,12 @@ class UpdatePatch(BaseModel):
     def _not_empty(self) -> UpdatePatch:
         if not self.model_fields_set:
             raise PydanticCustomError("patch_empty", "patch must include at least one editable field")
+        if {"primary_email_custom_type", "primary_email_custom_type_id"} <= self.model_fields_set:
+            raise field_error(  # reference contacts.update: one way to name the custom type
+                UpdatePatch, "primary_email_custom_type_id",
+                "give primary_email_custom_type or primary_email_custom_type_id, not both",
+                self.primary_email_custom_type_id,
+            )  # fmt: skip
         return self
 
     def changed_fields(self) -> list[str]:
@@ -855,11 +861,17 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
     """Reference contacts.add_interaction: log an interaction owned by the workflow actor on the contact's
     client (a contact without a client is refused); the ticket must belong to that client; the default
     interaction status unless ``status_id``; INTERACTION_LOGGED."""
-    interaction = await interactions.create_interaction(
-        ctx.conn, ctx.tenant, type_id=inp.interaction_type_id, title=inp.title, user_id=ctx.actor_user_id,
-        contact_id=inp.contact_id, ticket_id=inp.ticket_id, notes=inp.notes, interaction_date=inp.interaction_date,
-        start_time=inp.start_time, end_time=inp.end_time, duration=inp.duration, status_id=inp.status_id,
-    )  # fmt: skip
+    try:
+        interaction = await interactions.create_interaction(
+            ctx.conn, ctx.tenant, type_id=inp.interaction_type_id, title=inp.title, user_id=ctx.actor_user_id,
+            contact_id=inp.contact_id, ticket_id=inp.ticket_id, notes=inp.notes,
+            interaction_date=inp.interaction_date, start_time=inp.start_time, end_time=inp.end_time,
+            duration=inp.duration, status_id=inp.status_id,
+        )  # fmt: skip
+    except NotFoundError as exc:  # the domain names its own parameter; the input calls it interaction_type_id
+        if exc.field != "type_id":
+            raise
+        raise NotFoundError(exc.message, field="interaction_type_id") from None
     interaction_type = await interactions.find_interaction_type(ctx.conn, ctx.tenant, interaction.type_id)
     await ctx.audit(
         {

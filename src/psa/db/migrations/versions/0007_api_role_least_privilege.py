@@ -2,7 +2,8 @@
 
 - ``psa_api_directory`` read every column of ``users`` across tenants, password hashes included, while the
   tenant listing it exists for needs only who each tenant's first admin is. It now reads only those columns
-  of ``users`` (no ``hashed_password``, ``username``, phone, login or 2FA data).
+  of ``users`` (no ``hashed_password``, ``username``, phone, login or 2FA data), and only internal users' rows
+  (a tenant's admin is one; client-portal users, the MSP's customers' people, are none of its business).
 - ``psa_api`` could insert, update and delete the global ``system_interaction_types`` catalogue shared by
   every tenant (no ``tenant`` column, so no policy confines it). The API only reads it: SELECT remains.
 
@@ -29,6 +30,10 @@ GLOBAL_READ_ONLY = ("system_interaction_types",)
 def upgrade() -> None:
     op.execute(f"REVOKE SELECT ON users FROM {DIRECTORY_ROLE}")
     op.execute(f"GRANT SELECT ({', '.join(DIRECTORY_USER_COLUMNS)}) ON users TO {DIRECTORY_ROLE}")
+    op.execute("DROP POLICY directory_read ON users")
+    op.execute(
+        f"CREATE POLICY directory_read ON users FOR SELECT TO {DIRECTORY_ROLE} USING (user_type = 'internal')"
+    )
     for table in GLOBAL_READ_ONLY:
         op.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {table} FROM {API_ROLE}")
 
@@ -36,5 +41,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in GLOBAL_READ_ONLY:
         op.execute(f"GRANT INSERT, UPDATE, DELETE ON {table} TO {API_ROLE}")
+    op.execute("DROP POLICY directory_read ON users")
+    op.execute(f"CREATE POLICY directory_read ON users FOR SELECT TO {DIRECTORY_ROLE} USING (true)")
     op.execute(f"REVOKE SELECT ({', '.join(DIRECTORY_USER_COLUMNS)}) ON users FROM {DIRECTORY_ROLE}")
     op.execute(f"GRANT SELECT ON users TO {DIRECTORY_ROLE}")
