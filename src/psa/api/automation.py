@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from psa.api.auth import Authorized
-from psa.api.bodies import NUL, RequestBody
+from psa.api.bodies import RequestBody
 from psa.api.problem import PROBLEM_RESPONSES, ApiProblem
 from psa.api.state import ApiState, api_state
 from psa.automation.catalog import CatalogRecord, build_catalog
@@ -26,6 +26,7 @@ from psa.automation.definitions import publish_definition
 from psa.automation.invocation import invoke_action
 from psa.automation.runs import get_run, launch_run
 from psa.db.engine import tenant_transaction
+from psa.db.storable import has_nul
 from psa.domain.api_keys import Principal
 
 router = APIRouter(prefix="/api/v1/automation", tags=["automation"], responses=PROBLEM_RESPONSES)
@@ -199,7 +200,7 @@ async def start_run(
 ) -> RunStarted:
     """Start a run of the published workflow (latest version unless ``version``) on Temporal; 202 with the run
     id and a Location header. 404 when the workflow or version is not published in the key's tenant."""
-    if NUL in workflow:  # PostgreSQL text cannot hold it: the lookup would fail as a database error
+    if has_nul(workflow):  # PostgreSQL text cannot hold it: the lookup would fail as a database error
         message = "text cannot contain NUL (\\u0000) characters, which PostgreSQL cannot store"
         raise ApiProblem(422, "VALIDATION_ERROR", f"workflow: {message}",
                          errors=[{"path": "workflow", "message": message, "in": "path"}])  # fmt: skip

@@ -8,12 +8,12 @@ payload travels inside its Temporal input) cannot take."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import BaseModel, ValidationInfo, field_validator
 
-NUL = "\x00"
+from psa.db.storable import has_lone_surrogate, has_nul, is_non_finite, paths_where
+
 MAX_DEPTH = 64
 """How deep objects and arrays may nest inside one field of a request body."""
 
@@ -35,60 +35,6 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def nul_paths(value: Any, path: str = "") -> list[str]:
-    """Dotted paths (relative to ``value``, ``""`` for itself) of every string, or object key, containing NUL."""
-    if isinstance(value, str):
-        return [path] if NUL in value else []
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):
-        found = [f"{path}.{key!r}" for key in value if isinstance(key, str) and NUL in key]
-        return found + [p for key, item in value.items() for p in nul_paths(item, f"{path}.{key}")]
-    if isinstance(value, list | tuple):
-        return [p for index, item in enumerate(value) for p in nul_paths(item, f"{path}.{index}")]
-    return []
-
-
-def surrogate_paths(value: Any, path: str = "") -> list[str]:
-    """Dotted paths (as ``nul_paths``) of every string, or object key, holding a lone UTF-16 surrogate (JSON
-    ``"\\ud800"``): Python's parser accepts one, but no UTF-8 text (PostgreSQL, Temporal payloads) can hold it."""
-    if isinstance(value, str):
-        return [] if _encodable(value) else [path]
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):  # a bad key is named escaped (repr): the message must be valid text itself
-        found = [f"{path}.{key!r}" for key in value if isinstance(key, str) and not _encodable(key)]
-        return found + [
-            p
-            for key, item in value.items()
-            for p in surrogate_paths(item, f"{path}.{key}" if _encodable(str(key)) else f"{path}.{key!r}")
-        ]
-    if isinstance(value, list | tuple):
-        return [p for index, item in enumerate(value) for p in surrogate_paths(item, f"{path}.{index}")]
-    return []
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def non_finite_paths(value: Any, path: str = "") -> list[str]:
-    """Dotted paths (as ``nul_paths``) of every NaN or infinite number."""
-    if isinstance(value, float):
-        return [] if math.isfinite(value) else [path]
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):
-        return [p for key, item in value.items() for p in non_finite_paths(item, f"{path}.{key}")]
-    if isinstance(value, list | tuple):
-        return [p for index, item in enumerate(value) for p in non_finite_paths(item, f"{path}.{index}")]
-    return []
-
-
 class RequestBody(BaseModel):
     """A request body whose every field, however deep, is free of NUL characters, lone surrogates and non-finite
     numbers, and nests at most ``MAX_DEPTH`` levels."""
@@ -98,15 +44,15 @@ class RequestBody(BaseModel):
     def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
         if too_deep(value):  # first: the checks below recurse
             raise ValueError(f"JSON nests deeper than {MAX_DEPTH} levels: {info.field_name}")
-        found = surrogate_paths(value)  # before the others: their messages name keys as given
+        found = paths_where(value, has_lone_surrogate)  # before the others: their messages name keys as given
         if found:
             where = ", ".join(f"{info.field_name}{p}" for p in found)
             raise ValueError(f"text must be valid Unicode (no lone surrogates such as \\ud800): {where}")
-        found = nul_paths(value)
+        found = paths_where(value, has_nul)
         if found:
             where = ", ".join(f"{info.field_name}{p}" for p in found)
             raise ValueError(f"text cannot contain NUL (\\u0000) characters, which PostgreSQL cannot store: {where}")
-        found = non_finite_paths(value)
+        found = paths_where(value, is_non_finite)
         if found:
             where = ", ".join(f"{info.field_name}{p}" for p in found)
             raise ValueError(f"numbers must be finite (JSON has no NaN or Infinity): {where}")

@@ -42,6 +42,7 @@ from psa.automation import permissions
 from psa.automation.errors import ActionFailure, from_domain, validation_failure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry
 from psa.db.engine import tenant_transaction
+from psa.db.storable import has_nul, paths_where
 from psa.domain.errors import DomainError
 
 DIRECT_STEP_PATH = "direct"
@@ -105,7 +106,7 @@ async def invoke_action(
     except PydanticValidationError as exc:
         raise _at(validation_failure(exc, prefix="input."), step_path) from None
     input_json = parsed.model_dump(mode="json")
-    nul = nul_paths(input_json, "input")
+    nul = paths_where(input_json, has_nul, "input")
     if nul:  # PostgreSQL text and jsonb cannot store NUL: refuse it here, before the ledger row
         message = "text cannot contain NUL (\\u0000) characters"
         fields = [{"path": path, "message": message} for path in nul]
@@ -119,8 +120,7 @@ async def invoke_action(
     elif len(key) > LEDGER_KEY_MAX:  # a step's explicit key can be any length; the ledger's unique index cannot
         key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     failed: ActionFailure | None = None
-    # Scoped before the first read: under row-level security (the API role) the authorize query's own
-    # set_config would come too late for the rows it reads.
+    # Scoped before the first read: under row-level security (the API role) only the tenant's rows are visible.
     async with tenant_transaction(engine, tenant) as conn:
         try:  # reads only: a denied actor writes nothing, not even a ledger row
             actor = await permissions.authorize(
@@ -143,17 +143,6 @@ async def invoke_action(
             return Invocation(output, False, ledger.invocation_id, attempt, key)
     await _record_failure(engine, tenant, action, key, run_id, step_path, input_json, attempt, failed)
     raise failed
-
-
-def nul_paths(value: Any, path: str) -> list[str]:
-    """Dotted paths (under ``path``) of every string in the JSON value ``value`` that contains NUL."""
-    if isinstance(value, str):
-        return [path] if "\x00" in value else []
-    if isinstance(value, dict):
-        return [p for key, item in value.items() for p in nul_paths(item, f"{path}.{key}")]
-    if isinstance(value, list):
-        return [p for index, item in enumerate(value) for p in nul_paths(item, f"{path}.{index}")]
-    return []
 
 
 def _action_key(action: ActionDef, input_json: dict[str, Any]) -> str | None:
