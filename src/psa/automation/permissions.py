@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.automation.errors import ActionFailure
 
-# One round trip: scope the transaction to the tenant, resolve the actor (given, else the run's) among the
-# tenant's active users, and list which of the wanted MSP permissions its MSP roles grant
+# One round trip: resolve the actor (given, else the run's) among the tenant's active users, and list which of
+# the wanted MSP permissions its MSP roles grant
 # (reference hasPermissionByUserId: user_roles ⋈ roles ⋈ role_permissions ⋈ permissions, tenant-scoped).
 AUTHORIZE = text(
-    """SELECT set_config('app.current_tenant', CAST(:t AS text), true) AS scoped, u.user_id AS actor,
+    """SELECT u.user_id AS actor,
               ARRAY(SELECT p.resource || ':' || p.action
                       FROM user_roles ur
                       JOIN roles r ON r.tenant = ur.tenant AND r.role_id = ur.role_id AND r.msp
@@ -39,8 +39,9 @@ async def authorize(
     run_id: UUID | None,
     actor_user_id: UUID | None,
 ) -> UUID:
-    """Set ``app.current_tenant`` for the transaction, resolve the actor and check ``needed`` permissions in
-    order; returns the actor. The actor is ``actor_user_id`` when given (direct invocation), else the run's
+    """Resolve the actor and check ``needed`` permissions in order; returns the actor. ``conn`` is a transaction
+    already scoped to ``tenant`` (``tenant_transaction``, or the API's key lookup): under row-level security the
+    rows read here are visible only then. The actor is ``actor_user_id`` when given (direct invocation), else the run's
     recorded actor, and must be an active user of the tenant.
 
     Raises ActionFailure INTERNAL_ERROR "Workflow actor user not found" (reference message) or
