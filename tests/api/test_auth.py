@@ -72,12 +72,13 @@ async def test_only_the_hash_is_stored_and_it_resolves_to_its_user(engine, tenan
                           k=created.key_id)  # fmt: skip
     assert stored.key_hash == hashlib.sha256(created.key.encode()).hexdigest()
     assert created.key not in {str(v) for v in stored._mapping.values()}
-    async with engine.begin() as conn:
-        principal = await authenticate(conn, created.key)
-        scoped = await conn.scalar(text("SELECT current_setting('app.current_tenant', true)"))
+    async with engine.connect() as conn:
+        principal = await authenticate(conn, created.key, [("client", "read"), ("tenant", "create")])
     assert (principal.tenant, principal.user_id, principal.key_id) == (tenant_a.tenant, tenant_a.actors.technician,
                                                                        created.key_id)  # fmt: skip
-    assert scoped == str(tenant_a.tenant)
+    [tenant_row] = await rows(engine, "SELECT slug FROM tenants WHERE tenant = :t", t=tenant_a.tenant)
+    assert principal.tenant_slug == tenant_row.slug
+    assert principal.granted == {"client:read"}  # asked for two; a technician holds only the first
 
 
 async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engine, tenant_a, tenant_b):
@@ -94,3 +95,18 @@ async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engi
         assert caught.value.field == "name"
     assert not await rows(engine, "SELECT 1 FROM api_keys WHERE tenant = :t AND user_id = :u", t=tenant_a.tenant,
                           u=tenant_b.actors.admin)  # fmt: skip
+
+
+def test_the_management_tenant_is_known_by_id_when_set_else_by_the_slug_of_its_name():
+    import uuid
+
+    from psa.api.auth import is_management
+    from psa.config import Settings
+    from psa.domain.api_keys import Principal
+
+    ops = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "nine-minds-ops", frozenset())
+    other = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "acme-corp", frozenset())
+    by_name = Settings(management_tenant_id=None, management_tenant_name="Nine Minds Ops")
+    assert is_management(by_name, ops) and not is_management(by_name, other)
+    by_id = Settings(management_tenant_id=other.tenant, management_tenant_name="Nine Minds Ops")
+    assert is_management(by_id, other) and not is_management(by_id, ops)  # the id wins over the name

@@ -155,7 +155,7 @@ async def test_cancel_or_update_of_a_run_that_ends_meanwhile_is_409(http, app, a
     location = started.headers["location"]
     workflow_id = started.json()["workflow_id"]
     assert (await finished(http, management.headers(), location))["status"] == "COMPLETED"
-    ended = app.state.api.completed.pop(workflow_id)
+    ended = app.state.api.completed.pop(workflow_id).run
 
     async def seen_before_it_ended(client, wid):
         return dataclasses.replace(ended, status="RUNNING") if wid == workflow_id else await real_status(client, wid)

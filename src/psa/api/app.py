@@ -37,12 +37,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"request body exceeds the limit of {self.max_bytes} bytes"
-        too_large = problem_response(413, "PAYLOAD_TOO_LARGE", detail)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             if length.isdigit() and int(length) > self.max_bytes:
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -54,7 +52,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
         replayed = False
 
@@ -66,6 +64,10 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body exceeds the limit of {self.max_bytes} bytes"
+        await problem_response(413, "PAYLOAD_TOO_LARGE", detail)(scope, receive, send)
 
 
 METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

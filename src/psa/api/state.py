@@ -21,10 +21,11 @@ COMPLETED_CACHE_SIZE = 10_000
 @dataclass
 class ApiState:
     """Settings, the API-role engine, the action registry, a Temporal client connected on first use (so the API
-    starts, and ``/healthz`` reports, while Temporal is down), and ``completed``: the final state of completed
-    provisionings by workflow id (LRU, 10 000 entries). A completed provisioning never changes and its id is
-    never reused (the start policy allows a re-run only after a failure), so its state is served from memory
-    instead of a Temporal query, which replays the closed workflow's history in a worker each time."""
+    starts, and ``/healthz`` reports, while Temporal is down), and ``completed``: completed provisionings by
+    workflow id (LRU, 10 000 entries), each a ``psa.api.tenants.CompletedProvisioning`` (the status and its JSON
+    view). A completed provisioning never changes and its id is never reused (the start policy allows a re-run
+    only after a failure), so its state is served from memory instead of a Temporal query, which replays the
+    closed workflow's history in a worker each time."""
 
     settings: Settings
     engine: AsyncEngine

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -98,8 +99,17 @@ def _view(run: ProvisioningStatus) -> ProvisioningView:
     return ProvisioningView(workflow_id=run.workflow_id, status=run.status, state=run.state)
 
 
-async def _status(api: ApiState, workflow_id: str) -> ProvisioningStatus:
-    """The run's status, a completed one from ``api.completed`` (see ApiState). A workflow id that is not a
+@dataclass(frozen=True)
+class CompletedProvisioning:
+    """A completed run as ``api.completed`` keeps it: its status and its ProvisioningView as JSON bytes (the body
+    of ``GET /tenants/{id}``, serialised once)."""
+
+    run: ProvisioningStatus
+    view_json: bytes
+
+
+async def _status(api: ApiState, workflow_id: str) -> ProvisioningStatus | CompletedProvisioning:
+    """The run's status, or a completed run from ``api.completed`` (see ApiState). A workflow id that is not a
     provisioning, or does not exist: 404."""
     if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
         raise ApiProblem(404, "NOT_FOUND", f"provisioning {workflow_id} not found")
@@ -112,9 +122,16 @@ async def _status(api: ApiState, workflow_id: str) -> ProvisioningStatus:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiProblem(404, "NOT_FOUND", f"provisioning {workflow_id} not found") from None
         raise ApiProblem(503, "TEMPORAL_UNAVAILABLE", f"Temporal could not answer: {exc.message}") from None
-    if run.status == COMPLETED:
-        api.completed[workflow_id] = run
-    return run
+    if run.status != COMPLETED:
+        return run
+    completed = api.completed[workflow_id] = CompletedProvisioning(run, _view(run).model_dump_json().encode())
+    return completed
+
+
+async def _run(api: ApiState, workflow_id: str) -> ProvisioningStatus:
+    """The run's status (``_status`` without the cached body)."""
+    found = await _status(api, workflow_id)
+    return found.run if isinstance(found, CompletedProvisioning) else found
 
 
 def _not_running(workflow_id: str, exc: RPCError) -> ApiProblem:
@@ -164,10 +181,13 @@ async def tenants(
 
 
 @router.get("/{workflow_id}", response_model=ProvisioningView, summary="Live state of a provisioning")
-async def tenant_state(workflow_id: WorkflowId, api: Api, principal: Manager) -> ProvisioningView:
+async def tenant_state(workflow_id: WorkflowId, api: Api, principal: Manager) -> Any:
     """Temporal's status and the ``get_state`` query: step, progress, ids, customer tracking, email outcome,
     error, compensation and history. 404 for an unknown id."""
-    return _view(await _status(api, workflow_id))
+    found = await _status(api, workflow_id)
+    if isinstance(found, CompletedProvisioning):
+        return Response(found.view_json, media_type="application/json")
+    return _view(found)
 
 
 @router.get("/{workflow_id}/events", summary="Provisioning progress as server-sent events")
@@ -175,7 +195,7 @@ async def tenant_events(workflow_id: WorkflowId, request: Request, api: Api, pri
     """``event: state`` (a ProvisioningView as JSON) each time the state changes, then ``event: end`` with the
     final status once the run has ended. Polls the workflow every ``PSA_API_SSE_POLL_SECONDS``. When a poll fails
     after the stream has started (Temporal unavailable), the stream ends with ``event: error`` (the problem)."""
-    first = await _status(api, workflow_id)  # a 404 before the stream starts
+    first = await _run(api, workflow_id)  # a 404 before the stream starts
 
     async def stream():
         run, last = first, None
@@ -189,7 +209,7 @@ async def tenant_events(workflow_id: WorkflowId, request: Request, api: Api, pri
                 return
             await asyncio.sleep(api.settings.api_sse_poll_seconds)
             try:
-                run = await _status(api, workflow_id)
+                run = await _run(api, workflow_id)
             except ApiProblem as exc:  # the response has started: no status code can tell it any more
                 problem = Problem(title=HTTPStatus(exc.status).phrase, status=exc.status, detail=exc.detail,
                                   code=exc.code)  # fmt: skip
@@ -203,7 +223,7 @@ async def tenant_events(workflow_id: WorkflowId, request: Request, api: Api, pri
 async def tenant_cancel(workflow_id: WorkflowId, body: CancelBody, api: Api, principal: Manager) -> ProvisioningView:
     """Send the ``cancel`` signal (``cancelled_by`` = the key's user): the run stops and removes what it wrote.
     A run that has already ended is 409."""
-    run = await _status(api, workflow_id)
+    run = await _run(api, workflow_id)
     if run.status != RUNNING:
         raise ApiProblem(409, "CONFLICT", f"provisioning {workflow_id} has already ended ({run.status})")
     try:
@@ -212,14 +232,14 @@ async def tenant_cancel(workflow_id: WorkflowId, body: CancelBody, api: Api, pri
         )
     except RPCError as exc:
         raise _not_running(workflow_id, exc) from None
-    return _view(await _status(api, workflow_id))
+    return _view(await _run(api, workflow_id))
 
 
 @router.post("/{workflow_id}/update", response_model=UpdateResult, summary="Change an unused input field")
 async def tenant_update(workflow_id: WorkflowId, body: UpdateBody, api: Api, principal: Manager) -> UpdateResult:
     """The validated ``update`` Temporal Update. A field the run has used, cannot change or a bad value: 422
     with the reason and the field; a run that has ended: 409."""
-    run = await _status(api, workflow_id)
+    run = await _run(api, workflow_id)
     if run.status != RUNNING:
         raise ApiProblem(409, "CONFLICT", f"provisioning {workflow_id} has already ended ({run.status})")
     try:

@@ -3,7 +3,7 @@ the publisher of the run's definition version, and the run records who it was)."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 from sqlalchemy import text
@@ -53,7 +53,15 @@ async def authorize(
     if row.actor is None:
         who = str(actor_user_id) if actor_user_id else None
         raise ActionFailure.of("ActionError", "INTERNAL_ERROR", "Workflow actor user not found", {"actor_user_id": who})
-    granted = set(row.granted)
+    require_granted(row.granted, needed)
+    return row.actor
+
+
+def require_granted(granted: Collection[str], needed: Sequence[tuple[str, str]]) -> None:
+    """Check ``needed`` ``(resource, action)`` pairs in order against the ``resource:action`` strings granted.
+
+    Raises ActionFailure PERMISSION_DENIED "Permission denied: resource:action" (details ``resource``,
+    ``action``) for the first one missing (reference hasPermission, spec §2.4)."""
     for resource, action in needed:
         if f"{resource}:{action}" not in granted:
             raise ActionFailure.of(
@@ -62,4 +70,3 @@ async def authorize(
                 f"Permission denied: {resource}:{action}",
                 {"resource": resource, "action": action},
             )
-    return row.actor

@@ -5,15 +5,17 @@ A key is ``psa_`` followed by 43 URL-safe characters (32 bytes from ``secrets``:
 itself is shown once, at creation. A fast hash is enough for a 256-bit random secret (nothing to brute-force,
 unlike a password) and keeps every request's lookup to one indexed query.
 
-The lookup runs before the tenant is known, through the SECURITY DEFINER function ``psa_api_key_principal``
-(migration 0006): it returns the principal of exactly that hash, only while the key is not revoked and its
-user is an active internal user, and the same statement scopes the transaction to the key's tenant.
+The lookup runs before the tenant is known, through the SECURITY DEFINER function ``psa_api_authenticate``
+(migration 0008): it returns the principal of exactly that hash, only while the key is not revoked and its
+user is an active internal user, with the tenant's slug and which of the asked permissions the user holds, in
+one statement.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -65,11 +67,14 @@ class ApiKeyRow:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: the key's tenant and user."""
+    """Who a request acts as: the key's tenant and user, the tenant's slug, and which of the permissions asked
+    for at authentication (``resource:action``) the user's MSP roles grant."""
 
     tenant: UUID
     user_id: UUID
     key_id: UUID
+    tenant_slug: str
+    granted: frozenset[str]
 
 
 async def create_api_key(conn: AsyncConnection, tenant: UUID, user_id: UUID, *, name: str = "api") -> CreatedKey:
@@ -128,13 +133,19 @@ async def list_api_keys(conn: AsyncConnection, tenant: UUID) -> list[ApiKeyRow]:
 
 
 AUTHENTICATE = text(
-    """SELECT p.tenant, p.user_id, p.key_id, set_config('app.current_tenant', CAST(p.tenant AS text), true) AS scoped
-         FROM psa_api_key_principal(:hash) AS p"""
+    """SELECT tenant, user_id, key_id, tenant_slug, granted
+         FROM psa_api_authenticate(:hash, CAST(:permissions AS text[]))"""
 )
 
 
-async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
-    """The principal of ``key``, or None when it is unknown, revoked, or its user is inactive. On success the
-    transaction of ``conn`` is scoped to the key's tenant (``app.current_tenant``) by the same statement."""
-    row = (await conn.execute(AUTHENTICATE, {"hash": hash_key(key)})).first()
-    return Principal(row.tenant, row.user_id, row.key_id) if row else None
+async def authenticate(
+    conn: AsyncConnection, key: str, permissions: Sequence[tuple[str, str]] = ()
+) -> Principal | None:
+    """The principal of ``key`` with which of ``permissions`` (``(resource, action)`` pairs) its user holds, or
+    None when the key is unknown or revoked, or its user is inactive. One statement; needs no transaction and
+    sets no tenant scope (the caller scopes its own transactions to ``principal.tenant``)."""
+    wanted = [f"{resource}:{action}" for resource, action in permissions]
+    row = (await conn.execute(AUTHENTICATE, {"hash": hash_key(key), "permissions": wanted})).first()
+    if row is None:
+        return None
+    return Principal(row.tenant, row.user_id, row.key_id, row.tenant_slug, frozenset(row.granted))
