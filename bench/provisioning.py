@@ -26,11 +26,17 @@ What it does
   both. Throughput = N / wall-clock time of the phase.
 * SQL statements: a ``before_cursor_execute`` listener on the engine's ``sync_engine`` counts every statement
   the activities send during the sequential tracking-on runs, divided by N (tracking-off runs are counted
-  apart, in ``sql_statements_per_provisioning_without_tracking``). The count is also given without the five
-  seed statements of ``psa.domain.seeds.seed_tenant`` (INSERT INTO roles / permissions / role_permissions /
-  tax_regions / tax_rates). Pre-ping pings (the engine no longer pre-pings, so 0) do not go through the
+  apart, in ``sql_statements_per_provisioning_without_tracking``). The count is also given without the six
+  seed statements of ``psa.domain.seeds.seed_tenant`` (one INSERT into each of ``SEEDED_TABLES``: roles,
+  permissions, role_permissions, tax_regions, tax_rates, statuses). Pre-ping pings (the engine no longer
+  pre-pings, so 0) do not go through the
   cursor-execute event; they are counted by wrapping the dialect's ``do_ping`` (``pings_per_provisioning``).
   Transaction BEGIN/COMMIT are not statements SQLAlchemy executes and are not counted.
+
+* CPU: during the concurrent phase, the user + system CPU seconds of this process (the worker, its bcrypt
+  threads and the client), of the Temporal dev server and of PostgreSQL (all its backends), per provisioning
+  (``concurrent_cpu_ms_per_provisioning``, psutil), beside one bcrypt hash's CPU and the budget the throughput
+  target leaves on this machine (cores x 1000 ms / 10 provisionings).
 
 Writes a JSON report (``--out``, directories created) and prints a summary table. The targets in the report
 are informational: nothing here asserts on timings.
@@ -52,7 +58,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from benchlib import header
+from benchlib import cpu_used, header, per_item_ms
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -60,6 +66,8 @@ from psa.config import Settings
 from psa.db.engine import make_engine
 from psa.db.migrate import upgrade
 from psa.devstack import DevStack
+from psa.domain import users
+from psa.domain.seeds import SEEDED_TABLES
 from psa.provisioning.activities import ProvisioningActivities
 from psa.provisioning.client import start_tenant_creation
 from psa.provisioning.customer_tracking import bootstrap_management_tenant
@@ -80,9 +88,7 @@ TARGETS = {
     "sql_statements_max_excluding_seeds": 40,
     "tracking_overhead_p50_pct_max": 25,
 }
-SEED_STATEMENT = re.compile(
-    r"^\s*INSERT\s+INTO\s+(roles|permissions|role_permissions|tax_regions|tax_rates)\b", re.IGNORECASE
-)
+SEED_STATEMENT = re.compile(rf"^\s*INSERT\s+INTO\s+({'|'.join(SEEDED_TABLES)})\b", re.IGNORECASE)
 
 
 # -- setup ----------------------------------------------------------------------------------------
@@ -107,6 +113,23 @@ def prepare_settings(bcrypt_rounds: int | None, outbox_dir: Path) -> tuple[Setti
     settings = Settings(**overrides)
     upgrade(settings.resolved_database_url())
     return settings, stack
+
+
+def process_ids(stack: DevStack | None) -> dict[str, int | None]:
+    """The processes whose CPU the concurrent phase measures: this one (the worker, its bcrypt threads and the
+    client), and the embedded Temporal dev server and PostgreSQL (None when external)."""
+    pids = {component.name: component.pid for component in stack.status()} if stack else {}
+    return {"bench_process_with_worker": os.getpid(), "temporal": pids.get("temporal"),
+            "postgres": pids.get("postgres")}  # fmt: skip
+
+
+def bcrypt_cpu_ms(rounds: int, hashes: int = 5) -> float:
+    """CPU milliseconds of one bcrypt hash at ``rounds`` (mean of ``hashes``): the admin password's share of a
+    provisioning's CPU."""
+    began = time.process_time()
+    for _ in range(hashes):
+        users.hash_password("Bench-Temporary-1", rounds=rounds)
+    return round((time.process_time() - began) / hashes * 1000, 1)
 
 
 class SqlCounter:
@@ -259,7 +282,8 @@ async def run(args: argparse.Namespace) -> dict:
                         return await provision_once(client, task_queue, make_request(run_id, f"conc {i}"))
 
                 t0 = time.perf_counter()
-                conc_latencies = await asyncio.gather(*(limited(i) for i in range(args.n)))
+                with cpu_used(process_ids(stack)) as conc_cpu:
+                    conc_latencies = await asyncio.gather(*(limited(i) for i in range(args.n)))
                 conc_wall = time.perf_counter() - t0
                 concurrent = summarize(list(conc_latencies), conc_wall)
         finally:
@@ -286,6 +310,11 @@ async def run(args: argparse.Namespace) -> dict:
         "sequential_without_tracking": sequential_off,
         "tracking_overhead_p50_pct": overhead,
         "concurrent": concurrent,
+        "concurrent_cpu_ms_per_provisioning": per_item_ms(conc_cpu, n),
+        "cpu_budget_ms_per_provisioning_at_target": round(
+            (os.cpu_count() or 1) * 1000 / TARGETS["concurrent_throughput_min_per_s"], 1
+        ),
+        "bcrypt_cpu_ms_per_hash": bcrypt_cpu_ms(settings.bcrypt_rounds),
         "sql_statements_per_provisioning": per,
         "sql_statements_per_provisioning_without_tracking": round(counter.statements_off / n, 2),
         "sql_statements_per_provisioning_excluding_seeds": per_ex,
@@ -327,6 +356,12 @@ def print_report(report: dict, out: Path) -> None:
         f"{report['sql_statements_per_provisioning_without_tracking']}"
     )
     console.print(f"customer tracking adds {report['tracking_overhead_p50_pct']} % to the sequential p50")
+    cpu = ", ".join(f"{k} {v}" for k, v in report["concurrent_cpu_ms_per_provisioning"].items())
+    console.print(
+        f"CPU ms per provisioning at concurrency {s['concurrency']}: {cpu} (one bcrypt hash: "
+        f"{report['bcrypt_cpu_ms_per_hash']}); the budget for the throughput target on "
+        f"{report['machine']['cpus']} cores: {report['cpu_budget_ms_per_provisioning_at_target']}"
+    )
     met = report["targets_met"]
     console.print("targets met: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in met.items()))
     console.print(f"written to {out}")

@@ -151,6 +151,14 @@ class DevStack:
                 user=user,
             )
 
+    def postgres_pid(self) -> int | None:
+        """The embedded postmaster's pid (first line of ``postmaster.pid``), or None when it is not running."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
     def pg_running(self) -> bool:
         port = self._read().get("pg_port")
         return bool(port) and (self.pgdata / "postmaster.pid").exists() and _port_open(port)
@@ -343,6 +351,7 @@ class DevStack:
                 running=True if self.settings.database_url else self.pg_running(),
                 external=bool(self.settings.database_url),
                 address=self.settings.database_url or data.get("database_url"),
+                pid=None if self.settings.database_url else self.postgres_pid(),
             ),
             ComponentStatus(
                 "temporal",

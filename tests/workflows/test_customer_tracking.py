@@ -4,15 +4,19 @@ cancel during each tracking activity, and the metrics the worker records."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import event
+from temporalio import activity
 from temporalio.client import WorkflowFailureError
 
-from psa.db.engine import tenant_transaction
+from psa.db.engine import make_engine, tenant_transaction
 from psa.domain import clients, contacts
+from psa.domain.seeds import SEEDED_TABLES
 from psa.provisioning.client import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.customer_tracking import bootstrap_management_tenant
 from psa.provisioning.types import AdminUser, CancelSignal, CustomerTrackingArgs, TrackingTarget
@@ -275,3 +279,25 @@ async def test_worker_metrics_count_tracking_outcomes_and_durations(client, star
     )
     assert after[0] - before[0] == 1 and after[1] - before[1] == 1 and after[2] - before[2] == 2
     assert sample("psa_provisioning_duration_seconds_sum", outcome="completed") > 0
+
+
+async def test_a_tracked_provisioning_sends_at_most_40_statements_besides_the_seeds(client, start_worker, management):
+    """Issue 2's budget: at most 40 SQL statements per provisioning, seeds excluded, customer tracking included
+    (counted as bench/provisioning.py counts them: every statement the activities send)."""
+    engine = make_engine(management.settings)
+    sent: list[tuple[str, str]] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _executemany) -> None:
+        sent.append((activity.info().workflow_id, statement))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        task_queue = await start_worker(settings=management.settings, engine_=engine)
+        handle, result = await provision(client, task_queue)
+    finally:
+        await engine.dispose()
+    assert result.customer_tracking.status == "ok"
+    ours = [statement for workflow_id, statement in sent if workflow_id == handle.id]
+    seeds = [s for s in ours if re.match(rf"\s*INSERT\s+INTO\s+({'|'.join(SEEDED_TABLES)})\b", s, re.IGNORECASE)]
+    assert len(seeds) == len(SEEDED_TABLES)
+    assert len(ours) - len(seeds) <= 40, "\n".join(ours)

@@ -483,58 +483,55 @@ async def find_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID, *,
     """The hydrated contact, or None when the tenant has no contact with this id. ``lock``: the contact row is
     locked (``FOR UPDATE``) until commit, so a decision taken on what is read here (a guard, a no-op) cannot
     be overtaken by a concurrent writer; a writer that commits first is seen."""
-    params = {"t": tenant, "id": contact_id}
     row = (
         await conn.execute(
             text(
                 """SELECT c.tenant, c.contact_name_id, c.full_name, c.email, c.client_id, c.role, c.notes,
                           c.is_inactive, c.is_client_admin, c.primary_email_canonical_type,
                           d.label AS primary_email_custom_type, c.primary_email_custom_type_id, c.created_at,
-                          c.updated_at
+                          c.updated_at,
+                          (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                    'contact_phone_number_id', p.contact_phone_number_id,
+                                    'phone_number', p.phone_number, 'extension', p.extension,
+                                    'canonical_type', p.canonical_type, 'custom_type', pd.label,
+                                    'is_default', p.is_default, 'display_order', p.display_order)
+                                  ORDER BY p.display_order), '[]'::jsonb)
+                             FROM contact_phone_numbers p
+                             LEFT JOIN contact_phone_type_definitions pd
+                               ON pd.tenant = p.tenant AND pd.contact_phone_type_id = p.custom_phone_type_id
+                            WHERE p.tenant = c.tenant AND p.contact_name_id = c.contact_name_id) AS phones,
+                          (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                    'contact_additional_email_address_id', a.contact_additional_email_address_id,
+                                    'email_address', a.email_address, 'canonical_type', a.canonical_type,
+                                    'custom_type', ad.label, 'display_order', a.display_order)
+                                  ORDER BY a.display_order), '[]'::jsonb)
+                             FROM contact_additional_email_addresses a
+                             LEFT JOIN contact_email_type_definitions ad
+                               ON ad.tenant = a.tenant AND ad.contact_email_type_id = a.custom_email_type_id
+                            WHERE a.tenant = c.tenant AND a.contact_name_id = c.contact_name_id) AS emails
                      FROM contacts c
                      LEFT JOIN contact_email_type_definitions d
                        ON d.tenant = c.tenant AND d.contact_email_type_id = c.primary_email_custom_type_id
                     WHERE c.tenant = :t AND c.contact_name_id = :id"""
                 + (" FOR UPDATE OF c" if lock else "")
             ),
-            params,
+            {"t": tenant, "id": contact_id},
         )
     ).first()
     if row is None:
         return None
-    phones = await conn.execute(
-        text(
-            """SELECT p.contact_phone_number_id, p.phone_number, p.extension, p.canonical_type,
-                      d.label AS custom_type, p.is_default, p.display_order
-                 FROM contact_phone_numbers p
-                 LEFT JOIN contact_phone_type_definitions d
-                   ON d.tenant = p.tenant AND d.contact_phone_type_id = p.custom_phone_type_id
-                WHERE p.tenant = :t AND p.contact_name_id = :id ORDER BY p.display_order"""
-        ),
-        params,
-    )
-    emails = await conn.execute(
-        text(
-            """SELECT a.contact_additional_email_address_id, a.email_address, a.canonical_type,
-                      d.label AS custom_type, a.display_order
-                 FROM contact_additional_email_addresses a
-                 LEFT JOIN contact_email_type_definitions d
-                   ON d.tenant = a.tenant AND d.contact_email_type_id = a.custom_email_type_id
-                WHERE a.tenant = :t AND a.contact_name_id = :id ORDER BY a.display_order"""
-        ),
-        params,
-    )
-    phone_rows = [PhoneNumber(**p._mapping, phone_type=p.custom_type or p.canonical_type) for p in phones]
+    fields = {key: value for key, value in row._mapping.items() if key not in ("phones", "emails")}
+    phone_rows = [PhoneNumber(**p, phone_type=p["custom_type"] or p["canonical_type"]) for p in row.phones]
     default = next((p for p in phone_rows if p.is_default), None)
     return Contact(
-        **row._mapping,
+        **fields,
         primary_email_type=row.primary_email_custom_type or row.primary_email_canonical_type
         or DEFAULT_PRIMARY_EMAIL_TYPE,
         phone_numbers=phone_rows,
         default_phone_number=default.phone_number if default else None,
         default_phone_type=default.phone_type if default else None,
-        additional_email_addresses=[AdditionalEmail(**e._mapping, email_type=e.custom_type or e.canonical_type)
-                                    for e in emails],
+        additional_email_addresses=[AdditionalEmail(**e, email_type=e["custom_type"] or e["canonical_type"])
+                                    for e in row.emails],
     )  # fmt: skip
 
 

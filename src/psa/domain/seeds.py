@@ -191,6 +191,11 @@ class SeedResult:
     statuses: int
 
 
+SEEDED_TABLES = ("roles", "permissions", "role_permissions", "tax_regions", "tax_rates", "statuses")
+"""The tables ``seed_tenant`` writes, one INSERT each: what the provisioning statement budget leaves out as
+"seeds" (issue 2)."""
+
+
 async def seed_tenant(conn: AsyncConnection, tenant: UUID) -> SeedResult:
     """Seed roles, permissions, grants, the default tax region and rate, and the default ticket and
     interaction statuses (STATUSES) for ``tenant``.

@@ -75,6 +75,24 @@ async def tenant_exists(conn: AsyncConnection, tenant: UUID) -> bool:
     return row.first() is not None
 
 
+@dataclass(frozen=True)
+class TenantKey:
+    """A tenant's id, slug and company name (``client_name``)."""
+
+    tenant: UUID
+    slug: str
+    client_name: str
+
+
+async def tenants_with_slug_or_id(conn: AsyncConnection, slug: str, tenant: UUID) -> list[TenantKey]:
+    """The tenants holding ``slug`` or the id ``tenant`` (at most two: both are unique), in one query."""
+    rows = await conn.execute(
+        text("SELECT tenant, slug, client_name FROM tenants WHERE slug = :slug OR tenant = :tenant"),
+        {"slug": slug, "tenant": tenant},
+    )
+    return [TenantKey(**row._mapping) for row in rows]
+
+
 async def list_tenants(conn: AsyncConnection, *, limit: int | None = 100) -> list[TenantRow]:
     """Tenants, newest first (``limit`` None: all of them)."""
     return await _tenants(conn, "", {}, limit=limit)
@@ -115,27 +133,26 @@ async def create_tenant(
 ) -> None:
     """Insert the tenant row (reference: createTenantInDB; ``client_name`` = company name).
 
-    Idempotent for the same (tenant, slug). Raises DuplicateError when the slug or the id belongs to
-    another tenant.
+    Idempotent for the same (tenant, slug): only when the insert met a conflict are the owners of the slug and
+    the id read. Raises DuplicateError when the slug or the id belongs to another tenant.
     """
-    await conn.execute(
+    inserted = await conn.execute(
         text(
             """INSERT INTO tenants (tenant, client_name, slug, email, product_code, billing_source, plan,
                                     licensed_user_count, last_license_update)
                VALUES (:tenant, :name, :slug, lower(:email), :product, :billing, :plan, CAST(:licenses AS integer),
                        CASE WHEN CAST(:licenses AS integer) IS NULL THEN NULL ELSE now() END)
-               ON CONFLICT DO NOTHING"""
+               ON CONFLICT DO NOTHING RETURNING tenant"""
         ),
         {
             "tenant": tenant, "name": company_name, "slug": slug, "email": email, "product": product_code,
             "billing": billing_source, "plan": plan, "licenses": licensed_user_count,
         },
     )  # fmt: skip
-    owner = await conn.execute(
-        text("SELECT tenant, slug FROM tenants WHERE slug = :slug OR tenant = :tenant"),
-        {"slug": slug, "tenant": tenant},
-    )
-    if {(row.tenant, row.slug) for row in owner} != {(tenant, slug)}:
+    if inserted.first() is not None:  # ours, with this id and slug
+        return
+    owners = await tenants_with_slug_or_id(conn, slug, tenant)
+    if {(row.tenant, row.slug) for row in owners} != {(tenant, slug)}:
         raise DuplicateError(f"a tenant with slug '{slug}' or id {tenant} already exists", field="tenant_name")
 
 

@@ -74,13 +74,14 @@ class ProvisioningActivities:
         validated = normalize_request(args.request)
         ours = UUID(args.tenant_id)
         async with tenant_transaction(self.engine, None) as conn:
-            existing = await tenants.get_tenant_by_slug(conn, validated.slug)
+            holders = await tenants.tenants_with_slug_or_id(conn, validated.slug, ours)
+            existing = next((row for row in holders if row.slug == validated.slug), None)
             if existing is not None and existing.tenant != ours:
                 raise DuplicateError(
                     f"a tenant named '{existing.client_name}' (slug '{validated.slug}') already exists",
                     field="tenant_name",
                 )
-            if existing is None and await tenants.tenant_exists(conn, ours):
+            if existing is None and holders:  # the id is another slug's tenant
                 raise DuplicateError(f"tenant id {ours} is already in use", field="tenant_id")
             owner = await users.find_internal_user_tenant(conn, validated.input.admin_user.email)
             if owner is not None and owner != ours:

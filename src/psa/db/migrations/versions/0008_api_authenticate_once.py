@@ -4,8 +4,9 @@
 DEFINER function that returns, for exactly that hash while the key is not revoked and its user is an active
 internal user: the key's tenant, user and key id, the tenant's slug (the management check by name) and which of
 the asked ``resource:action`` permissions the user's MSP roles grant (the rule of
-``psa.automation.permissions.AUTHORIZE``). The API authenticates and authorizes a request in one round trip
-without a transaction, where it took BEGIN, the key lookup, the permission query and COMMIT.
+``psa.automation.permissions.AUTHORIZE``; nothing is looked up when none is asked). The API authenticates and
+authorizes a request in one round trip without a transaction, where it took BEGIN, the key lookup, the
+permission query and COMMIT.
 
 Revision ID: 0008
 Revises: 0007
@@ -26,13 +27,14 @@ CREATE OR REPLACE FUNCTION psa_api_authenticate(p_key_hash text, p_permissions t
 RETURNS TABLE (tenant uuid, user_id uuid, key_id uuid, tenant_slug text, granted text[])
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
   SELECT k.tenant, k.user_id, k.key_id, t.slug,
+         CASE WHEN cardinality(p_permissions) = 0 THEN '{}'::text[] ELSE
          ARRAY(SELECT p.resource || ':' || p.action
                  FROM public.user_roles ur
                  JOIN public.roles r ON r.tenant = ur.tenant AND r.role_id = ur.role_id AND r.msp
                  JOIN public.role_permissions rp ON rp.tenant = ur.tenant AND rp.role_id = ur.role_id
                  JOIN public.permissions p ON p.tenant = rp.tenant AND p.permission_id = rp.permission_id AND p.msp
                 WHERE ur.tenant = k.tenant AND ur.user_id = k.user_id
-                  AND p.resource || ':' || p.action = ANY(p_permissions))
+                  AND p.resource || ':' || p.action = ANY(p_permissions)) END
     FROM public.api_keys k
     JOIN public.users u ON u.tenant = k.tenant AND u.user_id = k.user_id
     JOIN public.tenants t ON t.tenant = k.tenant
