@@ -1274,7 +1274,7 @@ api_keys = Table(
     PrimaryKeyConstraint("tenant", "key_id"),
     _tenant_fk(),
     ForeignKeyConstraint(["tenant", "user_id"], ["users.tenant", "users.user_id"], ondelete="CASCADE"),
-    # The lookup before the tenant is known (psa_api_key_principal); keys are 256-bit random, so no uniqueness
+    # The lookup before the tenant is known (psa_api_authenticate); keys are 256-bit random, so no uniqueness
     # constraint is needed (and a unique one could not lead with tenant).
     Index("ix_api_keys_key_hash", "key_hash"),
 )
