@@ -152,12 +152,13 @@ class DevStack:
             )
 
     def postgres_pid(self) -> int | None:
-        """The embedded postmaster's pid (first line of ``postmaster.pid``), or None when it is not running."""
+        """The embedded postmaster's pid (first line of ``postmaster.pid``), or None when it is not running (a
+        stale file whose pid another program now has is not taken for it)."""
         try:
             pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
+            return pid if "postgres" in psutil.Process(pid).name() else None
+        except (OSError, ValueError, psutil.Error):
             return None
-        return pid if _alive(pid) else None
 
     def pg_running(self) -> bool:
         port = self._read().get("pg_port")

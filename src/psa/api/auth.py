@@ -11,6 +11,7 @@ tenant (``app.current_tenant``, row-level security).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from fastapi import Request, Security
@@ -31,7 +32,10 @@ def is_management(settings: Settings, principal: Principal) -> bool:
     slug of ``PSA_MANAGEMENT_TENANT_NAME`` (as psa.provisioning.customer_tracking.resolve_management_tenant)."""
     if settings.management_tenant_id is not None:
         return principal.tenant == settings.management_tenant_id
-    return principal.tenant_slug == tenant_slug(settings.management_tenant_name)
+    return principal.tenant_slug == _slug(settings.management_tenant_name)
+
+
+_slug = functools.lru_cache(maxsize=8)(tenant_slug)  # the configured name's slug, computed once
 
 
 class Authorized:

@@ -14,6 +14,7 @@ from psa.automation.errors import ActionFailure
 # One round trip: resolve the actor (given, else the run's) among the tenant's active users, and list which of
 # the wanted MSP permissions its MSP roles grant
 # (reference hasPermissionByUserId: user_roles ⋈ roles ⋈ role_permissions ⋈ permissions, tenant-scoped).
+# The API's psa_api_authenticate (migration 0008) applies the same rule: a change to one is a change to both.
 AUTHORIZE = text(
     """SELECT u.user_id AS actor,
               ARRAY(SELECT p.resource || ':' || p.action
@@ -40,8 +41,8 @@ async def authorize(
     actor_user_id: UUID | None,
 ) -> UUID:
     """Resolve the actor and check ``needed`` permissions in order; returns the actor. ``conn`` is a transaction
-    already scoped to ``tenant`` (``tenant_transaction``, or the API's key lookup): under row-level security the
-    rows read here are visible only then. The actor is ``actor_user_id`` when given (direct invocation), else the run's
+    already scoped to ``tenant`` (``tenant_transaction``): under row-level security the rows read here are
+    visible only then. The actor is ``actor_user_id`` when given (direct invocation), else the run's
     recorded actor, and must be an active user of the tenant.
 
     Raises ActionFailure INTERNAL_ERROR "Workflow actor user not found" (reference message) or

@@ -482,7 +482,15 @@ async def get_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> 
 async def find_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID, *, lock: bool = False) -> Contact | None:
     """The hydrated contact, or None when the tenant has no contact with this id. ``lock``: the contact row is
     locked (``FOR UPDATE``) until commit, so a decision taken on what is read here (a guard, a no-op) cannot
-    be overtaken by a concurrent writer; a writer that commits first is seen."""
+    be overtaken by a concurrent writer; a writer that commits first is seen (the lock is taken by a statement
+    of its own, so the read after it sees that writer's phones and emails too)."""
+    if lock:
+        locked = await conn.execute(
+            text("SELECT 1 FROM contacts WHERE tenant = :t AND contact_name_id = :id FOR UPDATE"),
+            {"t": tenant, "id": contact_id},
+        )
+        if locked.first() is None:
+            return None
     row = (
         await conn.execute(
             text(
@@ -513,7 +521,6 @@ async def find_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID, *,
                      LEFT JOIN contact_email_type_definitions d
                        ON d.tenant = c.tenant AND d.contact_email_type_id = c.primary_email_custom_type_id
                     WHERE c.tenant = :t AND c.contact_name_id = :id"""
-                + (" FOR UPDATE OF c" if lock else "")
             ),
             {"t": tenant, "id": contact_id},
         )

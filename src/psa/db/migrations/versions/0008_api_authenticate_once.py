@@ -1,12 +1,17 @@
 """HTTP API: a request's key, tenant and permissions in one statement
 
-``psa_api_key_principal(hash)`` (0006) is replaced by ``psa_api_authenticate(hash, permissions)``, a SECURITY
+``psa_api_authenticate(hash, permissions)`` takes over from ``psa_api_key_principal(hash)`` (0006): a SECURITY
 DEFINER function that returns, for exactly that hash while the key is not revoked and its user is an active
 internal user: the key's tenant, user and key id, the tenant's slug (the management check by name) and which of
 the asked ``resource:action`` permissions the user's MSP roles grant (the rule of
 ``psa.automation.permissions.AUTHORIZE``; nothing is looked up when none is asked). The API authenticates and
 authorizes a request in one round trip without a transaction, where it took BEGIN, the key lookup, the
-permission query and COMMIT.
+permission query and COMMIT. ``psa_api_key_principal`` stays for API processes of the previous release during
+a rolling deploy; a later migration drops it.
+
+The permission rule is the one of ``psa.automation.permissions.AUTHORIZE``: a change to one is a change to both.
+Its search path is ``pg_catalog, pg_temp`` and every table is schema-qualified, so no object another role
+creates can stand in for a function, operator or table it uses.
 
 Revision ID: 0008
 Revises: 0007
@@ -25,9 +30,9 @@ API_ROLE = "psa_api"
 AUTHENTICATE = """
 CREATE OR REPLACE FUNCTION psa_api_authenticate(p_key_hash text, p_permissions text[])
 RETURNS TABLE (tenant uuid, user_id uuid, key_id uuid, tenant_slug text, granted text[])
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT k.tenant, k.user_id, k.key_id, t.slug,
-         CASE WHEN cardinality(p_permissions) = 0 THEN '{}'::text[] ELSE
+         CASE WHEN pg_catalog.cardinality(p_permissions) = 0 THEN '{}'::text[] ELSE
          ARRAY(SELECT p.resource || ':' || p.action
                  FROM public.user_roles ur
                  JOIN public.roles r ON r.tenant = ur.tenant AND r.role_id = ur.role_id AND r.msp
@@ -42,27 +47,12 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn
 $fn$
 """
 
-KEY_PRINCIPAL = """
-CREATE OR REPLACE FUNCTION psa_api_key_principal(p_key_hash text)
-RETURNS TABLE (tenant uuid, user_id uuid, key_id uuid)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
-  SELECT k.tenant, k.user_id, k.key_id
-    FROM public.api_keys k
-    JOIN public.users u ON u.tenant = k.tenant AND u.user_id = k.user_id
-   WHERE k.key_hash = p_key_hash AND k.revoked_at IS NULL AND NOT u.is_inactive AND u.user_type = 'internal'
-$fn$
-"""
-
 
 def upgrade() -> None:
     op.execute(AUTHENTICATE)
     op.execute("REVOKE ALL ON FUNCTION psa_api_authenticate(text, text[]) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION psa_api_authenticate(text, text[]) TO {API_ROLE}")
-    op.execute("DROP FUNCTION psa_api_key_principal(text)")
 
 
 def downgrade() -> None:
-    op.execute(KEY_PRINCIPAL)
-    op.execute("REVOKE ALL ON FUNCTION psa_api_key_principal(text) FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION psa_api_key_principal(text) TO {API_ROLE}")
     op.execute("DROP FUNCTION psa_api_authenticate(text, text[])")
