@@ -34,7 +34,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-from benchlib import cpu_used, header, per_item_ms, summarize, write_report
+from benchlib import cpu_used, header, per_item_ms, stack_pids, summarize, write_report
 
 from psa.config import Settings
 from psa.db.engine import make_engine, tenant_transaction
@@ -144,7 +144,7 @@ async def run(args: argparse.Namespace) -> dict:
             await conn.exec_driver_sql("ANALYZE")
         find = {"input": {"client_id": client_id}}
         path = httpx.URL(location).path
-        pids = {component.name: component.pid for component in stack.status()} if stack else {}
+        pids = stack_pids(stack)
         processes = {"api": server.pid, "postgres": pids.get("postgres"), "load_generator": os.getpid(),
                      "worker": worker.pid, "temporal": pids.get("temporal")}  # fmt: skip
         with cpu_used(processes) as get_cpu:

@@ -83,6 +83,12 @@ def cpu_used(processes: dict[str, int | None]) -> Iterator[dict[str, float]]:
         used[name] = round(sum(seconds - before[name].get(pid, 0.0) for pid, seconds in tree.items()), 3)
 
 
+def stack_pids(stack: Any) -> dict[str, int | None]:
+    """The pids of an embedded ``psa.devstack.DevStack``'s components by name (``postgres``, ``temporal``,
+    ``worker``; None when not running or external), or ``{}`` without a stack (external servers)."""
+    return {component.name: component.pid for component in stack.status()} if stack else {}
+
+
 def per_item_ms(cpu_seconds: dict[str, float], items: int) -> dict[str, float]:
     """``cpu_used`` seconds as milliseconds per item (request, provisioning), with their ``total``."""
     per = {name: round(seconds / items * 1000, 2) for name, seconds in cpu_seconds.items()}

@@ -58,7 +58,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from benchlib import cpu_used, header, per_item_ms
+from benchlib import cpu_used, header, per_item_ms, stack_pids
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -118,7 +118,7 @@ def prepare_settings(bcrypt_rounds: int | None, outbox_dir: Path) -> tuple[Setti
 def process_ids(stack: DevStack | None) -> dict[str, int | None]:
     """The processes whose CPU the concurrent phase measures: this one (the worker, its bcrypt threads and the
     client), and the embedded Temporal dev server and PostgreSQL (None when external)."""
-    pids = {component.name: component.pid for component in stack.status()} if stack else {}
+    pids = stack_pids(stack)
     return {"bench_process_with_worker": os.getpid(), "temporal": pids.get("temporal"),
             "postgres": pids.get("postgres")}  # fmt: skip
 
