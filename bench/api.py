@@ -103,41 +103,76 @@ async def run(args: argparse.Namespace) -> dict:
     db_url = os.environ.get("DATABASE_URL") or stack.create_database(BENCH_DB, replace=True)
     temporal = os.environ.get("TEMPORAL_ADDRESS") or stack.settings.resolved_temporal_address()
     task_queue = f"bench-api-{uuid.uuid4().hex[:8]}"
-    settings = Settings(state_dir=BENCH_STATE, database_url=db_url, temporal_address=temporal, bcrypt_rounds=4,
-                        task_queue=task_queue, email_provider="outbox")  # fmt: skip
+    settings = Settings(
+        state_dir=BENCH_STATE,
+        database_url=db_url,
+        temporal_address=temporal,
+        bcrypt_rounds=4,
+        task_queue=task_queue,
+        email_provider="outbox",
+    )
     upgrade(settings.resolved_database_url())
     engine = make_engine(settings)
     mgmt = await bootstrap_management_tenant(engine, "Bench Management", email="ops@bench.example.com")
     admin = uuid.uuid4()
     async with tenant_transaction(engine, mgmt.tenant) as conn:
         await users.create_internal_user(
-            conn, tenant=mgmt.tenant, user_id=admin, first_name="Bench", last_name="Admin",
-            email=f"admin-{admin.hex[:8]}@bench.example.com", password_hash="unused",
-        )  # fmt: skip
+            conn,
+            tenant=mgmt.tenant,
+            user_id=admin,
+            first_name="Bench",
+            last_name="Admin",
+            email=f"admin-{admin.hex[:8]}@bench.example.com",
+            password_hash="unused",
+        )
         key = (await create_api_key(conn, mgmt.tenant, admin, name="bench")).key
-    env = dict(os.environ, PSA_STATE_DIR=str(BENCH_STATE), DATABASE_URL=db_url, TEMPORAL_ADDRESS=temporal,
-               PSA_TASK_QUEUE=task_queue, PSA_MANAGEMENT_TENANT_ID=str(mgmt.tenant), PSA_BCRYPT_ROUNDS="4",
-               PSA_EMAIL_PROVIDER="outbox")  # fmt: skip
+    env = dict(
+        os.environ,
+        PSA_STATE_DIR=str(BENCH_STATE),
+        DATABASE_URL=db_url,
+        TEMPORAL_ADDRESS=temporal,
+        PSA_TASK_QUEUE=task_queue,
+        PSA_MANAGEMENT_TENANT_ID=str(mgmt.tenant),
+        PSA_BCRYPT_ROUNDS="4",
+        PSA_EMAIL_PROVIDER="outbox",
+    )
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     worker = subprocess.Popen([sys.executable, "-m", "psa.cli", "worker"], **quiet)
-    server = subprocess.Popen([sys.executable, "-m", "psa.cli", "api", "--port", str(port), "--no-access-log",
-                               "--workers", str(args.workers)], **quiet)  # fmt: skip
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "psa.cli",
+            "api",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--workers",
+            str(args.workers),
+        ],
+        **quiet,
+    )
     headers = {"x-api-key": key}
     try:
         await wait_healthy(base_url, server)
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
             token = uuid.uuid4().hex[:8]
-            started = await http.post("/api/v1/tenants", json={
-                "tenant_name": f"Bench Tenant {token}",
-                "admin_user": {"first_name": "B", "last_name": "T", "email": f"b.{token}@bench.example.com"},
-            })  # fmt: skip
+            started = await http.post(
+                "/api/v1/tenants",
+                json={
+                    "tenant_name": f"Bench Tenant {token}",
+                    "admin_user": {"first_name": "B", "last_name": "T", "email": f"b.{token}@bench.example.com"},
+                },
+            )
             location = started.headers["location"]
             while (await http.get(location)).json()["status"] == "RUNNING":
                 await asyncio.sleep(0.1)
-            created = await http.post("/api/v1/automation/actions/clients.create/invoke",
-                                      json={"input": {"client_name": f"Bench Client {token}"}})  # fmt: skip
+            created = await http.post(
+                "/api/v1/automation/actions/clients.create/invoke",
+                json={"input": {"client_name": f"Bench Client {token}"}},
+            )
             client_id = created.json()["output"]["client"]["client_id"]
         async with engine.connect() as conn:  # planner statistics, as autovacuum gives a live database
             await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -145,15 +180,23 @@ async def run(args: argparse.Namespace) -> dict:
         find = {"input": {"client_id": client_id}}
         path = httpx.URL(location).path
         pids = stack_pids(stack)
-        processes = {"api": server.pid, "postgres": pids.get("postgres"), "load_generator": os.getpid(),
-                     "worker": worker.pid, "temporal": pids.get("temporal")}  # fmt: skip
+        processes = {
+            "api": server.pid,
+            "postgres": pids.get("postgres"),
+            "load_generator": os.getpid(),
+            "worker": worker.pid,
+            "temporal": pids.get("temporal"),
+        }
         with cpu_used(processes) as get_cpu:
             get_tenant = await load(base_url, headers, args.clients, args.requests, lambda http: http.get(path))
         with cpu_used(processes) as invoke_cpu:
             invoke_find = await load(
-                base_url, headers, args.clients, args.requests,
+                base_url,
+                headers,
+                args.clients,
+                args.requests,
                 lambda http: http.post("/api/v1/automation/actions/clients.find/invoke", json=find),
-            )  # fmt: skip
+            )
         get_tenant["cpu_ms_per_request"] = per_item_ms(get_cpu, get_tenant["n"])
         invoke_find["cpu_ms_per_request"] = per_item_ms(invoke_cpu, invoke_find["n"])
     finally:

@@ -55,30 +55,73 @@ TEN_STEPS = {
     "id": "bench-ten-steps",
     "name": "Ten steps",
     "steps": [
-        {"id": "name", "type": "transform.assign",
-         "config": {"assign": {"vars.name": {"$expr": "'Bench ' & meta.runId"}}}},
-        {"id": "create", "type": "action.call",
-         "config": {"actionId": "clients.create", "version": 1, "inputMapping": {"client_name": {"$expr": "vars.name"}},
-                    "saveAs": "vars.created"}},
-        {"id": "find", "type": "action.call",
-         "config": {"actionId": "clients.find", "version": 1,
-                    "inputMapping": {"client_id": {"$expr": "vars.created.client.client_id"}}, "saveAs": "vars.found"}},
-        {"id": "tag", "type": "action.call",
-         "config": {"actionId": "clients.add_tag", "version": 1,
-                    "inputMapping": {"client_id": {"$expr": "vars.found.client.client_id"}, "tags": ["bench"]}}},
-        {"id": "check", "type": "control.if", "condition": {"$expr": "vars.found.client != null"},
-         "then": [{"id": "update", "type": "action.call",
-                   "config": {"actionId": "clients.update", "version": 1,
-                              "inputMapping": {"client_id": {"$expr": "vars.found.client.client_id"},
-                                               "patch": {"notes": "benchmarked"}}}}]},
+        {
+            "id": "name",
+            "type": "transform.assign",
+            "config": {"assign": {"vars.name": {"$expr": "'Bench ' & meta.runId"}}},
+        },
+        {
+            "id": "create",
+            "type": "action.call",
+            "config": {
+                "actionId": "clients.create",
+                "version": 1,
+                "inputMapping": {"client_name": {"$expr": "vars.name"}},
+                "saveAs": "vars.created",
+            },
+        },
+        {
+            "id": "find",
+            "type": "action.call",
+            "config": {
+                "actionId": "clients.find",
+                "version": 1,
+                "inputMapping": {"client_id": {"$expr": "vars.created.client.client_id"}},
+                "saveAs": "vars.found",
+            },
+        },
+        {
+            "id": "tag",
+            "type": "action.call",
+            "config": {
+                "actionId": "clients.add_tag",
+                "version": 1,
+                "inputMapping": {"client_id": {"$expr": "vars.found.client.client_id"}, "tags": ["bench"]},
+            },
+        },
+        {
+            "id": "check",
+            "type": "control.if",
+            "condition": {"$expr": "vars.found.client != null"},
+            "then": [
+                {
+                    "id": "update",
+                    "type": "action.call",
+                    "config": {
+                        "actionId": "clients.update",
+                        "version": 1,
+                        "inputMapping": {
+                            "client_id": {"$expr": "vars.found.client.client_id"},
+                            "patch": {"notes": "benchmarked"},
+                        },
+                    },
+                }
+            ],
+        },
         {"id": "state", "type": "state.set", "config": {"state": "UPDATED"}},
         {"id": "again", "type": "transform.assign", "config": {"assign": {"vars.done": {"$expr": "true"}}}},
-        {"id": "refind", "type": "action.call",
-         "config": {"actionId": "clients.find", "version": 1,
-                    "inputMapping": {"client_id": {"$expr": "vars.created.client.client_id"}}}},
+        {
+            "id": "refind",
+            "type": "action.call",
+            "config": {
+                "actionId": "clients.find",
+                "version": 1,
+                "inputMapping": {"client_id": {"$expr": "vars.created.client.client_id"}},
+            },
+        },
         {"id": "final", "type": "state.set", "config": {"state": "DONE"}},
     ],
-}  # fmt: skip
+}
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -94,13 +137,19 @@ async def run(args: argparse.Namespace) -> dict:
     registry = default_registry()
     tenant, admin = uuid.uuid4(), uuid.uuid4()
     async with tenant_transaction(engine, tenant) as conn:
-        await tenants.create_tenant(conn, tenant=tenant, slug=f"bench-{tenant.hex[:8]}", company_name="Bench",
-                                    email="bench@example.com")  # fmt: skip
+        await tenants.create_tenant(
+            conn, tenant=tenant, slug=f"bench-{tenant.hex[:8]}", company_name="Bench", email="bench@example.com"
+        )
         await seeds.seed_tenant(conn, tenant)
         await users.create_internal_user(
-            conn, tenant=tenant, user_id=admin, first_name="Bench", last_name="Admin",
-            email=f"admin-{tenant.hex[:8]}@example.com", password_hash="unused",
-        )  # fmt: skip
+            conn,
+            tenant=tenant,
+            user_id=admin,
+            first_name="Bench",
+            last_name="Admin",
+            email=f"admin-{tenant.hex[:8]}@example.com",
+            password_hash="unused",
+        )
 
     # A fresh database has no planner statistics until autovacuum's first pass (a minute in); without them the
     # permission join is planned as nested sequential scans (about 5 ms instead of under 1). Measure the
@@ -110,18 +159,29 @@ async def run(args: argparse.Namespace) -> dict:
         await conn.exec_driver_sql("ANALYZE")
 
     async def invoke(action_id: str, raw: dict, **kwargs):
-        return await invoke_action(engine, registry, tenant=tenant, action_id=action_id, version=1, raw_input=raw,
-                                   actor_user_id=admin, **kwargs)  # fmt: skip
+        return await invoke_action(
+            engine,
+            registry,
+            tenant=tenant,
+            action_id=action_id,
+            version=1,
+            raw_input=raw,
+            actor_user_id=admin,
+            **kwargs,
+        )
 
     run_id = uuid.uuid4().hex[:8]
     await timed(lambda i: invoke("clients.create", {"client_name": f"Warm {run_id} {i}"}), 10)
     create = await timed(lambda i: invoke("clients.create", {"client_name": f"Direct {run_id} {i}"}), args.n)
     some = (await invoke("clients.create", {"client_name": f"Found {run_id}"})).output["client"]["client_id"]
     find = await timed(lambda i: invoke("clients.find", {"client_id": some}), args.n)
-    first = await timed(lambda i: invoke("clients.create", {"client_name": f"Replay {run_id}"},
-                                         idempotency_key=f"replay-{run_id}"), 1)  # fmt: skip
-    replay = await timed(lambda i: invoke("clients.create", {"client_name": f"Replay {run_id}"},
-                                          idempotency_key=f"replay-{run_id}"), args.n)  # fmt: skip
+    first = await timed(
+        lambda i: invoke("clients.create", {"client_name": f"Replay {run_id}"}, idempotency_key=f"replay-{run_id}"), 1
+    )
+    replay = await timed(
+        lambda i: invoke("clients.create", {"client_name": f"Replay {run_id}"}, idempotency_key=f"replay-{run_id}"),
+        args.n,
+    )
 
     async with tenant_transaction(engine, tenant) as conn:
         await publish_definition(conn, tenant, TEN_STEPS, registry=registry, published_by=admin)
@@ -130,8 +190,9 @@ async def run(args: argparse.Namespace) -> dict:
     async with build_worker(client, ProvisioningActivities(engine, settings), task_queue=task_queue):
 
         async def one_run(i: int) -> None:
-            launched = await launch_run(engine, client, tenant=tenant, workflow="bench-ten-steps", payload={},
-                                        task_queue=task_queue)  # fmt: skip
+            launched = await launch_run(
+                engine, client, tenant=tenant, workflow="bench-ten-steps", payload={}, task_queue=task_queue
+            )
             result = await run_handle(client, launched.run_id).result()
             if result["status"] != "SUCCEEDED":
                 raise RuntimeError(f"run {launched.run_id} ended {result['status']}")

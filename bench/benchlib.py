@@ -22,8 +22,12 @@ def summarize(samples: list[float], wall: float | None = None) -> dict[str, floa
     seconds the samples took together) also ``requests_per_s``."""
     ms = sorted(x * 1000 for x in samples)
     cuts = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
-    summary = {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(cuts[94], 2),
-               "mean_ms": round(statistics.fmean(ms), 2)}  # fmt: skip
+    summary = {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(cuts[94], 2),
+        "mean_ms": round(statistics.fmean(ms), 2),
+    }
     if wall is not None:
         summary["requests_per_s"] = round(len(ms) / wall, 1)
     return summary

@@ -117,21 +117,41 @@ async def load_tenant(engine, index: int, n: int) -> dict:
     """One tenant with seeded roles, an Admin actor, 20 clients and ``n`` contacts. Returns its ids."""
     tenant, admin = uuid.uuid4(), uuid.uuid4()
     async with tenant_transaction(engine, tenant) as conn:
-        await tenants.create_tenant(conn, tenant=tenant, slug=f"bench-contacts-{index}-{tenant.hex[:6]}",
-                                    company_name=f"Bench {index}", email="bench@example.com")  # fmt: skip
+        await tenants.create_tenant(
+            conn,
+            tenant=tenant,
+            slug=f"bench-contacts-{index}-{tenant.hex[:6]}",
+            company_name=f"Bench {index}",
+            email="bench@example.com",
+        )
         await seeds.seed_tenant(conn, tenant)
         await users.create_internal_user(
-            conn, tenant=tenant, user_id=admin, first_name="Bench", last_name="Admin",
-            email=f"admin-{tenant.hex[:8]}@example.com", password_hash="unused", role_name="Admin",
-        )  # fmt: skip
+            conn,
+            tenant=tenant,
+            user_id=admin,
+            first_name="Bench",
+            last_name="Admin",
+            email=f"admin-{tenant.hex[:8]}@example.com",
+            password_hash="unused",
+            role_name="Admin",
+        )
         client_ids = [
             (await clients.create_client(conn, tenant, {"client_name": f"Client {index}-{i}"})).client_id
             for i in range(CLIENTS_PER_TENANT)
         ]
     for lo in range(1, n + 1, BATCH):
         async with tenant_transaction(engine, tenant) as conn:
-            await conn.execute(LOAD_BATCH, {"t": tenant, "lo": lo, "hi": min(n, lo + BATCH - 1), "clients": client_ids,
-                                            "first": FIRST, "last": LAST})  # fmt: skip
+            await conn.execute(
+                LOAD_BATCH,
+                {
+                    "t": tenant,
+                    "lo": lo,
+                    "hi": min(n, lo + BATCH - 1),
+                    "clients": client_ids,
+                    "first": FIRST,
+                    "last": LAST,
+                },
+            )
     return {"tenant": tenant, "admin": admin}
 
 
@@ -187,11 +207,13 @@ async def run(args: argparse.Namespace) -> dict:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.exec_driver_sql("ANALYZE")
         load_seconds = time.perf_counter() - load_start
+        totals_sql = text(
+            "SELECT (SELECT count(*) FROM contacts) AS contacts,"
+            " (SELECT count(*) FROM contact_phone_numbers) AS phones,"
+            " (SELECT count(*) FROM contact_additional_email_addresses) AS additional_emails"
+        )
         async with engine.connect() as conn:
-            totals = (await conn.execute(text(
-                """SELECT (SELECT count(*) FROM contacts) AS contacts, (SELECT count(*) FROM contact_phone_numbers)
-                          AS phones, (SELECT count(*) FROM contact_additional_email_addresses) AS additional_emails"""
-            ))).one()._asdict()  # fmt: skip
+            totals = (await conn.execute(totals_sql)).one()._asdict()
 
         per_tenant = max(1, args.n // len(loaded) + 1)
         picks = {t["tenant"]: await sample_contacts(engine, t["tenant"], per_tenant, rng) for t in loaded}
@@ -202,17 +224,26 @@ async def run(args: argparse.Namespace) -> dict:
             calls.append((who, sample[(i // len(loaded)) % len(sample)]))
 
         async def invoke(who: dict, action_id: str, raw: dict) -> dict:
-            result = await invoke_action(engine, registry, tenant=who["tenant"], action_id=action_id, version=1,
-                                         raw_input=raw, actor_user_id=who["admin"])  # fmt: skip
+            result = await invoke_action(
+                engine,
+                registry,
+                tenant=who["tenant"],
+                action_id=action_id,
+                version=1,
+                raw_input=raw,
+                actor_user_id=who["admin"],
+            )
             return result.output
 
         scenarios = {
             "search_name_prefix": lambda c: ("contacts.search", {"query": c.full_name[:3]}),
             "search_name_prefix_6": lambda c: ("contacts.search", {"query": c.full_name[:6]}),
             "search_email": lambda c: ("contacts.search", {"query": c.email}),
-            "find_phone_last10": lambda c: ("contacts.find", {"phone": national(c.phone_number),
-                                                               "phone_match": "last10"}),
-        }  # fmt: skip
+            "find_phone_last10": lambda c: (
+                "contacts.find",
+                {"phone": national(c.phone_number), "phone_match": "last10"},
+            ),
+        }
         results = {}
         for name, build in scenarios.items():
             for who, contact in calls[:10]:  # warm-up
@@ -225,8 +256,11 @@ async def run(args: argparse.Namespace) -> dict:
                 samples.append(time.perf_counter() - start)
                 found = output["total"] if action_id == "contacts.search" else int(output["contact"] is not None)
                 matched.append(found)
-            results[name] = {**summarize(samples), "mean_matches": round(statistics.fmean(matched), 1),
-                             "min_matches": min(matched)}  # fmt: skip
+            results[name] = {
+                **summarize(samples),
+                "mean_matches": round(statistics.fmean(matched), 1),
+                "min_matches": min(matched),
+            }
             print(f"{name}: {results[name]}", flush=True)
     finally:
         await engine.dispose()
@@ -235,8 +269,13 @@ async def run(args: argparse.Namespace) -> dict:
 
     return {
         **header("contacts"),
-        "data": {"tenants": args.tenants, "contacts_per_tenant": args.contacts, **totals, "reused_tenants": reused,
-                 "load_seconds": round(load_seconds, 1)},  # fmt: skip
+        "data": {
+            "tenants": args.tenants,
+            "contacts_per_tenant": args.contacts,
+            **totals,
+            "reused_tenants": reused,
+            "load_seconds": round(load_seconds, 1),
+        },
         "latency": results,
         "target_p50_ms": TARGET_P50_MS,
         "targets_met": {name: r["p50_ms"] <= TARGET_P50_MS for name, r in results.items()},
@@ -249,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=100_000, help="contacts per tenant (default 100000)")
     parser.add_argument("--n", type=int, default=200, help="calls per scenario (default 200)")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the database of a previous run and load only missing tenants")  # fmt: skip
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the database of a previous run and load only missing tenants"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))

@@ -52,9 +52,11 @@ TARGETS = {"find_activities_p50_ms_max": 20}
 CLIENTS_PER_TENANT = 100
 OWNERS_PER_TENANT = 5
 SYSTEM_TYPES = [  # migration 0003: Call, Email, Meeting, Note
-    "8e36ee4d-d124-5e40-8076-5d9b3b587fc1", "2db33f79-cfd5-54c2-b07b-04f5efa37c70",
-    "933a78c3-f69c-5ae9-98cc-73480fb3a89a", "1af97a91-1713-5a9a-a018-72d449958989",
-]  # fmt: skip
+    "8e36ee4d-d124-5e40-8076-5d9b3b587fc1",
+    "2db33f79-cfd5-54c2-b07b-04f5efa37c70",
+    "933a78c3-f69c-5ae9-98cc-73480fb3a89a",
+    "1af97a91-1713-5a9a-a018-72d449958989",
+]
 
 CLIENTS = text(
     """INSERT INTO clients (tenant, client_name)
@@ -77,30 +79,49 @@ async def load_tenant(engine, per_tenant: int) -> dict:
     tenant, admin = uuid.uuid4(), uuid.uuid4()
     owners = [admin]
     async with tenant_transaction(engine, tenant) as conn:
-        await tenants.create_tenant(conn, tenant=tenant, slug=f"bench-crm-{tenant.hex[:8]}", company_name="Bench",
-                                    email="bench@example.com")  # fmt: skip
+        await tenants.create_tenant(
+            conn, tenant=tenant, slug=f"bench-crm-{tenant.hex[:8]}", company_name="Bench", email="bench@example.com"
+        )
         await seeds.seed_tenant(conn, tenant)
         for i in range(OWNERS_PER_TENANT + 1):
             user_id = admin if i == 0 else uuid.uuid4()
             await users.create_internal_user(
-                conn, tenant=tenant, user_id=user_id, first_name="Bench", last_name=f"Owner {i}",
-                email=f"owner{i}-{tenant.hex[:8]}@example.com", password_hash="unused",
+                conn,
+                tenant=tenant,
+                user_id=user_id,
+                first_name="Bench",
+                last_name=f"Owner {i}",
+                email=f"owner{i}-{tenant.hex[:8]}@example.com",
+                password_hash="unused",
                 role_name="Admin" if i == 0 else "Technician",
-            )  # fmt: skip
+            )
             if i:
                 owners.append(user_id)
         statuses = dict(
-            (await conn.execute(text("SELECT name, status_id FROM statuses WHERE tenant = :t AND "
-                                     "status_type = 'interaction'"), {"t": tenant})).all()
-        )  # fmt: skip
+            (
+                await conn.execute(
+                    text("SELECT name, status_id FROM statuses WHERE tenant = :t AND status_type = 'interaction'"),
+                    {"t": tenant},
+                )
+            ).all()
+        )
         await conn.execute(CLIENTS, {"t": tenant, "n": CLIENTS_PER_TENANT})
         await conn.execute(
             INTERACTIONS,
-            {"t": tenant, "n": per_tenant, "types": SYSTEM_TYPES, "owners": [str(o) for o in owners],
-             "owner_count": len(owners), "planned": statuses["Planned"], "completed": statuses["Completed"]},
-        )  # fmt: skip
-        clients = [row.client_id for row in await conn.execute(
-            text("SELECT client_id FROM clients WHERE tenant = :t"), {"t": tenant})]  # fmt: skip
+            {
+                "t": tenant,
+                "n": per_tenant,
+                "types": SYSTEM_TYPES,
+                "owners": [str(o) for o in owners],
+                "owner_count": len(owners),
+                "planned": statuses["Planned"],
+                "completed": statuses["Completed"],
+            },
+        )
+        clients = [
+            row.client_id
+            for row in await conn.execute(text("SELECT client_id FROM clients WHERE tenant = :t"), {"t": tenant})
+        ]
     return {"tenant": tenant, "admin": admin, "clients": clients, "statuses": list(statuses.values())}
 
 
@@ -131,16 +152,27 @@ async def run(args: argparse.Namespace) -> dict:
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
     async def find(raw: dict, who: dict) -> None:
-        result = await invoke_action(engine, registry, tenant=who["tenant"], action_id="crm.find_activities",
-                                     version=1, raw_input=raw, actor_user_id=who["admin"])  # fmt: skip
+        result = await invoke_action(
+            engine,
+            registry,
+            tenant=who["tenant"],
+            action_id="crm.find_activities",
+            version=1,
+            raw_input=raw,
+            actor_user_id=who["admin"],
+        )
         if not result.output["activities"]:
             raise RuntimeError(f"no activities for {raw}")
 
     def by_client(_: int):
         who = rng.choice(loaded)
         end = now - dt.timedelta(days=rng.randint(0, max(0, span_days - 30)))
-        raw = {"client_id": str(rng.choice(who["clients"])), "date_from": iso(end - dt.timedelta(days=30)),
-               "date_to": iso(end), "limit": 25}  # fmt: skip
+        raw = {
+            "client_id": str(rng.choice(who["clients"])),
+            "date_from": iso(end - dt.timedelta(days=30)),
+            "date_to": iso(end),
+            "limit": 25,
+        }
         return find(raw, who)
 
     def by_date_range(_: int):
@@ -164,10 +196,17 @@ async def run(args: argparse.Namespace) -> dict:
 
     report = {
         **header("crm"),
-        "data": {"tenants": args.tenants, "interactions": total, "load_seconds": round(load_seconds, 1),
-                 "clients_per_tenant": CLIENTS_PER_TENANT},  # fmt: skip
-        "find_activities": {"client_date_range": summarize(client_range), "type_status": summarize(type_status),
-                            "date_range": summarize(date_range)},
+        "data": {
+            "tenants": args.tenants,
+            "interactions": total,
+            "load_seconds": round(load_seconds, 1),
+            "clients_per_tenant": CLIENTS_PER_TENANT,
+        },
+        "find_activities": {
+            "client_date_range": summarize(client_range),
+            "type_status": summarize(type_status),
+            "date_range": summarize(date_range),
+        },
         "targets": TARGETS,
     }
     report["targets_met"] = {

@@ -119,8 +119,11 @@ def process_ids(stack: DevStack | None) -> dict[str, int | None]:
     """The processes whose CPU the concurrent phase measures: this one (the worker, its bcrypt threads and the
     client), and the embedded Temporal dev server and PostgreSQL (None when external)."""
     pids = stack_pids(stack)
-    return {"bench_process_with_worker": os.getpid(), "temporal": pids.get("temporal"),
-            "postgres": pids.get("postgres")}  # fmt: skip
+    return {
+        "bench_process_with_worker": os.getpid(),
+        "temporal": pids.get("temporal"),
+        "postgres": pids.get("postgres"),
+    }
 
 
 def bcrypt_cpu_ms(rounds: int, hashes: int = 5) -> float:

@@ -176,9 +176,12 @@ async def _create(settings: Settings, request: Any, wait: bool) -> None:
         return
     outcome = asyncio.ensure_future(handle.result())
     with Progress(
-        TextColumn("[bold blue]{task.fields[step]:<22}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=console,
-    ) as progress:  # fmt: skip
+        TextColumn("[bold blue]{task.fields[step]:<22}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         bar = progress.add_task("provisioning", total=100, step="starting")
         while not outcome.done():
             try:
@@ -415,9 +418,13 @@ def customers_reconcile(
     for row in rows:
         detail = row.tracking.error or ("renamed: the name was taken" if row.tracking.client_renamed else "")
         table.add_row(
-            row.slug, row.company_name, row.action, ", ".join(row.missing), row.tracking.customer_client_name or "",
+            row.slug,
+            row.company_name,
+            row.action,
+            ", ".join(row.missing),
+            row.tracking.customer_client_name or "",
             detail,
-        )  # fmt: skip
+        )
     console.print(table)
     counts = {action: sum(r.action == action for r in rows) for action in dict.fromkeys(r.action for r in rows)}
     console.print(", ".join(f"{n} {action}" for action, n in counts.items()) or "no tenants to track")
@@ -572,9 +579,14 @@ def automation_run(
             tenant_id, _ = await _tenant_and_actor(conn, tenant, None)
         client = await connect(settings)
         launched = await launch_run(
-            engine, client, tenant=tenant_id, workflow=workflow, payload=data, task_queue=settings.task_queue,
+            engine,
+            client,
+            tenant=tenant_id,
+            workflow=workflow,
+            payload=data,
+            task_queue=settings.task_queue,
             version=version,
-        )  # fmt: skip
+        )
         console.print(f"run [bold]{launched.run_id}[/] of workflow {launched.workflow_id} v{launched.workflow_version}")
         if not wait:
             return None
@@ -628,15 +640,23 @@ def automation_runs_show(
         view = _engine_run(show)
     except (DomainError, ValueError) as exc:
         _fail(str(getattr(exc, "message", exc)), code=2)
-    console.print(f"run {view.run_id}: [bold]{view.status}[/] (workflow {view.workflow_id} v{view.workflow_version}, "
-                  f"actor {view.actor_user_id})")  # fmt: skip
+    console.print(
+        f"run {view.run_id}: [bold]{view.status}[/] (workflow {view.workflow_id} v{view.workflow_version}, "
+        f"actor {view.actor_user_id})"
+    )
     if view.error_json:
         console.print(json.dumps(view.error_json, indent=2))
     table = Table("step path", "step id", "status", "attempt", "ms", "error")
     for step in view.steps:
         error = (step["error_json"] or {}).get("message", "")
-        table.add_row(step["step_path"], step["definition_step_id"], step["status"], str(step["attempt"]),
-                      str(step["duration_ms"] or ""), error)  # fmt: skip
+        table.add_row(
+            step["step_path"],
+            step["definition_step_id"],
+            step["status"],
+            str(step["attempt"]),
+            str(step["duration_ms"] or ""),
+            error,
+        )
     console.print(table)
 
 
@@ -661,10 +681,15 @@ def automation_invoke(
         async with tenant_transaction(engine, None) as conn:
             tenant_id, actor_id = await _tenant_and_actor(conn, tenant, actor)
         return await invoke_action(
-            engine, default_registry(), tenant=tenant_id, action_id=action_id, version=int(version or 1),
-            raw_input=data if isinstance(data, dict) else {"value": data}, actor_user_id=actor_id,
+            engine,
+            default_registry(),
+            tenant=tenant_id,
+            action_id=action_id,
+            version=int(version or 1),
+            raw_input=data if isinstance(data, dict) else {"value": data},
+            actor_user_id=actor_id,
             idempotency_key=idempotency_key,
-        )  # fmt: skip
+        )
 
     try:
         invocation = _engine_run(invoke)
@@ -689,9 +714,13 @@ def api(
 
     settings = get_settings()
     uvicorn.run(
-        "psa.api.app:app_from_environment", factory=True, host=host or settings.api_host,
-        port=port or settings.api_port, workers=workers, access_log=access_log,
-    )  # fmt: skip
+        "psa.api.app:app_from_environment",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        access_log=access_log,
+    )
 
 
 @users_app.command("add")
@@ -716,9 +745,15 @@ def users_add(
         user_id = uuid4()
         async with tenant_transaction(engine, tenant_id) as conn:
             await users.create_internal_user(
-                conn, tenant=tenant_id, user_id=user_id, first_name=first_name.strip(), last_name=last_name.strip(),
-                email=users.normalize_email(email), password_hash=users.UNUSABLE_PASSWORD, role_name=role,
-            )  # fmt: skip
+                conn,
+                tenant=tenant_id,
+                user_id=user_id,
+                first_name=first_name.strip(),
+                last_name=last_name.strip(),
+                email=users.normalize_email(email),
+                password_hash=users.UNUSABLE_PASSWORD,
+                role_name=role,
+            )
         return user_id
 
     try:
@@ -794,8 +829,14 @@ def apikeys_list(tenant: Annotated[str, typer.Option("--tenant", help="tenant id
     table = Table("key id", "prefix", "user", "name", "created", "revoked")
     for row in _engine_run(listing):
         revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else ""
-        table.add_row(str(row.key_id), f"psa_{row.key_prefix}…", row.email, row.name,
-                      row.created_at.isoformat(timespec="seconds"), revoked)  # fmt: skip
+        table.add_row(
+            str(row.key_id),
+            f"psa_{row.key_prefix}…",
+            row.email,
+            row.name,
+            row.created_at.isoformat(timespec="seconds"),
+            revoked,
+        )
     console.print(table)
 
 

@@ -73,15 +73,18 @@ async def management(engine, api_settings: Settings) -> Keyed:
     tenant = api_settings.management_tenant_id
     async with tenant_transaction(engine, tenant) as conn:
         await conn.execute(
-            text("INSERT INTO roles (tenant, role_name, msp, client) VALUES (:t, :n, true, false) "
-                 "ON CONFLICT DO NOTHING"),
+            text(
+                "INSERT INTO roles (tenant, role_name, msp, client) VALUES (:t, :n, true, false) ON CONFLICT DO NOTHING"
+            ),
             {"t": tenant, "n": NO_ACCESS_ROLE},
         )
     actors = Actors(
-        tenant=tenant, admin=await add_user(engine, tenant, "Admin"),
-        technician=await add_user(engine, tenant, "Technician"), nobody=await add_user(engine, tenant, NO_ACCESS_ROLE),
+        tenant=tenant,
+        admin=await add_user(engine, tenant, "Admin"),
+        technician=await add_user(engine, tenant, "Technician"),
+        nobody=await add_user(engine, tenant, NO_ACCESS_ROLE),
         info=None,  # type: ignore[arg-type]
-    )  # fmt: skip
+    )
     return await keyed(engine, actors)
 
 
@@ -136,9 +139,11 @@ def api_server(api_settings: Settings) -> Iterator[str]:
     mgmt = str(api_settings.management_tenant_id)
     env = cli_env(api_settings, api_settings.task_queue, PSA_MANAGEMENT_TENANT_ID=mgmt, PSA_API_SSE_POLL_SECONDS="0.1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "psa.cli", "api", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [sys.executable, "-m", "psa.cli", "api", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -68,14 +68,18 @@ async def test_only_the_hash_is_stored_and_it_resolves_to_its_user(engine, tenan
     async with tenant_transaction(engine, tenant_a.tenant) as conn:
         created = await create_api_key(conn, tenant_a.tenant, tenant_a.actors.technician, name="ci")
     assert created.key.startswith("psa_") and len(created.key) == 4 + 43
-    [stored] = await rows(engine, "SELECT * FROM api_keys WHERE tenant = :t AND key_id = :k", t=created.tenant,
-                          k=created.key_id)  # fmt: skip
+    [stored] = await rows(
+        engine, "SELECT * FROM api_keys WHERE tenant = :t AND key_id = :k", t=created.tenant, k=created.key_id
+    )
     assert stored.key_hash == hashlib.sha256(created.key.encode()).hexdigest()
     assert created.key not in {str(v) for v in stored._mapping.values()}
     async with engine.connect() as conn:
         principal = await authenticate(conn, created.key, [("client", "read"), ("tenant", "create")])
-    assert (principal.tenant, principal.user_id, principal.key_id) == (tenant_a.tenant, tenant_a.actors.technician,
-                                                                       created.key_id)  # fmt: skip
+    assert (principal.tenant, principal.user_id, principal.key_id) == (
+        tenant_a.tenant,
+        tenant_a.actors.technician,
+        created.key_id,
+    )
     [tenant_row] = await rows(engine, "SELECT slug FROM tenants WHERE tenant = :t", t=tenant_a.tenant)
     assert principal.tenant_slug == tenant_row.slug
     assert principal.granted == {"client:read"}  # asked for two; a technician holds only the first
@@ -93,8 +97,9 @@ async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engi
         with pytest.raises(ValidationError) as caught:
             await create_api_key(conn, tenant_a.tenant, tenant_a.actors.admin, name="  ")
         assert caught.value.field == "name"
-    assert not await rows(engine, "SELECT 1 FROM api_keys WHERE tenant = :t AND user_id = :u", t=tenant_a.tenant,
-                          u=tenant_b.actors.admin)  # fmt: skip
+    assert not await rows(
+        engine, "SELECT 1 FROM api_keys WHERE tenant = :t AND user_id = :u", t=tenant_a.tenant, u=tenant_b.actors.admin
+    )
 
 
 def test_the_management_tenant_is_known_by_id_when_set_else_by_the_slug_of_its_name():

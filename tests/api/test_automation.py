@@ -17,12 +17,16 @@ ONE_CLIENT = {
         {
             "id": "create",
             "type": "action.call",
-            "config": {"actionId": "clients.create", "version": 1,
-                       "inputMapping": {"client_name": {"$expr": "payload.name"}}, "saveAs": "vars.created"},
+            "config": {
+                "actionId": "clients.create",
+                "version": 1,
+                "inputMapping": {"client_name": {"$expr": "payload.name"}},
+                "saveAs": "vars.created",
+            },
         },
         {"id": "done", "type": "control.return"},
     ],
-}  # fmt: skip
+}
 
 
 def invoke_url(action_id: str) -> str:
@@ -38,8 +42,9 @@ async def test_catalog_and_an_actions_schemas(http, tenant_a):
     assert v1["version"] == 1 and "client_name" in v1["input_schema"]["properties"]
     assert "client:create" in v1["permissions"] and v1["output_schema"]["type"] == "object"
     assert_problem(await http.get(f"{BASE}/actions/clients.nope", headers=tenant_a.headers()), 404, "NOT_FOUND")
-    assert_problem(await http.get(f"{BASE}/actions/clients.create?version=9", headers=tenant_a.headers()), 404,
-                   "NOT_FOUND")  # fmt: skip
+    assert_problem(
+        await http.get(f"{BASE}/actions/clients.create?version=9", headers=tenant_a.headers()), 404, "NOT_FOUND"
+    )
 
 
 async def test_invoke_runs_the_full_contract_as_the_keys_user(http, engine, tenant_a):
@@ -53,19 +58,22 @@ async def test_invoke_runs_the_full_contract_as_the_keys_user(http, engine, tena
     assert again["replayed"] is True and again["output"] == created["output"]
     [audit] = await audits(engine, tenant_a.tenant, "clients.create")
     assert audit.user_id == tenant_a.actors.admin  # the key's user is the actor
-    found = await http.post(invoke_url("clients.find"), json={"input": {"client_id": client_id}},
-                            headers=tenant_a.headers("technician"))  # fmt: skip
+    found = await http.post(
+        invoke_url("clients.find"), json={"input": {"client_id": client_id}}, headers=tenant_a.headers("technician")
+    )
     assert found.status_code == 200 and found.json()["output"]["client"]["client_id"] == client_id
 
 
 async def test_invoke_errors_are_problems_with_the_action_code_and_field_paths(http, tenant_a):
-    invalid = await http.post(invoke_url("clients.create"), json={"input": {"client_name": 42, "url": "no url"}},
-                              headers=tenant_a.headers())  # fmt: skip
+    invalid = await http.post(
+        invoke_url("clients.create"), json={"input": {"client_name": 42, "url": "no url"}}, headers=tenant_a.headers()
+    )
     body = assert_problem(invalid, 422, "VALIDATION_ERROR")
     assert body["category"] == "ValidationError" and body["node_path"] == "direct"
     assert {"input.client_name", "input.url"} <= {e["path"] for e in body["errors"]}
-    denied = await http.post(invoke_url("clients.create"), json={"input": {"client_name": "Nope"}},
-                             headers=tenant_a.headers("technician"))  # fmt: skip
+    denied = await http.post(
+        invoke_url("clients.create"), json={"input": {"client_name": "Nope"}}, headers=tenant_a.headers("technician")
+    )
     assert assert_problem(denied, 403, "PERMISSION_DENIED")["details"] == {"resource": "client", "action": "create"}
     unknown = await http.post(invoke_url("clients.nope"), json={}, headers=tenant_a.headers())
     assert_problem(unknown, 404, "NOT_FOUND")
@@ -73,24 +81,32 @@ async def test_invoke_errors_are_problems_with_the_action_code_and_field_paths(h
 
 async def test_another_tenants_ids_are_404_and_never_data(http, tenant_a, tenant_b):
     name = f"Secret {uuid.uuid4().hex[:6]}"
-    theirs = (await http.post(invoke_url("clients.create"), json={"input": {"client_name": name}},
-                              headers=tenant_b.headers())).json()["output"]["client"]["client_id"]  # fmt: skip
+    theirs = (
+        await http.post(invoke_url("clients.create"), json={"input": {"client_name": name}}, headers=tenant_b.headers())
+    ).json()["output"]["client"]["client_id"]
     probe = {"input": {"client_id": theirs, "on_not_found": "error"}}
     response = await http.post(invoke_url("clients.find"), json=probe, headers=tenant_a.headers())
     assert_problem(response, 404, "NOT_FOUND")
     assert name not in response.text
-    quiet = (await http.post(invoke_url("clients.find"), json={"input": {"client_id": theirs}},
-                             headers=tenant_a.headers())).json()  # fmt: skip
+    quiet = (
+        await http.post(invoke_url("clients.find"), json={"input": {"client_id": theirs}}, headers=tenant_a.headers())
+    ).json()
     assert quiet["output"]["client"] is None
-    archive = await http.post(invoke_url("clients.archive"), json={"input": {"client_id": theirs}},
-                              headers=tenant_a.headers())  # fmt: skip
+    archive = await http.post(
+        invoke_url("clients.archive"), json={"input": {"client_id": theirs}}, headers=tenant_a.headers()
+    )
     assert_problem(archive, 404, "NOT_FOUND")
     assert_problem(await http.get(f"{BASE}/runs/{uuid.uuid4()}", headers=tenant_a.headers()), 404, "NOT_FOUND")
 
 
 async def test_publish_rejects_an_invalid_definition_with_codes_and_paths(http, engine, tenant_a):
-    bad = {**ONE_CLIENT, "steps": [{**ONE_CLIENT["steps"][0], "config": {"actionId": "clients.nope", "version": 1}},
-                                   {**ONE_CLIENT["steps"][1], "id": "create"}]}  # fmt: skip
+    bad = {
+        **ONE_CLIENT,
+        "steps": [
+            {**ONE_CLIENT["steps"][0], "config": {"actionId": "clients.nope", "version": 1}},
+            {**ONE_CLIENT["steps"][1], "id": "create"},
+        ],
+    }
     response = await http.post(f"{BASE}/workflows", json={"definition": bad}, headers=tenant_a.headers())
     body = assert_problem(response, 422, "VALIDATION_ERROR")
     found = {(e["code"], e["path"]) for e in body["errors"]}
@@ -105,8 +121,9 @@ async def test_publish_run_and_read_the_run_with_its_steps(http, api_worker, ten
     published = await http.post(f"{BASE}/workflows", json={"definition": ONE_CLIENT}, headers=tenant_a.headers())
     assert published.status_code == 201, published.text
     assert published.json()["version"] == 1 and published.headers["location"].endswith(published.json()["workflow_id"])
-    started = await http.post(f"{BASE}/workflows/{ONE_CLIENT['id']}/runs", json={"payload": {"name": "Run Co"}},
-                              headers=tenant_a.headers())  # fmt: skip
+    started = await http.post(
+        f"{BASE}/workflows/{ONE_CLIENT['id']}/runs", json={"payload": {"name": "Run Co"}}, headers=tenant_a.headers()
+    )
     assert started.status_code == 202, started.text
     location = started.headers["location"]
     assert location == started.json()["status_url"]

@@ -26,8 +26,9 @@ async def test_oversized_bodies_are_413_before_any_work(http, api_settings, tena
             yield b"y" * 65536
         yield b'"}}'
 
-    streamed = await http.post(INVOKE, content=chunks(), headers={**tenant_a.headers(),
-                               "content-type": "application/json"})  # fmt: skip
+    streamed = await http.post(
+        INVOKE, content=chunks(), headers={**tenant_a.headers(), "content-type": "application/json"}
+    )
     assert "content-length" not in streamed.request.headers
     assert_problem(streamed, 413, "PAYLOAD_TOO_LARGE")
     # A body just under the limit is read (and judged on its content).
@@ -36,12 +37,14 @@ async def test_oversized_bodies_are_413_before_any_work(http, api_settings, tena
 
 
 async def test_malformed_json_and_wrong_types_are_422_with_field_paths(http, tenant_a, management):
-    malformed = await http.post(INVOKE, content=b'{"input": {', headers={**tenant_a.headers(),
-                                "content-type": "application/json"})  # fmt: skip
+    malformed = await http.post(
+        INVOKE, content=b'{"input": {', headers={**tenant_a.headers(), "content-type": "application/json"}
+    )
     body = assert_problem(malformed, 422, "VALIDATION_ERROR")
     assert body["errors"][0]["in"] == "body" and "JSON" in body["errors"][0]["message"]
-    wrong = await http.post(INVOKE, json={"input": ["not", "an", "object"], "version": "one"},
-                            headers=tenant_a.headers())  # fmt: skip
+    wrong = await http.post(
+        INVOKE, json={"input": ["not", "an", "object"], "version": "one"}, headers=tenant_a.headers()
+    )
     body = assert_problem(wrong, 422, "VALIDATION_ERROR")
     assert {e["path"] for e in body["errors"]} == {"input", "version"}
     query = await http.get("/api/v1/tenants", params={"limit": 0}, headers=management.headers())
@@ -52,14 +55,18 @@ async def test_malformed_json_and_wrong_types_are_422_with_field_paths(http, ten
 
 
 async def test_nul_characters_are_refused_with_their_path(http, tenant_a, management):
-    nul = await http.post(INVOKE, json={"input": {"client_name": "Acme", "notes": ["ok", "bad\u0000"]}},
-                          headers=tenant_a.headers())  # fmt: skip
+    nul = await http.post(
+        INVOKE, json={"input": {"client_name": "Acme", "notes": ["ok", "bad\u0000"]}}, headers=tenant_a.headers()
+    )
     body = assert_problem(nul, 422, "VALIDATION_ERROR")
     assert body["errors"][0]["path"] == "input" and "input.notes.1" in body["errors"][0]["message"]
-    tenant = {"tenant_name": "Nul\u0000 Corp", "admin_user": {"first_name": "A", "last_name": "B",
-                                                              "email": "a@nul.example.com"}}  # fmt: skip
-    body = assert_problem(await http.post("/api/v1/tenants", json=tenant, headers=management.headers()), 422,
-                          "VALIDATION_ERROR")  # fmt: skip
+    tenant = {
+        "tenant_name": "Nul\u0000 Corp",
+        "admin_user": {"first_name": "A", "last_name": "B", "email": "a@nul.example.com"},
+    }
+    body = assert_problem(
+        await http.post("/api/v1/tenants", json=tenant, headers=management.headers()), 422, "VALIDATION_ERROR"
+    )
     assert body["errors"][0]["path"] == "tenant_name"
 
 
@@ -98,8 +105,9 @@ async def test_openapi_docs_are_served(http):
 async def test_nan_and_infinity_are_refused_with_their_path(http, tenant_a):
     """JSON has no NaN or Infinity, but Python's parser accepts them and PostgreSQL jsonb cannot store them."""
     definition = {"id": "api-nan", "name": "NaN", "steps": [{"id": "done", "type": "control.return"}]}
-    published = await http.post("/api/v1/automation/workflows", json={"definition": definition},
-                                headers=tenant_a.headers())  # fmt: skip
+    published = await http.post(
+        "/api/v1/automation/workflows", json={"definition": definition}, headers=tenant_a.headers()
+    )
     assert published.status_code == 201, published.text
     headers = {**tenant_a.headers(), "content-type": "application/json"}
     for number in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
@@ -107,8 +115,9 @@ async def test_nan_and_infinity_are_refused_with_their_path(http, tenant_a):
         run = await http.post("/api/v1/automation/workflows/api-nan/runs", content=content, headers=headers)
         body = assert_problem(run, 422, "VALIDATION_ERROR")
         assert body["errors"][0]["path"] == "payload" and "payload.deep.1.x" in body["errors"][0]["message"]
-    invoke = await http.post(INVOKE, content=b'{"input": {"client_name": "Nan", "properties": {"x": NaN}}}',
-                             headers=headers)  # fmt: skip
+    invoke = await http.post(
+        INVOKE, content=b'{"input": {"client_name": "Nan", "properties": {"x": NaN}}}', headers=headers
+    )
     assert assert_problem(invoke, 422, "VALIDATION_ERROR")["errors"][0]["path"] == "input"
 
 
@@ -131,8 +140,9 @@ async def test_deeply_nested_json_is_422_not_a_server_error(http, api_settings, 
     """Nesting beyond what serialisation (pydantic: 255 levels) and recursion can take is refused at the door;
     a payload nested within the limit still starts its run."""
     definition = {"id": "api-deep", "name": "Deep", "steps": [{"id": "done", "type": "control.return"}]}
-    published = await http.post("/api/v1/automation/workflows", json={"definition": definition},
-                                headers=tenant_a.headers())  # fmt: skip
+    published = await http.post(
+        "/api/v1/automation/workflows", json={"definition": definition}, headers=tenant_a.headers()
+    )
     assert published.status_code == 201, published.text
     headers = {**tenant_a.headers(), "content-type": "application/json"}
 
@@ -141,15 +151,22 @@ async def test_deeply_nested_json_is_422_not_a_server_error(http, api_settings, 
 
     assert len(b'{"payload": ' + nested(5000) + b"}") < api_settings.api_max_body_bytes
     for depth in (MAX_DEPTH + 1, 300, 1000, 5000):
-        run = await http.post("/api/v1/automation/workflows/api-deep/runs",
-                              content=b'{"payload": ' + nested(depth) + b"}", headers=headers)  # fmt: skip
+        run = await http.post(
+            "/api/v1/automation/workflows/api-deep/runs",
+            content=b'{"payload": ' + nested(depth) + b"}",
+            headers=headers,
+        )
         body = assert_problem(run, 422, "VALIDATION_ERROR")
         assert body["errors"][0]["path"] == "payload" and str(MAX_DEPTH) in body["errors"][0]["message"]
-        invoke = await http.post(INVOKE, content=b'{"input": {"client_name": "Deep", "properties": ' + nested(depth)
-                                 + b"}}", headers=headers)  # fmt: skip
+        invoke = await http.post(
+            INVOKE, content=b'{"input": {"client_name": "Deep", "properties": ' + nested(depth) + b"}}", headers=headers
+        )
         assert assert_problem(invoke, 422, "VALIDATION_ERROR")["errors"][0]["path"] == "input"
-    fits = await http.post("/api/v1/automation/workflows/api-deep/runs", content=b'{"payload": ' + nested(MAX_DEPTH)
-                           + b"}", headers=headers)  # fmt: skip
+    fits = await http.post(
+        "/api/v1/automation/workflows/api-deep/runs",
+        content=b'{"payload": ' + nested(MAX_DEPTH) + b"}",
+        headers=headers,
+    )
     assert fits.status_code == 202, fits.text
 
 
@@ -166,8 +183,9 @@ async def test_temporal_refusing_a_start_is_503_not_500(api_settings, management
             started = await other.post("/api/v1/tenants", json=tenant, headers=management.headers())
             assert_problem(started, 503, "TEMPORAL_UNAVAILABLE")
             definition = {"id": "api-nowhere", "name": "Nowhere", "steps": [{"id": "done", "type": "control.return"}]}
-            published = await other.post("/api/v1/automation/workflows", json={"definition": definition},
-                                         headers=tenant_a.headers())  # fmt: skip
+            published = await other.post(
+                "/api/v1/automation/workflows", json={"definition": definition}, headers=tenant_a.headers()
+            )
             assert published.status_code == 201, published.text
             run = await other.post("/api/v1/automation/workflows/api-nowhere/runs", json={}, headers=tenant_a.headers())
             assert_problem(run, 503, "TEMPORAL_UNAVAILABLE")
@@ -179,19 +197,24 @@ async def test_lone_surrogates_are_refused_with_their_path(http, tenant_a, manag
     """JSON escapes can spell half a UTF-16 pair (``\\ud800``), which Python's parser accepts and no UTF-8 text
     (PostgreSQL, Temporal payloads) can hold."""
     definition = {"id": "api-surrogate", "name": "Surrogate", "steps": [{"id": "done", "type": "control.return"}]}
-    published = await http.post("/api/v1/automation/workflows", json={"definition": definition},
-                                headers=tenant_a.headers())  # fmt: skip
+    published = await http.post(
+        "/api/v1/automation/workflows", json={"definition": definition}, headers=tenant_a.headers()
+    )
     assert published.status_code == 201, published.text
     headers = {**tenant_a.headers(), "content-type": "application/json"}
     for payload in (b'{"x": ["ok", "a\\ud800b"]}', b'{"\\udc00": 1}'):
-        run = await http.post("/api/v1/automation/workflows/api-surrogate/runs",
-                              content=b'{"payload": ' + payload + b"}", headers=headers)  # fmt: skip
+        run = await http.post(
+            "/api/v1/automation/workflows/api-surrogate/runs", content=b'{"payload": ' + payload + b"}", headers=headers
+        )
         body = assert_problem(run, 422, "VALIDATION_ERROR")
         assert body["errors"][0]["path"] == "payload" and "payload." in body["errors"][0]["message"]
-    tenant = (b'{"tenant_name": "Half \\ud800 Corp", "admin_user": {"first_name": "A", "last_name": "B", '
-              b'"email": "a@surrogate.example.com"}}')  # fmt: skip
-    started = await http.post("/api/v1/tenants", content=tenant,
-                              headers={**management.headers(), "content-type": "application/json"})  # fmt: skip
+    tenant = (
+        b'{"tenant_name": "Half \\ud800 Corp", "admin_user": {"first_name": "A", "last_name": "B", '
+        b'"email": "a@surrogate.example.com"}}'
+    )
+    started = await http.post(
+        "/api/v1/tenants", content=tenant, headers={**management.headers(), "content-type": "application/json"}
+    )
     assert assert_problem(started, 422, "VALIDATION_ERROR")["errors"][0]["path"] == "tenant_name"
 
 

@@ -56,8 +56,11 @@ async def test_a_new_tenant_table_is_flagged_until_psa_enable_tenant_rls_covers_
 
 async def test_api_role_is_subject_to_the_policies(api_engine):
     async with api_engine.connect() as conn:
-        role = (await conn.execute(text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                                        "WHERE rolname = current_user"))).one()  # fmt: skip
+        role = (
+            await conn.execute(
+                text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        ).one()
     assert tuple(role) == ("psa_api", False, False)
 
 
@@ -79,8 +82,9 @@ async def test_the_api_role_cannot_write_into_another_tenant(api_engine, engine,
                 {"b": tenant_b.tenant},
             )
     async with tenant_transaction(api_engine, tenant_a.tenant) as conn:
-        moved = await conn.execute(text("UPDATE users SET first_name = 'Hijacked' WHERE tenant = :b"),
-                                   {"b": tenant_b.tenant})  # fmt: skip
+        moved = await conn.execute(
+            text("UPDATE users SET first_name = 'Hijacked' WHERE tenant = :b"), {"b": tenant_b.tenant}
+        )
         deleted = await conn.execute(text("DELETE FROM roles WHERE tenant = :b"), {"b": tenant_b.tenant})
     assert moved.rowcount == 0 and deleted.rowcount == 0
     hijacked = "SELECT 1 FROM users WHERE tenant = :b AND first_name = 'Hijacked'"
@@ -137,9 +141,11 @@ async def test_the_directory_role_sees_no_client_portal_users(api_engine, engine
 async def test_the_api_role_cannot_change_the_global_catalogue(api_engine, tenant_a):
     async with tenant_transaction(api_engine, tenant_a.tenant) as conn:  # read by interactions of every tenant
         assert await conn.scalar(text("SELECT count(*) FROM system_interaction_types")) > 0
-    for statement in ("UPDATE system_interaction_types SET type_name = 'Hijacked'",
-                      "DELETE FROM system_interaction_types",
-                      "INSERT INTO system_interaction_types (type_name) VALUES ('Intruder')"):  # fmt: skip
+    for statement in (
+        "UPDATE system_interaction_types SET type_name = 'Hijacked'",
+        "DELETE FROM system_interaction_types",
+        "INSERT INTO system_interaction_types (type_name) VALUES ('Intruder')",
+    ):
         with pytest.raises(ProgrammingError, match="permission denied"):
             async with tenant_transaction(api_engine, tenant_a.tenant) as conn:
                 await conn.execute(text(statement))

@@ -73,17 +73,21 @@ def invocation_document(action_id: str, version: int) -> dict[str, Any]:
     schema = default_registry().get(action_id, version).input_schema()
     defs = schema.pop("$defs", {})
     schema, defs = (json.loads(json.dumps(x).replace('"#/$defs/', '"#/components/schemas/')) for x in (schema, defs))
-    body = {"type": "object", "required": ["input", "version"],
-            "properties": {"input": schema, "version": {"type": "integer", "enum": [version]}}}  # fmt: skip
+    body = {
+        "type": "object",
+        "required": ["input", "version"],
+        "properties": {"input": schema, "version": {"type": "integer", "enum": [version]}},
+    }
     operation = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {"200": {"description": "the action's output"}},
     }
     return {
-        "openapi": "3.1.0", "info": {"title": f"invoke {action_id}", "version": "1"},
+        "openapi": "3.1.0",
+        "info": {"title": f"invoke {action_id}", "version": "1"},
         "paths": {f"/api/v1/automation/actions/{action_id}/invoke": {"post": operation}},
         "components": {"schemas": defs},
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(("action_id", "version"), ACTIONS, ids=[f"{a}@{v}" for a, v in ACTIONS])
@@ -95,8 +99,9 @@ def test_no_action_input_produces_a_server_error(api_server, management, action_
     @given(case=operation.as_strategy())
     @settings(BOUNDED, max_examples=ACTION_EXAMPLES)
     def check(case):
-        response = case.call_and_validate(base_url=api_server, headers=management.headers(),
-                                          checks=[not_a_server_error])  # fmt: skip
+        response = case.call_and_validate(
+            base_url=api_server, headers=management.headers(), checks=[not_a_server_error]
+        )
         statuses.add(response.status_code)
 
     check()

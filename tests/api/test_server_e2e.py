@@ -17,14 +17,16 @@ from tests.e2e.test_cli import psa
 async def test_keys_from_the_cli_authenticate_until_revoked(api_server, api_settings, tenant_a):
     slug = tenant_a.actors.info.slug
     user = str(tenant_a.actors.technician)
-    code, out = await psa(api_settings, api_settings.task_queue, "apikeys", "create", "--tenant", slug, "--user", user,
-                          "--name", "portal")  # fmt: skip
+    code, out = await psa(
+        api_settings, api_settings.task_queue, "apikeys", "create", "--tenant", slug, "--user", user, "--name", "portal"
+    )
     assert code == 0, out
     [key] = re.findall(r"^psa_\S{43}$", out, flags=re.MULTILINE)
     [key_id] = re.findall(r"API key ([0-9a-f-]{36})", out)
     async with httpx.AsyncClient(base_url=api_server, headers={"x-api-key": key}) as http:
-        found = await http.post("/api/v1/automation/actions/clients.find/invoke",
-                                json={"input": {"name": f"Nobody {uuid.uuid4().hex[:6]}"}})  # fmt: skip
+        found = await http.post(
+            "/api/v1/automation/actions/clients.find/invoke", json={"input": {"name": f"Nobody {uuid.uuid4().hex[:6]}"}}
+        )
         assert found.status_code == 200 and found.json()["output"]["client"] is None, found.text
         code, listing = await psa(api_settings, api_settings.task_queue, "apikeys", "list", "--tenant", slug)
         assert code == 0 and key_id in listing and key[4:12] in listing and key not in listing
@@ -32,8 +34,16 @@ async def test_keys_from_the_cli_authenticate_until_revoked(api_server, api_sett
         assert code == 0 and "revoked" in out
         denied = await http.get("/api/v1/automation/actions")
         assert denied.status_code == 401 and denied.headers["content-type"] == "application/problem+json"
-    code, out = await psa(api_settings, api_settings.task_queue, "apikeys", "create", "--tenant", slug, "--user",
-                          "nobody@nowhere.example.com")  # fmt: skip
+    code, out = await psa(
+        api_settings,
+        api_settings.task_queue,
+        "apikeys",
+        "create",
+        "--tenant",
+        slug,
+        "--user",
+        "nobody@nowhere.example.com",
+    )
     assert code == 2 and "not an internal user" in out
 
 
@@ -55,11 +65,35 @@ async def test_provisioning_streams_progress_over_real_http(api_server, api_work
 async def test_an_operator_added_with_the_cli_lists_tenants(api_server, api_settings):
     mgmt = str(api_settings.management_tenant_id)
     email = f"operator.{uuid.uuid4().hex[:8]}@mgmt.example.com"
-    code, out = await psa(api_settings, api_settings.task_queue, "users", "add", "--tenant", mgmt, "--email", email,
-                          "--first-name", "Op", "--last-name", "Erator")  # fmt: skip
+    code, out = await psa(
+        api_settings,
+        api_settings.task_queue,
+        "users",
+        "add",
+        "--tenant",
+        mgmt,
+        "--email",
+        email,
+        "--first-name",
+        "Op",
+        "--last-name",
+        "Erator",
+    )
     assert code == 0 and "Admin" in out, out
-    code, out = await psa(api_settings, api_settings.task_queue, "users", "add", "--tenant", mgmt, "--email", email,
-                          "--first-name", "Op", "--last-name", "Erator")  # fmt: skip
+    code, out = await psa(
+        api_settings,
+        api_settings.task_queue,
+        "users",
+        "add",
+        "--tenant",
+        mgmt,
+        "--email",
+        email,
+        "--first-name",
+        "Op",
+        "--last-name",
+        "Erator",
+    )
     assert code == 2 and "already exists" in out
     code, out = await psa(api_settings, api_settings.task_queue, "apikeys", "create", "--tenant", mgmt, "--user", email)
     [key] = re.findall(r"^psa_\S{43}$", out, flags=re.MULTILINE)

@@ -25,9 +25,12 @@ TENANTS = "/api/v1/tenants"
 
 def request_body(**overrides) -> dict:
     token = uuid.uuid4().hex[:10]
-    body = {"tenant_name": f"Api Corp {token}", "company_name": f"Api Corp {token} Inc",
-            "admin_user": {"first_name": "Ada", "last_name": "Lovelace", "email": f"ada.{token}@api.example.com"}}
-    return {**body, **overrides}  # fmt: skip
+    body = {
+        "tenant_name": f"Api Corp {token}",
+        "company_name": f"Api Corp {token} Inc",
+        "admin_user": {"first_name": "Ada", "last_name": "Lovelace", "email": f"ada.{token}@api.example.com"},
+    }
+    return {**body, **overrides}
 
 
 async def finished(http, headers, location: str) -> dict:
@@ -78,8 +81,16 @@ async def test_concurrent_duplicate_starts_create_one_tenant(http, api_worker, m
     assert view["status"] == "COMPLETED"
     slug = tenant_slug(body["tenant_name"])
     assert len(await rows(engine, "SELECT tenant FROM tenants WHERE slug = :s", s=slug)) == 1
-    assert len(await rows(engine, "SELECT 1 FROM users WHERE lower(email) = :e AND user_type = 'internal'",
-                          e=body["admin_user"]["email"])) == 1  # fmt: skip
+    assert (
+        len(
+            await rows(
+                engine,
+                "SELECT 1 FROM users WHERE lower(email) = :e AND user_type = 'internal'",
+                e=body["admin_user"]["email"],
+            )
+        )
+        == 1
+    )
 
 
 async def test_update_then_cancel_a_running_provisioning(http, start_worker, api_settings, management, engine):
@@ -89,22 +100,26 @@ async def test_update_then_cancel_a_running_provisioning(http, start_worker, api
         reached.set()
         await release.wait()
 
-    await start_worker(settings=api_settings, task_queue=api_settings.task_queue,
-                       interceptors=[ActivityHooks({"seed_tenant": pause})])  # fmt: skip
+    await start_worker(
+        settings=api_settings, task_queue=api_settings.task_queue, interceptors=[ActivityHooks({"seed_tenant": pause})]
+    )
     started = await http.post(TENANTS, json=request_body(), headers=management.headers())
     location = started.headers["location"]
     await asyncio.wait_for(reached.wait(), 30)
 
-    updated = await http.post(f"{location}/update", json={"field": "email_provider", "value": "smtp"},
-                              headers=management.headers())  # fmt: skip
+    updated = await http.post(
+        f"{location}/update", json={"field": "email_provider", "value": "smtp"}, headers=management.headers()
+    )
     assert updated.status_code == 200 and updated.json()["applied_at_step"] == "seeding", updated.text
-    late = await http.post(f"{location}/update", json={"field": "company_name", "value": "Too Late"},
-                           headers=management.headers())  # fmt: skip
+    late = await http.post(
+        f"{location}/update", json={"field": "company_name", "value": "Too Late"}, headers=management.headers()
+    )
     body = assert_problem(late, 422, "VALIDATION_ERROR")
     assert "already used by step 'creating_tenant'" in body["detail"] and body["errors"][0]["path"] == "field"
 
-    cancelled = await http.post(f"{location}/cancel", json={"reason": "customer withdrew"},
-                                headers=management.headers())  # fmt: skip
+    cancelled = await http.post(
+        f"{location}/cancel", json={"reason": "customer withdrew"}, headers=management.headers()
+    )
     assert cancelled.status_code == 202 and cancelled.json()["state"]["cancel_reason"] == "customer withdrew"
     release.set()
     view = await finished(http, management.headers(), location)
@@ -117,17 +132,20 @@ async def test_update_then_cancel_a_running_provisioning(http, start_worker, api
 
 async def test_bad_input_is_422_with_field_paths_and_starts_nothing(http, management, client):
     bad_email = request_body(admin_user={"first_name": "A", "last_name": "B", "email": "not-an-email"})
-    body = assert_problem(await http.post(TENANTS, json=bad_email, headers=management.headers()), 422,
-                          "VALIDATION_ERROR")  # fmt: skip
+    body = assert_problem(
+        await http.post(TENANTS, json=bad_email, headers=management.headers()), 422, "VALIDATION_ERROR"
+    )
     assert body["errors"][0]["path"] == "admin_user.email"
     wrong_types = request_body(license_count="many", skip_welcome_email="perhaps")
     wrong_types["admin_user"].pop("email")
-    body = assert_problem(await http.post(TENANTS, json=wrong_types, headers=management.headers()), 422,
-                          "VALIDATION_ERROR")  # fmt: skip
+    body = assert_problem(
+        await http.post(TENANTS, json=wrong_types, headers=management.headers()), 422, "VALIDATION_ERROR"
+    )
     assert {"license_count", "skip_welcome_email", "admin_user.email"} <= {e["path"] for e in body["errors"]}
     assert {e["in"] for e in body["errors"]} == {"body"}
-    malformed = await http.post(TENANTS, content=b'{"tenant_name": "x",', headers={**management.headers(),
-                                "content-type": "application/json"})  # fmt: skip
+    malformed = await http.post(
+        TENANTS, content=b'{"tenant_name": "x",', headers={**management.headers(), "content-type": "application/json"}
+    )
     assert_problem(malformed, 422, "VALIDATION_ERROR")
     blank = request_body(tenant_name="  ")
     body = assert_problem(await http.post(TENANTS, json=blank, headers=management.headers()), 422, "VALIDATION_ERROR")
@@ -140,13 +158,20 @@ async def test_bad_input_is_422_with_field_paths_and_starts_nothing(http, manage
 
 
 async def test_unknown_and_foreign_workflow_ids_are_404(http, management):
-    assert_problem(await http.get(f"{TENANTS}/tenant-creation-nobody-{uuid.uuid4().hex[:6]}",
-                                  headers=management.headers()), 404, "NOT_FOUND")  # fmt: skip
+    assert_problem(
+        await http.get(f"{TENANTS}/tenant-creation-nobody-{uuid.uuid4().hex[:6]}", headers=management.headers()),
+        404,
+        "NOT_FOUND",
+    )
     # Another kind of workflow (an automation run) is not a provisioning.
-    assert_problem(await http.get(f"{TENANTS}/automation-run-{uuid.uuid4()}", headers=management.headers()), 404,
-                   "NOT_FOUND")  # fmt: skip
-    assert_problem(await http.get(f"{TENANTS}/tenant-creation-x{uuid.uuid4().hex}/events",
-                                  headers=management.headers()), 404, "NOT_FOUND")  # fmt: skip
+    assert_problem(
+        await http.get(f"{TENANTS}/automation-run-{uuid.uuid4()}", headers=management.headers()), 404, "NOT_FOUND"
+    )
+    assert_problem(
+        await http.get(f"{TENANTS}/tenant-creation-x{uuid.uuid4().hex}/events", headers=management.headers()),
+        404,
+        "NOT_FOUND",
+    )
 
 
 async def test_cancel_or_update_of_a_run_that_ends_meanwhile_is_409(http, app, api_worker, management, monkeypatch):

@@ -40,9 +40,15 @@ async def add_user(engine: AsyncEngine, tenant: uuid.UUID, role_name: str) -> uu
     user_id = uuid.uuid4()
     async with tenant_transaction(engine, tenant) as conn:
         await create_internal_user(
-            conn, tenant=tenant, user_id=user_id, first_name="Test", last_name=role_name,
-            email=unique_email(role_name.lower().replace(" ", "-")), password_hash="unused", role_name=role_name,
-        )  # fmt: skip
+            conn,
+            tenant=tenant,
+            user_id=user_id,
+            first_name="Test",
+            last_name=role_name,
+            email=unique_email(role_name.lower().replace(" ", "-")),
+            password_hash="unused",
+            role_name=role_name,
+        )
     return user_id
 
 
@@ -100,9 +106,15 @@ def invoke(engine, registry, actors):
         if "idempotency_key" not in raw_input:  # an action-mode input key is the request's key
             kwargs.setdefault("idempotency_key", "test:" + engine_key(None, "direct", action_id, 1, raw_input))
         return await invoke_action(
-            engine, registry, tenant=tenant or actors.tenant, action_id=action_id, version=1,
-            raw_input=raw_input, actor_user_id=actor or actors.admin, **kwargs,
-        )  # fmt: skip
+            engine,
+            registry,
+            tenant=tenant or actors.tenant,
+            action_id=action_id,
+            version=1,
+            raw_input=raw_input,
+            actor_user_id=actor or actors.admin,
+            **kwargs,
+        )
 
     return call
 

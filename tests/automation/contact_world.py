@@ -62,8 +62,11 @@ async def execute(engine, tenant: uuid.UUID, sql: str, **params: Any) -> Any:
 async def wait_until_blocked_on_a_lock(engine) -> None:
     """Until some session of this database waits for a row lock."""
     for _ in range(500):
-        waiting = await execute(engine, None, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                "current_database() AND wait_event_type = 'Lock'")  # fmt: skip
+        waiting = await execute(
+            engine,
+            None,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
         if waiting:
             return
         await asyncio.sleep(0.01)
@@ -74,8 +77,12 @@ async def make_world(engine, actors: Actors, other: Actors) -> World:
     t = actors.tenant
     client = await new_client(engine, t, f"Acme {uuid.uuid4().hex[:6]}")
     other_client = await new_client(engine, t, f"Globex {uuid.uuid4().hex[:6]}")
-    grace = await new_contact(engine, t, client.client_id, phone_numbers=[
-        {"phone_number": "+1 415 555 0100", "canonical_type": "work", "is_default": True}])  # fmt: skip
+    grace = await new_contact(
+        engine,
+        t,
+        client.client_id,
+        phone_numbers=[{"phone_number": "+1 415 555 0100", "canonical_type": "work", "is_default": True}],
+    )
     await tag_contact(engine, t, grace.contact_name_id, "vip")
     loose = await new_contact(engine, t, None, full_name="Loose Contact")
     ticket = await new_ticket(engine, t, client_id=client.client_id)
@@ -83,11 +90,17 @@ async def make_world(engine, actors: Actors, other: Actors) -> World:
     foreign_contact = await new_contact(engine, other.tenant, foreign_client.client_id, full_name="Grace Foreign")
     foreign_ticket = await new_ticket(engine, other.tenant, client_id=foreign_client.client_id)
     return World(
-        client=client.client_id, other_client=other_client.client_id, contact=grace.contact_name_id,
-        contact_email=grace.email, loose=loose.contact_name_id, ticket=ticket.ticket_id,
-        foreign_client=foreign_client.client_id, foreign_contact=foreign_contact.contact_name_id,
-        foreign_ticket=foreign_ticket.ticket_id, new_email=email(),
-    )  # fmt: skip
+        client=client.client_id,
+        other_client=other_client.client_id,
+        contact=grace.contact_name_id,
+        contact_email=grace.email,
+        loose=loose.contact_name_id,
+        ticket=ticket.ticket_id,
+        foreign_client=foreign_client.client_id,
+        foreign_contact=foreign_contact.contact_name_id,
+        foreign_ticket=foreign_ticket.ticket_id,
+        new_email=email(),
+    )
 
 
 Input = Callable[[World], dict[str, Any]]
@@ -96,8 +109,12 @@ Input = Callable[[World], dict[str, Any]]
 VALID: dict[str, Input] = {
     "contacts.find": lambda w: {"contact_id": str(w.contact)},
     "contacts.search": lambda w: {"query": "Grace"},
-    "contacts.create": lambda w: {"full_name": "Ada Lovelace", "email": w.new_email, "client_id": str(w.client),
-                                  "tags": ["vip"]},
+    "contacts.create": lambda w: {
+        "full_name": "Ada Lovelace",
+        "email": w.new_email,
+        "client_id": str(w.client),
+        "tags": ["vip"],
+    },
     "contacts.update": lambda w: {"contact_id": str(w.contact), "patch": {"role": "CTO"}},
     "contacts.deactivate": lambda w: {"contact_id": str(w.contact)},
     "contacts.delete": lambda w: {"contact_id": str(w.loose), "confirm": True},
@@ -105,13 +122,16 @@ VALID: dict[str, Input] = {
     "contacts.add_tag": lambda w: {"contact_id": str(w.contact), "tags": ["gold"]},
     "contacts.assign_to_ticket": lambda w: {"contact_id": str(w.contact), "ticket_id": str(w.ticket)},
     "contacts.add_note": lambda w: {"contact_id": str(w.contact), "body": "Prefers email"},
-    "contacts.add_interaction": lambda w: {"contact_id": str(w.contact), "interaction_type_id": str(CALL_TYPE),
-                                           "title": "Intro call"},
+    "contacts.add_interaction": lambda w: {
+        "contact_id": str(w.contact),
+        "interaction_type_id": str(CALL_TYPE),
+        "title": "Intro call",
+    },
     "contacts.add_to_client": lambda w: {"contact_id": str(w.loose), "client_id": str(w.client)},
     "contacts.move_to_client": lambda w: {"contact_id": str(w.contact), "target_client_id": str(w.other_client)},
     "contacts.upsert": lambda w: {"email": w.new_email, "full_name": "Ada Lovelace"},
     "contacts.remove_tag": lambda w: {"contact_id": str(w.contact), "tags": ["vip"]},
-}  # fmt: skip
+}
 
 # The same calls naming another tenant's records, each of which must be NOT_FOUND (as if missing).
 FOREIGN: dict[str, Input] = {
@@ -124,11 +144,13 @@ FOREIGN: dict[str, Input] = {
     "contacts.add_tag": lambda w: {"contact_id": str(w.foreign_contact), "tags": ["gold"]},
     "contacts.assign_to_ticket": lambda w: {"contact_id": str(w.contact), "ticket_id": str(w.foreign_ticket)},
     "contacts.add_note": lambda w: {"contact_id": str(w.foreign_contact), "body": "x"},
-    "contacts.add_interaction": lambda w: {"contact_id": str(w.foreign_contact),
-                                           "interaction_type_id": str(CALL_TYPE), "title": "Call"},
+    "contacts.add_interaction": lambda w: {
+        "contact_id": str(w.foreign_contact),
+        "interaction_type_id": str(CALL_TYPE),
+        "title": "Call",
+    },
     "contacts.add_to_client": lambda w: {"contact_id": str(w.loose), "client_id": str(w.foreign_client)},
-    "contacts.move_to_client": lambda w: {"contact_id": str(w.foreign_contact),
-                                          "target_client_id": str(w.client)},
+    "contacts.move_to_client": lambda w: {"contact_id": str(w.foreign_contact), "target_client_id": str(w.client)},
     "contacts.upsert": lambda w: {"email": w.new_email, "full_name": "Ada", "client_id": str(w.foreign_client)},
     "contacts.remove_tag": lambda w: {"contact_id": str(w.foreign_contact), "tags": ["vip"]},
-}  # fmt: skip
+}

@@ -26,20 +26,28 @@ CALL_TYPE = uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1")  # system interact
 
 async def new_client(engine, tenant: uuid.UUID, name: str | None = None, **data: Any) -> clients.Client:
     async with tenant_transaction(engine, tenant) as conn:
-        return await clients.create_client(conn, tenant, {"client_name": name or f"Client {uuid.uuid4().hex[:8]}",
-                                                          **data})  # fmt: skip
+        return await clients.create_client(
+            conn, tenant, {"client_name": name or f"Client {uuid.uuid4().hex[:8]}", **data}
+        )
 
 
 async def new_contact(engine, tenant: uuid.UUID, client_id: uuid.UUID | None, **data: Any) -> contacts.Contact:
     async with tenant_transaction(engine, tenant) as conn:
         return await contacts.create_contact(
-            conn, tenant, {"full_name": "Grace Hopper", "email": f"{uuid.uuid4().hex[:10]}@example.com",
-                           "client_id": client_id, **data},
-        )  # fmt: skip
+            conn,
+            tenant,
+            {
+                "full_name": "Grace Hopper",
+                "email": f"{uuid.uuid4().hex[:10]}@example.com",
+                "client_id": client_id,
+                **data,
+            },
+        )
 
 
-async def new_location(engine, tenant: uuid.UUID, client_id: uuid.UUID, phone: str, *, default: bool = False,
-                       active: bool = True) -> uuid.UUID:  # fmt: skip
+async def new_location(
+    engine, tenant: uuid.UUID, client_id: uuid.UUID, phone: str, *, default: bool = False, active: bool = True
+) -> uuid.UUID:
     async with tenant_transaction(engine, tenant) as conn:
         return await conn.scalar(
             text(
@@ -83,30 +91,78 @@ def field_paths(info) -> list[str]:
 
 EXPECTED = {
     # id: (label, description, side_effectful, idempotency, permissions)
-    "clients.find": ("Find Client", "Find a client by id, name, external ref, or location phone", False, "engine",
-                     ["client:read"]),
+    "clients.find": (
+        "Find Client",
+        "Find a client by id, name, external ref, or location phone",
+        False,
+        "engine",
+        ["client:read"],
+    ),
     "clients.search": ("Search Clients", "Search clients by name", False, "engine", ["client:read"]),
-    "clients.create": ("Create Client", "Create a client and optionally attach initial tags", True, "action",
-                       ["client:create"]),
-    "clients.update": ("Edit Client", "Update editable fields on an existing client", True, "engine",
-                       ["client:update"]),
-    "clients.archive": ("Archive Client", "Set a client inactive with idempotent semantics", True, "engine",
-                        ["client:update"]),
-    "clients.delete": ("Delete Client", "Hard-delete a client with dependency validation guardrails", True,
-                       "engine", ["client:delete"]),
-    "clients.duplicate": ("Duplicate Client", "Create a new client from a source profile with safe copy options",
-                          True, "action", ["client:read", "client:create"]),
-    "clients.add_tag": ("Add Tag to Client", "Attach one or more tags to a client with idempotent mapping behavior",
-                        True, "action", ["client:update"]),
-    "clients.assign_to_ticket": ("Assign Client to Ticket",
-                                 "Move a ticket to a client and optionally set/clear contact and location", True,
-                                 "engine", ["client:read", "ticket:update"]),
-    "clients.add_note": ("Add Note to Client", "Append a note block to the client notes document", True, "action",
-                         ["client:update"]),
-    "clients.add_interaction": ("Add Interaction to Client",
-                                "Log an interaction against a client using the workflow actor as owner", True,
-                                "action", ["client:update"]),
-}  # fmt: skip
+    "clients.create": (
+        "Create Client",
+        "Create a client and optionally attach initial tags",
+        True,
+        "action",
+        ["client:create"],
+    ),
+    "clients.update": (
+        "Edit Client",
+        "Update editable fields on an existing client",
+        True,
+        "engine",
+        ["client:update"],
+    ),
+    "clients.archive": (
+        "Archive Client",
+        "Set a client inactive with idempotent semantics",
+        True,
+        "engine",
+        ["client:update"],
+    ),
+    "clients.delete": (
+        "Delete Client",
+        "Hard-delete a client with dependency validation guardrails",
+        True,
+        "engine",
+        ["client:delete"],
+    ),
+    "clients.duplicate": (
+        "Duplicate Client",
+        "Create a new client from a source profile with safe copy options",
+        True,
+        "action",
+        ["client:read", "client:create"],
+    ),
+    "clients.add_tag": (
+        "Add Tag to Client",
+        "Attach one or more tags to a client with idempotent mapping behavior",
+        True,
+        "action",
+        ["client:update"],
+    ),
+    "clients.assign_to_ticket": (
+        "Assign Client to Ticket",
+        "Move a ticket to a client and optionally set/clear contact and location",
+        True,
+        "engine",
+        ["client:read", "ticket:update"],
+    ),
+    "clients.add_note": (
+        "Add Note to Client",
+        "Append a note block to the client notes document",
+        True,
+        "action",
+        ["client:update"],
+    ),
+    "clients.add_interaction": (
+        "Add Interaction to Client",
+        "Log an interaction against a client using the workflow actor as owner",
+        True,
+        "action",
+        ["client:update"],
+    ),
+}
 
 
 def test_registers_the_eleven_actions_as_specified(registry):
@@ -118,8 +174,10 @@ def test_registers_the_eleven_actions_as_specified(registry):
         assert (meta["version"], meta["ui"]["label"], meta["ui"]["description"]) == (1, label, description)
         assert meta["ui"]["category"] == "Business Operations"
         assert (meta["side_effectful"], meta["idempotency"]["mode"], meta["permissions"]) == (
-            side_effectful, mode, permissions,
-        )  # fmt: skip
+            side_effectful,
+            mode,
+            permissions,
+        )
         assert ("idempotency_key" in meta["input_schema"]["properties"]) == (mode == "action")
 
 
@@ -145,17 +203,24 @@ async def test_find_by_id_name_external_ref_and_phone(engine, actors: Actors, in
     t = actors.tenant
     acme = await new_client(engine, t, "Acme Widgets", properties={"external_ref": "crm:42"})
     await clients_archive(engine, t, acme.client_id)  # inactive clients are returned too
-    contact = await new_contact(engine, t, acme.client_id, phone_numbers=[
-        {"phone_number": "+1 415 555 0100", "canonical_type": "work", "is_default": True}])  # fmt: skip
+    contact = await new_contact(
+        engine,
+        t,
+        acme.client_id,
+        phone_numbers=[{"phone_number": "+1 415 555 0100", "canonical_type": "work", "is_default": True}],
+    )
 
     by_id = await invoke("clients.find", {"client_id": str(acme.client_id), "include_primary_contact": True})
     assert by_id.output["client"]["client_id"] == str(acme.client_id)
     assert by_id.output["client"]["is_inactive"] is True
     assert by_id.output["client"]["updated_at"].endswith("Z")
     assert by_id.output["primary_contact"] == {
-        "contact_name_id": str(contact.contact_name_id), "full_name": "Grace Hopper", "email": contact.email,
-        "phone": "+14155550100", "client_id": str(acme.client_id),
-    }  # fmt: skip
+        "contact_name_id": str(contact.contact_name_id),
+        "full_name": "Grace Hopper",
+        "email": contact.email,
+        "phone": "+14155550100",
+        "client_id": str(acme.client_id),
+    }
     assert set(by_id.output) == {"client", "primary_contact"}  # phone keys only for phone lookups
 
     by_name = await invoke("clients.find", {"name": "  acme WIDGETS "})
@@ -198,8 +263,10 @@ async def test_find_permission_denied(engine, actors: Actors, fails):
     acme = await new_client(engine, actors.tenant)
     info = await fails("clients.find", {"client_id": str(acme.client_id)}, actor=actors.nobody)
     assert (info.code, info.message, info.details) == (
-        "PERMISSION_DENIED", "Permission denied: client:read", {"resource": "client", "action": "read"},
-    )  # fmt: skip
+        "PERMISSION_DENIED",
+        "Permission denied: client:read",
+        {"resource": "client", "action": "read"},
+    )
     await nothing_written(engine, actors.tenant, "clients.find")
 
 
@@ -210,8 +277,11 @@ async def test_find_another_tenants_client_is_not_found(engine, actors: Actors, 
     assert (await invoke("clients.find", {"name": "Foreign Co"})).output["client"] is None
     info = await fails("clients.find", {"external_ref": "x1", "on_not_found": "error"})
     assert (info.category, info.code, info.message, info.details) == (
-        "ActionError", "NOT_FOUND", "Client not found", {"matched_by": "external_ref"},
-    )  # fmt: skip
+        "ActionError",
+        "NOT_FOUND",
+        "Client not found",
+        {"matched_by": "external_ref"},
+    )
     phone = await invoke("clients.find", {"phone": "5550100"})
     assert phone.output == {"client": None, "primary_contact": None, "matched_location": None, "matched_count": 0}
 
@@ -253,8 +323,12 @@ async def test_search_pages_in_stable_order_without_duplicates(engine, actors: A
     assert page1.output["total"] == 4 and (page1.output["page"], page1.output["page_size"]) == (1, 2)
     page2 = await invoke("clients.search", {"query": "alpha", "page": 2, "page_size": 2})
     names += [c["client_name"] for c in page2.output["clients"]]
-    expected = await rows(engine, "SELECT client_name FROM clients WHERE tenant = :t AND client_name ILIKE '%alpha%' "
-                                  "AND NOT is_inactive ORDER BY client_name, client_id", t=t)  # fmt: skip
+    expected = await rows(
+        engine,
+        "SELECT client_name FROM clients WHERE tenant = :t AND client_name ILIKE '%alpha%' "
+        "AND NOT is_inactive ORDER BY client_name, client_id",
+        t=t,
+    )
     assert names == [r.client_name for r in expected]
     assert set(names) == {"100% Alpha", "Alpha One", "alpha two", "Zeta Alpha"}
     assert len(names) == len(set(names))
@@ -273,8 +347,12 @@ async def test_search_pages_in_stable_order_without_duplicates(engine, actors: A
     )
     assert with_inactive.output["total"] == 5
     listed = [c["client_name"] for c in with_inactive.output["clients"]]
-    expected = await rows(engine, "SELECT client_name FROM clients WHERE tenant = :t AND client_name ILIKE '%alpha%' "
-                                  "ORDER BY client_name DESC, client_id", t=t)  # fmt: skip
+    expected = await rows(
+        engine,
+        "SELECT client_name FROM clients WHERE tenant = :t AND client_name ILIKE '%alpha%' "
+        "ORDER BY client_name DESC, client_id",
+        t=t,
+    )
     assert "Alpha Gone" in listed and listed == [r.client_name for r in expected]
 
     literal = await invoke("clients.search", {"query": "0%"})
@@ -333,12 +411,18 @@ async def test_create_writes_client_location_tags_audit_and_event(engine, actors
     result = await invoke(
         "clients.create",
         {
-            "client_name": "  Initech  ", "url": "https://initech.example.com", "email": "AP@Initech.example.com",
-            "phone_no": "+1 555 0100", "city": "Austin", "country": "United States", "notes": "big account",
-            "properties": {"external_ref": "crm:7"}, "tags": ["VIP", " vip ", "Priority", " "],
+            "client_name": "  Initech  ",
+            "url": "https://initech.example.com",
+            "email": "AP@Initech.example.com",
+            "phone_no": "+1 555 0100",
+            "city": "Austin",
+            "country": "United States",
+            "notes": "big account",
+            "properties": {"external_ref": "crm:7"},
+            "tags": ["VIP", " vip ", "Priority", " "],
             "idempotency_key": "create-initech",
         },
-    )  # fmt: skip
+    )
     out = result.output
     client_id = uuid.UUID(out["client"]["client_id"])
     assert out["client"]["client_name"] == "Initech" and out["client"]["client_type"] == "company"
@@ -350,9 +434,12 @@ async def test_create_writes_client_location_tags_audit_and_event(engine, actors
     stored = await get_client(engine, t, client_id)
     assert stored.default_currency_code == "USD" and stored.notes == "big account"
     [location] = await rows(
-        engine, "SELECT location_name, phone, city, country_code, country_name, address_line1, is_default "
-        "FROM client_locations WHERE tenant = :t AND client_id = :c", t=t, c=client_id,
-    )  # fmt: skip
+        engine,
+        "SELECT location_name, phone, city, country_code, country_name, address_line1, is_default "
+        "FROM client_locations WHERE tenant = :t AND client_id = :c",
+        t=t,
+        c=client_id,
+    )
     assert tuple(location) == ("Main Office", "+1 555 0100", "Austin", "UN", "United States", "", True)
     async with engine.connect() as conn:
         assert [m.tag_text for m in await tags.tags_for(conn, t, client_id, "client")] == ["Priority", "VIP"]
@@ -443,11 +530,18 @@ async def test_update_patches_columns_location_and_emits_diff(engine, actors: Ac
         "clients.update",
         {
             "client_id": str(client.client_id),
-            "patch": {"client_name": "Umbrella Corp", "email": "Billing@Umbrella.example", "notes": None,
-                      "properties": {"tier": "platinum", "external_ref": "u-1"}, "phone_no": "555 1111",
-                      "address": None, "parent_client_id": None, "bogus": 1},
+            "patch": {
+                "client_name": "Umbrella Corp",
+                "email": "Billing@Umbrella.example",
+                "notes": None,
+                "properties": {"tier": "platinum", "external_ref": "u-1"},
+                "phone_no": "555 1111",
+                "address": None,
+                "parent_client_id": None,
+                "bogus": 1,
+            },
         },
-    )  # fmt: skip
+    )
     out = result.output
     assert out["changed_fields"] == ["client_name", "billing_email", "notes", "properties"]
     assert out["client_before"]["client_name"] == "Umbrella"
@@ -457,9 +551,11 @@ async def test_update_patches_columns_location_and_emits_diff(engine, actors: Ac
     after = await get_client(engine, t, client.client_id)
     assert after.notes is None  # a key present with null clears
     [location] = await rows(
-        engine, "SELECT phone, email, address_line1 FROM client_locations WHERE tenant = :t AND client_id = :c",
-        t=t, c=client.client_id,
-    )  # fmt: skip
+        engine,
+        "SELECT phone, email, address_line1 FROM client_locations WHERE tenant = :t AND client_id = :c",
+        t=t,
+        c=client.client_id,
+    )
     assert tuple(location) == ("555 1111", "billing@umbrella.example", "")
 
     [audit] = await audits(engine, t, "clients.update")
@@ -468,8 +564,12 @@ async def test_update_patches_columns_location_and_emits_diff(engine, actors: Ac
     assert event.idempotency_key == f"client_updated:{client.client_id}:{client_actions.iso_z(after.updated_at)}"
     assert event.payload["updatedAt"] == client_actions.iso_z(after.updated_at)
     assert event.payload["updatedFields"] == [
-        "properties.tier", "properties.externalRef", "clientName", "billingEmail", "notes",
-    ]  # fmt: skip
+        "properties.tier",
+        "properties.externalRef",
+        "clientName",
+        "billingEmail",
+        "notes",
+    ]
     assert event.payload["changes"]["properties.tier"] == {"previous": "gold", "new": "platinum"}
     assert event.payload["changes"]["notes"] == {"previous": "old notes", "new": None}
 
@@ -477,8 +577,9 @@ async def test_update_patches_columns_location_and_emits_diff(engine, actors: Ac
 async def test_update_without_real_changes_emits_no_event_and_never_creates_a_location(engine, actors, invoke):
     t = actors.tenant
     client = await new_client(engine, t, "Stable Co")
-    result = await invoke("clients.update", {"client_id": str(client.client_id),
-                                             "patch": {"client_name": "Stable Co", "city": "Paris"}})  # fmt: skip
+    result = await invoke(
+        "clients.update", {"client_id": str(client.client_id), "patch": {"client_name": "Stable Co", "city": "Paris"}}
+    )
     assert result.output["changed_fields"] == ["client_name"]
     assert await events(engine, t) == []
     assert await count(engine, "client_locations WHERE tenant = :t", t=t) == 0
@@ -494,10 +595,15 @@ async def test_update_is_inactive_deactivates_contacts_and_portal_users(engine, 
         await create_portal_user(conn, tenant=t, user_id=portal_user, contact_id=contact.contact_name_id)
     result = await invoke("clients.update", {"client_id": str(client.client_id), "patch": {"is_inactive": True}})
     assert result.output["changed_fields"] == ["is_inactive"]
-    [(contact_off,)] = await rows(engine, "SELECT is_inactive FROM contacts WHERE tenant = :t AND contact_name_id = :c",
-                                  t=t, c=contact.contact_name_id)  # fmt: skip
-    [(user_off,)] = await rows(engine, "SELECT is_inactive FROM users WHERE tenant = :t AND user_id = :u",
-                               t=t, u=portal_user)  # fmt: skip
+    [(contact_off,)] = await rows(
+        engine,
+        "SELECT is_inactive FROM contacts WHERE tenant = :t AND contact_name_id = :c",
+        t=t,
+        c=contact.contact_name_id,
+    )
+    [(user_off,)] = await rows(
+        engine, "SELECT is_inactive FROM users WHERE tenant = :t AND user_id = :u", t=t, u=portal_user
+    )
     assert contact_off and user_off
     [event] = await events(engine, t, "CLIENT_UPDATED")
     assert event.payload["changes"] == {"isInactive": {"previous": False, "new": True}}
@@ -520,8 +626,10 @@ async def test_update_replay_permission_not_found(engine, actors: Actors, other:
     foreign = await new_client(engine, other.tenant)
     missing = await fails("clients.update", {"client_id": str(foreign.client_id), "patch": {"notes": "x"}})
     assert (missing.code, missing.message, missing.details) == (
-        "NOT_FOUND", "Client not found", {"client_id": str(foreign.client_id)},
-    )  # fmt: skip
+        "NOT_FOUND",
+        "Client not found",
+        {"client_id": str(foreign.client_id)},
+    )
     assert (await get_client(engine, other.tenant, foreign.client_id)).notes is None
 
 
@@ -571,8 +679,12 @@ async def test_archive_deactivates_and_emits_once(engine, actors: Actors, invoke
     assert (out["archived"], out["previous_is_inactive"], out["current_is_inactive"]) == (True, False, True)
     stored = await get_client(engine, t, client.client_id)
     assert stored.is_inactive and out["archived_at"] == client_actions.iso_z(stored.updated_at)
-    [(contact_off,)] = await rows(engine, "SELECT is_inactive FROM contacts WHERE tenant = :t AND contact_name_id = :c",
-                                  t=t, c=contact.contact_name_id)  # fmt: skip
+    [(contact_off,)] = await rows(
+        engine,
+        "SELECT is_inactive FROM contacts WHERE tenant = :t AND contact_name_id = :c",
+        t=t,
+        c=contact.contact_name_id,
+    )
     assert contact_off
     [event] = await events(engine, t)
     assert event.event_type == "CLIENT_ARCHIVED"
@@ -622,13 +734,18 @@ async def test_delete_removes_client_and_its_owned_rows(engine, actors: Actors, 
     await new_location(engine, t, client.client_id, "555 0101", default=True)
     await tag_client(engine, t, client.client_id, "doomed")
     async with tenant_transaction(engine, t) as conn:
-        note = await documents.append_note_block(conn, t, entity_type="client", entity_id=client.client_id,
-                                                 body="note", actor_user_id=actors.admin)  # fmt: skip
+        note = await documents.append_note_block(
+            conn, t, entity_type="client", entity_id=client.client_id, body="note", actor_user_id=actors.admin
+        )
     result = await invoke("clients.delete", {"client_id": str(client.client_id), "confirm": True})
     assert result.output == {"deleted": True, "client_id": str(client.client_id)}
     assert await get_client(engine, t, client.client_id) is None
-    for table, column in (("client_locations", "client_id"), ("tag_mappings", "tagged_id"),
-                          ("client_email_settings", "client_id"), ("client_tax_settings", "client_id")):  # fmt: skip
+    for table, column in (
+        ("client_locations", "client_id"),
+        ("tag_mappings", "tagged_id"),
+        ("client_email_settings", "client_id"),
+        ("client_tax_settings", "client_id"),
+    ):
         assert await count(engine, f"{table} WHERE tenant = :t AND {column} = :c", t=t, c=client.client_id) == 0
     assert await count(engine, "documents WHERE tenant = :t AND document_id = :d", t=t, d=note.document_id) == 0
     [audit] = await audits(engine, t, "clients.delete")
@@ -644,8 +761,10 @@ async def test_delete_missing_and_foreign_clients(engine, actors: Actors, other:
     raw = {"client_id": str(foreign.client_id), "confirm": True}
     info = await fails("clients.delete", raw)
     assert (info.code, info.message, info.details) == (
-        "NOT_FOUND", "Client not found", {"client_id": str(foreign.client_id)},
-    )  # fmt: skip
+        "NOT_FOUND",
+        "Client not found",
+        {"client_id": str(foreign.client_id)},
+    )
     soft = await invoke("clients.delete", {**raw, "on_not_found": "return_false"})
     assert soft.output == {"deleted": False, "client_id": str(foreign.client_id)}
     assert await get_client(engine, other.tenant, foreign.client_id) is not None
@@ -655,8 +774,14 @@ async def test_delete_guardrails(engine, actors: Actors, fails):
     t = actors.tenant
     default_id = uuid.uuid4()
     async with tenant_transaction(engine, t) as conn:
-        await create_default_client(conn, tenant=t, client_id=default_id, location_id=uuid.uuid4(),
-                                    client_name="Our MSP", email="msp@example.com")  # fmt: skip
+        await create_default_client(
+            conn,
+            tenant=t,
+            client_id=default_id,
+            location_id=uuid.uuid4(),
+            client_name="Our MSP",
+            email="msp@example.com",
+        )
     info = await fails("clients.delete", {"client_id": str(default_id), "confirm": True})
     assert (info.category, info.code) == ("ValidationError", "VALIDATION_ERROR")
     assert info.message.startswith("Cannot delete the default client.")
@@ -682,13 +807,15 @@ async def test_delete_guardrails(engine, actors: Actors, fails):
 async def test_delete_permission_and_validation(engine, actors: Actors, fails):
     t = actors.tenant
     client = await new_client(engine, t)
-    denied = await fails("clients.delete", {"client_id": str(client.client_id), "confirm": True},
-                         actor=actors.technician)  # fmt: skip
+    denied = await fails(
+        "clients.delete", {"client_id": str(client.client_id), "confirm": True}, actor=actors.technician
+    )
     assert (denied.code, denied.message) == ("PERMISSION_DENIED", "Permission denied: client:delete")
-    for raw, path in (({"client_id": str(client.client_id), "confirm": False}, "input.confirm"),
-                      ({"client_id": str(client.client_id)}, "input.confirm"),
-                      ({"client_id": str(client.client_id), "confirm": True, "on_not_found": "x"},
-                       "input.on_not_found")):  # fmt: skip
+    for raw, path in (
+        ({"client_id": str(client.client_id), "confirm": False}, "input.confirm"),
+        ({"client_id": str(client.client_id)}, "input.confirm"),
+        ({"client_id": str(client.client_id), "confirm": True, "on_not_found": "x"}, "input.on_not_found"),
+    ):
         info = await fails("clients.delete", raw)
         assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
     confirm = await fails("clients.delete", {"client_id": str(client.client_id), "confirm": False})
@@ -703,15 +830,22 @@ async def test_delete_permission_and_validation(engine, actors: Actors, fails):
 async def test_duplicate_copies_profile_tags_and_locations(engine, actors: Actors, invoke):
     t = actors.tenant
     source = await new_client(
-        engine, t, "Source Co", url="https://source.example.com", billing_email="ap@source.example", notes="n",
+        engine,
+        t,
+        "Source Co",
+        url="https://source.example.com",
+        billing_email="ap@source.example",
+        notes="n",
         properties={"tier": "gold", "tenant_id": str(uuid.uuid4())},
-    )  # fmt: skip
+    )
     async with tenant_transaction(engine, t) as conn:
         await conn.execute(
-            text("UPDATE clients SET payment_terms = 'net_30', timezone = 'Europe/Paris', billing_cycle = 'quarterly' "
-                 "WHERE tenant = :t AND client_id = :c"),
+            text(
+                "UPDATE clients SET payment_terms = 'net_30', timezone = 'Europe/Paris', billing_cycle = 'quarterly' "
+                "WHERE tenant = :t AND client_id = :c"
+            ),
             {"t": t, "c": source.client_id},
-        )  # fmt: skip
+        )
     await tag_client(engine, t, source.client_id, "vip", "gold")
     await new_location(engine, t, source.client_id, "555 0001", default=True)
     await new_location(engine, t, source.client_id, "555 0002")
@@ -719,29 +853,50 @@ async def test_duplicate_copies_profile_tags_and_locations(engine, actors: Actor
 
     result = await invoke(
         "clients.duplicate",
-        {"source_client_id": str(source.client_id), "client_name": "Copy Co", "copy_locations": True,
-         "idempotency_key": "dup-1"},
-    )  # fmt: skip
+        {
+            "source_client_id": str(source.client_id),
+            "client_name": "Copy Co",
+            "copy_locations": True,
+            "idempotency_key": "dup-1",
+        },
+    )
     out = result.output
     dup_id = uuid.UUID(out["duplicate_client"]["client_id"])
     assert (out["copied_tags"], out["copied_locations"]) == (2, 2)
     assert out["source_client"]["client_id"] == str(source.client_id)
     assert out["duplicate_client"]["properties"] == {"tier": "gold", "website": "https://source.example.com"}
     assert out["duplicate_client"]["billing_email"] == "ap@source.example"
-    [copied] = await rows(engine, "SELECT payment_terms, timezone, billing_cycle, notes, is_inactive FROM clients "
-                                  "WHERE tenant = :t AND client_id = :c", t=t, c=dup_id)  # fmt: skip
+    [copied] = await rows(
+        engine,
+        "SELECT payment_terms, timezone, billing_cycle, notes, is_inactive FROM clients "
+        "WHERE tenant = :t AND client_id = :c",
+        t=t,
+        c=dup_id,
+    )
     assert tuple(copied) == ("net_30", "Europe/Paris", "quarterly", "n", False)
     assert await count(engine, "contacts WHERE tenant = :t AND client_id = :c", t=t, c=dup_id) == 0
-    assert await count(engine, "client_locations WHERE tenant = :t AND client_id = :c AND is_default", t=t,
-                       c=dup_id) == 1  # fmt: skip
+    assert (
+        await count(engine, "client_locations WHERE tenant = :t AND client_id = :c AND is_default", t=t, c=dup_id) == 1
+    )
     [audit] = await audits(engine, t, "clients.duplicate")
-    assert audit.changed_data == {"source_client_id": str(source.client_id), "duplicate_client_id": str(dup_id),
-                                  "copied_tags": 2, "copied_locations": 2}  # fmt: skip
+    assert audit.changed_data == {
+        "source_client_id": str(source.client_id),
+        "duplicate_client_id": str(dup_id),
+        "copied_tags": 2,
+        "copied_locations": 2,
+    }
     assert audit.details["client_id"] == str(dup_id)
     assert await events(engine, t) == []
 
-    replay = await invoke("clients.duplicate", {"source_client_id": str(source.client_id), "client_name": "Copy Co",
-                                                "copy_locations": True, "idempotency_key": "dup-1"})  # fmt: skip
+    replay = await invoke(
+        "clients.duplicate",
+        {
+            "source_client_id": str(source.client_id),
+            "client_name": "Copy Co",
+            "copy_locations": True,
+            "idempotency_key": "dup-1",
+        },
+    )
     assert replay.replayed and replay.output == out
     assert await count(engine, "clients WHERE tenant = :t AND client_name = 'Copy Co'", t=t) == 1
 
@@ -793,12 +948,15 @@ async def test_add_tag_reports_added_and_existing(engine, actors: Actors, invoke
 async def test_add_tag_permission_not_found_validation(engine, actors: Actors, other: Actors, fails):
     t = actors.tenant
     client = await new_client(engine, t)
-    denied = await fails("clients.add_tag", {"client_id": str(client.client_id), "tags": ["x"]},
-                         actor=actors.technician)  # fmt: skip
+    denied = await fails(
+        "clients.add_tag", {"client_id": str(client.client_id), "tags": ["x"]}, actor=actors.technician
+    )
     assert denied.code == "PERMISSION_DENIED"
-    for raw, path in (({"client_id": str(client.client_id), "tags": []}, "input.tags"),
-                      ({"client_id": str(client.client_id), "tags": [""]}, "input.tags.0"),
-                      ({"client_id": str(client.client_id)}, "input.tags")):  # fmt: skip
+    for raw, path in (
+        ({"client_id": str(client.client_id), "tags": []}, "input.tags"),
+        ({"client_id": str(client.client_id), "tags": [""]}, "input.tags.0"),
+        ({"client_id": str(client.client_id)}, "input.tags"),
+    ):
         info = await fails("clients.add_tag", raw)
         assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
     await nothing_written(engine, t, "clients.add_tag")
@@ -820,43 +978,65 @@ async def test_assign_to_ticket_moves_and_keeps_or_clears(engine, actors: Actors
     old_contact = await new_contact(engine, t, old.client_id)
     old_location = await new_location(engine, t, old.client_id, "555 0003")
     new_contact_ = await new_contact(engine, t, new.client_id)
-    ticket = await new_ticket(engine, t, client_id=old.client_id, contact_id=old_contact.contact_name_id,
-                              location_id=old_location)  # fmt: skip
+    ticket = await new_ticket(
+        engine, t, client_id=old.client_id, contact_id=old_contact.contact_name_id, location_id=old_location
+    )
 
-    moved = await invoke("clients.assign_to_ticket", {
-        "client_id": str(new.client_id), "ticket_id": str(ticket.ticket_id),
-        "contact_id": str(new_contact_.contact_name_id), "reason": "merge",
-    })  # fmt: skip
+    moved = await invoke(
+        "clients.assign_to_ticket",
+        {
+            "client_id": str(new.client_id),
+            "ticket_id": str(ticket.ticket_id),
+            "contact_id": str(new_contact_.contact_name_id),
+            "reason": "merge",
+        },
+    )
     assert moved.output == {
         "ticket_id": str(ticket.ticket_id),
-        "previous_client_id": str(old.client_id), "current_client_id": str(new.client_id),
+        "previous_client_id": str(old.client_id),
+        "current_client_id": str(new.client_id),
         "previous_contact_id": str(old_contact.contact_name_id),
         "current_contact_id": str(new_contact_.contact_name_id),
-        "previous_location_id": str(old_location), "current_location_id": str(old_location),  # omitted: kept
-    }  # fmt: skip
+        "previous_location_id": str(old_location),
+        "current_location_id": str(old_location),  # omitted: kept
+    }
     [audit] = await audits(engine, t, "clients.assign_to_ticket")
     assert audit.changed_data == moved.output
     assert (audit.details["client_id"], audit.details["reason"], audit.details["comment"]) == (
-        str(new.client_id), "merge", None,
-    )  # fmt: skip
+        str(new.client_id),
+        "merge",
+        None,
+    )
 
-    cleared = await invoke("clients.assign_to_ticket", {
-        "client_id": str(new.client_id), "ticket_id": str(ticket.ticket_id), "contact_id": None, "location_id": None,
-    }, actor=actors.technician)  # fmt: skip  # client:read + ticket:update suffice
+    cleared = await invoke(
+        "clients.assign_to_ticket",
+        {
+            "client_id": str(new.client_id),
+            "ticket_id": str(ticket.ticket_id),
+            "contact_id": None,
+            "location_id": None,
+        },
+        actor=actors.technician,
+    )  # client:read + ticket:update suffice
     assert (cleared.output["current_contact_id"], cleared.output["current_location_id"]) == (None, None)
     stored = await rows(engine, "SELECT client_id, contact_name_id, location_id FROM tickets WHERE tenant = :t", t=t)
     assert [tuple(r) for r in stored] == [(new.client_id, None, None)]
 
-    wrong = await fails("clients.assign_to_ticket", {
-        "client_id": str(new.client_id), "ticket_id": str(ticket.ticket_id),
-        "contact_id": str(old_contact.contact_name_id),
-    })  # fmt: skip
+    wrong = await fails(
+        "clients.assign_to_ticket",
+        {
+            "client_id": str(new.client_id),
+            "ticket_id": str(ticket.ticket_id),
+            "contact_id": str(old_contact.contact_name_id),
+        },
+    )
     assert (wrong.code, wrong.message) == ("VALIDATION_ERROR", "contact_id must belong to the selected client")
     assert await events(engine, t) == []
 
 
-async def test_assign_to_ticket_replay_permission_not_found_validation(engine, actors: Actors, other: Actors, invoke,
-                                                                      fails):  # fmt: skip
+async def test_assign_to_ticket_replay_permission_not_found_validation(
+    engine, actors: Actors, other: Actors, invoke, fails
+):
     t = actors.tenant
     client = await new_client(engine, t)
     ticket = await new_ticket(engine, t)
@@ -866,11 +1046,13 @@ async def test_assign_to_ticket_replay_permission_not_found_validation(engine, a
     assert len(await audits(engine, t, "clients.assign_to_ticket")) == 1
 
     other_ticket = await new_ticket(engine, t)
-    denied = await fails("clients.assign_to_ticket", {**raw, "ticket_id": str(other_ticket.ticket_id)},
-                         actor=actors.nobody)  # fmt: skip
+    denied = await fails(
+        "clients.assign_to_ticket", {**raw, "ticket_id": str(other_ticket.ticket_id)}, actor=actors.nobody
+    )
     assert denied.details == {"resource": "client", "action": "read"}
-    [(client_of_ticket,)] = await rows(engine, "SELECT client_id FROM tickets WHERE tenant = :t AND ticket_id = :k",
-                                       t=t, k=other_ticket.ticket_id)  # fmt: skip
+    [(client_of_ticket,)] = await rows(
+        engine, "SELECT client_id FROM tickets WHERE tenant = :t AND ticket_id = :k", t=t, k=other_ticket.ticket_id
+    )
     assert client_of_ticket is None
 
     foreign_ticket = await new_ticket(engine, other.tenant)
@@ -921,8 +1103,7 @@ async def test_add_note_creates_then_appends(engine, actors: Actors, invoke):
 async def test_add_note_permission_not_found_validation(engine, actors: Actors, other: Actors, fails):
     t = actors.tenant
     client = await new_client(engine, t)
-    denied = await fails("clients.add_note", {"client_id": str(client.client_id), "body": "b"},
-                         actor=actors.technician)  # fmt: skip
+    denied = await fails("clients.add_note", {"client_id": str(client.client_id), "body": "b"}, actor=actors.technician)
     assert denied.code == "PERMISSION_DENIED"
     for body in ("", "   "):
         info = await fails("clients.add_note", {"client_id": str(client.client_id), "body": body})
@@ -942,11 +1123,21 @@ async def test_add_interaction_logs_with_actor_default_status_and_event(engine, 
     client = await new_client(engine, t)
     contact = await new_contact(engine, t, client.client_id)
     ticket = await new_ticket(engine, t, client_id=client.client_id)
-    result = await invoke("clients.add_interaction", {
-        "client_id": str(client.client_id), "type_id": str(CALL_TYPE), "title": " Quarterly review ",
-        "contact_id": str(contact.contact_name_id), "ticket_id": str(ticket.ticket_id), "notes": "went well",
-        "start_time": "2026-03-01T10:00:00Z", "end_time": "2026-03-01T10:30:00.500Z", "idempotency_key": "call-1",
-    }, actor=actors.admin)  # fmt: skip
+    result = await invoke(
+        "clients.add_interaction",
+        {
+            "client_id": str(client.client_id),
+            "type_id": str(CALL_TYPE),
+            "title": " Quarterly review ",
+            "contact_id": str(contact.contact_name_id),
+            "ticket_id": str(ticket.ticket_id),
+            "notes": "went well",
+            "start_time": "2026-03-01T10:00:00Z",
+            "end_time": "2026-03-01T10:30:00.500Z",
+            "idempotency_key": "call-1",
+        },
+        actor=actors.admin,
+    )
     out = result.output
     interaction_id = uuid.UUID(out["interaction_id"])
     async with engine.connect() as conn:
@@ -955,15 +1146,21 @@ async def test_add_interaction_logs_with_actor_default_status_and_event(engine, 
     assert stored.user_id == actors.admin and stored.status_id == default_status
     assert out["user_id"] == str(actors.admin) and out["status_id"] == str(default_status)
     assert (out["contact_id"], out["ticket_id"], out["title"]) == (
-        str(contact.contact_name_id), str(ticket.ticket_id), "Quarterly review",
-    )  # fmt: skip
+        str(contact.contact_name_id),
+        str(ticket.ticket_id),
+        "Quarterly review",
+    )
     assert out["start_time"] == "2026-03-01T10:00:00.000000Z" and out["interaction_date"] == out["start_time"]
     assert out["end_time"] == "2026-03-01T10:30:00.500000Z" and out["duration"] == 30
 
     [audit] = await audits(engine, t, "clients.add_interaction")
-    assert audit.changed_data == {"interaction_id": str(interaction_id), "client_id": str(client.client_id),
-                                  "ticket_id": str(ticket.ticket_id), "contact_id": str(contact.contact_name_id),
-                                  "type_id": str(CALL_TYPE)}  # fmt: skip
+    assert audit.changed_data == {
+        "interaction_id": str(interaction_id),
+        "client_id": str(client.client_id),
+        "ticket_id": str(ticket.ticket_id),
+        "contact_id": str(contact.contact_name_id),
+        "type_id": str(CALL_TYPE),
+    }
     assert audit.details["interaction_id"] == str(interaction_id)
     [event] = await events(engine, t)
     assert (event.event_type, event.idempotency_key) == ("INTERACTION_LOGGED", f"interaction_logged:{interaction_id}")
@@ -971,8 +1168,15 @@ async def test_add_interaction_logs_with_actor_default_status_and_event(engine, 
     assert event.payload["subject"] == "Quarterly review" and event.payload["loggedByUserId"] == str(actors.admin)
     assert event.payload["interactionOccurredAt"] == out["interaction_date"]
 
-    replay = await invoke("clients.add_interaction", {"client_id": str(client.client_id), "type_id": str(CALL_TYPE),
-                                                      "title": "other input", "idempotency_key": "call-1"})  # fmt: skip
+    replay = await invoke(
+        "clients.add_interaction",
+        {
+            "client_id": str(client.client_id),
+            "type_id": str(CALL_TYPE),
+            "title": "other input",
+            "idempotency_key": "call-1",
+        },
+    )
     assert replay.replayed and replay.output == out  # the explicit key wins (actionProvided)
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 1
 
@@ -986,8 +1190,9 @@ async def test_add_interaction_rules(engine, actors: Actors, other: Actors, fail
     base = {"client_id": str(client.client_id), "type_id": str(CALL_TYPE), "title": "t"}
     wrong_contact = await fails("clients.add_interaction", {**base, "contact_id": str(stranger.contact_name_id)})
     assert (wrong_contact.code, wrong_contact.message) == (
-        "VALIDATION_ERROR", "contact_id must belong to the selected client",
-    )  # fmt: skip
+        "VALIDATION_ERROR",
+        "contact_id must belong to the selected client",
+    )
     wrong_ticket = await fails("clients.add_interaction", {**base, "ticket_id": str(foreign_ticket.ticket_id)})
     assert wrong_ticket.message == "ticket_id must belong to the selected client"
     unknown_type = await fails("clients.add_interaction", {**base, "type_id": str(uuid.uuid4())})

@@ -49,8 +49,10 @@ def test_registers_the_contact_actions_after_the_client_actions(registry):
         label, side_effectful, mode, permissions = EXPECTED[action_id]
         assert (meta["ui"]["label"], meta["ui"]["category"]) == (label, "Business Operations")
         assert (meta["side_effectful"], meta["idempotency"]["mode"], meta["permissions"]) == (
-            side_effectful, mode, permissions,
-        )  # fmt: skip
+            side_effectful,
+            mode,
+            permissions,
+        )
         assert ("idempotency_key" in meta["input_schema"]["properties"]) == (mode == "action")
 
 
@@ -72,8 +74,15 @@ async def test_replaying_a_step_writes_nothing_twice(engine, actors: Actors, wor
     raw = VALID[action_id](world)
     t = actors.tenant
     first = await invoke(action_id, raw)
-    tables = ("contacts", "contact_phone_numbers", "tag_mappings", "tickets", "interactions", "documents",
-              "document_block_content")  # fmt: skip
+    tables = (
+        "contacts",
+        "contact_phone_numbers",
+        "tag_mappings",
+        "tickets",
+        "interactions",
+        "documents",
+        "document_block_content",
+    )
     before = {table: await count(engine, f"{table} WHERE tenant = :t", t=t) for table in tables}
     before_events = len(await events(engine, t))
     second = await invoke(action_id, raw)
@@ -92,33 +101,40 @@ async def test_permission_denied_writes_nothing(engine, actors: Actors, world: W
     info = await fails(action_id, VALID[action_id](world), actor=actors.nobody)
     resource, action = EXPECTED[action_id][3][0].split(":")
     assert (info.category, info.code, info.message, info.details) == (
-        "ActionError", "PERMISSION_DENIED", f"Permission denied: {resource}:{action}",
+        "ActionError",
+        "PERMISSION_DENIED",
+        f"Permission denied: {resource}:{action}",
         {"resource": resource, "action": action},
-    )  # fmt: skip
+    )
     await nothing_written(engine, t, action_id)
     assert await count(engine, "contacts WHERE tenant = :t", t=t) == contacts_before
 
 
-async def test_technician_may_read_create_and_update_but_not_delete(engine, actors: Actors, world: World, invoke,
-                                                                    fails):  # fmt: skip
+async def test_technician_may_read_create_and_update_but_not_delete(
+    engine, actors: Actors, world: World, invoke, fails
+):
     assert (await invoke("contacts.find", VALID["contacts.find"](world), actor=actors.technician)).output["contact"]
     await invoke("contacts.add_tag", VALID["contacts.add_tag"](world), actor=actors.technician)
     info = await fails("contacts.delete", VALID["contacts.delete"](world), actor=actors.technician)
     assert (info.code, info.details) == ("PERMISSION_DENIED", {"resource": "contact", "action": "delete"})
-    assert await count(engine, "contacts WHERE tenant = :t AND contact_name_id = :c", t=actors.tenant,
-                       c=world.loose) == 1  # fmt: skip
+    assert (
+        await count(engine, "contacts WHERE tenant = :t AND contact_name_id = :c", t=actors.tenant, c=world.loose) == 1
+    )
 
 
 @pytest.mark.parametrize("action_id", list(FOREIGN))
-async def test_another_tenants_ids_are_not_found(engine, actors: Actors, other: Actors, world: World, fails,
-                                                 action_id):  # fmt: skip
+async def test_another_tenants_ids_are_not_found(engine, actors: Actors, other: Actors, world: World, fails, action_id):
     info = await fails(action_id, FOREIGN[action_id](world))
     assert (info.category, info.code) == ("ActionError", "NOT_FOUND")
     assert [r.status for r in await ledger(engine, actors.tenant, action_id)] in ([], ["FAILED"])
     assert await audits(engine, actors.tenant, action_id) == []
     assert await events(engine, actors.tenant) == []
-    foreign = await execute(engine, other.tenant, "SELECT updated_at FROM contacts WHERE tenant = :t "
-                            "AND contact_name_id = :c", c=world.foreign_contact)  # fmt: skip
+    foreign = await execute(
+        engine,
+        other.tenant,
+        "SELECT updated_at FROM contacts WHERE tenant = :t AND contact_name_id = :c",
+        c=world.foreign_contact,
+    )
     assert foreign is not None  # the other tenant's contact is untouched (not deleted)
     assert await count(engine, "tag_mappings WHERE tenant = :t", t=other.tenant) == 0
     assert await count(engine, "documents WHERE tenant = :t", t=other.tenant) == 0
@@ -130,27 +146,52 @@ NUL_INPUTS = [
     ("contacts.search", "input.query", lambda w: {"query": "Gr\x00ace"}),
     ("contacts.search", "input.filters.tags.0", lambda w: {"query": "Grace", "filters": {"tags": ["v\x00ip"]}}),
     ("contacts.create", "input.full_name", lambda w: {"full_name": "Ada\x00", "email": w.new_email}),
-    ("contacts.create", "input.phone_numbers.0.extension", lambda w: {"full_name": "Ada", "email": w.new_email,
-        "phone_numbers": [{"phone_number": "+14155550100", "extension": "1\x00", "canonical_type": "work",
-                           "is_default": True}]}),
+    (
+        "contacts.create",
+        "input.phone_numbers.0.extension",
+        lambda w: {
+            "full_name": "Ada",
+            "email": w.new_email,
+            "phone_numbers": [
+                {"phone_number": "+14155550100", "extension": "1\x00", "canonical_type": "work", "is_default": True}
+            ],
+        },
+    ),
     ("contacts.update", "input.patch.notes", lambda w: {"contact_id": str(w.contact), "patch": {"notes": "\x00"}}),
     ("contacts.deactivate", "input.reason", lambda w: {"contact_id": str(w.contact), "reason": "left\x00"}),
-    ("contacts.duplicate", "input.role", lambda w: {"source_contact_id": str(w.contact), "email": w.new_email,
-                                                    "role": "r\x00le"}),
-    ("contacts.assign_to_ticket", "input.comment", lambda w: {"contact_id": str(w.contact),
-                                                              "ticket_id": str(w.ticket), "comment": "\x00"}),
+    (
+        "contacts.duplicate",
+        "input.role",
+        lambda w: {"source_contact_id": str(w.contact), "email": w.new_email, "role": "r\x00le"},
+    ),
+    (
+        "contacts.assign_to_ticket",
+        "input.comment",
+        lambda w: {"contact_id": str(w.contact), "ticket_id": str(w.ticket), "comment": "\x00"},
+    ),
     ("contacts.add_note", "input.body", lambda w: {"contact_id": str(w.contact), "body": "note\x00"}),
-    ("contacts.add_interaction", "input.title", lambda w: {"contact_id": str(w.contact),
-        "interaction_type_id": "8e36ee4d-d124-5e40-8076-5d9b3b587fc1", "title": "Call\x00"}),
+    (
+        "contacts.add_interaction",
+        "input.title",
+        lambda w: {
+            "contact_id": str(w.contact),
+            "interaction_type_id": "8e36ee4d-d124-5e40-8076-5d9b3b587fc1",
+            "title": "Call\x00",
+        },
+    ),
     ("contacts.upsert", "input.role", lambda w: {"email": w.new_email, "full_name": "Ada", "role": "\x00"}),
-    ("contacts.create", "input.idempotency_key", lambda w: {"full_name": "Ada", "email": w.new_email,
-                                                            "idempotency_key": "k\x00"}),
-]  # fmt: skip
+    (
+        "contacts.create",
+        "input.idempotency_key",
+        lambda w: {"full_name": "Ada", "email": w.new_email, "idempotency_key": "k\x00"},
+    ),
+]
 
 
 @pytest.mark.parametrize(("action_id", "path", "make"), NUL_INPUTS, ids=[f"{a}:{p}" for a, p, _ in NUL_INPUTS])
-async def test_text_with_nul_is_a_validation_error_naming_the_field(engine, actors: Actors, world: World, fails,
-                                                                    action_id, path, make):  # fmt: skip
+async def test_text_with_nul_is_a_validation_error_naming_the_field(
+    engine, actors: Actors, world: World, fails, action_id, path, make
+):
     t = actors.tenant
     contacts_before = await count(engine, "contacts WHERE tenant = :t", t=t)
     info = await fails(action_id, make(world))
@@ -161,12 +202,16 @@ async def test_text_with_nul_is_a_validation_error_naming_the_field(engine, acto
 
 
 @pytest.mark.parametrize("action_id", [a for a, (*_, mode, _) in EXPECTED.items() if mode == "action"])
-async def test_an_idempotency_key_too_long_to_store_is_a_validation_error(engine, actors: Actors, world: World,
-                                                                          fails, action_id):  # fmt: skip
+async def test_an_idempotency_key_too_long_to_store_is_a_validation_error(
+    engine, actors: Actors, world: World, fails, action_id
+):
     key = secrets.token_urlsafe(4000)  # incompressible: too big for the ledger's unique index
     info = await fails(action_id, {**VALID[action_id](world), "idempotency_key": key})
-    assert (info.category, info.code, field_paths(info)) == ("ValidationError", "VALIDATION_ERROR",
-                                                             ["input.idempotency_key"])  # fmt: skip
+    assert (info.category, info.code, field_paths(info)) == (
+        "ValidationError",
+        "VALIDATION_ERROR",
+        ["input.idempotency_key"],
+    )
     await nothing_written(engine, actors.tenant, action_id)
 
 
@@ -183,15 +228,31 @@ async def test_search_never_lists_another_tenants_contacts(actors: Actors, world
 async def test_find_by_id_email_additional_email_and_phone(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
     extra = email()
-    await execute(engine, t, "INSERT INTO contact_additional_email_addresses (tenant, contact_name_id, email_address, "
-                  "canonical_type) VALUES (:t, :c, :e, 'personal')", c=world.contact, e=extra)  # fmt: skip
-    summary = {"contact_name_id": str(world.contact), "full_name": "Grace Hopper", "email": world.contact_email,
-               "phone": "+14155550100", "client_id": str(world.client), "is_inactive": False}  # fmt: skip
+    await execute(
+        engine,
+        t,
+        "INSERT INTO contact_additional_email_addresses (tenant, contact_name_id, email_address, "
+        "canonical_type) VALUES (:t, :c, :e, 'personal')",
+        c=world.contact,
+        e=extra,
+    )
+    summary = {
+        "contact_name_id": str(world.contact),
+        "full_name": "Grace Hopper",
+        "email": world.contact_email,
+        "phone": "+14155550100",
+        "client_id": str(world.client),
+        "is_inactive": False,
+    }
     assert (await invoke("contacts.find", {"contact_id": str(world.contact)})).output == {"contact": summary}
     assert (await invoke("contacts.find", {"email": world.contact_email.upper()})).output == {"contact": summary}
     assert (await invoke("contacts.find", {"email": f" {extra} "})).output == {"contact": summary}  # primary shown
-    for phone, mode in (("+1 (415) 555-0100", "exact"), ("415-555-0100", "exact"), ("555 0100", "last7"),
-                        ("(415) 555 0100", "last10")):  # fmt: skip
+    for phone, mode in (
+        ("+1 (415) 555-0100", "exact"),
+        ("415-555-0100", "exact"),
+        ("555 0100", "last7"),
+        ("(415) 555 0100", "last10"),
+    ):
         found = await invoke("contacts.find", {"phone": phone, "phone_match": mode})
         assert found.output == {"contact": summary}, (phone, mode)
     # precedence: contact_id over email over phone
@@ -205,15 +266,21 @@ async def test_find_by_phone_prefers_active_then_oldest_or_newest(engine, actors
     oldest = await new_contact(engine, t, world.client, full_name="Oldest", phone_numbers=phone)
     middle = await new_contact(engine, t, world.other_client, full_name="Middle", phone_numbers=phone)
     newest = await new_contact(engine, t, world.client, full_name="Newest", phone_numbers=phone)
-    await execute(engine, t, "UPDATE contacts SET is_inactive = true WHERE tenant = :t AND contact_name_id = :c",
-                  c=oldest.contact_name_id)  # fmt: skip
+    await execute(
+        engine,
+        t,
+        "UPDATE contacts SET is_inactive = true WHERE tenant = :t AND contact_name_id = :c",
+        c=oldest.contact_name_id,
+    )
     first = await invoke("contacts.find", {"phone": "2125550199", "phone_match": "last10"})
     assert first.output["contact"]["contact_name_id"] == str(middle.contact_name_id)  # oldest active
-    recent = await invoke("contacts.find", {"phone": "5550199", "phone_match": "last7",
-                                            "match_strategy": "most_recent"})  # fmt: skip
+    recent = await invoke(
+        "contacts.find", {"phone": "5550199", "phone_match": "last7", "match_strategy": "most_recent"}
+    )
     assert recent.output["contact"]["contact_name_id"] == str(newest.contact_name_id)
-    scoped = await invoke("contacts.find", {"phone": "212 555 0199", "phone_match": "last10",
-                                            "client_id": str(world.client)})  # fmt: skip
+    scoped = await invoke(
+        "contacts.find", {"phone": "212 555 0199", "phone_match": "last10", "client_id": str(world.client)}
+    )
     assert scoped.output["contact"]["contact_name_id"] == str(newest.contact_name_id)  # inactive oldest last
 
 
@@ -221,13 +288,17 @@ async def test_find_not_found_returns_null_or_errors(actors: Actors, world: Worl
     missing = str(uuid.uuid4())
     assert (await invoke("contacts.find", {"contact_id": missing})).output == {"contact": None}
     assert (await invoke("contacts.find", {"email": "nobody@example.com"})).output == {"contact": None}
-    other_client = await invoke("contacts.find", {"contact_id": str(world.contact),
-                                                  "client_id": str(world.other_client)})  # fmt: skip
+    other_client = await invoke(
+        "contacts.find", {"contact_id": str(world.contact), "client_id": str(world.other_client)}
+    )
     assert other_client.output == {"contact": None}
     info = await fails("contacts.find", {"phone": "999 555 0000", "phone_match": "last10", "on_not_found": "error"})
     assert (info.category, info.code, info.message, info.details) == (
-        "ActionError", "NOT_FOUND", "Contact not found", {"matched_by": "phone"},
-    )  # fmt: skip
+        "ActionError",
+        "NOT_FOUND",
+        "Contact not found",
+        {"matched_by": "phone"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -255,9 +326,14 @@ async def test_find_validation(engine, actors: Actors, fails, raw, path, message
 
 async def test_search_matches_name_email_additional_email_and_phone(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
-    ada = await new_contact(engine, t, world.other_client, full_name="Ada Lovelace", email="ada@engine.example",
-                            additional_email_addresses=[{"email_address": "countess@analytical.example",
-                                                         "canonical_type": "personal"}])  # fmt: skip
+    ada = await new_contact(
+        engine,
+        t,
+        world.other_client,
+        full_name="Ada Lovelace",
+        email="ada@engine.example",
+        additional_email_addresses=[{"email_address": "countess@analytical.example", "canonical_type": "personal"}],
+    )
 
     def ids(result) -> list[str]:
         return [c["contact_name_id"] for c in result.output["contacts"]]
@@ -269,11 +345,18 @@ async def test_search_matches_name_email_additional_email_and_phone(engine, acto
     assert ids(by_phone) == [str(world.contact)]
     assert by_phone.output["first_contact"]["phone"] == "+14155550100"
     assert (await invoke("contacts.search", {"query": "100%"})).output["total"] == 0  # % is literal
-    zed = await new_contact(engine, t, None, full_name="Zed Zebra", email="zed@zoo.example", phone_numbers=[
-        {"phone_number": "+1 415 555 0133", "canonical_type": "work", "is_default": True}],
-        additional_email_addresses=[{"email_address": "zebra@zoo.example", "canonical_type": "work"},
-                                    {"email_address": "zebra.stripes@zoo.example", "canonical_type": "other"}],
-    )  # fmt: skip
+    zed = await new_contact(
+        engine,
+        t,
+        None,
+        full_name="Zed Zebra",
+        email="zed@zoo.example",
+        phone_numbers=[{"phone_number": "+1 415 555 0133", "canonical_type": "work", "is_default": True}],
+        additional_email_addresses=[
+            {"email_address": "zebra@zoo.example", "canonical_type": "work"},
+            {"email_address": "zebra.stripes@zoo.example", "canonical_type": "other"},
+        ],
+    )
     for query in ("zebra", "zoo.example", "ZEBRA.S"):  # matched by name and/or several addresses: listed once
         once = await invoke("contacts.search", {"query": query})
         assert (ids(once), once.output["total"]) == ([str(zed.contact_name_id)], 1), query

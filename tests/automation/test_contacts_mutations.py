@@ -45,52 +45,72 @@ def is_validation(info, path: str) -> bool:
 async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
     raw = {
-        "full_name": "  Ada Lovelace ", "email": "Ada.Lovelace@Example.com", "client_id": str(world.client),
-        "role": "Analyst", "primary_email_canonical_type": "personal",
+        "full_name": "  Ada Lovelace ",
+        "email": "Ada.Lovelace@Example.com",
+        "client_id": str(world.client),
+        "role": "Analyst",
+        "primary_email_canonical_type": "personal",
         "phone_numbers": [
             {"phone_number": "+44 20 7946 0018", "custom_type": "Desk", "display_order": 2},
             {"phone_number": "415 555 0101", "canonical_type": "mobile", "is_default": True, "display_order": 1},
         ],
         "additional_email_addresses": [{"email_address": "countess@example.org", "canonical_type": "other"}],
-        "tags": ["vip", " VIP ", "Board"], "unknown": "ignored",
-    }  # fmt: skip
+        "tags": ["vip", " VIP ", "Board"],
+        "unknown": "ignored",
+    }
     result = await invoke("contacts.create", raw)
     contact = result.output["contact"]
     assert result.output["created"] is True
     assert {k: v for k, v in contact.items() if k != "contact_name_id"} == {
-        "full_name": "Ada Lovelace", "email": "ada.lovelace@example.com", "phone": "+14155550101",
-        "client_id": str(world.client), "is_inactive": False,
-    }  # fmt: skip
+        "full_name": "Ada Lovelace",
+        "email": "ada.lovelace@example.com",
+        "phone": "+14155550101",
+        "client_id": str(world.client),
+        "is_inactive": False,
+    }
     stored = await get_contact(engine, t, uuid.UUID(contact["contact_name_id"]))
     assert [p.phone_number for p in stored.phone_numbers] == ["+14155550101", "+442079460018"]  # display order
     assert stored.phone_numbers[1].phone_type == "Desk"
     assert [e.email_address for e in stored.additional_email_addresses] == ["countess@example.org"]
     assert stored.primary_email_type == "personal" and stored.role == "Analyst"
     async with engine.connect() as conn:
-        assert [m.tag_text for m in await tags.tags_for(conn, t, stored.contact_name_id, "contact")] == [
-            "Board", "vip"]  # fmt: skip
+        assert [m.tag_text for m in await tags.tags_for(conn, t, stored.contact_name_id, "contact")] == ["Board", "vip"]
 
     [audit] = await audits(engine, t, "contacts.create")
     assert audit.user_id == actors.admin
-    assert audit.changed_data == {"contact_id": contact["contact_name_id"], "full_name": "Ada Lovelace",
-                                  "client_id": str(world.client)}  # fmt: skip
+    assert audit.changed_data == {
+        "contact_id": contact["contact_name_id"],
+        "full_name": "Ada Lovelace",
+        "client_id": str(world.client),
+    }
     assert audit.details["contact_id"] == contact["contact_name_id"]
     [event] = await events(engine, t, "CONTACT_CREATED")
     assert event.idempotency_key == f"contact_created:{contact['contact_name_id']}"
     payload = event.payload
     assert (payload["contactId"], payload["fullName"], payload["email"], payload["clientId"]) == (
-        contact["contact_name_id"], "Ada Lovelace", "ada.lovelace@example.com", str(world.client))  # fmt: skip
+        contact["contact_name_id"],
+        "Ada Lovelace",
+        "ada.lovelace@example.com",
+        str(world.client),
+    )
     assert (payload["defaultPhoneNumber"], payload["primaryEmailType"], payload["createdByUserId"]) == (
-        "+14155550101", "personal", str(actors.admin))  # fmt: skip
+        "+14155550101",
+        "personal",
+        str(actors.admin),
+    )
     assert len(payload["phoneNumbers"]) == 2 and payload["createdAt"].endswith("Z")
 
 
 async def test_create_with_a_custom_primary_email_type_names_it_in_the_event(engine, actors: Actors, invoke):
     t = actors.tenant
-    result = await invoke("contacts.create", {"full_name": "Custom Type", "email": email(),
-                                              "primary_email_custom_type": "Assistant"})  # fmt: skip
-    type_id = await execute(engine, t, "SELECT contact_email_type_id FROM contact_email_type_definitions "
-                            "WHERE tenant = :t AND label = 'Assistant'")  # fmt: skip
+    result = await invoke(
+        "contacts.create", {"full_name": "Custom Type", "email": email(), "primary_email_custom_type": "Assistant"}
+    )
+    type_id = await execute(
+        engine,
+        t,
+        "SELECT contact_email_type_id FROM contact_email_type_definitions WHERE tenant = :t AND label = 'Assistant'",
+    )
     [event] = await events(engine, t, "CONTACT_CREATED")
     assert event.payload["contactId"] == result.output["contact"]["contact_name_id"]
     assert (event.payload["primaryEmailCustomTypeId"], event.payload["primaryEmailType"]) == (str(type_id), "Assistant")
@@ -111,18 +131,26 @@ async def test_create_with_an_idempotency_key_creates_once(engine, actors: Actor
         ({"email": "not an email"}, "input.email"),
         ({"email": None}, "input.email"),
         ({"full_name": ""}, "input.full_name"),
-        ({"phone_numbers": [{"phone_number": "12", "canonical_type": "work", "is_default": True}]},
-         "input.phone_numbers.0.phone_number"),
-        ({"phone_numbers": [{"phone_number": "call me", "canonical_type": "work", "is_default": True}]},
-         "input.phone_numbers.0.phone_number"),
-        ({"phone_numbers": [{"phone_number": "+14155550100", "canonical_type": "pager"}]},
-         "input.phone_numbers.0.canonical_type"),
-        ({"additional_email_addresses": [{"email_address": "@nowhere", "canonical_type": "work"}]},
-         "input.additional_email_addresses.0.email_address"),
+        (
+            {"phone_numbers": [{"phone_number": "12", "canonical_type": "work", "is_default": True}]},
+            "input.phone_numbers.0.phone_number",
+        ),
+        (
+            {"phone_numbers": [{"phone_number": "call me", "canonical_type": "work", "is_default": True}]},
+            "input.phone_numbers.0.phone_number",
+        ),
+        (
+            {"phone_numbers": [{"phone_number": "+14155550100", "canonical_type": "pager"}]},
+            "input.phone_numbers.0.canonical_type",
+        ),
+        (
+            {"additional_email_addresses": [{"email_address": "@nowhere", "canonical_type": "work"}]},
+            "input.additional_email_addresses.0.email_address",
+        ),
         ({"client_id": "acme"}, "input.client_id"),
         ({"tags": ["ok", "bad\u00e9"]}, "input.tags.1"),
     ],
-)  # fmt: skip
+)
 async def test_create_rejects_bad_input_before_writing(engine, actors: Actors, fails, extra, path):
     info = await fails("contacts.create", {"full_name": "Bad Input", "email": email(), **extra})
     assert is_validation(info, path), info
@@ -134,14 +162,22 @@ async def test_create_rejects_bad_input_before_writing(engine, actors: Actors, f
     ("extra", "field"),
     [
         ({"phone_numbers": [{"phone_number": "+14155550100", "canonical_type": "work"}]}, "phone_numbers"),
-        ({"phone_numbers": [{"phone_number": "+14155550100", "canonical_type": "work", "is_default": True},
-                            {"phone_number": "+14155550101", "canonical_type": "home", "is_default": True}]},
-         "phone_numbers"),
+        (
+            {
+                "phone_numbers": [
+                    {"phone_number": "+14155550100", "canonical_type": "work", "is_default": True},
+                    {"phone_number": "+14155550101", "canonical_type": "home", "is_default": True},
+                ]
+            },
+            "phone_numbers",
+        ),
         ({"phone_numbers": [{"phone_number": "+14155550100", "is_default": True}]}, "phone_numbers.0"),
-        ({"additional_email_addresses": [{"email_address": "SAME@example.com", "canonical_type": "work"}]},
-         "additional_email_addresses.0.email_address"),
+        (
+            {"additional_email_addresses": [{"email_address": "SAME@example.com", "canonical_type": "work"}]},
+            "additional_email_addresses.0.email_address",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_create_rules_needing_the_model_fail_with_nothing_kept(engine, actors: Actors, fails, extra, field):
     info = await fails("contacts.create", {"full_name": "Rule Breaker", "email": "same@example.com", **extra})
     assert (info.code, info.details["field"]) == ("VALIDATION_ERROR", field)
@@ -158,12 +194,16 @@ LONG_LABEL = secrets.token_urlsafe(3000)  # incompressible: too big for the labe
     ("extra", "field"),
     [
         ({"primary_email_custom_type": LONG_LABEL}, "primary_email_custom_type"),
-        ({"phone_numbers": [{"phone_number": "+14155550100", "custom_type": LONG_LABEL, "is_default": True}]},
-         "phone_numbers.0.custom_type"),
-        ({"additional_email_addresses": [{"email_address": "other@example.com", "custom_type": LONG_LABEL}]},
-         "additional_email_addresses.0.custom_type"),
+        (
+            {"phone_numbers": [{"phone_number": "+14155550100", "custom_type": LONG_LABEL, "is_default": True}]},
+            "phone_numbers.0.custom_type",
+        ),
+        (
+            {"additional_email_addresses": [{"email_address": "other@example.com", "custom_type": LONG_LABEL}]},
+            "additional_email_addresses.0.custom_type",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_create_rejects_a_custom_type_label_too_long(engine, actors: Actors, fails, extra, field):
     info = await fails("contacts.create", {"full_name": "Long Label", "email": email(), **extra})
     assert (info.category, info.code, info.details["field"]) == ("ValidationError", "VALIDATION_ERROR", field)
@@ -173,15 +213,17 @@ async def test_create_rejects_a_custom_type_label_too_long(engine, actors: Actor
 
 async def test_update_rejects_a_custom_type_label_too_long(engine, actors: Actors, world: World, fails):
     before = await get_contact(engine, actors.tenant, world.contact)
-    info = await fails("contacts.update", {"contact_id": str(world.contact),
-                                           "patch": {"primary_email_custom_type": LONG_LABEL}})  # fmt: skip
+    info = await fails(
+        "contacts.update", {"contact_id": str(world.contact), "patch": {"primary_email_custom_type": LONG_LABEL}}
+    )
     assert (info.code, info.details["field"]) == ("VALIDATION_ERROR", "primary_email_custom_type")
     assert await get_contact(engine, actors.tenant, world.contact) == before
 
 
 async def test_create_duplicate_email_names_the_field(engine, actors: Actors, world: World, fails):
-    info = await fails("contacts.create", {"full_name": "Copycat", "email": world.contact_email.upper(),
-                                           "tags": ["new-tag"]})  # fmt: skip
+    info = await fails(
+        "contacts.create", {"full_name": "Copycat", "email": world.contact_email.upper(), "tags": ["new-tag"]}
+    )
     assert is_validation(info, "email") and world.contact_email in info.message
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Copycat'", t=actors.tenant) == 0
     assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'new-tag'", t=actors.tenant) == 0
@@ -198,19 +240,32 @@ async def test_create_for_a_missing_client_is_not_found(engine, actors: Actors, 
 
 async def test_update_patches_given_fields_and_reports_diffs(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
-    await execute(engine, t, "UPDATE contacts SET role = 'Engineer', notes = 'keep' WHERE tenant = :t "
-                  "AND contact_name_id = :c", c=world.contact)  # fmt: skip
-    raw = {"contact_id": str(world.contact),
-           "patch": {"role": "Admiral", "client_id": str(world.other_client), "full_name": "Grace B. Hopper",
-                     "phone_numbers": [{"phone_number": "+1 415 555 0177", "canonical_type": "mobile",
-                                        "is_default": True}]}}  # fmt: skip
+    await execute(
+        engine,
+        t,
+        "UPDATE contacts SET role = 'Engineer', notes = 'keep' WHERE tenant = :t AND contact_name_id = :c",
+        c=world.contact,
+    )
+    raw = {
+        "contact_id": str(world.contact),
+        "patch": {
+            "role": "Admiral",
+            "client_id": str(world.other_client),
+            "full_name": "Grace B. Hopper",
+            "phone_numbers": [{"phone_number": "+1 415 555 0177", "canonical_type": "mobile", "is_default": True}],
+        },
+    }
     result = await invoke("contacts.update", raw)
     assert result.output["changed_fields"] == ["full_name", "client_id", "role", "phone_numbers"]
     assert result.output["contact_before"]["full_name"] == "Grace Hopper"
     assert result.output["contact_after"] == {
-        "contact_name_id": str(world.contact), "full_name": "Grace B. Hopper", "email": world.contact_email,
-        "phone": "+14155550177", "client_id": str(world.other_client), "is_inactive": False,
-    }  # fmt: skip
+        "contact_name_id": str(world.contact),
+        "full_name": "Grace B. Hopper",
+        "email": world.contact_email,
+        "phone": "+14155550177",
+        "client_id": str(world.other_client),
+        "is_inactive": False,
+    }
     stored = await get_contact(engine, t, world.contact)
     assert (stored.role, stored.notes) == ("Admiral", "keep")  # notes not given: kept
     [audit] = await audits(engine, t, "contacts.update")
@@ -221,8 +276,7 @@ async def test_update_patches_given_fields_and_reports_diffs(engine, actors: Act
     assert changes["role"] == {"previous": "Engineer", "new": "Admiral"}
     assert changes["clientId"] == {"previous": str(world.client), "new": str(world.other_client)}
     assert changes["defaultPhoneNumber"] == {"previous": "+14155550100", "new": "+14155550177"}
-    assert set(event.payload["updatedFields"]) == {"fullName", "clientId", "role", "phoneNumbers",
-                                                   "defaultPhoneNumber"}  # fmt: skip
+    assert set(event.payload["updatedFields"]) == {"fullName", "clientId", "role", "phoneNumbers", "defaultPhoneNumber"}
     assert event.payload["updatedByUserId"] == str(actors.admin)
     assert await events(engine, t, "CONTACT_ARCHIVED") == []
 
@@ -237,8 +291,13 @@ async def test_update_without_a_real_change_emits_no_event(engine, actors: Actor
 async def test_update_promotes_an_additional_email(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
     extra = email()
-    await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {
-        "additional_email_addresses": [{"email_address": extra, "canonical_type": "personal"}]}})  # fmt: skip
+    await invoke(
+        "contacts.update",
+        {
+            "contact_id": str(world.contact),
+            "patch": {"additional_email_addresses": [{"email_address": extra, "canonical_type": "personal"}]},
+        },
+    )
     promoted = await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {"email": extra}})
     assert promoted.output["contact_after"]["email"] == extra
     stored = await get_contact(engine, t, world.contact)
@@ -250,9 +309,17 @@ async def test_update_promotes_an_additional_email(engine, actors: Actors, world
 
 async def test_update_accepts_a_spelled_out_primary_swap(engine, actors: Actors, world: World, invoke):
     new = email()
-    result = await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {
-        "email": new, "primary_email_canonical_type": "billing",
-        "additional_email_addresses": [{"email_address": world.contact_email, "canonical_type": "work"}]}})  # fmt: skip
+    result = await invoke(
+        "contacts.update",
+        {
+            "contact_id": str(world.contact),
+            "patch": {
+                "email": new,
+                "primary_email_canonical_type": "billing",
+                "additional_email_addresses": [{"email_address": world.contact_email, "canonical_type": "work"}],
+            },
+        },
+    )
     assert result.output["contact_after"]["email"] == new
     stored = await get_contact(engine, actors.tenant, world.contact)
     assert stored.primary_email_type == "billing"
@@ -266,13 +333,20 @@ async def test_update_accepts_a_spelled_out_primary_swap(engine, actors: Actors,
         ({"email": "nope"}, "input.patch.email"),
         ({"full_name": None}, "input.patch.full_name"),
         ({"is_inactive": None}, "input.patch.is_inactive"),
-        ({"phone_numbers": [{"phone_number": "0", "canonical_type": "work", "is_default": True}]},
-         "input.patch.phone_numbers.0.phone_number"),
+        (
+            {"phone_numbers": [{"phone_number": "0", "canonical_type": "work", "is_default": True}]},
+            "input.patch.phone_numbers.0.phone_number",
+        ),
         ({"primary_email_canonical_type": "pager"}, "input.patch.primary_email_canonical_type"),
-        ({"primary_email_custom_type": "Desk", "primary_email_custom_type_id": "3f9c8a2e-0000-4000-8000-000000000001"},
-         "input.patch.primary_email_custom_type_id"),
+        (
+            {
+                "primary_email_custom_type": "Desk",
+                "primary_email_custom_type_id": "3f9c8a2e-0000-4000-8000-000000000001",
+            },
+            "input.patch.primary_email_custom_type_id",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_update_rejects_bad_input_before_writing(engine, actors: Actors, world: World, fails, patch, path):
     info = await fails("contacts.update", {"contact_id": str(world.contact), "patch": patch})
     assert is_validation(info, path), info
@@ -287,8 +361,7 @@ async def test_update_rejects_bad_input_before_writing(engine, actors: Actors, w
         ({"phone_numbers": [{"phone_number": "+14155550100", "canonical_type": "work"}]}, "phone_numbers"),
     ],
 )
-async def test_update_model_rules_fail_with_nothing_changed(engine, actors: Actors, world: World, fails, patch,
-                                                            field):  # fmt: skip
+async def test_update_model_rules_fail_with_nothing_changed(engine, actors: Actors, world: World, fails, patch, field):
     before = await get_contact(engine, actors.tenant, world.contact)
     info = await fails("contacts.update", {"contact_id": str(world.contact), "patch": {"role": "Changed", **patch}})
     assert (info.code, info.details["field"]) == ("VALIDATION_ERROR", field)
@@ -298,8 +371,13 @@ async def test_update_model_rules_fail_with_nothing_changed(engine, actors: Acto
 
 async def test_update_to_another_contacts_email_names_the_field(engine, actors: Actors, world: World, fails):
     taken = (await get_contact(engine, actors.tenant, world.loose)).email
-    info = await fails("contacts.update", {"contact_id": str(world.contact), "patch": {
-        "additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}]}})  # fmt: skip
+    info = await fails(
+        "contacts.update",
+        {
+            "contact_id": str(world.contact),
+            "patch": {"additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}]},
+        },
+    )
     assert is_validation(info, "additional_email_addresses.0.email_address")
     assert (await get_contact(engine, actors.tenant, world.contact)).additional_email_addresses == []
 
@@ -318,7 +396,11 @@ async def test_deactivate_is_idempotent_and_archives_once(engine, actors: Actors
     t = actors.tenant
     first = await invoke("contacts.deactivate", {"contact_id": str(world.contact), "reason": "left the company"})
     assert {k: first.output[k] for k in ("deactivated", "noop", "previous_is_inactive", "current_is_inactive")} == {
-        "deactivated": True, "noop": False, "previous_is_inactive": False, "current_is_inactive": True}  # fmt: skip
+        "deactivated": True,
+        "noop": False,
+        "previous_is_inactive": False,
+        "current_is_inactive": True,
+    }
     assert first.output["contact"]["is_inactive"] is True
     [event] = await events(engine, t, "CONTACT_ARCHIVED")
     assert (event.payload["reason"], event.payload["archivedByUserId"]) == ("left the company", str(actors.admin))
@@ -332,13 +414,18 @@ async def test_deactivate_is_idempotent_and_archives_once(engine, actors: Actors
 async def test_deactivate_racing_another_deactivation_archives_once(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
     async with tenant_transaction(engine, t) as conn:  # another deactivation holding the row
-        await conn.execute(text("UPDATE contacts SET is_inactive = true WHERE tenant = :t AND contact_name_id = :c"),
-                           {"t": t, "c": world.contact})  # fmt: skip
+        await conn.execute(
+            text("UPDATE contacts SET is_inactive = true WHERE tenant = :t AND contact_name_id = :c"),
+            {"t": t, "c": world.contact},
+        )
         racing = asyncio.ensure_future(invoke("contacts.deactivate", {"contact_id": str(world.contact)}))
         await wait_until_blocked_on_a_lock(engine)
     result = await racing
     assert (result.output["deactivated"], result.output["noop"], result.output["previous_is_inactive"]) == (
-        False, True, True)  # fmt: skip
+        False,
+        True,
+        True,
+    )
     assert await events(engine, t, "CONTACT_ARCHIVED") == []
 
 
@@ -356,23 +443,45 @@ async def test_delete_requires_confirm(engine, actors: Actors, world: World, fai
 
 async def test_delete_cleans_up_what_the_contact_owns(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
-    doomed = await new_contact(engine, t, world.client, full_name="Doomed", phone_numbers=[
-        {"phone_number": "+1 415 555 0142", "canonical_type": "work", "is_default": True}],
-        additional_email_addresses=[{"email_address": email(), "canonical_type": "other"}])  # fmt: skip
+    doomed = await new_contact(
+        engine,
+        t,
+        world.client,
+        full_name="Doomed",
+        phone_numbers=[{"phone_number": "+1 415 555 0142", "canonical_type": "work", "is_default": True}],
+        additional_email_addresses=[{"email_address": email(), "canonical_type": "other"}],
+    )
     c = doomed.contact_name_id
     await tag_contact(engine, t, c, "vip", "former")
     await invoke("contacts.add_note", {"contact_id": str(c), "body": "only its own notes document"})
-    await execute(engine, t, "INSERT INTO comments (tenant, ticket_id, contact_id, note, author_type) "
-                  "VALUES (:t, :k, :c, 'portal reply', 'client')", k=world.ticket, c=c)  # fmt: skip
-    await execute(engine, t, "INSERT INTO portal_invitations (tenant, contact_id, email, token_hash, expires_at) "
-                  "VALUES (:t, :c, :e, :h, now() + interval '7 days')",
-                  c=c, e=doomed.email, h=uuid.uuid4().hex)  # fmt: skip
+    await execute(
+        engine,
+        t,
+        "INSERT INTO comments (tenant, ticket_id, contact_id, note, author_type) "
+        "VALUES (:t, :k, :c, 'portal reply', 'client')",
+        k=world.ticket,
+        c=c,
+    )
+    await execute(
+        engine,
+        t,
+        "INSERT INTO portal_invitations (tenant, contact_id, email, token_hash, expires_at) "
+        "VALUES (:t, :c, :e, :h, now() + interval '7 days')",
+        c=c,
+        e=doomed.email,
+        h=uuid.uuid4().hex,
+    )
     result = await invoke("contacts.delete", {"contact_id": str(c), "confirm": True})
     assert result.output == {"deleted": True, "contact_id": str(c)}
-    for table, column in (("contacts", "contact_name_id"), ("contact_phone_numbers", "contact_name_id"),
-                          ("contact_additional_email_addresses", "contact_name_id"), ("tag_mappings", "tagged_id"),
-                          ("comments", "contact_id"), ("portal_invitations", "contact_id"),
-                          ("document_associations", "entity_id")):  # fmt: skip
+    for table, column in (
+        ("contacts", "contact_name_id"),
+        ("contact_phone_numbers", "contact_name_id"),
+        ("contact_additional_email_addresses", "contact_name_id"),
+        ("tag_mappings", "tagged_id"),
+        ("comments", "contact_id"),
+        ("portal_invitations", "contact_id"),
+        ("document_associations", "entity_id"),
+    ):
         assert await count(engine, f"{table} WHERE tenant = :t AND {column} = :c", t=t, c=c) == 0, table
     assert await count(engine, "documents WHERE tenant = :t AND document_name = 'Doomed Notes'", t=t) == 0
     assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'former'", t=t) == 1  # kept
@@ -386,31 +495,66 @@ async def test_delete_refuses_a_contact_with_dependencies(engine, actors: Actors
     await new_ticket(engine, t, client_id=world.client, contact_id=c)
     await new_ticket(engine, t, client_id=world.client, contact_id=c)
     async with tenant_transaction(engine, t) as conn:
-        await interactions.create_interaction(conn, t, type_id=CALL_TYPE, title="Call", user_id=actors.admin,
-                                              contact_id=c)  # fmt: skip
+        await interactions.create_interaction(
+            conn, t, type_id=CALL_TYPE, title="Call", user_id=actors.admin, contact_id=c
+        )
         await create_portal_user(conn, tenant=t, user_id=uuid.uuid4(), contact_id=c)
-        other_doc = await documents.append_note_block(conn, t, entity_type="client", entity_id=world.client,
-                                                      body="shared", actor_user_id=actors.admin)  # fmt: skip
-    await execute(engine, t, "INSERT INTO document_associations (tenant, document_id, entity_id, entity_type) "
-                  "VALUES (:t, :d, :c, 'contact')", d=other_doc.document_id, c=c)  # fmt: skip
-    invitation = await execute(engine, t, "INSERT INTO survey_invitations (tenant, contact_id, token_hash) "
-                               "VALUES (:t, :c, :h) RETURNING invitation_id", c=c, h=uuid.uuid4().hex)  # fmt: skip
-    await execute(engine, t, "INSERT INTO survey_responses (tenant, invitation_id, contact_id, rating) "
-                  "VALUES (:t, :i, :c, 5)", i=invitation, c=c)  # fmt: skip
-    await execute(engine, t, "INSERT INTO asset_associations (tenant, asset_id, entity_id, entity_type) "
-                  "VALUES (:t, :a, :c, 'contact')", a=uuid.uuid4(), c=c)  # fmt: skip
+        other_doc = await documents.append_note_block(
+            conn, t, entity_type="client", entity_id=world.client, body="shared", actor_user_id=actors.admin
+        )
+    await execute(
+        engine,
+        t,
+        "INSERT INTO document_associations (tenant, document_id, entity_id, entity_type) "
+        "VALUES (:t, :d, :c, 'contact')",
+        d=other_doc.document_id,
+        c=c,
+    )
+    invitation = await execute(
+        engine,
+        t,
+        "INSERT INTO survey_invitations (tenant, contact_id, token_hash) VALUES (:t, :c, :h) RETURNING invitation_id",
+        c=c,
+        h=uuid.uuid4().hex,
+    )
+    await execute(
+        engine,
+        t,
+        "INSERT INTO survey_responses (tenant, invitation_id, contact_id, rating) VALUES (:t, :i, :c, 5)",
+        i=invitation,
+        c=c,
+    )
+    await execute(
+        engine,
+        t,
+        "INSERT INTO asset_associations (tenant, asset_id, entity_id, entity_type) VALUES (:t, :a, :c, 'contact')",
+        a=uuid.uuid4(),
+        c=c,
+    )
     await invoke("contacts.add_note", {"contact_id": str(c), "body": "own notes do not count"})
 
     info = await fails("contacts.delete", {"contact_id": str(c), "confirm": True})
     assert (info.category, info.code) == ("ActionError", "CONFLICT")
     assert info.message == (
         "This contact has associated records that must be removed or reassigned first: 2 tickets, 1 interaction, "
-        "1 document, 1 portal user account, 1 survey invitation, 1 survey response, 1 asset association")
+        "1 document, 1 portal user account, 1 survey invitation, 1 survey response, 1 asset association"
+    )
     dependencies = info.details["dependencies"]
-    assert [d["type"] for d in dependencies] == ["ticket", "interaction", "document", "portal_user",
-                                                 "survey_invitation", "survey_response", "asset_association"]
-    assert dependencies[0] == {"type": "ticket", "count": 2, "label": "tickets",
-                               "viewUrl": f"/msp/tickets?contact_id={c}"}  # fmt: skip
+    assert [d["type"] for d in dependencies] == [
+        "ticket",
+        "interaction",
+        "document",
+        "portal_user",
+        "survey_invitation",
+        "survey_response",
+        "asset_association",
+    ]
+    assert dependencies[0] == {
+        "type": "ticket",
+        "count": 2,
+        "label": "tickets",
+        "viewUrl": f"/msp/tickets?contact_id={c}",
+    }
     assert info.details["alternatives"][0]["action"] == "deactivate"
     assert await get_contact(engine, t, c) is not None
     assert await count(engine, "tag_mappings WHERE tenant = :t AND tagged_id = :c", t=t, c=c) == 1
@@ -420,9 +564,16 @@ async def test_delete_refuses_a_contact_with_dependencies(engine, actors: Actors
 async def test_delete_refuses_a_contact_named_on_a_quote(engine, actors: Actors, world: World, fails):
     t = actors.tenant
     async with tenant_transaction(engine, t) as conn:
-        await quotes.create_quote(conn, t, client_id=world.client, contact_id=world.contact, title="Renewal",
-                                  quote_date=datetime(2026, 3, 1, tzinfo=UTC),
-                                  valid_until=datetime(2026, 3, 31, tzinfo=UTC), created_by=actors.admin)  # fmt: skip
+        await quotes.create_quote(
+            conn,
+            t,
+            client_id=world.client,
+            contact_id=world.contact,
+            title="Renewal",
+            quote_date=datetime(2026, 3, 1, tzinfo=UTC),
+            valid_until=datetime(2026, 3, 31, tzinfo=UTC),
+            created_by=actors.admin,
+        )
     info = await fails("contacts.delete", {"contact_id": str(world.contact), "confirm": True})
     assert (info.category, info.code) == ("ActionError", "CONFLICT")  # not a foreign-key INTERNAL_ERROR
     assert info.message.endswith("must be removed or reassigned first: 1 quote")
@@ -438,8 +589,9 @@ async def test_delete_sees_a_ticket_opened_concurrently(engine, actors: Actors, 
     fresh = await new_contact(engine, t, world.client, full_name="Fresh")
     async with tenant_transaction(engine, t) as conn:
         await tickets.create_ticket(conn, t, title="Opened meanwhile", contact_id=fresh.contact_name_id)
-        deleting = asyncio.ensure_future(fails("contacts.delete", {"contact_id": str(fresh.contact_name_id),
-                                                                   "confirm": True}))  # fmt: skip
+        deleting = asyncio.ensure_future(
+            fails("contacts.delete", {"contact_id": str(fresh.contact_name_id), "confirm": True})
+        )
         await wait_until_blocked_on_a_lock(engine)
     info = await deleting
     assert (info.code, info.details["dependencies"][0]["type"]) == ("CONFLICT", "ticket")
@@ -459,9 +611,17 @@ async def test_delete_missing_contact_honours_on_not_found(engine, actors: Actor
 
 async def test_duplicate_copies_profile_phones_and_tags_but_no_history(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
-    await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {
-        "role": "Admiral", "notes": "navy", "additional_email_addresses": [
-            {"email_address": email(), "canonical_type": "personal"}]}})  # fmt: skip
+    await invoke(
+        "contacts.update",
+        {
+            "contact_id": str(world.contact),
+            "patch": {
+                "role": "Admiral",
+                "notes": "navy",
+                "additional_email_addresses": [{"email_address": email(), "canonical_type": "personal"}],
+            },
+        },
+    )
     await tag_contact(engine, t, world.contact, "navy")
     await invoke("contacts.add_note", {"contact_id": str(world.contact), "body": "history"})
     await new_ticket(engine, t, client_id=world.client, contact_id=world.contact)
@@ -470,7 +630,11 @@ async def test_duplicate_copies_profile_phones_and_tags_but_no_history(engine, a
     dup = result.output["duplicate_contact"]
     assert result.output["source_contact"]["contact_name_id"] == str(world.contact)
     assert (dup["email"], dup["full_name"], dup["client_id"], dup["phone"]) == (
-        new, "Grace Hopper", str(world.client), "+14155550100")  # fmt: skip
+        new,
+        "Grace Hopper",
+        str(world.client),
+        "+14155550100",
+    )
     assert result.output["copied_tags"] == 2
     copy = await get_contact(engine, t, uuid.UUID(dup["contact_name_id"]))
     assert (copy.role, copy.notes, copy.additional_email_addresses) == ("Admiral", "navy", [])
@@ -478,19 +642,35 @@ async def test_duplicate_copies_profile_phones_and_tags_but_no_history(engine, a
     assert await count(engine, "tickets WHERE tenant = :t AND contact_name_id = :d", t=t, d=d) == 0
     assert await count(engine, "document_associations WHERE tenant = :t AND entity_id = :d", t=t, d=d) == 0
     [audit] = await audits(engine, t, "contacts.duplicate")
-    assert audit.changed_data == {"source_contact_id": str(world.contact), "duplicate_contact_id": str(d),
-                                  "copied_tags": 2}  # fmt: skip
+    assert audit.changed_data == {
+        "source_contact_id": str(world.contact),
+        "duplicate_contact_id": str(d),
+        "copied_tags": 2,
+    }
 
 
 async def test_duplicate_overrides(engine, actors: Actors, world: World, invoke):
     extra = email()
-    result = await invoke("contacts.duplicate", {
-        "source_contact_id": str(world.contact), "email": email(), "full_name": "Grace Copy", "target_client_id": None,
-        "role": None, "copy_tags": False, "phone_numbers": [],
-        "additional_email_addresses": [{"email_address": extra, "canonical_type": "work"}]})  # fmt: skip
+    result = await invoke(
+        "contacts.duplicate",
+        {
+            "source_contact_id": str(world.contact),
+            "email": email(),
+            "full_name": "Grace Copy",
+            "target_client_id": None,
+            "role": None,
+            "copy_tags": False,
+            "phone_numbers": [],
+            "additional_email_addresses": [{"email_address": extra, "canonical_type": "work"}],
+        },
+    )
     dup = result.output["duplicate_contact"]
     assert (dup["full_name"], dup["client_id"], dup["phone"], result.output["copied_tags"]) == (
-        "Grace Copy", None, None, 0)  # fmt: skip
+        "Grace Copy",
+        None,
+        None,
+        0,
+    )
     copy = await get_contact(engine, actors.tenant, uuid.UUID(dup["contact_name_id"]))
     assert [e.email_address for e in copy.additional_email_addresses] == [extra]
 
@@ -507,12 +687,16 @@ async def test_duplicate_needs_a_new_unique_email(engine, actors: Actors, world:
     ("extra", "path"),
     [
         ({"email": "grace at example"}, "input.email"),
-        ({"phone_numbers": [{"phone_number": "555", "canonical_type": "work", "is_default": True}]},
-         "input.phone_numbers.0.phone_number"),
-        ({"additional_email_addresses": [{"email_address": "no-at-sign", "canonical_type": "work"}]},
-         "input.additional_email_addresses.0.email_address"),
+        (
+            {"phone_numbers": [{"phone_number": "555", "canonical_type": "work", "is_default": True}]},
+            "input.phone_numbers.0.phone_number",
+        ),
+        (
+            {"additional_email_addresses": [{"email_address": "no-at-sign", "canonical_type": "work"}]},
+            "input.additional_email_addresses.0.email_address",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_duplicate_rejects_bad_input_before_writing(engine, actors: Actors, world: World, fails, extra, path):
     info = await fails("contacts.duplicate", {"source_contact_id": str(world.contact), "email": email(), **extra})
     assert is_validation(info, path), info
@@ -522,8 +706,14 @@ async def test_duplicate_rejects_bad_input_before_writing(engine, actors: Actors
 
 async def test_duplicate_with_another_contacts_address_names_the_field(engine, actors: Actors, world: World, fails):
     taken = (await get_contact(engine, actors.tenant, world.loose)).email
-    info = await fails("contacts.duplicate", {"source_contact_id": str(world.contact), "email": email(),
-        "additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}]})  # fmt: skip
+    info = await fails(
+        "contacts.duplicate",
+        {
+            "source_contact_id": str(world.contact),
+            "email": email(),
+            "additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}],
+        },
+    )
     assert is_validation(info, "additional_email_addresses.0.email_address")
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Grace Hopper'", t=actors.tenant) == 1
     assert await audits(engine, actors.tenant, "contacts.duplicate") == []
@@ -535,8 +725,16 @@ async def test_duplicate_with_another_contacts_address_names_the_field(engine, a
 async def test_upsert_creates_then_updates_only_given_fields(engine, actors: Actors, world: World, invoke):
     t = actors.tenant
     address = email()
-    created = await invoke("contacts.upsert", {"email": address, "full_name": "Upsert Person", "role": "Buyer",
-                                               "client_id": str(world.client), "tags": ["lead"]})  # fmt: skip
+    created = await invoke(
+        "contacts.upsert",
+        {
+            "email": address,
+            "full_name": "Upsert Person",
+            "role": "Buyer",
+            "client_id": str(world.client),
+            "tags": ["lead"],
+        },
+    )
     assert created.output["created"] is True
     contact_id = uuid.UUID(created.output["contact"]["contact_name_id"])
     assert len(await events(engine, t, "CONTACT_CREATED")) == 1
@@ -545,7 +743,11 @@ async def test_upsert_creates_then_updates_only_given_fields(engine, actors: Act
     assert updated.output == {"created": False, "contact": {**created.output["contact"]}}
     stored = await get_contact(engine, t, contact_id)
     assert (stored.full_name, stored.role, stored.notes, stored.client_id) == (
-        "Upsert Person", "Buyer", "called back", world.client)  # nothing given was blanked
+        "Upsert Person",
+        "Buyer",
+        "called back",
+        world.client,
+    )  # nothing given was blanked
     async with engine.connect() as conn:
         assert [m.tag_text for m in await tags.tags_for(conn, t, contact_id, "contact")] == ["customer", "lead"]
     [event] = await events(engine, t, "CONTACT_UPDATED")
@@ -555,8 +757,13 @@ async def test_upsert_creates_then_updates_only_given_fields(engine, actors: Act
 
 async def test_upsert_by_additional_email_updates_that_contact(engine, actors: Actors, world: World, invoke):
     extra = email()
-    await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {
-        "additional_email_addresses": [{"email_address": extra, "canonical_type": "personal"}]}})  # fmt: skip
+    await invoke(
+        "contacts.update",
+        {
+            "contact_id": str(world.contact),
+            "patch": {"additional_email_addresses": [{"email_address": extra, "canonical_type": "personal"}]},
+        },
+    )
     result = await invoke("contacts.upsert", {"email": extra, "role": "Rear Admiral"})
     assert result.output["created"] is False
     assert result.output["contact"]["email"] == world.contact_email  # the primary address is not changed
@@ -573,19 +780,37 @@ async def test_upsert_rejects_bad_input(engine, actors: Actors, fails):
     assert await count(engine, "contacts WHERE tenant = :t", t=actors.tenant) == contacts_before
 
 
-async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(engine, actors: Actors, world: World,
-                                                                         fails):  # fmt: skip
+async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(engine, actors: Actors, world: World, fails):
     t = actors.tenant
     contacts_before = await count(engine, "contacts WHERE tenant = :t", t=t)
-    phone = await fails("contacts.upsert", {"email": email(), "full_name": "X", "phone_numbers": [
-        {"phone_number": "12", "canonical_type": "work", "is_default": True}]})  # fmt: skip
+    phone = await fails(
+        "contacts.upsert",
+        {
+            "email": email(),
+            "full_name": "X",
+            "phone_numbers": [{"phone_number": "12", "canonical_type": "work", "is_default": True}],
+        },
+    )
     assert is_validation(phone, "input.phone_numbers.0.phone_number")
     await nothing_written(engine, t, "contacts.upsert")
-    taken = await fails("contacts.upsert", {"email": world.contact_email, "additional_email_addresses": [
-        {"email_address": (await get_contact(engine, t, world.loose)).email, "canonical_type": "work"}]})  # fmt: skip
+    taken = await fails(
+        "contacts.upsert",
+        {
+            "email": world.contact_email,
+            "additional_email_addresses": [
+                {"email_address": (await get_contact(engine, t, world.loose)).email, "canonical_type": "work"}
+            ],
+        },
+    )
     assert is_validation(taken, "additional_email_addresses.0.email_address")
-    created = await fails("contacts.upsert", {"email": email(), "full_name": "New", "additional_email_addresses": [
-        {"email_address": world.contact_email, "canonical_type": "work"}]})  # fmt: skip
+    created = await fails(
+        "contacts.upsert",
+        {
+            "email": email(),
+            "full_name": "New",
+            "additional_email_addresses": [{"email_address": world.contact_email, "canonical_type": "work"}],
+        },
+    )
     assert is_validation(created, "additional_email_addresses.0.email_address")
     assert await count(engine, "contacts WHERE tenant = :t", t=t) == contacts_before
     assert (await get_contact(engine, t, world.contact)).additional_email_addresses == []
@@ -600,7 +825,8 @@ async def test_concurrent_upserts_of_one_address_make_one_contact(engine, actors
     )
     assert sorted([first.output["created"], second.output["created"]]) == [False, True]
     assert first.output["contact"]["contact_name_id"] == second.output["contact"]["contact_name_id"]
-    [row] = await rows(engine, "SELECT role, notes FROM contacts WHERE tenant = :t AND email = :e",
-                       t=actors.tenant, e=address)  # fmt: skip
+    [row] = await rows(
+        engine, "SELECT role, notes FROM contacts WHERE tenant = :t AND email = :e", t=actors.tenant, e=address
+    )
     assert (row.role, row.notes) == ("A", "B")  # the second applied only its own field
     assert len(await events(engine, actors.tenant, "CONTACT_CREATED")) == 1

@@ -39,21 +39,35 @@ async def tag_client(ctx, data: TagInput) -> TagOutput:
             raise ActionFailure.of("TransientError", "TRANSIENT_FAILURE", "client is not ready yet")
     await clients.get_client(ctx.conn, ctx.tenant, data.client_id)  # NotFoundError -> NOT_FOUND
     mapping = await tags.apply_tag(
-        ctx.conn, ctx.tenant, tag_text=data.tag, tagged_id=data.client_id, tagged_type="client",
+        ctx.conn,
+        ctx.tenant,
+        tag_text=data.tag,
+        tagged_id=data.client_id,
+        tagged_type="client",
         created_by=ctx.actor_user_id,
-    )  # fmt: skip
+    )
     await ctx.audit({"client_id": str(data.client_id), "tag": data.tag}, {"client_id": str(data.client_id)})
-    await ctx.emit("TEST_TAGGED", {"clientId": str(data.client_id), "tag": data.tag},
-                   f"test_tagged:{data.client_id}:{mapping.tag_id}")  # fmt: skip
+    await ctx.emit(
+        "TEST_TAGGED",
+        {"clientId": str(data.client_id), "tag": data.tag},
+        f"test_tagged:{data.client_id}:{mapping.tag_id}",
+    )
     return TagOutput(mapping_id=mapping.mapping_id, tag_id=mapping.tag_id)
 
 
 def make_action(**overrides) -> ActionDef:
     fields = {
-        "id": "test.tag_client", "version": 1, "label": "Tag Client (test)", "description": "test action",
-        "input_model": TagInput, "output_model": TagOutput, "side_effectful": True, "idempotency": "engine",
-        "permissions": (("client", "update"),), "handler": tag_client,
-    }  # fmt: skip
+        "id": "test.tag_client",
+        "version": 1,
+        "label": "Tag Client (test)",
+        "description": "test action",
+        "input_model": TagInput,
+        "output_model": TagOutput,
+        "side_effectful": True,
+        "idempotency": "engine",
+        "permissions": (("client", "update"),),
+        "handler": tag_client,
+    }
     return ActionDef(**{**fields, **overrides})
 
 
@@ -96,9 +110,15 @@ def test_engine_key_is_sha256_of_the_call():
 
 async def test_success_writes_ledger_audit_and_outbox_in_one_transaction(engine, test_registry, actors, client_id):
     invocation = await invoke_action(
-        engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-        raw_input={"client_id": str(client_id), "tag": "vip"}, actor_user_id=actors.admin, idempotency_key="req-1",
-    )  # fmt: skip
+        engine,
+        test_registry,
+        tenant=actors.tenant,
+        action_id="test.tag_client",
+        version=1,
+        raw_input={"client_id": str(client_id), "tag": "vip"},
+        actor_user_id=actors.admin,
+        idempotency_key="req-1",
+    )
     assert not invocation.replayed and invocation.attempt == 1
     t = actors.tenant
     assert await count(engine, "workflow_action_invocations WHERE tenant = :t AND status = 'SUCCEEDED'", t=t) == 1
@@ -108,9 +128,15 @@ async def test_success_writes_ledger_audit_and_outbox_in_one_transaction(engine,
     assert await count(engine, "workflow_event_outbox WHERE tenant = :t AND event_type = 'TEST_TAGGED'", t=t) == 1
 
     again = await invoke_action(
-        engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-        raw_input={"client_id": str(client_id), "tag": "vip"}, actor_user_id=actors.admin, idempotency_key="req-1",
-    )  # fmt: skip
+        engine,
+        test_registry,
+        tenant=actors.tenant,
+        action_id="test.tag_client",
+        version=1,
+        raw_input={"client_id": str(client_id), "tag": "vip"},
+        actor_user_id=actors.admin,
+        idempotency_key="req-1",
+    )
     assert again.replayed and again.output == invocation.output and again.invocation_id == invocation.invocation_id
     assert await count(engine, "audit_logs WHERE tenant = :t", t=t) == 1  # a replay has no side effects
     assert await count(engine, "workflow_event_outbox WHERE tenant = :t", t=t) == 1
@@ -119,10 +145,15 @@ async def test_success_writes_ledger_audit_and_outbox_in_one_transaction(engine,
 async def test_concurrent_twins_take_effect_once(engine, test_registry, actors, client_id):
     async def call():
         return await invoke_action(
-            engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-            raw_input={"client_id": str(client_id), "tag": "twin"}, actor_user_id=actors.admin,
+            engine,
+            test_registry,
+            tenant=actors.tenant,
+            action_id="test.tag_client",
+            version=1,
+            raw_input={"client_id": str(client_id), "tag": "twin"},
+            actor_user_id=actors.admin,
             idempotency_key="twin",
-        )  # fmt: skip
+        )
 
     results = await asyncio.gather(call(), call(), call())
     assert sorted(r.replayed for r in results) == [False, True, True]
@@ -131,9 +162,13 @@ async def test_concurrent_twins_take_effect_once(engine, test_registry, actors, 
 
 async def test_failed_attempt_retries_under_the_same_key_and_counts(engine, test_registry, actors, client_id):
     args = {
-        "tenant": actors.tenant, "action_id": "test.tag_client", "version": 1, "actor_user_id": actors.admin,
-        "raw_input": {"client_id": str(client_id), "tag": "needs-ready"}, "idempotency_key": "order-42",
-    }  # fmt: skip
+        "tenant": actors.tenant,
+        "action_id": "test.tag_client",
+        "version": 1,
+        "actor_user_id": actors.admin,
+        "raw_input": {"client_id": str(client_id), "tag": "needs-ready"},
+        "idempotency_key": "order-42",
+    }
     with pytest.raises(ActionFailure) as failed:
         await invoke_action(engine, test_registry, **args)
     assert failed.value.info.category == "TransientError" and failed.value.info.node_path == "direct"
@@ -155,13 +190,19 @@ async def _ledger(engine, tenant, key):
         engine,
         """SELECT status, attempt, error_json FROM workflow_action_invocations
             WHERE tenant = :t AND idempotency_key = :k""",
-        t=tenant, k=key,
-    )  # fmt: skip
+        t=tenant,
+        k=key,
+    )
 
 
 async def test_direct_calls_without_a_key_run_each_time(engine, test_registry, actors, client_id):
-    args = {"tenant": actors.tenant, "action_id": "test.tag_client", "version": 1, "actor_user_id": actors.admin,
-            "raw_input": {"client_id": str(client_id), "tag": "again"}}  # fmt: skip
+    args = {
+        "tenant": actors.tenant,
+        "action_id": "test.tag_client",
+        "version": 1,
+        "actor_user_id": actors.admin,
+        "raw_input": {"client_id": str(client_id), "tag": "again"},
+    }
     first, second = (
         await invoke_action(engine, test_registry, **args),
         await invoke_action(engine, test_registry, **args),
@@ -183,12 +224,18 @@ async def test_action_mode_uses_the_input_idempotency_key(engine, test_registry,
 async def test_permission_denied_writes_nothing_not_even_the_ledger(engine, test_registry, actors, client_id):
     with pytest.raises(ActionFailure) as denied:
         await invoke_action(
-            engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-            raw_input={"client_id": str(client_id), "tag": "vip"}, actor_user_id=actors.nobody,
-        )  # fmt: skip
+            engine,
+            test_registry,
+            tenant=actors.tenant,
+            action_id="test.tag_client",
+            version=1,
+            raw_input={"client_id": str(client_id), "tag": "vip"},
+            actor_user_id=actors.nobody,
+        )
     assert denied.value.info.code == "PERMISSION_DENIED" and denied.value.info.details == {
-        "resource": "client", "action": "update"
-    }  # fmt: skip
+        "resource": "client",
+        "action": "update",
+    }
     for table in ("workflow_action_invocations", "audit_logs", "workflow_event_outbox", "tag_mappings"):
         assert await count(engine, f"{table} WHERE tenant = :t", t=actors.tenant) == 0, table
 
@@ -196,9 +243,14 @@ async def test_permission_denied_writes_nothing_not_even_the_ledger(engine, test
 async def test_invalid_input_names_every_field_and_writes_nothing(engine, test_registry, actors):
     with pytest.raises(ActionFailure) as invalid:
         await invoke_action(
-            engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-            raw_input={"client_id": "not-a-uuid"}, actor_user_id=actors.admin,
-        )  # fmt: skip
+            engine,
+            test_registry,
+            tenant=actors.tenant,
+            action_id="test.tag_client",
+            version=1,
+            raw_input={"client_id": "not-a-uuid"},
+            actor_user_id=actors.admin,
+        )
     info = invalid.value.info
     assert info.category == "ValidationError" and info.code == "VALIDATION_ERROR"
     assert {f["path"] for f in info.details["fields"]} == {"input.client_id", "input.tag"}
@@ -207,31 +259,52 @@ async def test_invalid_input_names_every_field_and_writes_nothing(engine, test_r
 
 async def test_unknown_action_and_foreign_ids(engine, test_registry, actors, other):
     with pytest.raises(ActionFailure, match="Unknown action test.nope@1"):
-        await invoke_action(engine, test_registry, tenant=actors.tenant, action_id="test.nope", version=1,
-                            raw_input={}, actor_user_id=actors.admin)  # fmt: skip
+        await invoke_action(
+            engine,
+            test_registry,
+            tenant=actors.tenant,
+            action_id="test.nope",
+            version=1,
+            raw_input={},
+            actor_user_id=actors.admin,
+        )
     async with tenant_transaction(engine, other.tenant) as conn:
         foreign = await clients.create_client(conn, other.tenant, {"client_name": "Foreign"})
     with pytest.raises(ActionFailure) as missing:
         await invoke_action(
-            engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-            raw_input={"client_id": str(foreign.client_id), "tag": "x"}, actor_user_id=actors.admin,
-        )  # fmt: skip
+            engine,
+            test_registry,
+            tenant=actors.tenant,
+            action_id="test.tag_client",
+            version=1,
+            raw_input={"client_id": str(foreign.client_id), "tag": "x"},
+            actor_user_id=actors.admin,
+        )
     assert missing.value.info.code == "NOT_FOUND"
     # an actor of another tenant is not an actor here
     with pytest.raises(ActionFailure, match="Workflow actor user not found"):
         await invoke_action(
-            engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-            raw_input={"client_id": str(foreign.client_id), "tag": "x"}, actor_user_id=other.admin,
-        )  # fmt: skip
+            engine,
+            test_registry,
+            tenant=actors.tenant,
+            action_id="test.tag_client",
+            version=1,
+            raw_input={"client_id": str(foreign.client_id), "tag": "x"},
+            actor_user_id=other.admin,
+        )
 
 
 async def store_display_order(ctx, data: TagInput) -> TagOutput:
     """Tags the client, then stores a display order that no ``integer`` column holds (a rule the input model
     forgot): the database's data error must come back as VALIDATION_ERROR, and the tag must be rolled back."""
     mapping = await tags.apply_tag(
-        ctx.conn, ctx.tenant, tag_text=data.tag, tagged_id=data.client_id, tagged_type="client",
+        ctx.conn,
+        ctx.tenant,
+        tag_text=data.tag,
+        tagged_id=data.client_id,
+        tagged_type="client",
         created_by=ctx.actor_user_id,
-    )  # fmt: skip
+    )
     await ctx.conn.execute(text("SELECT CAST(:n AS integer)"), {"n": 2**40})
     return TagOutput(mapping_id=mapping.mapping_id, tag_id=mapping.tag_id)
 
@@ -241,9 +314,14 @@ async def test_a_value_the_database_cannot_store_is_a_validation_error(engine, a
     registry.register(make_action(id="test.store_display_order", handler=store_display_order))
     with pytest.raises(ActionFailure) as caught:
         await invoke_action(
-            engine, registry, tenant=actors.tenant, action_id="test.store_display_order", version=1,
-            raw_input={"client_id": str(client_id), "tag": "overflow"}, actor_user_id=actors.admin,
-        )  # fmt: skip
+            engine,
+            registry,
+            tenant=actors.tenant,
+            action_id="test.store_display_order",
+            version=1,
+            raw_input={"client_id": str(client_id), "tag": "overflow"},
+            actor_user_id=actors.admin,
+        )
     info = caught.value.info
     assert (info.code, info.message) == ("VALIDATION_ERROR", "a value cannot be stored: integer out of range")
     assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'overflow'", t=actors.tenant) == 0
@@ -253,9 +331,17 @@ async def test_a_key_longer_than_the_ledger_stores_is_hashed_and_replays(engine,
     long_key = "step-key:" + "x" * 5000
     call = {"client_id": str(client_id), "tag": "long-key"}
     first, again = [
-        await invoke_action(engine, test_registry, tenant=actors.tenant, action_id="test.tag_client", version=1,
-                            raw_input=call, actor_user_id=actors.admin, idempotency_key=long_key)
+        await invoke_action(
+            engine,
+            test_registry,
+            tenant=actors.tenant,
+            action_id="test.tag_client",
+            version=1,
+            raw_input=call,
+            actor_user_id=actors.admin,
+            idempotency_key=long_key,
+        )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     assert first.idempotency_key.startswith("sha256:") and first.idempotency_key == again.idempotency_key
     assert not first.replayed and again.replayed and again.output == first.output

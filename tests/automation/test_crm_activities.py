@@ -34,9 +34,11 @@ def days(n: float) -> str:
 
 async def status_id(engine, tenant: uuid.UUID, name: str) -> uuid.UUID:
     [(found,)] = await rows(
-        engine, "SELECT status_id FROM statuses WHERE tenant = :t AND status_type = 'interaction' AND name = :n",
-        t=tenant, n=name,
-    )  # fmt: skip
+        engine,
+        "SELECT status_id FROM statuses WHERE tenant = :t AND status_type = 'interaction' AND name = :n",
+        t=tenant,
+        n=name,
+    )
     return found
 
 
@@ -70,7 +72,7 @@ EXPECTED = {
     "crm.add_quote_item": ("Add Quote Item", True, "action", ["billing:update", "billing:read"]),
     "crm.find_quotes": ("Find Quotes", False, "engine", ["billing:read"]),
     "crm.submit_quote_for_approval": ("Submit Quote for Approval", True, "engine", ["billing:read", "billing:update"]),
-}  # fmt: skip
+}
 
 
 def test_registers_the_crm_actions_as_specified(registry):
@@ -83,8 +85,10 @@ def test_registers_the_crm_actions_as_specified(registry):
         label, side_effectful, mode, permissions = EXPECTED[action.id]
         assert (meta["version"], meta["ui"]["label"], meta["ui"]["category"]) == (1, label, "Business Operations")
         assert (meta["side_effectful"], meta["idempotency"]["mode"], meta["permissions"]) == (
-            side_effectful, mode, permissions,
-        )  # fmt: skip
+            side_effectful,
+            mode,
+            permissions,
+        )
         assert ("idempotency_key" in meta["input_schema"]["properties"]) == (mode == "action")
     [crm] = [record for record in build_catalog(registry) if record.group_key == "crm"]
     labels = [label for label, *_ in EXPECTED.values()]
@@ -110,40 +114,70 @@ async def test_create_activity_note_for_each_target(engine, actors: Actors, invo
     assert out["target_summary"] == {"client_id": str(acme.client_id), "client_name": "Acme Notes"}
     assert (out["target_type"], out["target_id"]) == ("client", str(acme.client_id))
     assert out["created_at"].endswith("Z")
-    [note] = await rows(engine, "SELECT * FROM interactions WHERE tenant = :t AND interaction_id = :i",
-                        t=t, i=out["note_id"])  # fmt: skip
+    [note] = await rows(
+        engine, "SELECT * FROM interactions WHERE tenant = :t AND interaction_id = :i", t=t, i=out["note_id"]
+    )
     assert (note.type_id, note.title, note.notes, note.status_id, note.duration) == (
-        NOTE, "Note", "Renewal call went well", None, 0)  # fmt: skip
-    assert (note.user_id, note.client_id, note.visibility, note.tags) == (actors.admin, acme.client_id, "internal",
-                                                                          ["renewal"])  # fmt: skip
+        NOTE,
+        "Note",
+        "Renewal call went well",
+        None,
+        0,
+    )
+    assert (note.user_id, note.client_id, note.visibility, note.tags) == (
+        actors.admin,
+        acme.client_id,
+        "internal",
+        ["renewal"],
+    )
 
-    on_ticket = await invoke("crm.create_activity_note", {"target": {"type": "ticket", "id": str(ticket.ticket_id)},
-                                                          "body": "Escalated", "category": "Escalation",
-                                                          "visibility": "client_visible"})  # fmt: skip
-    [row] = await rows(engine, "SELECT * FROM interactions WHERE tenant = :t AND interaction_id = :i",
-                       t=t, i=on_ticket.output["note_id"])  # fmt: skip
-    assert (row.ticket_id, row.client_id, row.contact_name_id) == (ticket.ticket_id, acme.client_id,
-                                                                   grace.contact_name_id)  # fmt: skip
+    on_ticket = await invoke(
+        "crm.create_activity_note",
+        {
+            "target": {"type": "ticket", "id": str(ticket.ticket_id)},
+            "body": "Escalated",
+            "category": "Escalation",
+            "visibility": "client_visible",
+        },
+    )
+    [row] = await rows(
+        engine,
+        "SELECT * FROM interactions WHERE tenant = :t AND interaction_id = :i",
+        t=t,
+        i=on_ticket.output["note_id"],
+    )
+    assert (row.ticket_id, row.client_id, row.contact_name_id) == (
+        ticket.ticket_id,
+        acme.client_id,
+        grace.contact_name_id,
+    )
     assert (row.title, row.category, row.visibility) == ("Escalation", "Escalation", "client_visible")
     assert on_ticket.output["target_summary"]["ticket_number"] == ticket.ticket_number
 
     blank_category = await invoke("crm.create_activity_note", {"target": target, "body": "x", "category": "  "})
-    [(title,)] = await rows(engine, "SELECT title FROM interactions WHERE tenant = :t AND interaction_id = :i",
-                            t=t, i=blank_category.output["note_id"])  # fmt: skip
+    [(title,)] = await rows(
+        engine,
+        "SELECT title FROM interactions WHERE tenant = :t AND interaction_id = :i",
+        t=t,
+        i=blank_category.output["note_id"],
+    )
     assert title == "Note"  # a blank category is no title
 
     contact_target = {"type": "contact", "id": str(grace.contact_name_id)}
     on_contact = await invoke("crm.create_activity_note", {"target": contact_target, "body": "Hi"})
     assert on_contact.output["target_summary"]["full_name"] == "Grace Hopper"
     [audit, *_] = await audits(engine, t, "crm.create_activity_note")
-    assert audit.changed_data == {"interaction_id": out["note_id"],
-                                  "target": {"type": "client", "id": str(acme.client_id)}}  # fmt: skip
+    assert audit.changed_data == {
+        "interaction_id": out["note_id"],
+        "target": {"type": "client", "id": str(acme.client_id)},
+    }
     assert audit.details["note_id"] == out["note_id"]
     assert await events(engine, t) == []  # no event for notes
 
 
-async def test_create_activity_note_replay_permissions_and_tenants(engine, actors: Actors, other: Actors, invoke,
-                                                                   fails):  # fmt: skip
+async def test_create_activity_note_replay_permissions_and_tenants(
+    engine, actors: Actors, other: Actors, invoke, fails
+):
     t = actors.tenant
     acme = await new_client(engine, t)
     raw = {"target": {"type": "client", "id": str(acme.client_id)}, "body": "Once"}
@@ -152,8 +186,11 @@ async def test_create_activity_note_replay_permissions_and_tenants(engine, actor
     assert await count(engine, "interactions WHERE tenant = :t AND type_id = :n", t=t, n=NOTE) == 1
 
     ticket = await new_ticket(engine, t, client_id=acme.client_id)
-    denied = await fails("crm.create_activity_note", {"target": {"type": "ticket", "id": str(ticket.ticket_id)},
-                                                      "body": "x"}, actor=actors.nobody)  # fmt: skip
+    denied = await fails(
+        "crm.create_activity_note",
+        {"target": {"type": "ticket", "id": str(ticket.ticket_id)}, "body": "x"},
+        actor=actors.nobody,
+    )
     assert (denied.code, denied.message) == ("PERMISSION_DENIED", "Permission denied: ticket:update")
     # the technician may update tickets but not clients: the permission follows the target type
     on_ticket = {"target": {"type": "ticket", "id": str(ticket.ticket_id)}, "body": "ok"}
@@ -162,11 +199,13 @@ async def test_create_activity_note_replay_permissions_and_tenants(engine, actor
     assert denied.message == "Permission denied: client:update"
 
     foreign = await new_client(engine, other.tenant)
-    missing = await fails("crm.create_activity_note", {"target": {"type": "client", "id": str(foreign.client_id)},
-                                                       "body": "x"})  # fmt: skip
+    missing = await fails(
+        "crm.create_activity_note", {"target": {"type": "client", "id": str(foreign.client_id)}, "body": "x"}
+    )
     assert (missing.code, missing.message) == ("NOT_FOUND", "Client not found")
-    project = await fails("crm.create_activity_note", {"target": {"type": "project", "id": str(uuid.uuid4())},
-                                                       "body": "x"})  # fmt: skip
+    project = await fails(
+        "crm.create_activity_note", {"target": {"type": "project", "id": str(uuid.uuid4())}, "body": "x"}
+    )
     assert (project.code, project.message) == ("NOT_FOUND", "Project not found")
     assert await count(engine, "interactions WHERE tenant = :t", t=other.tenant) == 0
 
@@ -178,7 +217,8 @@ async def test_denied_notes_and_types_write_nothing(engine, actors: Actors, fail
     assert (await fails("crm.create_activity_note", note, actor=actors.technician)).code == "PERMISSION_DENIED"
     await nothing_written(engine, t, "crm.create_activity_note")
     assert (await fails("crm.create_interaction_type", {"type_name": "Visit"}, actor=actors.nobody)).code == (
-        "PERMISSION_DENIED")  # fmt: skip
+        "PERMISSION_DENIED"
+    )
     await nothing_written(engine, t, "crm.create_interaction_type")
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 0
     assert await count(engine, "interaction_types WHERE tenant = :t", t=t) == 0
@@ -187,13 +227,16 @@ async def test_denied_notes_and_types_write_nothing(engine, actors: Actors, fail
 @pytest.mark.parametrize(
     ("raw", "path", "message"),
     [
-        ({"target": {"type": "project", "id": str(uuid.uuid4())}, "body": "x", "visibility": "client_visible"},
-         "input.visibility", "client_visible notes are not supported for project targets"),
+        (
+            {"target": {"type": "project", "id": str(uuid.uuid4())}, "body": "x", "visibility": "client_visible"},
+            "input.visibility",
+            "client_visible notes are not supported for project targets",
+        ),
         ({"target": {"type": "client", "id": str(uuid.uuid4())}, "body": "   "}, "input.body", "must not be blank"),
         ({"target": {"type": "invoice", "id": str(uuid.uuid4())}, "body": "x"}, "input.target.type", None),
         ({"body": "x"}, "input.target", None),
     ],
-)  # fmt: skip
+)
 async def test_create_activity_note_validation(engine, actors: Actors, fails, raw, path, message):
     info = await fails("crm.create_activity_note", raw)
     assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
@@ -211,28 +254,52 @@ async def test_find_activities_filters_pages_and_on_empty(engine, actors: Actors
     grace = await new_contact(engine, t, acme.client_id)
     base = datetime(2026, 3, 1, 12, tzinfo=UTC)
     made = [
-        await log(engine, t, actors.admin, client_id=acme.client_id, interaction_date=base + timedelta(days=i),
-                  notes="  lots   of\n notes " * 20)
+        await log(
+            engine,
+            t,
+            actors.admin,
+            client_id=acme.client_id,
+            interaction_date=base + timedelta(days=i),
+            notes="  lots   of\n notes " * 20,
+        )
         for i in range(5)
-    ]  # fmt: skip
-    same_time = await log(engine, t, actors.admin, client_id=acme.client_id, interaction_date=base + timedelta(days=2),
-                          contact_id=grace.contact_name_id, type_id=MEETING)  # fmt: skip
+    ]
+    same_time = await log(
+        engine,
+        t,
+        actors.admin,
+        client_id=acme.client_id,
+        interaction_date=base + timedelta(days=2),
+        contact_id=grace.contact_name_id,
+        type_id=MEETING,
+    )
     await log(engine, t, actors.technician, client_id=globex.client_id, interaction_date=base)
 
-    window = {"client_id": str(acme.client_id), "date_from": iso(base + timedelta(days=1)),
-              "date_to": iso(base + timedelta(days=3)), "limit": 2}  # fmt: skip
+    window = {
+        "client_id": str(acme.client_id),
+        "date_from": iso(base + timedelta(days=1)),
+        "date_to": iso(base + timedelta(days=3)),
+        "limit": 2,
+    }
     page1 = (await invoke("crm.find_activities", window)).output
     page2 = (await invoke("crm.find_activities", window | {"page": 2})).output
     listed = [a["activity_id"] for a in page1["activities"] + page2["activities"]]
     ties = sorted([str(made[2].interaction_id), str(same_time.interaction_id)], reverse=True)
     assert listed == [str(made[3].interaction_id), *ties, str(made[1].interaction_id)]  # newest first, ties by id
     assert (page1["count"], page1["pagination"], page2["pagination"]["has_more"]) == (
-        2, {"page": 1, "limit": 2, "has_more": True}, False)  # fmt: skip
+        2,
+        {"page": 1, "limit": 2, "has_more": True},
+        False,
+    )
     assert page1["matched_filters"]["client_id"] == str(acme.client_id)
     assert page1["matched_filters"]["contact_id"] is None and page1["matched_filters"]["limit"] == 2
     first = page1["activities"][0]
     assert (first["client_name"], first["type_name"], first["status_name"], first["user_name"]) == (
-        "Acme Find", "Call", "Planned", "Test Admin")  # fmt: skip
+        "Acme Find",
+        "Call",
+        "Planned",
+        "Test Admin",
+    )
     assert first["notes_preview"].startswith("lots of notes lots") and len(first["notes_preview"]) == 181
     assert first["notes_preview"].endswith("…") and first["state"] == "overdue"
 
@@ -264,8 +331,9 @@ async def test_find_activities_replay_permissions_and_tenants(engine, actors: Ac
     assert (denied.code, denied.details) == ("PERMISSION_DENIED", {"resource": "client", "action": "read"})
     finance = await add_user(engine, t, "Finance")  # client:read and contact:read, but no ticket:read
     assert (await invoke("crm.find_activities", {"contact_id": str(uuid.uuid4())}, actor=finance)).output["count"] == 0
-    denied = await fails("crm.find_activities", {"client_id": str(acme.client_id), "ticket_id": str(uuid.uuid4())},
-                         actor=finance)  # fmt: skip
+    denied = await fails(
+        "crm.find_activities", {"client_id": str(acme.client_id), "ticket_id": str(uuid.uuid4())}, actor=finance
+    )
     assert denied.message == "Permission denied: ticket:read"
     assert [r.status for r in await ledger(engine, t, "crm.find_activities")] == ["SUCCEEDED", "SUCCEEDED"]
 
@@ -280,14 +348,17 @@ async def test_find_activities_replay_permissions_and_tenants(engine, actors: Ac
     [
         ({}, "input", "At least one filter or date range is required"),
         ({"limit": 10}, "input", "At least one filter or date range is required"),
-        ({"date_from": "2026-03-02T00:00:00Z", "date_to": "2026-03-01T00:00:00Z"}, "input.date_from",
-         "date_from must be less than or equal to date_to"),
+        (
+            {"date_from": "2026-03-02T00:00:00Z", "date_to": "2026-03-01T00:00:00Z"},
+            "input.date_from",
+            "date_from must be less than or equal to date_to",
+        ),
         ({"date_from": "2026-03-02T00:00:00+02:00"}, "input.date_from", "ending in Z"),
         ({"client_id": str(uuid.uuid4()), "limit": 201}, "input.limit", None),
         ({"client_id": str(uuid.uuid4()), "page": 0}, "input.page", None),
         ({"client_id": str(uuid.uuid4()), "on_empty": "explode"}, "input.on_empty", None),
     ],
-)  # fmt: skip
+)
 async def test_find_activities_validation(engine, actors: Actors, fails, raw, path, message):
     info = await fails("crm.find_activities", raw)
     assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
@@ -304,22 +375,37 @@ async def test_update_activity_patches_and_diffs(engine, actors: Actors, invoke)
     acme = await new_client(engine, t)
     activity = await log(engine, t, actors.admin, client_id=acme.client_id, notes="old notes", category="Sales")
     done = await status_id(engine, t, "Completed")
-    raw = {"activity_id": str(activity.interaction_id), "reason": "call happened",
-           "patch": {"title": "Call with CFO", "notes": "old   notes", "status_id": str(done), "category": None,
-                     "tags": ["vip"], "type_id": str(MEETING)}}  # fmt: skip
+    raw = {
+        "activity_id": str(activity.interaction_id),
+        "reason": "call happened",
+        "patch": {
+            "title": "Call with CFO",
+            "notes": "old   notes",
+            "status_id": str(done),
+            "category": None,
+            "tags": ["vip"],
+            "type_id": str(MEETING),
+        },
+    }
     result = await invoke("crm.update_activity", raw)
     out = result.output
     assert out["changed_fields"] == ["category", "status_id", "tags", "title", "type_id"]  # notes preview unchanged
     assert (out["activity_before"]["title"], out["activity_after"]["title"]) == ("Call", "Call with CFO")
     assert (out["activity_after"]["status_name"], out["activity_after"]["type_name"]) == ("Completed", "Meeting")
     assert out["activity_after"]["category"] is None and out["activity_after"]["tags"] == ["vip"]
-    [row] = await rows(engine, "SELECT * FROM interactions WHERE tenant = :t AND interaction_id = :i", t=t,
-                       i=activity.interaction_id)  # fmt: skip
+    [row] = await rows(
+        engine, "SELECT * FROM interactions WHERE tenant = :t AND interaction_id = :i", t=t, i=activity.interaction_id
+    )
     assert (row.notes, row.status_id, row.category) == ("old   notes", done, None)
     [audit] = await audits(engine, t, "crm.update_activity")
     assert audit.changed_data["reason"] == "call happened"
-    assert audit.changed_data["before"] == {"status_id": str(activity.status_id), "type_id": str(CALL), "title": "Call",
-                                            "visibility": "internal", "category": "Sales"}  # fmt: skip
+    assert audit.changed_data["before"] == {
+        "status_id": str(activity.status_id),
+        "type_id": str(CALL),
+        "title": "Call",
+        "visibility": "internal",
+        "category": "Sales",
+    }
     assert audit.changed_data["after"]["type_id"] == str(MEETING)
     assert await events(engine, t) == []  # no event
 
@@ -331,8 +417,9 @@ async def test_update_activity_permissions_tenants_and_rules(engine, actors: Act
     t = actors.tenant
     acme = await new_client(engine, t)
     start = datetime(2026, 3, 1, 10, tzinfo=UTC)
-    activity = await log(engine, t, actors.admin, client_id=acme.client_id, start_time=start,
-                         end_time=start + timedelta(hours=1))  # fmt: skip
+    activity = await log(
+        engine, t, actors.admin, client_id=acme.client_id, start_time=start, end_time=start + timedelta(hours=1)
+    )
     raw = {"activity_id": str(activity.interaction_id), "patch": {"title": "New"}}
     denied = await fails("crm.update_activity", raw, actor=actors.technician)  # client:read only
     assert (denied.code, denied.message) == ("PERMISSION_DENIED", "Permission denied: client:update")
@@ -341,11 +428,16 @@ async def test_update_activity_permissions_tenants_and_rules(engine, actors: Act
     foreign = await log(engine, other.tenant, other.admin, client_id=(await new_client(engine, other.tenant)).client_id)
     missing = await fails("crm.update_activity", {"activity_id": str(foreign.interaction_id), "patch": {"title": "x"}})
     assert (missing.code, missing.message, missing.details) == (
-        "NOT_FOUND", "Activity not found", {"activity_id": str(foreign.interaction_id)})  # fmt: skip
+        "NOT_FOUND",
+        "Activity not found",
+        {"activity_id": str(foreign.interaction_id)},
+    )
 
     bad_status = await fails("crm.update_activity", raw | {"patch": {"status_id": str(uuid.uuid4())}})
     assert (bad_status.code, bad_status.message) == (
-        "VALIDATION_ERROR", "status_id is not a valid interaction status for this tenant")  # fmt: skip
+        "VALIDATION_ERROR",
+        "status_id is not a valid interaction status for this tenant",
+    )
     other_status = await status_id(engine, other.tenant, "Completed")  # another tenant's status is not valid either
     foreign_status = await fails("crm.update_activity", raw | {"patch": {"status_id": str(other_status)}})
     assert foreign_status.message == "status_id is not a valid interaction status for this tenant"
@@ -353,8 +445,12 @@ async def test_update_activity_permissions_tenants_and_rules(engine, actors: Act
     assert bad_type.message == "type_id is not a valid interaction type id for this tenant"
     late_start = await fails("crm.update_activity", raw | {"patch": {"start_time": iso(start + timedelta(hours=2))}})
     assert late_start.message == "start_time must be less than or equal to end_time"
-    [row] = await rows(engine, "SELECT title, start_time FROM interactions WHERE tenant = :t AND interaction_id = :i",
-                       t=t, i=activity.interaction_id)  # fmt: skip
+    [row] = await rows(
+        engine,
+        "SELECT title, start_time FROM interactions WHERE tenant = :t AND interaction_id = :i",
+        t=t,
+        i=activity.interaction_id,
+    )
     assert (row.title, row.start_time) == ("Call", start)  # nothing partial
 
 
@@ -385,21 +481,39 @@ async def test_schedule_activity_creates_a_follow_up_and_logs_it(engine, actors:
     grace = await new_contact(engine, t, acme.client_id)
     ticket = await new_ticket(engine, t, client_id=acme.client_id, contact_id=grace.contact_name_id)
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
-    raw = {"contact_id": str(grace.contact_name_id), "ticket_id": str(ticket.ticket_id), "type_id": str(CALL),
-           "title": "Check the fix", "start_time": iso(start), "end_time": iso(start + timedelta(hours=1)),
-           "assigned_user_id": str(actors.technician), "tags": ["follow-up"], "idempotency_key": "sched-1"}  # fmt: skip
+    raw = {
+        "contact_id": str(grace.contact_name_id),
+        "ticket_id": str(ticket.ticket_id),
+        "type_id": str(CALL),
+        "title": "Check the fix",
+        "start_time": iso(start),
+        "end_time": iso(start + timedelta(hours=1)),
+        "assigned_user_id": str(actors.technician),
+        "tags": ["follow-up"],
+        "idempotency_key": "sched-1",
+    }
     result = await invoke("crm.schedule_activity", raw)
     activity = result.output["activity"]
     assert (activity["client_id"], activity["contact_id"], activity["ticket_id"]) == (
-        str(acme.client_id), str(grace.contact_name_id), str(ticket.ticket_id))  # fmt: skip
+        str(acme.client_id),
+        str(grace.contact_name_id),
+        str(ticket.ticket_id),
+    )
     assert (activity["user_id"], activity["duration"], activity["status_name"], activity["state"]) == (
-        str(actors.technician), 60, "Planned", "planned")  # fmt: skip
+        str(actors.technician),
+        60,
+        "Planned",
+        "planned",
+    )
     assert activity["interaction_date"] == iso(start).replace("Z", ".000000Z")
     [event] = await events(engine, t, "INTERACTION_LOGGED")
     assert event.idempotency_key == f"interaction_logged:{activity['activity_id']}"
     payload = event.payload
     assert (payload["interactionOccurredAt"], payload["loggedByUserId"], payload["outcome"]) == (
-        activity["interaction_date"], str(actors.technician), "Planned")  # fmt: skip
+        activity["interaction_date"],
+        str(actors.technician),
+        "Planned",
+    )
     assert (payload["interactionType"], payload["channel"], payload["subject"]) == ("Call", "phone", "Check the fix")
     [audit] = await audits(engine, t, "crm.schedule_activity")
     assert audit.changed_data["assigned_user_id"] == str(actors.technician)
@@ -412,7 +526,10 @@ async def test_schedule_activity_creates_a_follow_up_and_logs_it(engine, actors:
 
     default_owner = await scheduled(invoke, acme.client_id)
     assert (default_owner["user_id"], default_owner["duration"], default_owner["start_time"]) == (
-        str(actors.admin), 0, default_owner["end_time"])  # fmt: skip
+        str(actors.admin),
+        0,
+        default_owner["end_time"],
+    )
 
 
 async def test_schedule_activity_permissions_tenants_and_rules(engine, actors: Actors, other: Actors, invoke, fails):
@@ -431,19 +548,37 @@ async def test_schedule_activity_permissions_tenants_and_rules(engine, actors: A
     cases = [
         ({"client_id": str(foreign.client_id)}, "NOT_FOUND", "Client not found"),
         ({"contact_id": str(uuid.uuid4())}, "NOT_FOUND", "Contact not found"),
-        ({"client_id": str(globex.client_id), "contact_id": str(grace.contact_name_id)}, "VALIDATION_ERROR",
-         "contact_id must belong to the selected client"),
-        ({"client_id": str(globex.client_id), "ticket_id": str(ticket.ticket_id)}, "VALIDATION_ERROR",
-         "ticket_id must belong to the selected client"),
-        ({"contact_id": str(ada.contact_name_id), "ticket_id": str(ticket.ticket_id)}, "VALIDATION_ERROR",
-         "ticket_id contact does not match the selected contact_id"),
-        ({"client_id": str(acme.client_id), "type_id": str(uuid.uuid4())}, "VALIDATION_ERROR",
-         "type_id is not a valid interaction type id for this tenant"),
-        ({"client_id": str(acme.client_id), "status_id": str(uuid.uuid4())}, "VALIDATION_ERROR",
-         "status_id is not a valid interaction status for this tenant"),
-        ({"client_id": str(acme.client_id), "assigned_user_id": str(other.admin)}, "NOT_FOUND",
-         "Assigned user not found"),
-    ]  # fmt: skip
+        (
+            {"client_id": str(globex.client_id), "contact_id": str(grace.contact_name_id)},
+            "VALIDATION_ERROR",
+            "contact_id must belong to the selected client",
+        ),
+        (
+            {"client_id": str(globex.client_id), "ticket_id": str(ticket.ticket_id)},
+            "VALIDATION_ERROR",
+            "ticket_id must belong to the selected client",
+        ),
+        (
+            {"contact_id": str(ada.contact_name_id), "ticket_id": str(ticket.ticket_id)},
+            "VALIDATION_ERROR",
+            "ticket_id contact does not match the selected contact_id",
+        ),
+        (
+            {"client_id": str(acme.client_id), "type_id": str(uuid.uuid4())},
+            "VALIDATION_ERROR",
+            "type_id is not a valid interaction type id for this tenant",
+        ),
+        (
+            {"client_id": str(acme.client_id), "status_id": str(uuid.uuid4())},
+            "VALIDATION_ERROR",
+            "status_id is not a valid interaction status for this tenant",
+        ),
+        (
+            {"client_id": str(acme.client_id), "assigned_user_id": str(other.admin)},
+            "NOT_FOUND",
+            "Assigned user not found",
+        ),
+    ]
     for extra, code, message in cases:
         info = await fails("crm.schedule_activity", base | extra)
         assert (info.code, info.message) == (code, message), extra
@@ -455,13 +590,16 @@ async def test_schedule_activity_permissions_tenants_and_rules(engine, actors: A
     ("extra", "path", "message"),
     [
         ({}, "input", "client_id or contact_id is required"),
-        ({"client_id": str(uuid.uuid4()), "end_time": "2026-01-01T00:00:00Z"}, "input.start_time",
-         "start_time must be less than or equal to end_time"),
+        (
+            {"client_id": str(uuid.uuid4()), "end_time": "2026-01-01T00:00:00Z"},
+            "input.start_time",
+            "start_time must be less than or equal to end_time",
+        ),
         ({"client_id": str(uuid.uuid4()), "title": " "}, "input.title", None),
         ({"client_id": str(uuid.uuid4()), "start_time": None}, "input.start_time", None),
         ({"client_id": str(uuid.uuid4()), "duration": -5}, "input.duration", None),
     ],
-)  # fmt: skip
+)
 async def test_schedule_activity_validation(engine, actors: Actors, fails, extra, path, message):
     raw = {"type_id": str(CALL), "title": "Follow up", "start_time": "2026-02-01T00:00:00Z", **extra}
     info = await fails("crm.schedule_activity", raw)
@@ -482,8 +620,10 @@ async def test_state_is_overdue_today_or_planned_in_the_owners_time_zone(engine,
     assert (overdue["state"], planned["state"]) == ("overdue", "planned")
 
     async with tenant_transaction(engine, t) as conn:
-        await conn.execute(text("UPDATE users SET timezone = 'Pacific/Kiritimati' WHERE tenant = :t AND user_id = :u"),
-                           {"t": t, "u": actors.admin})  # fmt: skip
+        await conn.execute(
+            text("UPDATE users SET timezone = 'Pacific/Kiritimati' WHERE tenant = :t AND user_id = :u"),
+            {"t": t, "u": actors.admin},
+        )
         activity = await interactions.get_activity(conn, t, uuid.UUID(planned["activity_id"]))
     now = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)  # 2026-03-11 01:00 in Kiritimati (UTC+14)
     due = activity.model_copy(update={"interaction_date": datetime(2026, 3, 11, 5, 0, tzinfo=UTC)})
@@ -501,18 +641,28 @@ async def test_state_and_duration_at_the_ends_of_the_calendar(engine, actors: Ac
     acme = await new_client(engine, t)
     async with tenant_transaction(engine, t) as conn:
         for user, zone in ((actors.admin, "America/New_York"), (actors.technician, "Pacific/Kiritimati")):
-            await conn.execute(text("UPDATE users SET timezone = :z WHERE tenant = :t AND user_id = :u"),
-                               {"t": t, "u": user, "z": zone})  # fmt: skip
+            await conn.execute(
+                text("UPDATE users SET timezone = :z WHERE tenant = :t AND user_id = :u"),
+                {"t": t, "u": user, "z": zone},
+            )
     ancient = await scheduled(invoke, acme.client_id, start_time="0001-01-01T00:00:00Z")
-    future = await scheduled(invoke, acme.client_id, start_time="9999-12-31T23:59:59Z", title="Far",
-                             assigned_user_id=str(actors.technician))  # fmt: skip
+    future = await scheduled(
+        invoke, acme.client_id, start_time="9999-12-31T23:59:59Z", title="Far", assigned_user_id=str(actors.technician)
+    )
     assert (ancient["state"], future["state"]) == ("overdue", "planned")
     found = (await invoke("crm.find_activities", {"client_id": str(acme.client_id)})).output["activities"]
     assert [a["state"] for a in found] == ["planned", "overdue"]
 
-    too_long = await fails("crm.schedule_activity", {"client_id": str(acme.client_id), "type_id": str(CALL),
-                                                     "title": "Forever", "start_time": "0001-01-01T00:00:00Z",
-                                                     "end_time": "9999-12-31T23:59:59Z"})  # fmt: skip
+    too_long = await fails(
+        "crm.schedule_activity",
+        {
+            "client_id": str(acme.client_id),
+            "type_id": str(CALL),
+            "title": "Forever",
+            "start_time": "0001-01-01T00:00:00Z",
+            "end_time": "9999-12-31T23:59:59Z",
+        },
+    )
     assert too_long.code == "VALIDATION_ERROR" and field_paths(too_long) == ["end_time"]
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 2
 
@@ -520,18 +670,36 @@ async def test_state_and_duration_at_the_ends_of_the_calendar(engine, actors: Ac
 @pytest.mark.parametrize(
     ("action_id", "raw", "path"),
     [
-        ("crm.create_activity_note", {"target": {"type": "client", "id": str(uuid.uuid4())}, "body": "x",
-                                      "tags": ["a\x00"]}, "input.tags.0"),
-        ("crm.schedule_activity", {"client_id": str(uuid.uuid4()), "type_id": str(CALL), "title": "x",
-                                   "notes": "n\x00", "start_time": "2026-02-01T00:00:00Z"}, "input.notes"),
-        ("crm.update_activity", {"activity_id": str(uuid.uuid4()), "patch": {"category": "\x00"}},
-         "input.patch.category"),
-        ("crm.update_activity_status", {"activity_id": str(uuid.uuid4()), "status_name": "Done\x00"},
-         "input.status_name"),
+        (
+            "crm.create_activity_note",
+            {"target": {"type": "client", "id": str(uuid.uuid4())}, "body": "x", "tags": ["a\x00"]},
+            "input.tags.0",
+        ),
+        (
+            "crm.schedule_activity",
+            {
+                "client_id": str(uuid.uuid4()),
+                "type_id": str(CALL),
+                "title": "x",
+                "notes": "n\x00",
+                "start_time": "2026-02-01T00:00:00Z",
+            },
+            "input.notes",
+        ),
+        (
+            "crm.update_activity",
+            {"activity_id": str(uuid.uuid4()), "patch": {"category": "\x00"}},
+            "input.patch.category",
+        ),
+        (
+            "crm.update_activity_status",
+            {"activity_id": str(uuid.uuid4()), "status_name": "Done\x00"},
+            "input.status_name",
+        ),
         ("crm.create_interaction_type", {"type_name": "Visit\x00"}, "input.type_name"),
         ("crm.complete_activity", {"activity_id": str(uuid.uuid4()), "feedback": "\x00"}, "input.feedback"),
     ],
-)  # fmt: skip
+)
 async def test_activity_text_with_nul_is_refused_naming_the_field(engine, actors: Actors, fails, action_id, raw, path):
     info = await fails(action_id, raw)
     assert info.code == "VALIDATION_ERROR" and field_paths(info) == [path]
@@ -545,28 +713,41 @@ async def test_update_activity_status_by_id_or_name(engine, actors: Actors, invo
     t = actors.tenant
     activity = await log(engine, t, actors.admin, client_id=(await new_client(engine, t)).client_id)
     done = await status_id(engine, t, "Completed")
-    by_name = await invoke("crm.update_activity_status", {"activity_id": str(activity.interaction_id),
-                                                          "status_name": "  cOMPLETED ", "reason": "done"})  # fmt: skip
+    by_name = await invoke(
+        "crm.update_activity_status",
+        {"activity_id": str(activity.interaction_id), "status_name": "  cOMPLETED ", "reason": "done"},
+    )
     out = by_name.output
     assert (out["previous_status_name"], out["current_status_id"], out["current_status_name"], out["no_op"]) == (
-        "Planned", str(done), "Completed", False)  # fmt: skip
+        "Planned",
+        str(done),
+        "Completed",
+        False,
+    )
     assert out["activity"]["state"] == "done"
     [audit] = await audits(engine, t, "crm.update_activity_status")
-    assert audit.changed_data == {"activity_id": str(activity.interaction_id), "previous_status_id":
-                                  str(activity.status_id), "current_status_id": str(done), "reason": "done",
-                                  "no_op": False}  # fmt: skip
+    assert audit.changed_data == {
+        "activity_id": str(activity.interaction_id),
+        "previous_status_id": str(activity.status_id),
+        "current_status_id": str(done),
+        "reason": "done",
+        "no_op": False,
+    }
 
-    same = await invoke("crm.update_activity_status", {"activity_id": str(activity.interaction_id),
-                                                       "status_id": str(done)})  # fmt: skip
+    same = await invoke(
+        "crm.update_activity_status", {"activity_id": str(activity.interaction_id), "status_id": str(done)}
+    )
     assert same.output["no_op"] is True and same.output["current_status_id"] == str(done)
     updated_sql = "SELECT updated_at FROM interactions WHERE tenant = :t AND interaction_id = :i"
     [(updated_at,)] = await rows(engine, updated_sql, t=t, i=activity.interaction_id)
-    replay = await invoke("crm.update_activity_status", {"activity_id": str(activity.interaction_id),
-                                                         "status_id": str(done)})  # fmt: skip
+    replay = await invoke(
+        "crm.update_activity_status", {"activity_id": str(activity.interaction_id), "status_id": str(done)}
+    )
     assert replay.replayed and replay.output == same.output
-    forced = await invoke("crm.update_activity_status", {"activity_id": str(activity.interaction_id),
-                                                         "status_id": str(done),
-                                                         "no_op_if_already_status": False})  # fmt: skip
+    forced = await invoke(
+        "crm.update_activity_status",
+        {"activity_id": str(activity.interaction_id), "status_id": str(done), "no_op_if_already_status": False},
+    )
     assert forced.output["no_op"] is False
     [(touched,)] = await rows(engine, updated_sql, t=t, i=activity.interaction_id)
     assert touched > updated_at
@@ -580,13 +761,18 @@ async def test_update_activity_status_permissions_tenants_and_rules(engine, acto
     await nothing_written(engine, t, "crm.update_activity_status")
     foreign = await log(engine, other.tenant, other.admin, client_id=(await new_client(engine, other.tenant)).client_id)
     assert (await fails("crm.update_activity_status", raw | {"activity_id": str(foreign.interaction_id)})).code == (
-        "NOT_FOUND")  # fmt: skip
+        "NOT_FOUND"
+    )
     foreign_status = await status_id(engine, other.tenant, "Completed")
     for target in ({"status_name": "Archived"}, {"status_name": None, "status_id": str(foreign_status)}):
         info = await fails("crm.update_activity_status", raw | target)
         assert (info.code, info.message) == ("VALIDATION_ERROR", "Target interaction status was not found")
-    [(status,)] = await rows(engine, "SELECT status_id FROM interactions WHERE tenant = :t AND interaction_id = :i",
-                             t=t, i=activity.interaction_id)  # fmt: skip
+    [(status,)] = await rows(
+        engine,
+        "SELECT status_id FROM interactions WHERE tenant = :t AND interaction_id = :i",
+        t=t,
+        i=activity.interaction_id,
+    )
     assert status == activity.status_id
 
 
@@ -594,12 +780,15 @@ async def test_update_activity_status_permissions_tenants_and_rules(engine, acto
     ("extra", "path", "message"),
     [
         ({}, "input", "Either status_id or status_name is required"),
-        ({"status_id": str(uuid.uuid4()), "status_name": "Completed"}, "input.status_name",
-         "Provide either status_id or status_name, not both"),
+        (
+            {"status_id": str(uuid.uuid4()), "status_name": "Completed"},
+            "input.status_name",
+            "Provide either status_id or status_name, not both",
+        ),
         ({"status_name": "   "}, "input.status_name", None),
         ({"status_name": "x" * 256}, "input.status_name", None),
     ],
-)  # fmt: skip
+)
 async def test_update_activity_status_validation(engine, actors: Actors, fails, extra, path, message):
     info = await fails("crm.update_activity_status", {"activity_id": str(uuid.uuid4()), **extra})
     assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
@@ -616,7 +805,11 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
     created = (await invoke("crm.create_interaction_type", {"type_name": "  Site   Visit ", "icon": " map "})).output
     first = created["interaction_type"]
     assert (first["type_name"], first["icon"], first["display_order"], first["created"]) == (
-        "Site   Visit", "map", 0, True)  # fmt: skip
+        "Site   Visit",
+        "map",
+        0,
+        True,
+    )
     assert first["created_by"] == str(actors.admin)
     second = (await invoke("crm.create_interaction_type", {"type_name": "Demo"})).output["interaction_type"]
     assert second["display_order"] == 1
@@ -624,20 +817,34 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
     assert (existing["type_id"], existing["created"]) == (first["type_id"], False)
     conflict = await fails("crm.create_interaction_type", {"type_name": "SITE VISIT", "if_exists": "error"})
     assert (conflict.code, conflict.message, conflict.details) == (
-        "CONFLICT", "Interaction type already exists", {"type_name": "SITE VISIT"})  # fmt: skip
+        "CONFLICT",
+        "Interaction type already exists",
+        {"type_name": "SITE VISIT"},
+    )
     assert await count(engine, "interaction_types WHERE tenant = :t", t=t) == 2
     [audit, *_] = await audits(engine, t, "crm.create_interaction_type")
-    assert audit.changed_data == {"type_id": first["type_id"], "type_name": "Site   Visit", "display_order": 0,
-                                  "created": True}  # fmt: skip
+    assert audit.changed_data == {
+        "type_id": first["type_id"],
+        "type_name": "Site   Visit",
+        "display_order": 0,
+        "created": True,
+    }
 
     keyed = {"type_name": "Lunch", "idempotency_key": "type-lunch"}
     assert (await invoke("crm.create_interaction_type", keyed)).output == (
-        await invoke("crm.create_interaction_type", keyed)).output  # fmt: skip
+        await invoke("crm.create_interaction_type", keyed)
+    ).output
     assert [r.status for r in await ledger(engine, t, "crm.create_interaction_type")].count("SUCCEEDED") == 4
 
     # another tenant's types neither conflict nor are returned
-    theirs = (await invoke("crm.create_interaction_type", {"type_name": "Site Visit", "if_exists": "error"},
-                           tenant=other.tenant, actor=other.admin)).output["interaction_type"]  # fmt: skip
+    theirs = (
+        await invoke(
+            "crm.create_interaction_type",
+            {"type_name": "Site Visit", "if_exists": "error"},
+            tenant=other.tenant,
+            actor=other.admin,
+        )
+    ).output["interaction_type"]
     assert theirs["created"] is True and theirs["type_id"] != first["type_id"]
     no_icon = (await invoke("crm.create_interaction_type", {"type_name": "Call back", "icon": None})).output
     assert no_icon["interaction_type"]["icon"] is None
@@ -647,12 +854,16 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
 
 @pytest.mark.parametrize(
     ("raw", "path"),
-    [({"type_name": "   "}, "input.type_name"), ({"type_name": "x" * 121}, "input.type_name"),
-     ({"type_name": "ok", "display_order": -1}, "input.display_order"),
-     ({"type_name": "ok", "display_order": 2**31}, "input.display_order"),
-     ({"type_name": "ok", "icon": "x" * 121}, "input.icon"),
-     ({"type_name": "ok", "if_exists": "replace"}, "input.if_exists"), ({}, "input.type_name")],
-)  # fmt: skip
+    [
+        ({"type_name": "   "}, "input.type_name"),
+        ({"type_name": "x" * 121}, "input.type_name"),
+        ({"type_name": "ok", "display_order": -1}, "input.display_order"),
+        ({"type_name": "ok", "display_order": 2**31}, "input.display_order"),
+        ({"type_name": "ok", "icon": "x" * 121}, "input.icon"),
+        ({"type_name": "ok", "if_exists": "replace"}, "input.if_exists"),
+        ({}, "input.type_name"),
+    ],
+)
 async def test_create_interaction_type_validation(engine, actors: Actors, fails, raw, path):
     info = await fails("crm.create_interaction_type", raw)
     assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
@@ -667,13 +878,15 @@ async def test_tag_activity_tags_the_ticket_then_contact_then_client(engine, act
     acme = await new_client(engine, t)
     grace = await new_contact(engine, t, acme.client_id)
     ticket = await new_ticket(engine, t, client_id=acme.client_id)
-    on_ticket = await log(engine, t, actors.admin, client_id=acme.client_id, contact_id=grace.contact_name_id,
-                          ticket_id=ticket.ticket_id)  # fmt: skip
+    on_ticket = await log(
+        engine, t, actors.admin, client_id=acme.client_id, contact_id=grace.contact_name_id, ticket_id=ticket.ticket_id
+    )
     on_contact = await log(engine, t, actors.admin, contact_id=grace.contact_name_id)
     on_client = await log(engine, t, actors.admin, client_id=acme.client_id)
 
-    result = await invoke("crm.tag_activity", {"activity_id": str(on_ticket.interaction_id),
-                                               "tags": [" urgent ", "urgent", "Urgent"]})  # fmt: skip
+    result = await invoke(
+        "crm.tag_activity", {"activity_id": str(on_ticket.interaction_id), "tags": [" urgent ", "urgent", "Urgent"]}
+    )
     out = result.output
     assert out["tagged_entity"] == {"type": "ticket", "id": str(ticket.ticket_id)}
     assert [tag["tag_text"] for tag in out["added_tags"]] == ["urgent", "Urgent"]  # exact dedupe
@@ -684,25 +897,37 @@ async def test_tag_activity_tags_the_ticket_then_contact_then_client(engine, act
         [("TAG_DEFINITION_CREATED", f"tag_definition_created:{i}") for i in tag_ids]
         + [("TAG_APPLIED", f"tag_applied:ticket:{ticket.ticket_id}:{i}") for i in tag_ids]
     )
-    assert await count(engine, "tag_mappings WHERE tenant = :t AND tagged_id = :i AND tagged_type = 'ticket'", t=t,
-                       i=ticket.ticket_id) == 2  # fmt: skip
+    assert (
+        await count(
+            engine,
+            "tag_mappings WHERE tenant = :t AND tagged_id = :i AND tagged_type = 'ticket'",
+            t=t,
+            i=ticket.ticket_id,
+        )
+        == 2
+    )
     [audit] = await audits(engine, t, "crm.tag_activity")
     assert audit.changed_data["tags"] == ["urgent", "Urgent"] and audit.details["tagged_entity_type"] == "ticket"
 
-    contact_tag = (await invoke("crm.tag_activity", {"activity_id": str(on_contact.interaction_id),
-                                                     "tags": ["vip"]})).output  # fmt: skip
+    contact_tag = (
+        await invoke("crm.tag_activity", {"activity_id": str(on_contact.interaction_id), "tags": ["vip"]})
+    ).output
     assert contact_tag["tagged_entity"] == {"type": "contact", "id": str(grace.contact_name_id)}
-    client_tag = (await invoke("crm.tag_activity", {"activity_id": str(on_client.interaction_id),
-                                                    "tags": ["vip"]})).output  # fmt: skip
+    client_tag = (
+        await invoke("crm.tag_activity", {"activity_id": str(on_client.interaction_id), "tags": ["vip"]})
+    ).output
     assert client_tag["tagged_entity"] == {"type": "client", "id": str(acme.client_id)}
 
     keyed = {"activity_id": str(on_client.interaction_id), "tags": ["vip", "gold"], "idempotency_key": "tag-1"}
     again = (await invoke("crm.tag_activity", keyed)).output
     assert ([x["tag_text"] for x in again["existing_tags"]], [x["tag_text"] for x in again["added_tags"]]) == (
-        ["vip"], ["gold"])  # fmt: skip
+        ["vip"],
+        ["gold"],
+    )
     assert (await invoke("crm.tag_activity", keyed)).replayed
-    conflict = await fails("crm.tag_activity", {"activity_id": str(on_client.interaction_id), "tags": ["vip"],
-                                                "if_exists": "error"})  # fmt: skip
+    conflict = await fails(
+        "crm.tag_activity", {"activity_id": str(on_client.interaction_id), "tags": ["vip"], "if_exists": "error"}
+    )
     assert (conflict.code, conflict.details["tag_text"]) == ("CONFLICT", "vip")
 
 
@@ -724,10 +949,16 @@ async def test_tag_activity_permissions_tenants_and_rules(engine, actors: Actors
     assert (missing.code, missing.message) == ("NOT_FOUND", "Activity not found")
     unlinked = await log(engine, t, actors.admin)
     info = await fails("crm.tag_activity", raw | {"activity_id": str(unlinked.interaction_id)})
-    assert (info.code, info.details) == ("VALIDATION_ERROR",
-                                         {"supported_entity_types": ["ticket", "contact", "client"]})  # fmt: skip
-    for tags, path in ((["x" * 51], "input.tags.0"), (["bad|char"], "input.tags.0"), ([], "input.tags"),
-                       (["ok", "  "], "input.tags.1")):  # fmt: skip
+    assert (info.code, info.details) == (
+        "VALIDATION_ERROR",
+        {"supported_entity_types": ["ticket", "contact", "client"]},
+    )
+    for tags, path in (
+        (["x" * 51], "input.tags.0"),
+        (["bad|char"], "input.tags.0"),
+        ([], "input.tags"),
+        (["ok", "  "], "input.tags.1"),
+    ):
         bad = await fails("crm.tag_activity", raw | {"tags": tags})
         assert bad.code == "VALIDATION_ERROR" and path in field_paths(bad)
     assert await count(engine, "tag_definitions WHERE tenant = :t", t=t) == 0
@@ -740,21 +971,42 @@ async def test_complete_activity_with_feedback_and_next_follow_up(engine, actors
     t = actors.tenant
     acme = await new_client(engine, t)
     grace = await new_contact(engine, t, acme.client_id)
-    first = await scheduled(invoke, acme.client_id, contact_id=str(grace.contact_name_id), start_time=days(-1),
-                            assigned_user_id=str(actors.technician))  # fmt: skip
+    first = await scheduled(
+        invoke,
+        acme.client_id,
+        contact_id=str(grace.contact_name_id),
+        start_time=days(-1),
+        assigned_user_id=str(actors.technician),
+    )
     next_start = days(7)
-    raw = {"activity_id": first["activity_id"], "feedback": "  Customer wants a demo  ",
-           "next_activity": {"title": "Demo", "start_time": next_start, "type_id": str(MEETING)}}  # fmt: skip
+    raw = {
+        "activity_id": first["activity_id"],
+        "feedback": "  Customer wants a demo  ",
+        "next_activity": {"title": "Demo", "start_time": next_start, "type_id": str(MEETING)},
+    }
     result = await invoke("crm.complete_activity", raw)
     out = result.output
     assert (out["activity"]["state"], out["activity"]["status_name"], out["activity"]["feedback"], out["no_op"]) == (
-        "done", "Completed", "Customer wants a demo", False)  # fmt: skip
+        "done",
+        "Completed",
+        "Customer wants a demo",
+        False,
+    )
     assert out["activity"]["completed_at"].endswith("Z")
     follow = out["next_activity"]
     assert (follow["client_id"], follow["contact_id"], follow["user_id"], follow["type_name"], follow["state"]) == (
-        str(acme.client_id), str(grace.contact_name_id), str(actors.technician), "Meeting", "planned")  # fmt: skip
-    [row] = await rows(engine, "SELECT completed_by, feedback FROM interactions WHERE tenant = :t AND "
-                               "interaction_id = :i", t=t, i=first["activity_id"])  # fmt: skip
+        str(acme.client_id),
+        str(grace.contact_name_id),
+        str(actors.technician),
+        "Meeting",
+        "planned",
+    )
+    [row] = await rows(
+        engine,
+        "SELECT completed_by, feedback FROM interactions WHERE tenant = :t AND interaction_id = :i",
+        t=t,
+        i=first["activity_id"],
+    )
     assert (row.completed_by, row.feedback) == (actors.admin, "Customer wants a demo")
     logged = [e.idempotency_key for e in await events(engine, t, "INTERACTION_LOGGED")]
     assert f"interaction_logged:{follow['activity_id']}" in logged
@@ -767,8 +1019,9 @@ async def test_complete_activity_with_feedback_and_next_follow_up(engine, actors
     assert (await invoke("crm.complete_activity", raw)).replayed
     again = await invoke("crm.complete_activity", {"activity_id": first["activity_id"]})
     assert again.output["no_op"] is True and again.output["next_activity"] is None
-    strict = await fails("crm.complete_activity", {"activity_id": first["activity_id"],
-                                                   "no_op_if_already_completed": False})  # fmt: skip
+    strict = await fails(
+        "crm.complete_activity", {"activity_id": first["activity_id"], "no_op_if_already_completed": False}
+    )
     assert (strict.code, strict.message) == ("VALIDATION_ERROR", "Activity is already completed")
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 2
 
@@ -784,8 +1037,12 @@ async def test_complete_activity_follow_up_on_a_ticket_needs_ticket_read(engine,
     raw = {"activity_id": first["activity_id"], "next_activity": {"title": "Again", "start_time": days(3)}}
     denied = await fails("crm.complete_activity", raw, actor=finance)
     assert (denied.code, denied.message) == ("PERMISSION_DENIED", "Permission denied: ticket:read")
-    [row] = await rows(engine, "SELECT completed_at FROM interactions WHERE tenant = :t AND interaction_id = :i",
-                       t=t, i=first["activity_id"])  # fmt: skip
+    [row] = await rows(
+        engine,
+        "SELECT completed_at FROM interactions WHERE tenant = :t AND interaction_id = :i",
+        t=t,
+        i=first["activity_id"],
+    )
     assert row.completed_at is None and await count(engine, "interactions WHERE tenant = :t", t=t) == 1
     done = await invoke("crm.complete_activity", {"activity_id": first["activity_id"]}, actor=finance)
     assert done.output["activity"]["state"] == "done"
@@ -798,11 +1055,19 @@ async def test_concurrent_completions_schedule_one_follow_up(engine, actors: Act
     acme = await new_client(engine, t)
     for attempt in range(3):
         first = await scheduled(invoke, acme.client_id, title=f"Call {attempt}")
-        results = await asyncio.gather(*(
-            invoke("crm.complete_activity", {"activity_id": first["activity_id"], "feedback": who,
-                                             "next_activity": {"title": f"Next {attempt}", "start_time": days(3)}})
-            for who in ("workflow A", "workflow B")
-        ))  # fmt: skip
+        results = await asyncio.gather(
+            *(
+                invoke(
+                    "crm.complete_activity",
+                    {
+                        "activity_id": first["activity_id"],
+                        "feedback": who,
+                        "next_activity": {"title": f"Next {attempt}", "start_time": days(3)},
+                    },
+                )
+                for who in ("workflow A", "workflow B")
+            )
+        )
         assert sorted(r.output["no_op"] for r in results) == [False, True]
         assert await count(engine, "interactions WHERE tenant = :t AND title = :n", t=t, n=f"Next {attempt}") == 1
 
@@ -817,14 +1082,25 @@ async def test_complete_activity_permissions_tenants_and_rules(engine, actors: A
     assert await audits(engine, t, "crm.complete_activity") == []
     foreign = await log(engine, other.tenant, other.admin, client_id=(await new_client(engine, other.tenant)).client_id)
     assert (await fails("crm.complete_activity", {"activity_id": str(foreign.interaction_id)})).code == "NOT_FOUND"
-    bad_next = await fails("crm.complete_activity", {"activity_id": first["activity_id"], "next_activity": {
-        "title": "x", "start_time": days(2), "type_id": str(uuid.uuid4())}})  # fmt: skip
+    bad_next = await fails(
+        "crm.complete_activity",
+        {
+            "activity_id": first["activity_id"],
+            "next_activity": {"title": "x", "start_time": days(2), "type_id": str(uuid.uuid4())},
+        },
+    )
     assert bad_next.message == "type_id is not a valid interaction type id for this tenant"
-    [row] = await rows(engine, "SELECT completed_at FROM interactions WHERE tenant = :t AND interaction_id = :i",
-                       t=t, i=first["activity_id"])  # fmt: skip
+    [row] = await rows(
+        engine,
+        "SELECT completed_at FROM interactions WHERE tenant = :t AND interaction_id = :i",
+        t=t,
+        i=first["activity_id"],
+    )
     assert row.completed_at is None  # the failed follow-up rolled the completion back
-    for nxt, path in (({"title": "x"}, "input.next_activity.start_time"),
-                      ({"title": "x", "start_time": days(2), "end_time": days(1)}, "input.next_activity.start_time"),
-                      ({"title": " ", "start_time": days(2)}, "input.next_activity.title")):  # fmt: skip
+    for nxt, path in (
+        ({"title": "x"}, "input.next_activity.start_time"),
+        ({"title": "x", "start_time": days(2), "end_time": days(1)}, "input.next_activity.start_time"),
+        ({"title": " ", "start_time": days(2)}, "input.next_activity.title"),
+    ):
         info = await fails("crm.complete_activity", {"activity_id": first["activity_id"], "next_activity": nxt})
         assert info.code == "VALIDATION_ERROR" and path in field_paths(info)

@@ -43,8 +43,13 @@ def email_settings(monkeypatch, tmp_path):
 
 
 async def new_quote(invoke, client_id: uuid.UUID, **extra: Any) -> dict:
-    raw = {"client_id": str(client_id), "title": "Managed services", "quote_date": "2026-03-01",
-           "valid_until": "2026-03-31", **extra}  # fmt: skip
+    raw = {
+        "client_id": str(client_id),
+        "title": "Managed services",
+        "quote_date": "2026-03-01",
+        "valid_until": "2026-03-31",
+        **extra,
+    }
     return (await invoke("crm.create_quote", raw)).output["quote"]
 
 
@@ -58,8 +63,10 @@ async def set_status(engine, tenant: uuid.UUID, actor: uuid.UUID, quote_id: str,
 
 async def make_template(engine, tenant: uuid.UUID, quote_id: str) -> None:
     async with tenant_transaction(engine, tenant) as conn:
-        await conn.execute(text("UPDATE quotes SET is_template = true WHERE tenant = :t AND quote_id = :q"),
-                           {"t": tenant, "q": quote_id})  # fmt: skip
+        await conn.execute(
+            text("UPDATE quotes SET is_template = true WHERE tenant = :t AND quote_id = :q"),
+            {"t": tenant, "q": quote_id},
+        )
 
 
 async def require_approval(engine, tenant: uuid.UUID, required: bool = True) -> None:
@@ -73,8 +80,13 @@ async def quote_row(engine, tenant: uuid.UUID, quote_id: str):
 
 
 async def activity_types(engine, tenant: uuid.UUID, quote_id: str) -> list[str]:
-    found = await rows(engine, "SELECT activity_type FROM quote_activities WHERE tenant = :t AND quote_id = :q "
-                               "ORDER BY created_at, activity_id", t=tenant, q=quote_id)  # fmt: skip
+    found = await rows(
+        engine,
+        "SELECT activity_type FROM quote_activities WHERE tenant = :t AND quote_id = :q "
+        "ORDER BY created_at, activity_id",
+        t=tenant,
+        q=quote_id,
+    )
     return [r.activity_type for r in found]
 
 
@@ -85,29 +97,56 @@ async def test_create_quote_numbers_drafts_from_next_number(engine, actors: Acto
     t = actors.tenant
     acme = await new_client(engine, t)
     grace = await new_contact(engine, t, acme.client_id)
-    first = await new_quote(invoke, acme.client_id, contact_id=str(grace.contact_name_id), currency_code=" eur ",
-                            po_number="PO-7", quote_date="2026-03-01T09:30:00Z")  # fmt: skip
+    first = await new_quote(
+        invoke,
+        acme.client_id,
+        contact_id=str(grace.contact_name_id),
+        currency_code=" eur ",
+        po_number="PO-7",
+        quote_date="2026-03-01T09:30:00Z",
+    )
     second = await new_quote(invoke, acme.client_id, title="Second")
     assert (first["quote_number"], second["quote_number"]) == ("Q-00001", "Q-00002")
     assert (first["status"], first["contact_id"], first["currency_code"], first["total_amount"]) == (
-        "draft", str(grace.contact_name_id), "EUR", 0)  # fmt: skip
+        "draft",
+        str(grace.contact_name_id),
+        "EUR",
+        0,
+    )
     assert (first["quote_date"], first["valid_until"]) == ("2026-03-01T09:30:00.000000Z", "2026-03-31T00:00:00.000000Z")
     assert first["is_template"] is False
     row = await quote_row(engine, t, first["quote_id"])
     assert (row.version, row.tax_source, row.created_by, row.po_number) == (1, "internal", actors.admin, "PO-7")
     assert await activity_types(engine, t, first["quote_id"]) == ["created"]
     [audit, _] = await audits(engine, t, "crm.create_quote")
-    assert audit.changed_data == {"quote_id": first["quote_id"], "client_id": str(acme.client_id),
-                                  "contact_id": str(grace.contact_name_id), "status": "draft"}  # fmt: skip
+    assert audit.changed_data == {
+        "quote_id": first["quote_id"],
+        "client_id": str(acme.client_id),
+        "contact_id": str(grace.contact_name_id),
+        "status": "draft",
+    }
     # numbering is per tenant
     foreign = await new_client(engine, other.tenant)
-    theirs = await invoke("crm.create_quote", {"client_id": str(foreign.client_id), "title": "Theirs",
-                                               "quote_date": "2026-03-01", "valid_until": "2026-03-01"},
-                          tenant=other.tenant, actor=other.admin)  # fmt: skip
+    theirs = await invoke(
+        "crm.create_quote",
+        {
+            "client_id": str(foreign.client_id),
+            "title": "Theirs",
+            "quote_date": "2026-03-01",
+            "valid_until": "2026-03-01",
+        },
+        tenant=other.tenant,
+        actor=other.admin,
+    )
     assert theirs.output["quote"]["quote_number"] == "Q-00001"
 
-    keyed = {"client_id": str(acme.client_id), "title": "Keyed", "quote_date": "2026-03-01",
-             "valid_until": "2026-03-02", "idempotency_key": "quote-1"}  # fmt: skip
+    keyed = {
+        "client_id": str(acme.client_id),
+        "title": "Keyed",
+        "quote_date": "2026-03-01",
+        "valid_until": "2026-03-02",
+        "idempotency_key": "quote-1",
+    }
     one, two = await invoke("crm.create_quote", keyed), await invoke("crm.create_quote", keyed)
     assert two.replayed and one.output == two.output
     assert await count(engine, "quotes WHERE tenant = :t", t=t) == 3
@@ -166,33 +205,89 @@ async def test_add_quote_item_recalculates_totals(engine, actors: Actors, invoke
     t = actors.tenant
     quote = await new_quote(invoke, (await new_client(engine, t)).client_id)
     q = quote["quote_id"]
-    laptop = (await invoke("crm.add_quote_item", {"quote_id": q, "description": " Laptop ", "quantity": 2,
-                                                  "unit_price": 150000, "tax_rate": 10})).output  # fmt: skip
+    laptop = (
+        await invoke(
+            "crm.add_quote_item",
+            {"quote_id": q, "description": " Laptop ", "quantity": 2, "unit_price": 150000, "tax_rate": 10},
+        )
+    ).output
     assert (laptop["quote_item"]["total_price"], laptop["quote_item"]["display_order"]) == (300000, 0)
     assert laptop["quote_item"]["description"] == "Laptop"
     assert (laptop["quote"]["subtotal"], laptop["quote"]["tax"], laptop["quote"]["total_amount"]) == (
-        300000, 30000, 330000)  # fmt: skip
-    support = {"quote_id": q, "description": "Support", "quantity": 12, "unit_price": 5000, "is_recurring": True,
-               "billing_frequency": "monthly", "is_taxable": False}  # fmt: skip
+        300000,
+        30000,
+        330000,
+    )
+    support = {
+        "quote_id": q,
+        "description": "Support",
+        "quantity": 12,
+        "unit_price": 5000,
+        "is_recurring": True,
+        "billing_frequency": "monthly",
+        "is_taxable": False,
+    }
     await invoke("crm.add_quote_item", support)
-    await invoke("crm.add_quote_item", {"quote_id": q, "description": "Extra dock", "quantity": 1, "unit_price": 9999,
-                                        "is_optional": True, "is_selected": False})  # fmt: skip
+    await invoke(
+        "crm.add_quote_item",
+        {
+            "quote_id": q,
+            "description": "Extra dock",
+            "quantity": 1,
+            "unit_price": 9999,
+            "is_optional": True,
+            "is_selected": False,
+        },
+    )
     item_id = laptop["quote_item"]["quote_item_id"]
-    await invoke("crm.add_quote_item", {"quote_id": q, "description": "Laptop promo", "quantity": 1,
-                                        "is_discount": True, "discount_type": "percentage", "discount_percentage": 15,
-                                        "applies_to_item_id": item_id})  # fmt: skip
-    last = (await invoke("crm.add_quote_item", {"quote_id": q, "description": "Loyalty", "quantity": 1,
-                                                "unit_price": 10000, "is_discount": True, "discount_type": "fixed",
-                                                "idempotency_key": "loyalty"})).output  # fmt: skip
+    await invoke(
+        "crm.add_quote_item",
+        {
+            "quote_id": q,
+            "description": "Laptop promo",
+            "quantity": 1,
+            "is_discount": True,
+            "discount_type": "percentage",
+            "discount_percentage": 15,
+            "applies_to_item_id": item_id,
+        },
+    )
+    last = (
+        await invoke(
+            "crm.add_quote_item",
+            {
+                "quote_id": q,
+                "description": "Loyalty",
+                "quantity": 1,
+                "unit_price": 10000,
+                "is_discount": True,
+                "discount_type": "fixed",
+                "idempotency_key": "loyalty",
+            },
+        )
+    ).output
     # subtotal 300000 + 60000 (the unselected option does not count); discounts 15 % of 300000 + 10000
-    assert (last["quote"]["subtotal"], last["quote"]["discount_total"], last["quote"]["tax"],
-            last["quote"]["total_amount"]) == (360000, 55000, 30000, 335000)  # fmt: skip
+    assert (
+        last["quote"]["subtotal"],
+        last["quote"]["discount_total"],
+        last["quote"]["tax"],
+        last["quote"]["total_amount"],
+    ) == (360000, 55000, 30000, 335000)
     assert last["quote_item"]["display_order"] == 4
     row = await quote_row(engine, t, q)
     assert (row.subtotal, row.discount_total, row.tax, row.total_amount) == (360000, 55000, 30000, 335000)
-    replay = await invoke("crm.add_quote_item", {"quote_id": q, "description": "Loyalty", "quantity": 1,
-                                                 "unit_price": 10000, "is_discount": True, "discount_type": "fixed",
-                                                 "idempotency_key": "loyalty"})  # fmt: skip
+    replay = await invoke(
+        "crm.add_quote_item",
+        {
+            "quote_id": q,
+            "description": "Loyalty",
+            "quantity": 1,
+            "unit_price": 10000,
+            "is_discount": True,
+            "discount_type": "fixed",
+            "idempotency_key": "loyalty",
+        },
+    )
     assert replay.replayed and replay.output == last
     assert await count(engine, "quote_items WHERE tenant = :t AND quote_id = :q", t=t, q=q) == 5
     [audit, *_] = await audits(engine, t, "crm.add_quote_item")
@@ -216,9 +311,17 @@ async def test_add_quote_item_only_to_editable_quotes(engine, actors: Actors, ot
     info = await fails("crm.add_quote_item", item | {"quote_id": template["quote_id"]})
     assert info.message == "Cannot add items to quote templates"
     foreign = await new_client(engine, other.tenant)
-    their_quote = await invoke("crm.create_quote", {"client_id": str(foreign.client_id), "title": "Theirs",
-                                                    "quote_date": "2026-03-01", "valid_until": "2026-03-01"},
-                               tenant=other.tenant, actor=other.admin)  # fmt: skip
+    their_quote = await invoke(
+        "crm.create_quote",
+        {
+            "client_id": str(foreign.client_id),
+            "title": "Theirs",
+            "quote_date": "2026-03-01",
+            "valid_until": "2026-03-01",
+        },
+        tenant=other.tenant,
+        actor=other.admin,
+    )
     theirs = await fails("crm.add_quote_item", item | {"quote_id": their_quote.output["quote"]["quote_id"]})
     assert (theirs.code, theirs.message) == ("NOT_FOUND", "Quote not found")
     assert await count(engine, "quote_items WHERE tenant = :t", t=t) == 0
@@ -239,8 +342,9 @@ async def test_add_quote_item_refuses_amounts_past_the_money_columns(engine, act
     assert (await quote_row(engine, t, q)).total_amount == 9 * 10**18  # nothing partial
 
     other = (await new_quote(invoke, (await new_client(engine, t)).client_id))["quote_id"]
-    await invoke("crm.add_quote_item", {"quote_id": other, "description": "Last", "quantity": 1,
-                                        "display_order": 2**31 - 1})  # fmt: skip
+    await invoke(
+        "crm.add_quote_item", {"quote_id": other, "description": "Last", "quantity": 1, "display_order": 2**31 - 1}
+    )
     after_last = await fails("crm.add_quote_item", {"quote_id": other, "description": "After", "quantity": 1})
     assert (after_last.code, field_paths(after_last)) == ("VALIDATION_ERROR", ["display_order"])
 
@@ -257,7 +361,7 @@ async def test_add_quote_item_refuses_amounts_past_the_money_columns(engine, act
         ({"description": " "}, "input.description", None),
         ({"billing_method": "barter"}, "input.billing_method", None),
     ],
-)  # fmt: skip
+)
 async def test_add_quote_item_validation(engine, actors: Actors, fails, extra, path, message):
     info = await fails("crm.add_quote_item", {"quote_id": str(uuid.uuid4()), "description": "x", "quantity": 1} | extra)
     assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
@@ -272,8 +376,10 @@ async def test_add_quote_item_validation(engine, actors: Actors, fails, extra, p
 async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other: Actors, invoke, fails):
     t = actors.tenant
     acme, globex = await new_client(engine, t), await new_client(engine, t)
-    made = [await new_quote(invoke, acme.client_id, title=f"A{i}", quote_date=f"2026-03-0{i + 1}",
-                            valid_until="2026-04-30") for i in range(3)]  # fmt: skip
+    made = [
+        await new_quote(invoke, acme.client_id, title=f"A{i}", quote_date=f"2026-03-0{i + 1}", valid_until="2026-04-30")
+        for i in range(3)
+    ]
     other_client = await new_quote(invoke, globex.client_id, quote_date="2026-03-02", valid_until="2026-04-30")
     await set_status(engine, t, actors.admin, made[1]["quote_id"], "pending_approval")
     template = await new_quote(invoke, acme.client_id, title="Tpl")
@@ -282,8 +388,11 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
     by_client = (await invoke("crm.find_quotes", {"client_id": str(acme.client_id)})).output
     assert [q["title"] for q in by_client["quotes"]] == ["A2", "A1", "A0"]  # quote_date desc; templates excluded
     assert by_client["first_quote"] == by_client["quotes"][0] and by_client["count"] == 3
-    page2 = (await invoke("crm.find_quotes", {"client_id": str(acme.client_id), "pageSize": 2, "page": 2,
-                                              "sortOrder": "asc"})).output  # fmt: skip
+    page2 = (
+        await invoke(
+            "crm.find_quotes", {"client_id": str(acme.client_id), "pageSize": 2, "page": 2, "sortOrder": "asc"}
+        )
+    ).output
     assert [q["title"] for q in page2["quotes"]] == ["A2"] and page2["pagination"] == {"page": 2, "page_size": 2}
     pending = (await invoke("crm.find_quotes", {"status": "pending_approval"})).output
     assert [q["quote_id"] for q in pending["quotes"]] == [made[1]["quote_id"]]
@@ -296,11 +405,16 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
     assert (await invoke("crm.find_quotes", {"is_template": True})).replayed
     assert await audits(engine, t, "crm.find_quotes") == []
 
-    foreign = (await invoke("crm.find_quotes", {"client_id": str(acme.client_id)}, tenant=other.tenant,
-                            actor=other.admin)).output  # fmt: skip
+    foreign = (
+        await invoke("crm.find_quotes", {"client_id": str(acme.client_id)}, tenant=other.tenant, actor=other.admin)
+    ).output
     assert foreign["quotes"] == [] and foreign["first_quote"] is None
-    empty = await fails("crm.find_quotes", {"client_id": str(acme.client_id), "on_empty": "error"},
-                        tenant=other.tenant, actor=other.admin)  # fmt: skip
+    empty = await fails(
+        "crm.find_quotes",
+        {"client_id": str(acme.client_id), "on_empty": "error"},
+        tenant=other.tenant,
+        actor=other.admin,
+    )
     assert (empty.code, empty.message) == ("NOT_FOUND", "No quotes matched the supplied filters")
     denied = await fails("crm.find_quotes", {"client_id": str(acme.client_id)}, actor=actors.technician)
     assert denied.message == "Permission denied: billing:read"
@@ -311,17 +425,23 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
 @pytest.mark.parametrize(
     ("raw", "path", "message"),
     [
-        ({"pageSize": 50}, "input.pageSize",
-         "Provide at least one filter, a bounded date range, or use pageSize <= 25"),
+        (
+            {"pageSize": 50},
+            "input.pageSize",
+            "Provide at least one filter, a bounded date range, or use pageSize <= 25",
+        ),
         ({"pageSize": 201, "status": "draft"}, "input.pageSize", None),
-        ({"date_from": "2026-03-02", "date_to": "2026-03-01"}, "input.date_from",
-         "date_from must be less than or equal to date_to"),
+        (
+            {"date_from": "2026-03-02", "date_to": "2026-03-01"},
+            "input.date_from",
+            "date_from must be less than or equal to date_to",
+        ),
         ({"status": "lost"}, "input.status", None),
         ({"sortBy": "title"}, "input.sortBy", None),
         ({"quote_number": ""}, "input.quote_number", None),
         ({"date_to": "9999-12-31T23:00:00-05:00"}, "input.date_to", "between 0001-01-01 and 9999-12-31"),
     ],
-)  # fmt: skip
+)
 async def test_find_quotes_validation(engine, actors: Actors, fails, raw, path, message):
     info = await fails("crm.find_quotes", raw)
     assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
@@ -349,27 +469,39 @@ async def test_submit_quote_for_approval(engine, actors: Actors, other: Actors, 
 
     result = await invoke("crm.submit_quote_for_approval", raw)
     assert (result.output["previous_status"], result.output["new_status"], result.output["no_op"]) == (
-        "draft", "pending_approval", False)  # fmt: skip
+        "draft",
+        "pending_approval",
+        False,
+    )
     assert await activity_types(engine, t, quote["quote_id"]) == ["created", "status_changed", "approval_submitted"]
-    [(description,)] = await rows(engine, "SELECT description FROM quote_activities WHERE tenant = :t AND "
-                                          "activity_type = 'approval_submitted'", t=t)  # fmt: skip
+    [(description,)] = await rows(
+        engine,
+        "SELECT description FROM quote_activities WHERE tenant = :t AND activity_type = 'approval_submitted'",
+        t=t,
+    )
     assert description == "Quote submitted for approval: please review"
     [audit] = await audits(engine, t, "crm.submit_quote_for_approval")
-    assert audit.changed_data == {"quote_id": quote["quote_id"], "previous_status": "draft",
-                                  "new_status": "pending_approval", "comment": "please review"}  # fmt: skip
+    assert audit.changed_data == {
+        "quote_id": quote["quote_id"],
+        "previous_status": "draft",
+        "new_status": "pending_approval",
+        "comment": "please review",
+    }
     assert (await invoke("crm.submit_quote_for_approval", raw)).replayed
     again = await invoke("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"]})
     assert again.output["no_op"] is True and again.output["new_status"] == "pending_approval"
-    strict = await fails("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"],
-                                                           "no_op_if_already_pending": False})  # fmt: skip
+    strict = await fails(
+        "crm.submit_quote_for_approval", {"quote_id": quote["quote_id"], "no_op_if_already_pending": False}
+    )
     assert strict.message == "Only draft quotes can be submitted for approval"
 
     template = await new_quote(invoke, acme.client_id, title="Template")
     await make_template(engine, t, template["quote_id"])
     info = await fails("crm.submit_quote_for_approval", {"quote_id": template["quote_id"]})
     assert (info.code, info.message) == ("VALIDATION_ERROR", "Quote templates cannot be submitted for approval")
-    foreign = await fails("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"]}, tenant=other.tenant,
-                          actor=other.admin)  # fmt: skip
+    foreign = await fails(
+        "crm.submit_quote_for_approval", {"quote_id": quote["quote_id"]}, tenant=other.tenant, actor=other.admin
+    )
     assert (foreign.code, foreign.message) == ("NOT_FOUND", "Quote not found")
     bad = await fails("crm.submit_quote_for_approval", {"quote_id": "nope"})
     assert bad.code == "VALIDATION_ERROR" and "input.quote_id" in field_paths(bad)
@@ -382,26 +514,41 @@ async def quote_with_recipients(engine, actors: Actors, invoke) -> tuple[dict, A
     acme = await new_client(engine, actors.tenant, billing_email="billing@acme.example")
     grace = await new_contact(engine, actors.tenant, acme.client_id, email="grace@acme.example")
     quote = await new_quote(invoke, acme.client_id, contact_id=str(grace.contact_name_id))
-    await invoke("crm.add_quote_item", {"quote_id": quote["quote_id"], "description": "Setup", "quantity": 1,
-                                        "unit_price": 123456})  # fmt: skip
+    await invoke(
+        "crm.add_quote_item",
+        {"quote_id": quote["quote_id"], "description": "Setup", "quantity": 1, "unit_price": 123456},
+    )
     return quote, acme, grace
 
 
-async def test_send_quote_without_approval_sends_a_draft(engine, actors: Actors, invoke, fails, email_settings,
-                                                        tmp_path):  # fmt: skip
+async def test_send_quote_without_approval_sends_a_draft(
+    engine, actors: Actors, invoke, fails, email_settings, tmp_path
+):
     t = actors.tenant
     quote, acme, grace = await quote_with_recipients(engine, actors, invoke)
-    raw = {"quote_id": quote["quote_id"], "email_addresses": ["CFO@acme.example", "Grace@Acme.example"],
-           "message": "Here is the quote we discussed."}  # fmt: skip
+    raw = {
+        "quote_id": quote["quote_id"],
+        "email_addresses": ["CFO@acme.example", "Grace@Acme.example"],
+        "message": "Here is the quote we discussed.",
+    }
     result = await invoke("crm.send_quote", raw)
     out = result.output
     # deduplicated ignoring case (the given spelling wins over the contact's); EmailStr lower-cases the domain
     assert out["recipients"] == ["CFO@acme.example", "Grace@acme.example", "billing@acme.example"]
-    assert (out["previous_status"], out["new_status"], out["email_sent"], out["no_op"]) == ("draft", "sent", True,
-                                                                                           False)  # fmt: skip
+    assert (out["previous_status"], out["new_status"], out["email_sent"], out["no_op"]) == (
+        "draft",
+        "sent",
+        True,
+        False,
+    )
     assert out["message_id"].startswith("<") and out["sent_at"].endswith("Z")
-    assert out["quote"] == {"quote_id": quote["quote_id"], "quote_number": "Q-00001", "status": "sent",
-                            "client_id": str(acme.client_id), "title": "Managed services"}  # fmt: skip
+    assert out["quote"] == {
+        "quote_id": quote["quote_id"],
+        "quote_number": "Q-00001",
+        "status": "sent",
+        "client_id": str(acme.client_id),
+        "title": "Managed services",
+    }
     row = await quote_row(engine, t, quote["quote_id"])
     assert (row.status, row.sent_at is not None, row.updated_by) == ("sent", True, actors.admin)
     [eml] = list((tmp_path / "outbox").glob("*.eml"))
@@ -412,28 +559,52 @@ async def test_send_quote_without_approval_sends_a_draft(engine, actors: Actors,
     assert "Here is the quote we discussed." in body and "USD 1,234.56" in body
     assert "View quote: https://psa.example.com/client-portal/billing?tab=quotes" in body
     [(activity_type, description, metadata)] = await rows(
-        engine, "SELECT activity_type, description, metadata FROM quote_activities WHERE tenant = :t AND "
-                "quote_id = :q AND activity_type = 'sent'", t=t, q=quote["quote_id"])  # fmt: skip
-    assert description == ("Quote sent to CFO@acme.example, Grace@acme.example, billing@acme.example and published "
-                           "in client portal")  # fmt: skip
-    assert metadata == {"recipients": out["recipients"], "email_sent": True, "message_id": out["message_id"],
-                        "workflow_source": "crm.send_quote"}  # fmt: skip
+        engine,
+        "SELECT activity_type, description, metadata FROM quote_activities WHERE tenant = :t AND "
+        "quote_id = :q AND activity_type = 'sent'",
+        t=t,
+        q=quote["quote_id"],
+    )
+    assert description == (
+        "Quote sent to CFO@acme.example, Grace@acme.example, billing@acme.example and published in client portal"
+    )
+    assert metadata == {
+        "recipients": out["recipients"],
+        "email_sent": True,
+        "message_id": out["message_id"],
+        "workflow_source": "crm.send_quote",
+    }
     [audit] = await audits(engine, t, "crm.send_quote")
-    assert audit.changed_data == {"quote_id": quote["quote_id"], "previous_status": "draft", "new_status": "sent",
-                                  "sent_at": out["sent_at"], "recipients": out["recipients"], "email_sent": True,
-                                  "message_id": out["message_id"]}  # fmt: skip
+    assert audit.changed_data == {
+        "quote_id": quote["quote_id"],
+        "previous_status": "draft",
+        "new_status": "sent",
+        "sent_at": out["sent_at"],
+        "recipients": out["recipients"],
+        "email_sent": True,
+        "message_id": out["message_id"],
+    }
     assert await events(engine, t) == []  # no domain event
 
     replay = await invoke("crm.send_quote", raw)
     assert replay.replayed and replay.output == out
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1  # replay sends nothing
     already = await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})
-    assert already.output == {"quote": out["quote"], "previous_status": "sent", "new_status": "sent",
-                              "sent_at": out["sent_at"], "recipients": [], "email_sent": False, "message_id": None,
-                              "no_op": True}  # fmt: skip
+    assert already.output == {
+        "quote": out["quote"],
+        "previous_status": "sent",
+        "new_status": "sent",
+        "sent_at": out["sent_at"],
+        "recipients": [],
+        "email_sent": False,
+        "message_id": None,
+        "no_op": True,
+    }
     resend = await fails("crm.send_quote", {"quote_id": quote["quote_id"], "no_op_if_already_sent": False})
     assert (resend.code, resend.message) == (
-        "VALIDATION_ERROR", "Quote is already sent; resend behavior is not supported by crm.send_quote v1")  # fmt: skip
+        "VALIDATION_ERROR",
+        "Quote is already sent; resend behavior is not supported by crm.send_quote v1",
+    )
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
 
 
@@ -451,7 +622,10 @@ async def test_send_quote_follows_the_approval_setting(engine, actors: Actors, i
     await set_status(engine, t, actors.admin, quote["quote_id"], "approved")
     sent = await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})
     assert (sent.output["previous_status"], sent.output["new_status"], sent.output["email_sent"]) == (
-        "approved", "sent", True)  # fmt: skip
+        "approved",
+        "sent",
+        True,
+    )
 
     # without approval, an approved quote may be sent, but not a pending or rejected one
     await require_approval(engine, t, False)
@@ -461,13 +635,18 @@ async def test_send_quote_follows_the_approval_setting(engine, actors: Actors, i
     assert info.message == "Only draft or approved quotes can be sent"
     async with tenant_transaction(engine, t) as conn:
         assert await quotes.approval_required(conn, t) is False
-        await conn.execute(text("""UPDATE tenant_settings SET settings = to_jsonb(CAST(:s AS text))
+        await conn.execute(
+            text("""UPDATE tenant_settings SET settings = to_jsonb(CAST(:s AS text))
                                     WHERE tenant = :t"""),
-                           {"t": t, "s": '{"billing": {"quotes": {"approvalRequired": true}}}'})  # fmt: skip
+            {"t": t, "s": '{"billing": {"quotes": {"approvalRequired": true}}}'},
+        )
         assert await quotes.approval_required(conn, t) is True  # settings stored as a JSON string are read too
         for odd in ("not json", "[1, 2]", '{"billing": "yes"}', ""):  # a string that holds no settings object
-            await conn.execute(text("""UPDATE tenant_settings SET settings = to_jsonb(CAST(:s AS text))
-                                        WHERE tenant = :t"""), {"t": t, "s": odd})  # fmt: skip
+            await conn.execute(
+                text("""UPDATE tenant_settings SET settings = to_jsonb(CAST(:s AS text))
+                                        WHERE tenant = :t"""),
+                {"t": t, "s": odd},
+            )
             assert await quotes.approval_required(conn, t) is False, odd
 
 
@@ -476,13 +655,15 @@ async def test_send_quote_without_recipients_publishes_only(engine, actors: Acto
     out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output
     assert (out["recipients"], out["email_sent"], out["message_id"], out["new_status"]) == ([], False, None, "sent")
     assert not (tmp_path / "outbox").exists()
-    [(description,)] = await rows(engine, "SELECT description FROM quote_activities WHERE tenant = :t AND "
-                                          "activity_type = 'sent'", t=actors.tenant)  # fmt: skip
+    [(description,)] = await rows(
+        engine, "SELECT description FROM quote_activities WHERE tenant = :t AND activity_type = 'sent'", t=actors.tenant
+    )
     assert description == "Quote published in client portal"
 
 
-async def test_send_quote_permissions_tenants_and_rules(engine, actors: Actors, other: Actors, invoke, fails,
-                                                        email_settings):  # fmt: skip
+async def test_send_quote_permissions_tenants_and_rules(
+    engine, actors: Actors, other: Actors, invoke, fails, email_settings
+):
     t = actors.tenant
     quote = await new_quote(invoke, (await new_client(engine, t)).client_id)
     denied = await fails("crm.send_quote", {"quote_id": quote["quote_id"]}, actor=actors.technician)
@@ -494,9 +675,11 @@ async def test_send_quote_permissions_tenants_and_rules(engine, actors: Actors, 
     template = await fails("crm.send_quote", {"quote_id": quote["quote_id"]})
     assert (template.code, template.message) == ("VALIDATION_ERROR", "Quote templates cannot be sent to clients")
     assert (await quote_row(engine, t, quote["quote_id"])).status == "draft"
-    for raw, path in (({"quote_id": quote["quote_id"], "email_addresses": ["not-an-email"]}, "input.email_addresses.0"),
-                      ({"quote_id": quote["quote_id"], "subject": "a\r\nBcc: x@y.z"}, "input.subject"),
-                      ({}, "input.quote_id")):  # fmt: skip
+    for raw, path in (
+        ({"quote_id": quote["quote_id"], "email_addresses": ["not-an-email"]}, "input.email_addresses.0"),
+        ({"quote_id": quote["quote_id"], "subject": "a\r\nBcc: x@y.z"}, "input.subject"),
+        ({}, "input.quote_id"),
+    ):
         info = await fails("crm.send_quote", raw)
         assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
     assert [r.status for r in await ledger(engine, t, "crm.send_quote")] == ["FAILED"]  # the template attempt
@@ -505,15 +688,21 @@ async def test_send_quote_permissions_tenants_and_rules(engine, actors: Actors, 
 @pytest.mark.parametrize(
     ("action_id", "raw", "path"),
     [
-        ("crm.create_quote", {"client_id": str(uuid.uuid4()), "title": "Q\x00", "quote_date": "2026-03-01",
-                              "valid_until": "2026-03-31"}, "input.title"),
-        ("crm.add_quote_item", {"quote_id": str(uuid.uuid4()), "description": "x", "quantity": 1, "phase": "\x00"},
-         "input.phase"),
+        (
+            "crm.create_quote",
+            {"client_id": str(uuid.uuid4()), "title": "Q\x00", "quote_date": "2026-03-01", "valid_until": "2026-03-31"},
+            "input.title",
+        ),
+        (
+            "crm.add_quote_item",
+            {"quote_id": str(uuid.uuid4()), "description": "x", "quantity": 1, "phase": "\x00"},
+            "input.phase",
+        ),
         ("crm.find_quotes", {"quote_number": "Q-\x00"}, "input.quote_number"),
         ("crm.send_quote", {"quote_id": str(uuid.uuid4()), "message": "Hi\x00"}, "input.message"),
         ("crm.submit_quote_for_approval", {"quote_id": str(uuid.uuid4()), "comment": "\x00"}, "input.comment"),
     ],
-)  # fmt: skip
+)
 async def test_quote_text_with_nul_is_refused_naming_the_field(engine, actors: Actors, fails, action_id, raw, path):
     info = await fails(action_id, raw)
     assert info.code == "VALIDATION_ERROR" and field_paths(info) == [path]
@@ -523,11 +712,20 @@ async def test_quote_text_with_nul_is_refused_naming_the_field(engine, actors: A
 async def test_send_quote_delivers_to_a_real_smtp_server(engine, actors: Actors, invoke, email_settings):
     handler = CollectingHandler()
     with smtp_server(handler) as controller:
-        email_settings("smtp", PSA_SMTP_HOST="127.0.0.1", PSA_SMTP_PORT=str(controller.port), PSA_SMTP_TLS="none",
-                       PSA_EMAIL_FROM="Acme PSA <quotes@acme.example>")  # fmt: skip
+        email_settings(
+            "smtp",
+            PSA_SMTP_HOST="127.0.0.1",
+            PSA_SMTP_PORT=str(controller.port),
+            PSA_SMTP_TLS="none",
+            PSA_EMAIL_FROM="Acme PSA <quotes@acme.example>",
+        )
         quote, _, _ = await quote_with_recipients(engine, actors, invoke)
-        out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"], "subject": "Your quote",
-                                               "email_addresses": ["cfo@acme.example"]})).output  # fmt: skip
+        out = (
+            await invoke(
+                "crm.send_quote",
+                {"quote_id": quote["quote_id"], "subject": "Your quote", "email_addresses": ["cfo@acme.example"]},
+            )
+        ).output
     assert out["email_sent"] is True
     [envelope] = handler.envelopes  # one email to every recipient
     assert envelope.mail_from == "quotes@acme.example"
@@ -538,16 +736,23 @@ async def test_send_quote_delivers_to_a_real_smtp_server(engine, actors: Actors,
 
 
 async def test_send_quote_when_smtp_is_down_still_sends_the_quote(engine, actors: Actors, invoke, email_settings):
-    email_settings("smtp", PSA_SMTP_HOST="127.0.0.1", PSA_SMTP_PORT=str(free_port()), PSA_SMTP_TLS="none",
-                   PSA_SMTP_TIMEOUT_SECONDS="2")  # fmt: skip
+    email_settings(
+        "smtp",
+        PSA_SMTP_HOST="127.0.0.1",
+        PSA_SMTP_PORT=str(free_port()),
+        PSA_SMTP_TLS="none",
+        PSA_SMTP_TIMEOUT_SECONDS="2",
+    )
     quote, _, _ = await quote_with_recipients(engine, actors, invoke)
     out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output
     assert (out["new_status"], out["email_sent"], out["message_id"], out["no_op"]) == ("sent", False, None, False)
     assert out["recipients"] == ["grace@acme.example", "billing@acme.example"]
     assert (await quote_row(engine, actors.tenant, quote["quote_id"])).status == "sent"
     [(description, metadata)] = await rows(
-        engine, "SELECT description, metadata FROM quote_activities WHERE tenant = :t AND activity_type = 'sent'",
-        t=actors.tenant)  # fmt: skip
+        engine,
+        "SELECT description, metadata FROM quote_activities WHERE tenant = :t AND activity_type = 'sent'",
+        t=actors.tenant,
+    )
     assert description == "Quote published in client portal" and metadata["email_sent"] is False
     [audit] = await audits(engine, actors.tenant, "crm.send_quote")
     assert audit.changed_data["email_sent"] is False
@@ -560,41 +765,103 @@ FOLLOW_UP_AND_QUOTE = {
     "id": "follow-up-and-quote",
     "name": "Follow up and quote",
     "steps": [
-        {"id": "schedule", "type": "action.call",
-         "config": {"actionId": "crm.schedule_activity", "version": 1, "saveAs": "vars.followup",
-                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}, "type_id": CALL_TYPE,
-                                     "title": "Discuss pricing", "start_time": {"$expr": "payload.due"}}}},
-        {"id": "done", "type": "action.call",
-         "config": {"actionId": "crm.complete_activity", "version": 1, "saveAs": "vars.completed",
-                    "inputMapping": {"activity_id": {"$expr": "vars.followup.activity.activity_id"},
-                                     "feedback": "Wants a quote"}}},
-        {"id": "quote", "type": "action.call",
-         "config": {"actionId": "crm.create_quote", "version": 1, "saveAs": "vars.quote",
-                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}, "title": "Pricing",
-                                     "quote_date": "2026-03-01", "valid_until": "2026-03-31"}}},
-        {"id": "item", "type": "action.call",
-         "config": {"actionId": "crm.add_quote_item", "version": 1,
-                    "inputMapping": {"quote_id": {"$expr": "vars.quote.quote.quote_id"}, "description": "Setup",
-                                     "quantity": 3, "unit_price": 2500}}},
-        {"id": "send", "type": "action.call",
-         "config": {"actionId": "crm.send_quote", "version": 1, "saveAs": "vars.sent",
-                    "inputMapping": {"quote_id": {"$expr": "vars.quote.quote.quote_id"}}}},
-        {"id": "found", "type": "action.call",
-         "config": {"actionId": "crm.find_activities", "version": 1, "saveAs": "vars.found",
-                    "inputMapping": {"client_id": {"$expr": "payload.client_id"}}}},
+        {
+            "id": "schedule",
+            "type": "action.call",
+            "config": {
+                "actionId": "crm.schedule_activity",
+                "version": 1,
+                "saveAs": "vars.followup",
+                "inputMapping": {
+                    "client_id": {"$expr": "payload.client_id"},
+                    "type_id": CALL_TYPE,
+                    "title": "Discuss pricing",
+                    "start_time": {"$expr": "payload.due"},
+                },
+            },
+        },
+        {
+            "id": "done",
+            "type": "action.call",
+            "config": {
+                "actionId": "crm.complete_activity",
+                "version": 1,
+                "saveAs": "vars.completed",
+                "inputMapping": {
+                    "activity_id": {"$expr": "vars.followup.activity.activity_id"},
+                    "feedback": "Wants a quote",
+                },
+            },
+        },
+        {
+            "id": "quote",
+            "type": "action.call",
+            "config": {
+                "actionId": "crm.create_quote",
+                "version": 1,
+                "saveAs": "vars.quote",
+                "inputMapping": {
+                    "client_id": {"$expr": "payload.client_id"},
+                    "title": "Pricing",
+                    "quote_date": "2026-03-01",
+                    "valid_until": "2026-03-31",
+                },
+            },
+        },
+        {
+            "id": "item",
+            "type": "action.call",
+            "config": {
+                "actionId": "crm.add_quote_item",
+                "version": 1,
+                "inputMapping": {
+                    "quote_id": {"$expr": "vars.quote.quote.quote_id"},
+                    "description": "Setup",
+                    "quantity": 3,
+                    "unit_price": 2500,
+                },
+            },
+        },
+        {
+            "id": "send",
+            "type": "action.call",
+            "config": {
+                "actionId": "crm.send_quote",
+                "version": 1,
+                "saveAs": "vars.sent",
+                "inputMapping": {"quote_id": {"$expr": "vars.quote.quote.quote_id"}},
+            },
+        },
+        {
+            "id": "found",
+            "type": "action.call",
+            "config": {
+                "actionId": "crm.find_activities",
+                "version": 1,
+                "saveAs": "vars.found",
+                "inputMapping": {"client_id": {"$expr": "payload.client_id"}},
+            },
+        },
     ],
-}  # fmt: skip
+}
 
 
-async def test_a_published_workflow_follows_up_and_sends_a_quote(engine, client, worker, actors: Actors,
-                                                                  email_settings, tmp_path):  # fmt: skip
+async def test_a_published_workflow_follows_up_and_sends_a_quote(
+    engine, client, worker, actors: Actors, email_settings, tmp_path
+):
     acme = await new_client(engine, actors.tenant, billing_email="billing@acme.example")
     async with tenant_transaction(engine, actors.tenant) as conn:
-        await publish_definition(conn, actors.tenant, FOLLOW_UP_AND_QUOTE, registry=default_registry(),
-                                 published_by=actors.admin)  # fmt: skip
-    launched = await launch_run(engine, client, tenant=actors.tenant, workflow="follow-up-and-quote",
-                                payload={"client_id": str(acme.client_id), "due": "2026-03-02T09:00:00Z"},
-                                task_queue=worker)  # fmt: skip
+        await publish_definition(
+            conn, actors.tenant, FOLLOW_UP_AND_QUOTE, registry=default_registry(), published_by=actors.admin
+        )
+    launched = await launch_run(
+        engine,
+        client,
+        tenant=actors.tenant,
+        workflow="follow-up-and-quote",
+        payload={"client_id": str(acme.client_id), "due": "2026-03-02T09:00:00Z"},
+        task_queue=worker,
+    )
     result = await run_handle(client, launched.run_id).result()
     assert result["status"] == "SUCCEEDED"
     sent = result["vars"]["sent"]
@@ -604,6 +871,10 @@ async def test_a_published_workflow_follows_up_and_sends_a_quote(engine, client,
     row = await quote_row(engine, actors.tenant, sent["quote"]["quote_id"])
     assert (row.status, row.total_amount) == ("sent", 7500)
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
-    [(actor,)] = await rows(engine, "SELECT user_id FROM audit_logs WHERE tenant = :t AND operation = :op",
-                            t=actors.tenant, op="workflow_action:crm.send_quote")  # fmt: skip
+    [(actor,)] = await rows(
+        engine,
+        "SELECT user_id FROM audit_logs WHERE tenant = :t AND operation = :op",
+        t=actors.tenant,
+        op="workflow_action:crm.send_quote",
+    )
     assert actor == actors.admin  # the publisher is the actor

@@ -99,8 +99,9 @@ async def publish(engine, actors, definition: dict, *, key: str | None = None):
 
 
 async def run_to_end(engine, client, worker, actors, workflow: str, payload: dict):
-    launched = await launch_run(engine, client, tenant=actors.tenant, workflow=workflow, payload=payload,
-                                task_queue=worker)  # fmt: skip
+    launched = await launch_run(
+        engine, client, tenant=actors.tenant, workflow=workflow, payload=payload, task_queue=worker
+    )
     with contextlib.suppress(WorkflowFailureError):  # a failed run raises; its row says how
         await run_handle(client, launched.run_id).result()
     async with engine.connect() as conn:
@@ -114,8 +115,9 @@ async def test_if_foreach_trycatch_saveas_across_actions(engine, client, worker,
 
     assert view.status == "SUCCEEDED" and view.workflow_version == published.version
     assert view.actor_user_id == actors.admin  # the publisher of the version
-    created = await rows(engine, "SELECT client_name FROM clients WHERE tenant = :t AND client_name = ANY(:n)",
-                         t=actors.tenant, n=names)  # fmt: skip
+    created = await rows(
+        engine, "SELECT client_name FROM clients WHERE tenant = :t AND client_name = ANY(:n)", t=actors.tenant, n=names
+    )
     assert sorted(r.client_name for r in created) == sorted(names)
     vip = await rows(
         engine,
@@ -135,8 +137,12 @@ async def test_if_foreach_trycatch_saveas_across_actions(engine, client, worker,
     assert by_path[("root.steps[2].catch.steps[0]", 1)]["status"] == "SUCCEEDED"
     assert ("root.steps[4]", 1) not in by_path  # control.return ended the run
     assert all(s["status"] != "STARTED" and s["duration_ms"] is not None for s in view.steps)
-    logs = await rows(engine, "SELECT level, message FROM workflow_run_logs WHERE tenant = :t AND run_id = :r "
-                      "ORDER BY created_at", t=actors.tenant, r=view.run_id)  # fmt: skip
+    logs = await rows(
+        engine,
+        "SELECT level, message FROM workflow_run_logs WHERE tenant = :t AND run_id = :r ORDER BY created_at",
+        t=actors.tenant,
+        r=view.run_id,
+    )
     assert [(log.level, log.message) for log in logs] == [("INFO", "Run started"), ("INFO", "Run succeeded")]
 
 
@@ -168,26 +174,34 @@ async def test_on_error_continue_and_retry_then_give_up(engine, client, worker, 
     step = {
         "id": "find",
         "type": "action.call",
-        "config": {"actionId": "clients.find", "version": 1,
-                   "inputMapping": {"client_id": str(uuid.uuid4()), "on_not_found": "error"}},
+        "config": {
+            "actionId": "clients.find",
+            "version": 1,
+            "inputMapping": {"client_id": str(uuid.uuid4()), "on_not_found": "error"},
+        },
         "retry": {"maxAttempts": 3, "backoffMs": 1},
         "onError": {"policy": "continue"},
-    }  # fmt: skip
+    }
     definition = {
         "id": "keep-going",
         "name": "Keep going",
-        "steps": [step, {"id": "after", "type": "transform.assign",
-                         "config": {"assign": {"vars.seen": {"$expr": "error.code"}}}}],
-    }  # fmt: skip
+        "steps": [
+            step,
+            {"id": "after", "type": "transform.assign", "config": {"assign": {"vars.seen": {"$expr": "error.code"}}}},
+        ],
+    }
     await publish(engine, actors, definition)
-    launched = await launch_run(engine, client, tenant=actors.tenant, workflow="keep-going", payload={},
-                                task_queue=worker)  # fmt: skip
+    launched = await launch_run(
+        engine, client, tenant=actors.tenant, workflow="keep-going", payload={}, task_queue=worker
+    )
     result = await run_handle(client, launched.run_id).result()
     assert result["status"] == "SUCCEEDED" and result["vars"]["seen"] == "NOT_FOUND"
     ledger = await rows(
-        engine, "SELECT status, attempt FROM workflow_action_invocations WHERE tenant = :t AND run_id = :r",
-        t=actors.tenant, r=launched.run_id,
-    )  # fmt: skip
+        engine,
+        "SELECT status, attempt FROM workflow_action_invocations WHERE tenant = :t AND run_id = :r",
+        t=actors.tenant,
+        r=launched.run_id,
+    )
     assert [(r.status, r.attempt) for r in ledger] == [("FAILED", 3)]  # three attempts under one key
 
 
@@ -211,14 +225,23 @@ async def test_event_triggered_run_starts_once_per_event(engine, client, worker,
     definition = {
         "id": "on-client-created",
         "name": "Tag new clients",
-        "trigger": {"type": "event", "eventName": "CLIENT_CREATED",
-                    "payloadMapping": {"client.id": {"$expr": "event.payload.clientId"}}},
+        "trigger": {
+            "type": "event",
+            "eventName": "CLIENT_CREATED",
+            "payloadMapping": {"client.id": {"$expr": "event.payload.clientId"}},
+        },
         "steps": [
-            {"id": "tag", "type": "action.call",
-             "config": {"actionId": "clients.add_tag", "version": 1,
-                        "inputMapping": {"client_id": {"$expr": "payload.client.id"}, "tags": ["auto"]}}},
+            {
+                "id": "tag",
+                "type": "action.call",
+                "config": {
+                    "actionId": "clients.add_tag",
+                    "version": 1,
+                    "inputMapping": {"client_id": {"$expr": "payload.client.id"}, "tags": ["auto"]},
+                },
+            },
         ],
-    }  # fmt: skip
+    }
     await publish(engine, actors, definition)
     created = await invoke("clients.create", {"client_name": f"Evented {uuid.uuid4().hex[:6]}"})
     client_id = created.output["client"]["client_id"]
@@ -230,8 +253,12 @@ async def test_event_triggered_run_starts_once_per_event(engine, client, worker,
     assert await dispatch_pending(engine, handlers) == 0  # delivered once
 
     async def finished():
-        found = await rows(engine, "SELECT run_id, status FROM workflow_runs WHERE tenant = :t AND event_type = :e",
-                           t=actors.tenant, e="CLIENT_CREATED")  # fmt: skip
+        found = await rows(
+            engine,
+            "SELECT run_id, status FROM workflow_runs WHERE tenant = :t AND event_type = :e",
+            t=actors.tenant,
+            e="CLIENT_CREATED",
+        )
         return found if found and found[0].status != "RUNNING" else None
 
     (run,) = await wait_for(finished, timeout=60)
@@ -268,28 +295,49 @@ async def test_step_rerun_after_a_lost_completion_takes_effect_once(engine, clie
     definition = {
         "id": "create-once",
         "name": "Create once",
-        "steps": [{"id": "create", "type": "action.call",
-                   "config": {"actionId": "clients.create", "version": 1, "inputMapping": {"client_name": name}}}],
-    }  # fmt: skip
+        "steps": [
+            {
+                "id": "create",
+                "type": "action.call",
+                "config": {"actionId": "clients.create", "version": 1, "inputMapping": {"client_name": name}},
+            }
+        ],
+    }
     await publish(engine, actors, definition)
     view = await run_to_end(engine, client, task_queue, actors, "create-once", {})
     assert view.status == "SUCCEEDED"
     assert await count(engine, "clients WHERE tenant = :t AND client_name = :n", t=actors.tenant, n=name) == 1
-    assert await count(engine, "audit_logs WHERE tenant = :t AND operation = 'workflow_action:clients.create'",
-                       t=actors.tenant) == 1  # fmt: skip
-    assert await count(engine, "workflow_event_outbox WHERE tenant = :t AND event_type = 'CLIENT_CREATED'",
-                       t=actors.tenant) == 1  # fmt: skip
+    assert (
+        await count(
+            engine, "audit_logs WHERE tenant = :t AND operation = 'workflow_action:clients.create'", t=actors.tenant
+        )
+        == 1
+    )
+    assert (
+        await count(
+            engine, "workflow_event_outbox WHERE tenant = :t AND event_type = 'CLIENT_CREATED'", t=actors.tenant
+        )
+        == 1
+    )
 
 
 async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worker, actors):
     definition = {
         "id": "slow",
         "name": "Slow",
-        "steps": [{"id": "find", "type": "action.call",
-                   "config": {"actionId": "clients.find", "version": 1,
-                              "inputMapping": {"client_id": str(uuid.uuid4()), "on_not_found": "error"}},
-                   "retry": {"maxAttempts": 100, "backoffMs": 60000}}],
-    }  # fmt: skip
+        "steps": [
+            {
+                "id": "find",
+                "type": "action.call",
+                "config": {
+                    "actionId": "clients.find",
+                    "version": 1,
+                    "inputMapping": {"client_id": str(uuid.uuid4()), "on_not_found": "error"},
+                },
+                "retry": {"maxAttempts": 100, "backoffMs": 60000},
+            }
+        ],
+    }
     await publish(engine, actors, definition)
     launched = await launch_run(engine, client, tenant=actors.tenant, workflow="slow", payload={}, task_queue=worker)
 
@@ -316,13 +364,17 @@ async def test_a_refused_start_leaves_no_run_row(engine, base_settings, actors):
 
     from psa.temporal import connect
 
-    definition = {"id": "refused", "name": "Refused",
-                  "steps": [{"id": "s", "type": "state.set", "config": {"state": "X"}}]}  # fmt: skip
+    definition = {
+        "id": "refused",
+        "name": "Refused",
+        "steps": [{"id": "s", "type": "state.set", "config": {"state": "X"}}],
+    }
     await publish(engine, actors, definition, key="refused")
     broken = await connect(base_settings.model_copy(update={"temporal_namespace": f"missing-{uuid.uuid4().hex[:8]}"}))
     run_id = uuid.uuid4()
     with pytest.raises(RPCError):
-        await launch_run(engine, broken, tenant=actors.tenant, workflow="refused", payload={}, task_queue="unused",
-                         run_id=run_id)  # fmt: skip
+        await launch_run(
+            engine, broken, tenant=actors.tenant, workflow="refused", payload={}, task_queue="unused", run_id=run_id
+        )
     assert await count(engine, "workflow_runs WHERE tenant = :t AND run_id = :r", t=actors.tenant, r=run_id) == 0
     assert await count(engine, "workflow_run_logs WHERE tenant = :t AND run_id = :r", t=actors.tenant, r=run_id) == 0

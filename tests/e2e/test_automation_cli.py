@@ -16,14 +16,27 @@ DEFINITION = {
     "id": "cli-onboard",
     "name": "CLI onboarding",
     "steps": [
-        {"id": "create", "type": "action.call",
-         "config": {"actionId": "clients.create", "version": 1,
-                    "inputMapping": {"client_name": {"$expr": "payload.name"}}, "saveAs": "vars.created"}},
-        {"id": "tag", "type": "action.call",
-         "config": {"actionId": "clients.add_tag", "version": 1,
-                    "inputMapping": {"client_id": {"$expr": "vars.created.client.client_id"}, "tags": ["cli"]}}},
+        {
+            "id": "create",
+            "type": "action.call",
+            "config": {
+                "actionId": "clients.create",
+                "version": 1,
+                "inputMapping": {"client_name": {"$expr": "payload.name"}},
+                "saveAs": "vars.created",
+            },
+        },
+        {
+            "id": "tag",
+            "type": "action.call",
+            "config": {
+                "actionId": "clients.add_tag",
+                "version": 1,
+                "inputMapping": {"client_id": {"$expr": "vars.created.client.client_id"}, "tags": ["cli"]},
+            },
+        },
     ],
-}  # fmt: skip
+}
 
 
 async def test_actions_catalog_as_table_and_json(base_settings, worker):
@@ -43,20 +56,42 @@ async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_pa
     tenant = actors.info.slug
     name = f"Cli Client {uuid.uuid4().hex[:6]}"
 
-    direct = ["automation", "invoke", "clients.create", "--tenant", tenant,
-              "--input", json.dumps({"client_name": name + " direct"}), "--idempotency-key", "cli-1"]  # fmt: skip
+    direct = [
+        "automation",
+        "invoke",
+        "clients.create",
+        "--tenant",
+        tenant,
+        "--input",
+        json.dumps({"client_name": name + " direct"}),
+        "--idempotency-key",
+        "cli-1",
+    ]
     code, out = await psa(base_settings, worker, *direct)
     assert code == 0, out
     assert json.loads(out)["client"]["client_name"] == name + " direct"
     code, out = await psa(base_settings, worker, *direct)
     assert code == 0 and "replayed from the idempotency ledger" in out
 
-    code, out = await psa(base_settings, worker, "automation", "invoke", "clients.create", "--tenant", tenant,
-                          "--input", json.dumps({"client_name": ""}))  # fmt: skip
+    code, out = await psa(
+        base_settings,
+        worker,
+        "automation",
+        "invoke",
+        "clients.create",
+        "--tenant",
+        tenant,
+        "--input",
+        json.dumps({"client_name": ""}),
+    )
     assert code == 1 and "VALIDATION_ERROR" in out and "input.client_name" in out
 
-    bad = {**DEFINITION, "steps": [{**DEFINITION["steps"][0], "config": {**DEFINITION["steps"][0]["config"],
-                                                                       "actionId": "clients.nope"}}]}  # fmt: skip
+    bad = {
+        **DEFINITION,
+        "steps": [
+            {**DEFINITION["steps"][0], "config": {**DEFINITION["steps"][0]["config"], "actionId": "clients.nope"}}
+        ],
+    }
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     code, out = await psa(
         base_settings, worker, "automation", "publish", str(tmp_path / "bad.json"), "--tenant", tenant
@@ -69,8 +104,17 @@ async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_pa
     )
     assert code == 0 and "version 1" in out, out
 
-    code, out = await psa(base_settings, worker, "automation", "run", "cli-onboard", "--tenant", tenant,
-                          "--payload", json.dumps({"name": name}))  # fmt: skip
+    code, out = await psa(
+        base_settings,
+        worker,
+        "automation",
+        "run",
+        "cli-onboard",
+        "--tenant",
+        tenant,
+        "--payload",
+        json.dumps({"name": name}),
+    )
     assert code == 0, out
     assert "SUCCEEDED root.steps[0] (create)" in out and "SUCCEEDED root.steps[1] (tag)" in out
     assert "run SUCCEEDED" in out
@@ -91,21 +135,44 @@ async def test_the_worker_dispatches_events_to_event_triggered_workflows(base_se
         "id": "welcome-client",
         "name": "Welcome new clients",
         "trigger": {"type": "event", "eventName": "CLIENT_CREATED"},
-        "steps": [{"id": "tag", "type": "action.call",
-                   "config": {"actionId": "clients.add_tag", "version": 1,
-                              "inputMapping": {"client_id": {"$expr": "payload.clientId"}, "tags": ["welcomed"]}}}],
-    }  # fmt: skip
+        "steps": [
+            {
+                "id": "tag",
+                "type": "action.call",
+                "config": {
+                    "actionId": "clients.add_tag",
+                    "version": 1,
+                    "inputMapping": {"client_id": {"$expr": "payload.clientId"}, "tags": ["welcomed"]},
+                },
+            }
+        ],
+    }
     (tmp_path / "welcome.json").write_text(json.dumps(definition))
-    code, out = await psa(base_settings, task_queue, "automation", "publish", str(tmp_path / "welcome.json"),
-                          "--tenant", tenant)  # fmt: skip
+    code, out = await psa(
+        base_settings, task_queue, "automation", "publish", str(tmp_path / "welcome.json"), "--tenant", tenant
+    )
     assert code == 0, out
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "psa.cli", "worker", env=cli_env(base_settings, task_queue),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "psa.cli",
+        "worker",
+        env=cli_env(base_settings, task_queue),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
-        code, out = await psa(base_settings, task_queue, "automation", "invoke", "clients.create", "--tenant", tenant,
-                              "--input", json.dumps({"client_name": f"Welcome {uuid.uuid4().hex[:6]}"}))  # fmt: skip
+        code, out = await psa(
+            base_settings,
+            task_queue,
+            "automation",
+            "invoke",
+            "clients.create",
+            "--tenant",
+            tenant,
+            "--input",
+            json.dumps({"client_name": f"Welcome {uuid.uuid4().hex[:6]}"}),
+        )
         assert code == 0, out
         client_id = json.loads(out)["client"]["client_id"]
 
@@ -120,8 +187,9 @@ async def test_the_worker_dispatches_events_to_event_triggered_workflows(base_se
             return bool(found)
 
         await wait_for(welcomed, timeout=60)
-        delivered = await rows(engine, "SELECT delivered_at FROM workflow_event_outbox WHERE tenant = :t",
-                               t=actors.tenant)  # fmt: skip
+        delivered = await rows(
+            engine, "SELECT delivered_at FROM workflow_event_outbox WHERE tenant = :t", t=actors.tenant
+        )
         assert delivered and all(r.delivered_at is not None for r in delivered)
     finally:
         proc.terminate()

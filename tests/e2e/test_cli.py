@@ -18,9 +18,14 @@ async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | 
     returns (exit code, output)."""
     env = cli_env(base_settings, task_queue, COLUMNS="200", **(env or {}))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "psa.cli", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "psa.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
     return proc.returncode, out.decode()
 
@@ -28,8 +33,20 @@ async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | 
 async def test_create_status_list_and_rerun(base_settings, worker):
     name = f"Cli Corp {uuid.uuid4().hex[:8]}"
     email = f"jane.{uuid.uuid4().hex[:8]}@cli.example.com"
-    args = ["tenants", "create", "--name", name, "--admin-email", email, "--admin-first-name", "Jane",
-            "--admin-last-name", "Roe", "--company-name", name + " Inc"]  # fmt: skip
+    args = [
+        "tenants",
+        "create",
+        "--name",
+        name,
+        "--admin-email",
+        email,
+        "--admin-first-name",
+        "Jane",
+        "--admin-last-name",
+        "Roe",
+        "--company-name",
+        name + " Inc",
+    ]
     code, out = await psa(base_settings, worker, *args)
     assert code == 0, out
     assert "completed" in out and "100%" in out
@@ -48,19 +65,51 @@ async def test_create_status_list_and_rerun(base_settings, worker):
 
 async def test_bad_input_is_rejected_before_starting(base_settings, worker):
     code, out = await psa(
-        base_settings, worker, "tenants", "create", "--name", "  ", "--admin-email", "a@example.com",
-        "--admin-first-name", "A", "--admin-last-name", "B",
-    )  # fmt: skip
+        base_settings,
+        worker,
+        "tenants",
+        "create",
+        "--name",
+        "  ",
+        "--admin-email",
+        "a@example.com",
+        "--admin-first-name",
+        "A",
+        "--admin-last-name",
+        "B",
+    )
     assert code == 2 and "tenant_name" in out and "required" in out
     code, out = await psa(
-        base_settings, worker, "tenants", "create", "--name", "Valid Name", "--admin-email", "nope",
-        "--admin-first-name", "A", "--admin-last-name", "B",
-    )  # fmt: skip
+        base_settings,
+        worker,
+        "tenants",
+        "create",
+        "--name",
+        "Valid Name",
+        "--admin-email",
+        "nope",
+        "--admin-first-name",
+        "A",
+        "--admin-last-name",
+        "B",
+    )
     assert code == 2 and "admin_user.email" in out
     code, out = await psa(
-        base_settings, worker, "tenants", "create", "--name", "Valid Name", "--admin-email", "a@example.com",
-        "--admin-first-name", "A", "--admin-last-name", "B", "--email-provider", "pigeon",
-    )  # fmt: skip
+        base_settings,
+        worker,
+        "tenants",
+        "create",
+        "--name",
+        "Valid Name",
+        "--admin-email",
+        "a@example.com",
+        "--admin-first-name",
+        "A",
+        "--admin-last-name",
+        "B",
+        "--email-provider",
+        "pigeon",
+    )
     assert code == 2 and "email_provider" in out
 
 
@@ -87,17 +136,30 @@ async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engi
     task_queue = await start_worker(interceptors=[ActivityHooks({"seed_tenant": pause})])
     name = f"Paused Corp {uuid.uuid4().hex[:8]}"
     code, out = await psa(
-        base_settings, task_queue, "tenants", "create", "--name", name, "--admin-email",
-        f"p.{uuid.uuid4().hex[:8]}@cli.example.com", "--admin-first-name", "P", "--admin-last-name", "Q", "--no-wait",
-    )  # fmt: skip
+        base_settings,
+        task_queue,
+        "tenants",
+        "create",
+        "--name",
+        name,
+        "--admin-email",
+        f"p.{uuid.uuid4().hex[:8]}@cli.example.com",
+        "--admin-first-name",
+        "P",
+        "--admin-last-name",
+        "Q",
+        "--no-wait",
+    )
     assert code == 0 and "tenant-creation-" in out and "warning" not in out
     await asyncio.wait_for(reached.wait(), 30)
 
-    code, out = await psa(base_settings, task_queue, "tenants", "update", name, "--field", "email_provider",
-                          "--value", "smtp")  # fmt: skip
+    code, out = await psa(
+        base_settings, task_queue, "tenants", "update", name, "--field", "email_provider", "--value", "smtp"
+    )
     assert code == 0 and "email_provider updated at step seeding" in out
-    code, out = await psa(base_settings, task_queue, "tenants", "update", name, "--field", "company_name",
-                          "--value", '"Too Late"')  # fmt: skip
+    code, out = await psa(
+        base_settings, task_queue, "tenants", "update", name, "--field", "company_name", "--value", '"Too Late"'
+    )
     assert code == 1 and "already used by step 'creating_tenant'" in out
 
     code, out = await psa(base_settings, task_queue, "tenants", "cancel", name, "--reason", "duplicate order")
@@ -118,10 +180,20 @@ async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engi
 async def test_warns_when_no_worker_polls(base_settings, client):
     name = f"Lonely {uuid.uuid4().hex[:6]}"
     code, out = await psa(
-        base_settings, f"nobody-{uuid.uuid4()}", "tenants", "create", "--name", name,
-        "--admin-email", f"l.{uuid.uuid4().hex[:6]}@cli.example.com", "--admin-first-name", "L",
-        "--admin-last-name", "M", "--no-wait",
-    )  # fmt: skip
+        base_settings,
+        f"nobody-{uuid.uuid4()}",
+        "tenants",
+        "create",
+        "--name",
+        name,
+        "--admin-email",
+        f"l.{uuid.uuid4().hex[:6]}@cli.example.com",
+        "--admin-first-name",
+        "L",
+        "--admin-last-name",
+        "M",
+        "--no-wait",
+    )
     assert code == 0 and "no worker polls task queue" in out
     await client.get_workflow_handle("tenant-creation-" + name.lower().replace(" ", "-")).terminate("test done")
 
@@ -139,9 +211,20 @@ async def test_bootstrap_management_then_create_tracks_the_customer_and_reconcil
 
     name = f"Tracked {uuid.uuid4().hex[:8]}"
     code, out = await psa(
-        base_settings, task_queue, "tenants", "create", "--name", name, "--admin-email",
-        f"t.{uuid.uuid4().hex[:8]}@tracked.example.com", "--admin-first-name", "T", "--admin-last-name", "R", env=env,
-    )  # fmt: skip
+        base_settings,
+        task_queue,
+        "tenants",
+        "create",
+        "--name",
+        name,
+        "--admin-email",
+        f"t.{uuid.uuid4().hex[:8]}@tracked.example.com",
+        "--admin-first-name",
+        "T",
+        "--admin-last-name",
+        "R",
+        env=env,
+    )
     assert code == 0 and f"ok: client '{name}'" in out, out
 
     slug = name.lower().replace(" ", "-")
@@ -172,9 +255,16 @@ def _get(url: str) -> str | None:
 async def test_worker_serves_metrics_that_count_its_provisionings(base_settings, client):
     port, task_queue = _free_port(), f"metrics-{uuid.uuid4()}"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "psa.cli", "worker", "--metrics-port", str(port),
-        env=cli_env(base_settings, task_queue), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "psa.cli",
+        "worker",
+        "--metrics-port",
+        str(port),
+        env=cli_env(base_settings, task_queue),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         body = await wait_for(lambda: asyncio.to_thread(_get, url), timeout=60)

@@ -88,11 +88,16 @@ async def test_create_with_every_field(engine, tenant):
         engine,
         tenant,
         ClientInput(
-            client_name="Jane Doe", client_type="individual", url="https://www.shop.Example.co.uk/about",
-            billing_email=" Billing@Example.CO.UK ", notes="Pays on time", properties={"industry": "retail"},
-            is_inactive=True, default_currency_code="gbp",
+            client_name="Jane Doe",
+            client_type="individual",
+            url="https://www.shop.Example.co.uk/about",
+            billing_email=" Billing@Example.CO.UK ",
+            notes="Pays on time",
+            properties={"industry": "retail"},
+            is_inactive=True,
+            default_currency_code="gbp",
         ),
-    )  # fmt: skip
+    )
     assert client.client_type == "individual"
     assert client.url == "https://www.shop.Example.co.uk/about"
     assert client.properties == {"industry": "retail", "website": client.url}
@@ -144,9 +149,12 @@ async def test_url_without_a_registered_domain_gets_no_email_suffix(engine, tena
 
 async def test_skip_flags_skip_tax_settings_and_email_suffix(engine, tenant):
     await create(
-        engine, tenant, {"client_name": "Skipper", "url": "https://skipper.example.com"},
-        skip_tax_settings=True, skip_email_suffix=True,
-    )  # fmt: skip
+        engine,
+        tenant,
+        {"client_name": "Skipper", "url": "https://skipper.example.com"},
+        skip_tax_settings=True,
+        skip_email_suffix=True,
+    )
     for table in ("client_tax_settings", "client_tax_rates", "client_email_settings"):
         assert await count(engine, table, tenant.tenant) == 0, table
     assert await count(engine, "clients", tenant.tenant) == 1
@@ -316,9 +324,13 @@ async def test_create_default_client_goes_through_create_client(engine):
     client_id = uuid.uuid4()
     async with tenant_transaction(engine, t.tenant) as conn:
         await create_default_client(
-            conn, tenant=t.tenant, client_id=client_id, location_id=uuid.uuid4(), client_name=t.name,
+            conn,
+            tenant=t.tenant,
+            client_id=client_id,
+            location_id=uuid.uuid4(),
+            client_name=t.name,
             email="office@example.com",
-        )  # fmt: skip
+        )
     async with engine.connect() as conn:
         client = await clients.get_client(conn, t.tenant, client_id)
     assert client.properties == {"type": "msp", "is_system_client": True, "created_by": "tenant_setup"}
@@ -327,9 +339,13 @@ async def test_create_default_client_goes_through_create_client(engine):
     with pytest.raises(ConflictError):
         async with tenant_transaction(engine, t.tenant) as conn:
             await create_default_client(
-                conn, tenant=t.tenant, client_id=client_id, location_id=uuid.uuid4(), client_name="Renamed",
+                conn,
+                tenant=t.tenant,
+                client_id=client_id,
+                location_id=uuid.uuid4(),
+                client_name="Renamed",
                 email="office@example.com",
-            )  # fmt: skip
+            )
 
 
 # -- reads and tenant isolation --------------------------------------------------------------------
@@ -501,9 +517,11 @@ async def test_delete_cascades_to_children_and_removes_tags(engine, tenant):
         assert await clients.delete_client(conn, tenant.tenant, client.client_id) == 0
     for table in ("contacts", "client_tax_settings", "client_tax_rates", "client_email_settings", "clients"):
         [(n,)] = await rows(
-            engine, f"SELECT count(*) FROM {table} WHERE tenant = :t AND client_id = :c", t=tenant.tenant,
+            engine,
+            f"SELECT count(*) FROM {table} WHERE tenant = :t AND client_id = :c",
+            t=tenant.tenant,
             c=client.client_id,
-        )  # fmt: skip
+        )
         assert n == 0, table
     [(tagged,)] = await rows(engine, "SELECT tagged_id FROM tag_mappings WHERE tenant = :t", t=tenant.tenant)
     assert tagged == keeper.client_id

@@ -116,8 +116,9 @@ async def test_deactivate_client_users_and_default_client(engine, tenant):
     t = tenant.tenant
     default_id = uuid.uuid4()
     async with tenant_transaction(engine, t) as conn:
-        await create_default_client(conn, tenant=t, client_id=default_id, location_id=uuid.uuid4(),
-                                    client_name="MSP", email="msp@example.com")  # fmt: skip
+        await create_default_client(
+            conn, tenant=t, client_id=default_id, location_id=uuid.uuid4(), client_name="MSP", email="msp@example.com"
+        )
         client = await clients.create_client(conn, t, {"client_name": "Portal Co"})
         contact = await contacts.create_contact(
             conn, t, {"full_name": "Ada", "email": f"{uuid.uuid4().hex}@example.com", "client_id": client.client_id}

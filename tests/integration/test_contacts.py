@@ -28,8 +28,13 @@ from psa.domain.errors import ConflictError, EmailExistsError, NotFoundError, Va
 from tests.conftest import wait_for
 from tests.factories import make_tenant, rows, unique_email
 
-CONTACT_TABLES = ("contacts", "contact_phone_numbers", "contact_additional_email_addresses",
-                  "contact_phone_type_definitions", "contact_email_type_definitions")  # fmt: skip
+CONTACT_TABLES = (
+    "contacts",
+    "contact_phone_numbers",
+    "contact_additional_email_addresses",
+    "contact_phone_type_definitions",
+    "contact_email_type_definitions",
+)
 
 
 def contact_data(**overrides) -> dict:
@@ -105,18 +110,21 @@ async def test_create_hydrates_phones_emails_and_custom_types(engine):
     assert (contact.role, contact.notes, contact.is_inactive, contact.is_client_admin) == ("CTO", None, False, False)
     assert contact.primary_email_type == "Main inbox"
     assert contact.primary_email_custom_type == "Main inbox" and contact.primary_email_canonical_type is None
-    assert [(p.phone_number, p.extension, p.phone_type, p.is_default, p.display_order)
-            for p in contact.phone_numbers] == [
+    assert [
+        (p.phone_number, p.extension, p.phone_type, p.is_default, p.display_order) for p in contact.phone_numbers
+    ] == [
         ("+16502530000", "42", "work", False, 0),
         ("+442079460958", None, "Assistant Line", True, 1),
         ("+16502530001", "7", "mobile", False, 2),  # the extension parsed from the number is kept
-    ]  # fmt: skip
+    ]
     assert (contact.default_phone_number, contact.default_phone_type) == ("+442079460958", "Assistant Line")
-    assert [(e.email_address, e.email_type, e.canonical_type, e.custom_type, e.display_order)
-            for e in contact.additional_email_addresses] == [
+    assert [
+        (e.email_address, e.email_type, e.canonical_type, e.custom_type, e.display_order)
+        for e in contact.additional_email_addresses
+    ] == [
         ("billing@example.com", "billing", "billing", None, 0),
         ("grace.home@example.com", "Weekend", None, "Weekend", 1),
-    ]  # fmt: skip
+    ]
     assert contact.created_at == contact.updated_at and contact.created_at.utcoffset() == timedelta(0)
     assert contact.model_dump(mode="json")["created_at"].endswith("Z")
     assert await fetch(engine, t.tenant, contact.contact_name_id) == contact
@@ -128,10 +136,12 @@ async def test_create_hydrates_phones_emails_and_custom_types(engine):
 
 async def test_custom_type_labels_are_shared_per_tenant(engine):
     t = await make_tenant(engine)
-    first = await create(engine, t.tenant, contact_data(phone_numbers=[phone(custom_type="Assistant Line",
-                                                                             canonical_type=None)]))  # fmt: skip
-    second = await create(engine, t.tenant, contact_data(phone_numbers=[phone(custom_type=" ASSISTANT  line",
-                                                                              canonical_type=None)]))  # fmt: skip
+    first = await create(
+        engine, t.tenant, contact_data(phone_numbers=[phone(custom_type="Assistant Line", canonical_type=None)])
+    )
+    second = await create(
+        engine, t.tenant, contact_data(phone_numbers=[phone(custom_type=" ASSISTANT  line", canonical_type=None)])
+    )
     assert first.default_phone_type == second.default_phone_type == "Assistant Line"  # the first spelling wins
     assert (await counts(engine, t.tenant))["contact_phone_type_definitions"] == 1
 
@@ -166,12 +176,12 @@ INVALID = [
     pytest.param({"phone_numbers": [phone(canonical_type=None)]}, "phone_numbers.0", id="no-type"),
     pytest.param(
         {"phone_numbers": [phone(canonical_type="pager")]}, "phone_numbers.0.canonical_type", id="unknown-canonical"
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"phone_numbers": [phone(canonical_type=None, custom_type="  MOBILE ")]},
         "phone_numbers.0.custom_type",
         id="custom-equals-canonical",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {
             "phone_numbers": [
@@ -181,15 +191,15 @@ INVALID = [
         },
         "phone_numbers.1.custom_type",
         id="duplicate-custom-label",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"phone_numbers": [{"phone_number": 6502530000}]}, "phone_numbers.0.phone_number", id="phone-wrong-type"
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"additional_email_addresses": [{"email_address": "nope", "canonical_type": "work"}]},
         "additional_email_addresses.0.email_address",
         id="invalid-additional",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {
             "email": "a@example.com",
@@ -197,7 +207,7 @@ INVALID = [
         },
         "additional_email_addresses.0.email_address",
         id="additional-equals-primary",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {
             "additional_email_addresses": [
@@ -207,12 +217,12 @@ INVALID = [
         },
         "additional_email_addresses.1.email_address",
         id="duplicate-additional",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"additional_email_addresses": [{"email_address": "b@example.com", "custom_type": "Billing"}]},
         "additional_email_addresses.0.custom_type",
         id="additional-custom-equals-canonical",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {
             "additional_email_addresses": [
@@ -221,18 +231,18 @@ INVALID = [
         },
         "additional_email_addresses.0",
         id="additional-both-type-kinds",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"primary_email_canonical_type": "work", "primary_email_custom_type": "Main"},
         "primary_email_custom_type",
         id="primary-both-type-kinds",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"primary_email_custom_type": "Personal"}, "primary_email_custom_type", id="primary-custom-equals-canonical"
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"primary_email_canonical_type": "mobile"}, "primary_email_canonical_type", id="primary-unknown-canonical"
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -270,8 +280,9 @@ async def test_primary_email_is_unique_per_tenant_ignoring_case(engine):
 async def test_primary_email_may_not_be_another_contacts_additional_email(engine):
     t = await make_tenant(engine)
     taken = unique_email("extra")
-    await create(engine, t.tenant, contact_data(additional_email_addresses=[{"email_address": taken,
-                                                                             "canonical_type": "work"}]))  # fmt: skip
+    await create(
+        engine, t.tenant, contact_data(additional_email_addresses=[{"email_address": taken, "canonical_type": "work"}])
+    )
     with pytest.raises(EmailExistsError) as exc:
         await create(engine, t.tenant, contact_data(email=taken.upper()))
     assert exc.value.field == "email"
@@ -281,11 +292,16 @@ async def test_primary_email_may_not_be_another_contacts_additional_email(engine
 async def test_additional_email_may_not_be_used_by_another_contact(engine, taken_as):
     t = await make_tenant(engine)
     taken = unique_email("taken")
-    first = {"email": taken} if taken_as == "primary" else {
-        "additional_email_addresses": [{"email_address": taken, "canonical_type": "other"}]}  # fmt: skip
+    first = (
+        {"email": taken}
+        if taken_as == "primary"
+        else {"additional_email_addresses": [{"email_address": taken, "canonical_type": "other"}]}
+    )
     await create(engine, t.tenant, contact_data(**first))
-    extra = [{"email_address": unique_email("ok"), "canonical_type": "work"},
-             {"email_address": taken.title(), "canonical_type": "work"}]  # fmt: skip
+    extra = [
+        {"email_address": unique_email("ok"), "canonical_type": "work"},
+        {"email_address": taken.title(), "canonical_type": "work"},
+    ]
     with pytest.raises(EmailExistsError) as exc:
         await create(engine, t.tenant, contact_data(additional_email_addresses=extra))
     assert exc.value.field == "additional_email_addresses.1.email_address"
@@ -341,12 +357,18 @@ async def test_concurrent_duplicate_gets_typed_error_from_the_database(engine, s
     won, error = await asyncio.gather(winner(), loser())
     assert error.field == field
     assert isinstance(error.__cause__, IntegrityError)  # raised by the database, not by the pre-check
-    assert [r.email for r in await rows(engine, "SELECT email FROM contacts WHERE tenant = :t", t=t.tenant)
-            if r.email == email] == [won.email]  # fmt: skip
+    assert [
+        r.email
+        for r in await rows(engine, "SELECT email FROM contacts WHERE tenant = :t", t=t.tenant)
+        if r.email == email
+    ] == [won.email]
     assert await counts(engine, t.tenant) == {
-        "contacts": 2, "contact_phone_numbers": 0, "contact_additional_email_addresses": 0,
-        "contact_phone_type_definitions": 0, "contact_email_type_definitions": 0,
-    }  # fmt: skip
+        "contacts": 2,
+        "contact_phone_numbers": 0,
+        "contact_additional_email_addresses": 0,
+        "contact_phone_type_definitions": 0,
+        "contact_email_type_definitions": 0,
+    }
 
 
 async def test_simultaneous_creates_of_one_email_leave_one_contact(engine):
@@ -380,8 +402,11 @@ async def test_client_must_belong_to_the_tenant(engine):
 async def test_get_contact_by_primary_or_additional_email(engine):
     t, other = await make_tenant(engine), await make_tenant(engine)
     primary, extra = unique_email("main"), unique_email("alias")
-    contact = await create(engine, t.tenant, contact_data(
-        email=primary, additional_email_addresses=[{"email_address": extra, "custom_type": "Alias"}]))  # fmt: skip
+    contact = await create(
+        engine,
+        t.tenant,
+        contact_data(email=primary, additional_email_addresses=[{"email_address": extra, "custom_type": "Alias"}]),
+    )
     async with engine.connect() as conn:
         assert await get_contact_by_email(conn, t.tenant, f"  {extra.upper()} ") == contact
         assert await get_contact_by_email(conn, t.tenant, primary.title()) == contact
@@ -400,14 +425,24 @@ async def test_get_contact_by_primary_or_additional_email(engine):
 async def test_update_promotes_an_additional_email_and_demotes_the_primary(engine):
     t = await make_tenant(engine)
     old, billing, alias = unique_email("old"), unique_email("billing"), unique_email("alias")
-    contact = await create(engine, t.tenant, contact_data(
-        email=old, primary_email_custom_type="Main",
-        additional_email_addresses=[{"email_address": billing, "canonical_type": "billing"},
-                                    {"email_address": alias, "custom_type": "Alias"}]))  # fmt: skip
+    contact = await create(
+        engine,
+        t.tenant,
+        contact_data(
+            email=old,
+            primary_email_custom_type="Main",
+            additional_email_addresses=[
+                {"email_address": billing, "canonical_type": "billing"},
+                {"email_address": alias, "custom_type": "Alias"},
+            ],
+        ),
+    )
     updated = await update(engine, t.tenant, contact.contact_name_id, {"email": billing.upper()})
     assert (updated.email, updated.primary_email_type) == (billing, "billing")
     assert [(e.email_address, e.email_type, e.display_order) for e in updated.additional_email_addresses] == [
-        (alias, "Alias", 0), (old, "Main", 1)]  # fmt: skip
+        (alias, "Alias", 0),
+        (old, "Main", 1),
+    ]
     assert updated.updated_at > contact.updated_at
     async with engine.connect() as conn:
         assert (await get_contact_by_email(conn, t.tenant, old)).contact_name_id == contact.contact_name_id
@@ -428,12 +463,27 @@ async def test_update_rejects_a_primary_email_that_is_not_promoted(engine):
 async def test_update_changes_only_given_fields_and_replaces_phone_list(engine):
     t = await make_tenant(engine)
     client_id = await make_client(engine, t.tenant)
-    contact = await create(engine, t.tenant, contact_data(
-        role="Dev", notes="Met at a conference", client_id=client_id,
-        phone_numbers=[phone(), phone("+16502530001", canonical_type="mobile", is_default=False)]))  # fmt: skip
-    updated = await update(engine, t.tenant, contact.contact_name_id, {
-        "role": "  ", "is_inactive": True, "full_name": " Ada King ",
-        "phone_numbers": [phone("+44 20 7946 0958", canonical_type=None, custom_type="London desk")]})  # fmt: skip
+    contact = await create(
+        engine,
+        t.tenant,
+        contact_data(
+            role="Dev",
+            notes="Met at a conference",
+            client_id=client_id,
+            phone_numbers=[phone(), phone("+16502530001", canonical_type="mobile", is_default=False)],
+        ),
+    )
+    updated = await update(
+        engine,
+        t.tenant,
+        contact.contact_name_id,
+        {
+            "role": "  ",
+            "is_inactive": True,
+            "full_name": " Ada King ",
+            "phone_numbers": [phone("+44 20 7946 0958", canonical_type=None, custom_type="London desk")],
+        },
+    )
     assert (updated.full_name, updated.role, updated.is_inactive) == ("Ada King", None, True)
     assert (updated.notes, updated.client_id, updated.email) == ("Met at a conference", client_id, contact.email)
     assert [(p.phone_number, p.phone_type) for p in updated.phone_numbers] == [("+442079460958", "London desk")]
@@ -454,8 +504,12 @@ async def test_update_errors(engine):
         await update(engine, t.tenant, contact.contact_name_id, {"client_id": await make_client(engine, other.tenant)})
     assert exc.value.field == "client_id"
     with pytest.raises(EmailExistsError) as exc:
-        await update(engine, t.tenant, contact.contact_name_id, {
-            "additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}]})  # fmt: skip
+        await update(
+            engine,
+            t.tenant,
+            contact.contact_name_id,
+            {"additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}]},
+        )
     assert exc.value.field == "additional_email_addresses.0.email_address"
     with pytest.raises(ValidationError) as exc:
         await update(engine, t.tenant, contact.contact_name_id, {"phone_numbers": [phone(extension="x")]})
@@ -473,8 +527,9 @@ async def test_create_with_the_same_contact_id_is_idempotent(engine):
     t = await make_tenant(engine)
     contact_id, email = uuid.uuid4(), unique_email("retry")
     first = await create(engine, t.tenant, contact_data(email=email), contact_id=contact_id)
-    retry = await create(engine, t.tenant, contact_data(email=email.upper(), full_name="Changed"),
-                         contact_id=contact_id)  # fmt: skip
+    retry = await create(
+        engine, t.tenant, contact_data(email=email.upper(), full_name="Changed"), contact_id=contact_id
+    )
     assert retry == first and retry.contact_name_id == contact_id
     with pytest.raises(ConflictError) as exc:
         await create(engine, t.tenant, contact_data(), contact_id=contact_id)
@@ -503,6 +558,9 @@ async def test_delete_contact_cascades_to_its_rows(engine):
         assert await delete_contact(conn, t.tenant, contact.contact_name_id) == 1
         assert await delete_contact(conn, t.tenant, contact.contact_name_id) == 0
     assert await counts(engine, t.tenant) == {
-        "contacts": 0, "contact_phone_numbers": 0, "contact_additional_email_addresses": 0,
-        "contact_phone_type_definitions": 0, "contact_email_type_definitions": 1,  # labels stay for reuse
-    }  # fmt: skip
+        "contacts": 0,
+        "contact_phone_numbers": 0,
+        "contact_additional_email_addresses": 0,
+        "contact_phone_type_definitions": 0,
+        "contact_email_type_definitions": 1,  # labels stay for reuse
+    }

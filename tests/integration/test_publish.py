@@ -44,10 +44,18 @@ def registry() -> ActionRegistry:
     reg = ActionRegistry()
     reg.register(
         ActionDef(
-            id="notes.add", version=1, label="Add Note", description="", input_model=NoteInput,
-            output_model=NoteOutput, side_effectful=True, idempotency="engine", permissions=(), handler=_handler,
+            id="notes.add",
+            version=1,
+            label="Add Note",
+            description="",
+            input_model=NoteInput,
+            output_model=NoteOutput,
+            side_effectful=True,
+            idempotency="engine",
+            permissions=(),
+            handler=_handler,
         )
-    )  # fmt: skip
+    )
     return reg
 
 
@@ -64,10 +72,13 @@ def workflow(workflow_id: str = "contact-welcome", *, event: str | None = "CONTA
         "payloadSchemaRef": "payload.ContactCreated.v1",
         "steps": [
             {"id": "state", "type": "state.set", "config": {"state": "RUNNING"}},
-            {"id": "note", "type": "action.call",
-             "config": {"actionId": "notes.add", "version": 1, "inputMapping": {"body": note}, "saveAs": "note"}},
+            {
+                "id": "note",
+                "type": "action.call",
+                "config": {"actionId": "notes.add", "version": 1, "inputMapping": {"body": note}, "saveAs": "note"},
+            },
         ],
-    }  # fmt: skip
+    }
     if event:
         raw["trigger"] = {"type": "event", "eventName": event}
     return raw

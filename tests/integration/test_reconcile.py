@@ -21,9 +21,14 @@ from tests.factories import make_tenant, rows, unique_email
 async def add_admin(engine, tenant: uuid.UUID, email: str) -> None:
     async with tenant_transaction(engine, tenant) as conn:
         await users.create_internal_user(
-            conn, tenant=tenant, user_id=uuid.uuid4(), first_name="Ada", last_name="Byron", email=email,
+            conn,
+            tenant=tenant,
+            user_id=uuid.uuid4(),
+            first_name="Ada",
+            last_name="Byron",
+            email=email,
             password_hash=users.hash_password("first-password", rounds=4),
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture

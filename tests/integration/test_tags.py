@@ -25,9 +25,14 @@ async def new_user(engine: AsyncEngine, t: NewTenant) -> uuid.UUID:
     user_id = uuid.uuid4()
     async with tenant_transaction(engine, t.tenant) as conn:
         await create_internal_user(
-            conn, tenant=t.tenant, user_id=user_id, first_name="Ada", last_name="Lovelace", email=unique_email(),
+            conn,
+            tenant=t.tenant,
+            user_id=user_id,
+            first_name="Ada",
+            last_name="Lovelace",
+            email=unique_email(),
             password_hash=hash_password("a-password", rounds=4),
-        )  # fmt: skip
+        )
     return user_id
 
 
@@ -137,11 +142,15 @@ async def test_concurrent_ensures_make_one_definition(engine, tenant):
 
 async def test_apply_tag_maps_the_client_and_records_the_user(engine, tenant):
     client_id, user_id = await new_client(engine, tenant), await new_user(engine, tenant)
-    mapping = await apply(engine, tenant, tag_text="PSA Customer", tagged_id=client_id, tagged_type="client",
-                          created_by=user_id)  # fmt: skip
+    mapping = await apply(
+        engine, tenant, tag_text="PSA Customer", tagged_id=client_id, tagged_type="client", created_by=user_id
+    )
     assert (mapping.tenant, mapping.tag_text, mapping.tagged_id, mapping.tagged_type) == (
-        tenant.tenant, "PSA Customer", client_id, "client",
-    )  # fmt: skip
+        tenant.tenant,
+        "PSA Customer",
+        client_id,
+        "client",
+    )
     assert (mapping.background_color, mapping.text_color, mapping.created_by) == ("#BEC5F4", "#2C3E50", user_id)
     [row] = await rows(
         engine, "SELECT mapping_id, tag_id, tagged_id, created_by FROM tag_mappings WHERE tenant = :t", t=tenant.tenant
@@ -152,8 +161,15 @@ async def test_apply_tag_maps_the_client_and_records_the_user(engine, tenant):
 async def test_apply_tag_twice_returns_the_first_mapping(engine, tenant):
     client_id, user_id = await new_client(engine, tenant), await new_user(engine, tenant)
     first = await apply(engine, tenant, tag_text="VIP", tagged_id=client_id, tagged_type="client")
-    again = await apply(engine, tenant, tag_text=" VIP ", tagged_id=client_id, tagged_type="client",
-                        created_by=user_id, background_color="#000000")  # fmt: skip
+    again = await apply(
+        engine,
+        tenant,
+        tag_text=" VIP ",
+        tagged_id=client_id,
+        tagged_type="client",
+        created_by=user_id,
+        background_color="#000000",
+    )
     assert again == first
     assert again.created_by is None
     assert await count(engine, "tag_mappings", tenant.tenant) == 1
@@ -194,8 +210,9 @@ async def test_created_by_from_another_tenant_is_rejected(engine, tenant):
     client_id, stranger = await new_client(engine, tenant), await new_user(engine, other)
     for created_by in (stranger, uuid.uuid4()):
         with pytest.raises(NotFoundError) as exc:
-            await apply(engine, tenant, tag_text="VIP", tagged_id=client_id, tagged_type="client",
-                        created_by=created_by)  # fmt: skip
+            await apply(
+                engine, tenant, tag_text="VIP", tagged_id=client_id, tagged_type="client", created_by=created_by
+            )
         assert exc.value.field == "created_by"
     assert await count(engine, "tag_definitions", tenant.tenant) == 0
     assert await count(engine, "tag_mappings", tenant.tenant) == 0

@@ -35,8 +35,9 @@ from tests.conftest import tenant_row_counts, unique_name
 from tests.factories import NewTenant, make_tenant, rows, unique_email
 
 
-async def add_admin(engine: AsyncEngine, t: NewTenant, email: str, *, user_id: uuid.UUID | None = None,
-                    password: str = "first-password") -> uuid.UUID:  # fmt: skip
+async def add_admin(
+    engine: AsyncEngine, t: NewTenant, email: str, *, user_id: uuid.UUID | None = None, password: str = "first-password"
+) -> uuid.UUID:
     async with tenant_transaction(engine, t.tenant) as conn:
         return await create_internal_user(
             conn,
@@ -81,9 +82,16 @@ async def test_create_tenant_with_licenses_records_the_update_time(engine):
     tenant, slug = uuid.uuid4(), slugify(unique_name("Lic"))
     async with tenant_transaction(engine, tenant) as conn:
         await create_tenant(
-            conn, tenant=tenant, slug=slug, company_name="Lic", email="a@example.com", licensed_user_count=5,
-            product_code="algadesk", billing_source="stripe", plan="pro",
-        )  # fmt: skip
+            conn,
+            tenant=tenant,
+            slug=slug,
+            company_name="Lic",
+            email="a@example.com",
+            licensed_user_count=5,
+            product_code="algadesk",
+            billing_source="stripe",
+            plan="pro",
+        )
     [row] = await rows(
         engine,
         "SELECT licensed_user_count, last_license_update IS NOT NULL, product_code, billing_source, plan "
@@ -125,9 +133,13 @@ async def test_create_default_client_twice_writes_one_of_each(engine):
     for _ in range(2):
         async with tenant_transaction(engine, t.tenant) as conn:
             await create_default_client(
-                conn, tenant=t.tenant, client_id=client_id, location_id=location_id, client_name=t.name,
+                conn,
+                tenant=t.tenant,
+                client_id=client_id,
+                location_id=location_id,
+                client_name=t.name,
                 email="Office@Example.com",
-            )  # fmt: skip
+            )
     [client] = await rows(
         engine, "SELECT client_id, client_name, client_type, properties FROM clients WHERE tenant = :t", t=t.tenant
     )
@@ -212,8 +224,12 @@ async def test_create_admin_user_after_seeding(engine):
         t=t.tenant,
     )
     assert (user.user_id, user.username, user.email, user.first_name, user.last_name) == (
-        user_id, email, email, "Ada", "Lovelace",
-    )  # fmt: skip
+        user_id,
+        email,
+        email,
+        "Ada",
+        "Lovelace",
+    )
     assert user.hashed_password.startswith("$2b$04$")
     assert verify_password("first-password", user.hashed_password)
     assert (user.user_type, user.must_change_password) == ("internal", True)
@@ -285,9 +301,14 @@ async def test_concurrent_admin_creation_with_one_email_in_two_tenants(engine):
             await conn.execute(text("SELECT 1"))  # the transaction is open
             await both_open.wait()  # ... and so is the other one
             return await create_internal_user(
-                conn, tenant=t.tenant, user_id=uuid.uuid4(), first_name="R", last_name="C", email=email,
+                conn,
+                tenant=t.tenant,
+                user_id=uuid.uuid4(),
+                first_name="R",
+                last_name="C",
+                email=email,
                 password_hash=hashed,
-            )  # fmt: skip
+            )
 
     results = await asyncio.wait_for(asyncio.gather(create(a), create(b), return_exceptions=True), timeout=30)
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -329,9 +350,13 @@ async def provision(engine: AsyncEngine, *, seeded: bool = True) -> tuple[NewTen
     email = unique_email()
     async with tenant_transaction(engine, t.tenant) as conn:
         await create_default_client(
-            conn, tenant=t.tenant, client_id=uuid.uuid4(), location_id=uuid.uuid4(), client_name=t.name,
+            conn,
+            tenant=t.tenant,
+            client_id=uuid.uuid4(),
+            location_id=uuid.uuid4(),
+            client_name=t.name,
             email=email,
-        )  # fmt: skip
+        )
         await setup_tenant_settings(conn, tenant=t.tenant, email_provider="resend")
     if seeded:
         await add_admin(engine, t, email)
@@ -346,8 +371,12 @@ async def test_list_tenants_and_get_by_slug_return_the_admin_email(engine):
         assert await get_tenant_by_slug(conn, "no-such-" + uuid.uuid4().hex) is None
     assert row is not None
     assert (row.tenant, row.client_name, row.slug, row.email, row.product_code) == (
-        t.tenant, t.name, t.slug, "owner@example.com", "psa",
-    )  # fmt: skip
+        t.tenant,
+        t.name,
+        t.slug,
+        "owner@example.com",
+        "psa",
+    )
     assert row.admin_email == email
     assert listed[t.tenant] == row
 
@@ -395,9 +424,21 @@ async def test_compensation_order_remove_seeds_then_delete_tenant_leaves_nothing
 async def test_delete_tenant_with_right_slug_cascades_to_every_row(engine):
     t, _ = await provision(engine)
     before = await tenant_row_counts(engine, t.tenant)
-    for table in ("tenants", "clients", "client_locations", "tenant_companies", "users", "user_roles", "roles",
-                  "permissions", "role_permissions", "tenant_settings", "tenant_email_settings", "tax_regions",
-                  "tax_rates"):  # fmt: skip
+    for table in (
+        "tenants",
+        "clients",
+        "client_locations",
+        "tenant_companies",
+        "users",
+        "user_roles",
+        "roles",
+        "permissions",
+        "role_permissions",
+        "tenant_settings",
+        "tenant_email_settings",
+        "tax_regions",
+        "tax_rates",
+    ):
         assert before[table] > 0, table
     async with tenant_transaction(engine, t.tenant) as conn:
         assert await delete_tenant(conn, tenant=t.tenant, slug=t.slug) == 1

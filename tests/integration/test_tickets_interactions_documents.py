@@ -78,8 +78,9 @@ async def make_world(engine: AsyncEngine) -> World:
         free = await create_contact(conn, t.tenant, {"full_name": "Free F", "email": unique_email("f")})
         la = await add_location(conn, t.tenant, a.client_id)
         lb = await add_location(conn, t.tenant, b.client_id)
-    return World(t, a.client_id, b.client_id, ca.contact_name_id, cb.contact_name_id, free.contact_name_id, la, lb,
-                 uuid.uuid4())  # fmt: skip
+    return World(
+        t, a.client_id, b.client_id, ca.contact_name_id, cb.contact_name_id, free.contact_name_id, la, lb, uuid.uuid4()
+    )
 
 
 @pytest.fixture
@@ -95,9 +96,12 @@ async def other(engine) -> World:
 
 async def status_id(engine: AsyncEngine, tenant: uuid.UUID, status_type: str, name: str) -> uuid.UUID:
     [(found,)] = await rows(
-        engine, "SELECT status_id FROM statuses WHERE tenant = :t AND status_type = :k AND name = :n",
-        t=tenant, k=status_type, n=name,
-    )  # fmt: skip
+        engine,
+        "SELECT status_id FROM statuses WHERE tenant = :t AND status_type = :k AND name = :n",
+        t=tenant,
+        k=status_type,
+        n=name,
+    )
     return found
 
 
@@ -148,8 +152,9 @@ async def test_ticket_numbers_are_unique_under_concurrency(engine, world):
 
 
 async def test_create_ticket_defaults(engine, world):
-    ticket = await new_ticket(engine, world.tenant, title="  Email down  ", contact_id=world.contact_a,
-                              entered_by=world.user)  # fmt: skip
+    ticket = await new_ticket(
+        engine, world.tenant, title="  Email down  ", contact_id=world.contact_a, entered_by=world.user
+    )
     assert ticket.title == "Email down"
     assert ticket.client_id == world.client_a  # the contact's client
     assert ticket.contact_name_id == world.contact_a
@@ -179,14 +184,33 @@ async def test_create_ticket_rules(engine, world, other):
     await expect(engine, tenant, NotFoundError, "Client not found", "client_id", create(client_id=uuid.uuid4()))
     await expect(engine, tenant, NotFoundError, "Client not found", "client_id", create(client_id=other.client_a))
     await expect(engine, tenant, NotFoundError, "Contact not found", "contact_id", create(contact_id=other.contact_a))
-    await expect(engine, tenant, NotFoundError, "Location not found", "location_id",
-                 create(location_id=other.location_a))  # fmt: skip
-    await expect(engine, tenant, ValidationError, "contact_id must belong to the selected client", "contact_id",
-                 create(client_id=w.client_a, contact_id=w.contact_b))  # fmt: skip
-    await expect(engine, tenant, ValidationError, "contact_id must belong to the selected client", "contact_id",
-                 create(client_id=w.client_a, contact_id=w.contact_free))  # fmt: skip
-    await expect(engine, tenant, ValidationError, "location_id must belong to the selected client", "location_id",
-                 create(client_id=w.client_a, location_id=w.location_b))  # fmt: skip
+    await expect(
+        engine, tenant, NotFoundError, "Location not found", "location_id", create(location_id=other.location_a)
+    )
+    await expect(
+        engine,
+        tenant,
+        ValidationError,
+        "contact_id must belong to the selected client",
+        "contact_id",
+        create(client_id=w.client_a, contact_id=w.contact_b),
+    )
+    await expect(
+        engine,
+        tenant,
+        ValidationError,
+        "contact_id must belong to the selected client",
+        "contact_id",
+        create(client_id=w.client_a, contact_id=w.contact_free),
+    )
+    await expect(
+        engine,
+        tenant,
+        ValidationError,
+        "location_id must belong to the selected client",
+        "location_id",
+        create(client_id=w.client_a, location_id=w.location_b),
+    )
     planned = await status_id(engine, tenant, "interaction", "Planned")
     await expect(engine, tenant, NotFoundError, "Ticket status not found", "status_id", create(status_id=planned))
     other_new = await status_id(engine, other.tenant, "ticket", "New")
@@ -198,9 +222,13 @@ async def test_create_ticket_is_safe_to_retry_with_its_id(engine, world):
     ticket_id = uuid.uuid4()
     await new_ticket(engine, world.tenant, ticket_id=ticket_id)
     await expect(
-        engine, world.tenant, ConflictError, f"ticket {ticket_id} already exists", "ticket_id",
+        engine,
+        world.tenant,
+        ConflictError,
+        f"ticket {ticket_id} already exists",
+        "ticket_id",
         lambda conn: tickets.create_ticket(conn, world.tenant, title="again", ticket_id=ticket_id),
-    )  # fmt: skip
+    )
 
 
 async def test_tickets_of_another_tenant_are_not_found(engine, world, other):
@@ -213,23 +241,31 @@ async def test_tickets_of_another_tenant_are_not_found(engine, world, other):
 
 
 async def test_assign_ticket_client_moves_and_preserves_omitted_keys(engine, world):
-    ticket = await new_ticket(engine, world.tenant, client_id=world.client_a, contact_id=world.contact_a,
-                              location_id=world.location_a)  # fmt: skip
+    ticket = await new_ticket(
+        engine, world.tenant, client_id=world.client_a, contact_id=world.contact_a, location_id=world.location_a
+    )
     async with tenant_transaction(engine, world.tenant) as conn:
         moved = await tickets.assign_ticket_client(conn, world.tenant, ticket.ticket_id, client_id=world.client_b)
     # omitted contact and location keep their values, even though they belong to the old client
     assert moved.model_dump() == {
         "ticket_id": ticket.ticket_id,
-        "previous_client_id": world.client_a, "current_client_id": world.client_b,
-        "previous_contact_id": world.contact_a, "current_contact_id": world.contact_a,
-        "previous_location_id": world.location_a, "current_location_id": world.location_a,
-    }  # fmt: skip
+        "previous_client_id": world.client_a,
+        "current_client_id": world.client_b,
+        "previous_contact_id": world.contact_a,
+        "current_contact_id": world.contact_a,
+        "previous_location_id": world.location_a,
+        "current_location_id": world.location_a,
+    }
 
     async with tenant_transaction(engine, world.tenant) as conn:
         again = await tickets.assign_ticket_client(
-            conn, world.tenant, ticket.ticket_id, client_id=world.client_b, contact_id=world.contact_b,
+            conn,
+            world.tenant,
+            ticket.ticket_id,
+            client_id=world.client_b,
+            contact_id=world.contact_b,
             location_id=None,
-        )  # fmt: skip
+        )
         after = await tickets.get_ticket(conn, world.tenant, ticket.ticket_id)
     assert (again.previous_contact_id, again.current_contact_id) == (world.contact_a, world.contact_b)
     assert (again.previous_location_id, again.current_location_id) == (world.location_a, None)
@@ -238,9 +274,13 @@ async def test_assign_ticket_client_moves_and_preserves_omitted_keys(engine, wor
 
     async with tenant_transaction(engine, world.tenant) as conn:
         cleared = await tickets.assign_ticket_client(
-            conn, world.tenant, ticket.ticket_id, client_id=world.client_b, contact_id=None,
+            conn,
+            world.tenant,
+            ticket.ticket_id,
+            client_id=world.client_b,
+            contact_id=None,
             location_id=world.location_b,
-        )  # fmt: skip
+        )
     assert (cleared.current_contact_id, cleared.current_location_id) == (None, world.location_b)
 
 
@@ -252,26 +292,44 @@ async def test_assign_ticket_client_rules(engine, world, other):
         return lambda conn: tickets.assign_ticket_client(conn, tenant, ticket_id, **{"client_id": w.client_b, **kwargs})
 
     # the client is checked before the ticket
-    await expect(engine, tenant, NotFoundError, "Client not found", "client_id",
-                 assign(uuid.uuid4(), client_id=other.client_a))  # fmt: skip
+    await expect(
+        engine, tenant, NotFoundError, "Client not found", "client_id", assign(uuid.uuid4(), client_id=other.client_a)
+    )
     await expect(engine, tenant, NotFoundError, "Ticket not found", "ticket_id", assign(uuid.uuid4()))
     other_ticket = await new_ticket(engine, other.tenant)
     await expect(engine, tenant, NotFoundError, "Ticket not found", "ticket_id", assign(other_ticket.ticket_id))
     await expect(engine, tenant, NotFoundError, "Contact not found", "contact_id", assign(contact_id=other.contact_b))
-    await expect(engine, tenant, ValidationError, "contact_id must belong to the selected client", "contact_id",
-                 assign(contact_id=w.contact_a))  # fmt: skip
+    await expect(
+        engine,
+        tenant,
+        ValidationError,
+        "contact_id must belong to the selected client",
+        "contact_id",
+        assign(contact_id=w.contact_a),
+    )
     await expect(engine, tenant, NotFoundError, "Location not found", "location_id", assign(location_id=uuid.uuid4()))
-    await expect(engine, tenant, ValidationError, "location_id must belong to the selected client", "location_id",
-                 assign(location_id=w.location_a))  # fmt: skip
+    await expect(
+        engine,
+        tenant,
+        ValidationError,
+        "location_id must belong to the selected client",
+        "location_id",
+        assign(location_id=w.location_a),
+    )
     async with engine.connect() as conn:
         assert (await tickets.get_ticket(conn, tenant, ticket.ticket_id)).client_id == w.client_a  # unchanged
 
 
 async def test_assign_ticket_contact(engine, world):
     ticket = await new_ticket(engine, world.tenant, client_id=world.client_a)
-    await expect(engine, world.tenant, ValidationError, "Contact must belong to the ticket client", "contact_id",
-                 lambda conn: tickets.assign_ticket_contact(conn, world.tenant, ticket.ticket_id,
-                                                            contact_id=world.contact_b))  # fmt: skip
+    await expect(
+        engine,
+        world.tenant,
+        ValidationError,
+        "Contact must belong to the ticket client",
+        "contact_id",
+        lambda conn: tickets.assign_ticket_contact(conn, world.tenant, ticket.ticket_id, contact_id=world.contact_b),
+    )
     async with tenant_transaction(engine, world.tenant) as conn:
         result = await tickets.assign_ticket_contact(conn, world.tenant, ticket.ticket_id, contact_id=world.contact_a)
     assert (result.previous_contact_id, result.current_contact_id) == (None, world.contact_a)
@@ -319,8 +377,14 @@ async def test_resolve_interaction_type(engine, world, other):
     assert (system.type_name, system.is_system, system.system_type_id) == ("Call", True, None)
     assert (tenant_type.type_name, tenant_type.is_system, tenant_type.system_type_id) == ("Site Visit", False, CALL)
     for missing in (own, uuid.uuid4()):  # another tenant's type is not found
-        await expect(engine, other.tenant, NotFoundError, "Interaction type not found", "type_id",
-                     lambda conn, m=missing: interactions.resolve_interaction_type(conn, other.tenant, m))  # fmt: skip
+        await expect(
+            engine,
+            other.tenant,
+            NotFoundError,
+            "Interaction type not found",
+            "type_id",
+            lambda conn, m=missing: interactions.resolve_interaction_type(conn, other.tenant, m),
+        )
     # type names are unique per tenant ignoring case
     with pytest.raises(IntegrityError):
         async with tenant_transaction(engine, world.tenant) as conn:
@@ -335,8 +399,14 @@ async def test_default_interaction_status(engine, world):
             engine, world.tenant, "interaction", "Planned"
         )
     unseeded = await make_tenant(engine)
-    await expect(engine, unseeded.tenant, NotFoundError, "No default interaction status found", "status_id",
-                 lambda conn: interactions.default_interaction_status(conn, unseeded.tenant))  # fmt: skip
+    await expect(
+        engine,
+        unseeded.tenant,
+        NotFoundError,
+        "No default interaction status found",
+        "status_id",
+        lambda conn: interactions.default_interaction_status(conn, unseeded.tenant),
+    )
 
 
 # -- interactions ----------------------------------------------------------------------------------
@@ -353,8 +423,12 @@ async def test_create_interaction_defaults(engine, world):
     before = datetime.now(UTC)
     logged = await log(engine, world, client_id=world.client_a, title="  Quarterly review ", notes="went well")
     assert (logged.client_id, logged.contact_name_id, logged.ticket_id) == (world.client_a, None, None)
-    assert (logged.title, logged.notes, logged.user_id, logged.type_id) == ("Quarterly review", "went well",
-                                                                            world.user, CALL)  # fmt: skip
+    assert (logged.title, logged.notes, logged.user_id, logged.type_id) == (
+        "Quarterly review",
+        "went well",
+        world.user,
+        CALL,
+    )
     assert logged.status_id == await status_id(engine, world.tenant, "interaction", "Planned")
     assert before - timedelta(seconds=5) <= logged.interaction_date <= datetime.now(UTC)
     assert logged.start_time == logged.end_time == logged.interaction_date
@@ -376,14 +450,39 @@ async def test_create_interaction_times(engine, world):
     )
     dated = await log(engine, world, client_id=world.client_a, interaction_date=start, duration=15)
     assert (dated.start_time, dated.end_time, dated.duration) == (start, start, 15)
-    await expect(engine, world.tenant, ValidationError, "start_time must be less than or equal to end_time",
-                 "start_time", lambda conn: interactions.create_interaction(
-                     conn, world.tenant, type_id=CALL, title="x", user_id=world.user, client_id=world.client_a,
-                     start_time=start, end_time=start - timedelta(minutes=1)))  # fmt: skip
-    await expect(engine, world.tenant, ValidationError, "start_time: must include a time zone", "start_time",
-                 lambda conn: interactions.create_interaction(
-                     conn, world.tenant, type_id=CALL, title="x", user_id=world.user, client_id=world.client_a,
-                     start_time=datetime(2026, 1, 1)))  # fmt: skip
+    await expect(
+        engine,
+        world.tenant,
+        ValidationError,
+        "start_time must be less than or equal to end_time",
+        "start_time",
+        lambda conn: interactions.create_interaction(
+            conn,
+            world.tenant,
+            type_id=CALL,
+            title="x",
+            user_id=world.user,
+            client_id=world.client_a,
+            start_time=start,
+            end_time=start - timedelta(minutes=1),
+        ),
+    )
+    await expect(
+        engine,
+        world.tenant,
+        ValidationError,
+        "start_time: must include a time zone",
+        "start_time",
+        lambda conn: interactions.create_interaction(
+            conn,
+            world.tenant,
+            type_id=CALL,
+            title="x",
+            user_id=world.user,
+            client_id=world.client_a,
+            start_time=datetime(2026, 1, 1),
+        ),
+    )
 
 
 async def test_create_interaction_links(engine, world):
@@ -399,8 +498,15 @@ async def test_create_interaction_links(engine, world):
     assert (on_loose.client_id, on_loose.ticket_id) == (world.client_a, loose_ticket.ticket_id)
 
     completed = await status_id(engine, world.tenant, "interaction", "Completed")
-    tagged = await log(engine, world, client_id=world.client_a, status_id=completed, visibility="client_visible",
-                       category="Follow-up", tags=["vip", "renewal"])  # fmt: skip
+    tagged = await log(
+        engine,
+        world,
+        client_id=world.client_a,
+        status_id=completed,
+        visibility="client_visible",
+        category="Follow-up",
+        tags=["vip", "renewal"],
+    )
     assert (tagged.status_id, tagged.visibility, tagged.category, tagged.tags) == (
         completed,
         "client_visible",
@@ -425,21 +531,45 @@ async def test_create_interaction_rules(engine, world, other):
         (NotFoundError, "Client not found", "client_id", {"client_id": other.client_a}),
         (NotFoundError, "Contact not found", "contact_id", {"contact_id": other.contact_a}),
         (ValidationError, "contact_id must belong to the selected client", "contact_id", {"contact_id": w.contact_b}),
-        (ValidationError, "contact_id must belong to the selected client", "contact_id",
-         {"contact_id": w.contact_free}),
-        (ValidationError, "Contact must be assigned to a client before logging interactions", "contact_id",
-         {"client_id": None, "contact_id": w.contact_free}),
+        (
+            ValidationError,
+            "contact_id must belong to the selected client",
+            "contact_id",
+            {"contact_id": w.contact_free},
+        ),
+        (
+            ValidationError,
+            "Contact must be assigned to a client before logging interactions",
+            "contact_id",
+            {"client_id": None, "contact_id": w.contact_free},
+        ),
         (NotFoundError, "Ticket not found", "ticket_id", {"ticket_id": uuid.uuid4()}),
-        (ValidationError, "ticket_id must belong to the selected client", "ticket_id",
-         {"ticket_id": ticket_b.ticket_id}),
-        (ValidationError, "ticket_id must belong to the selected client", "ticket_id",
-         {"client_id": None, "contact_id": w.contact_a, "ticket_id": ticket_b.ticket_id}),
+        (
+            ValidationError,
+            "ticket_id must belong to the selected client",
+            "ticket_id",
+            {"ticket_id": ticket_b.ticket_id},
+        ),
+        (
+            ValidationError,
+            "ticket_id must belong to the selected client",
+            "ticket_id",
+            {"client_id": None, "contact_id": w.contact_a, "ticket_id": ticket_b.ticket_id},
+        ),
         (NotFoundError, "Interaction type not found", "type_id", {"type_id": uuid.uuid4()}),
-        (NotFoundError, "Interaction status not found", "status_id",
-         {"status_id": await status_id(engine, tenant, "ticket", "New")}),
-        (NotFoundError, "Interaction status not found", "status_id",
-         {"status_id": await status_id(engine, other.tenant, "interaction", "Planned")}),
-    ]  # fmt: skip
+        (
+            NotFoundError,
+            "Interaction status not found",
+            "status_id",
+            {"status_id": await status_id(engine, tenant, "ticket", "New")},
+        ),
+        (
+            NotFoundError,
+            "Interaction status not found",
+            "status_id",
+            {"status_id": await status_id(engine, other.tenant, "interaction", "Planned")},
+        ),
+    ]
     for error, message, field, kwargs in cases:
         await expect(engine, tenant, error, message, field, create(**kwargs))
     assert await rows(engine, "SELECT 1 FROM interactions WHERE tenant = :t", t=tenant) == []
@@ -449,10 +579,22 @@ async def test_create_interaction_is_safe_to_retry_with_its_id(engine, world):
     interaction_id = uuid.uuid4()
     first = await log(engine, world, client_id=world.client_a, interaction_id=interaction_id)
     assert await log(engine, world, client_id=world.client_a, interaction_id=interaction_id) == first
-    await expect(engine, world.tenant, ConflictError, f"interaction {interaction_id} already exists",
-                 "interaction_id", lambda conn: interactions.create_interaction(
-                     conn, world.tenant, type_id=CALL, title="Other", user_id=world.user, client_id=world.client_a,
-                     interaction_id=interaction_id))  # fmt: skip
+    await expect(
+        engine,
+        world.tenant,
+        ConflictError,
+        f"interaction {interaction_id} already exists",
+        "interaction_id",
+        lambda conn: interactions.create_interaction(
+            conn,
+            world.tenant,
+            type_id=CALL,
+            title="Other",
+            user_id=world.user,
+            client_id=world.client_a,
+            interaction_id=interaction_id,
+        ),
+    )
 
 
 async def test_interactions_of_another_tenant_are_not_found(engine, world, other):
@@ -460,8 +602,14 @@ async def test_interactions_of_another_tenant_are_not_found(engine, world, other
     async with engine.connect() as conn:
         assert await interactions.find_interaction(conn, world.tenant, theirs.interaction_id) is None
         assert await interactions.count_interactions_for_client(conn, world.tenant, other.client_a) == 0
-    await expect(engine, world.tenant, NotFoundError, "Interaction not found", "interaction_id",
-                 lambda conn: interactions.get_interaction(conn, world.tenant, theirs.interaction_id))  # fmt: skip
+    await expect(
+        engine,
+        world.tenant,
+        NotFoundError,
+        "Interaction not found",
+        "interaction_id",
+        lambda conn: interactions.get_interaction(conn, world.tenant, theirs.interaction_id),
+    )
 
 
 # -- notes documents -------------------------------------------------------------------------------
@@ -487,9 +635,11 @@ async def test_note_append_creates_the_document_then_appends(engine, world):
     [assoc] = await rows(engine, "SELECT * FROM document_associations WHERE tenant = :t", t=world.tenant)
     assert (assoc.document_id, assoc.entity_id, assoc.entity_type) == (first.document_id, world.client_a, "client")
     [(notes_doc,)] = await rows(
-        engine, "SELECT notes_document_id FROM clients WHERE tenant = :t AND client_id = :c",
-        t=world.tenant, c=world.client_a,
-    )  # fmt: skip
+        engine,
+        "SELECT notes_document_id FROM clients WHERE tenant = :t AND client_id = :c",
+        t=world.tenant,
+        c=world.client_a,
+    )
     assert notes_doc == first.document_id
 
     second = await append(engine, world, "client", world.client_a, "Second note")
@@ -510,9 +660,11 @@ async def test_contact_notes_are_named_after_the_contact(engine, world):
     [(name,)] = await rows(engine, "SELECT document_name FROM documents WHERE tenant = :t", t=world.tenant)
     assert (result.created_document, name) == (True, "Bob B Notes")
     [(notes_doc,)] = await rows(
-        engine, "SELECT notes_document_id FROM contacts WHERE tenant = :t AND contact_name_id = :c",
-        t=world.tenant, c=world.contact_b,
-    )  # fmt: skip
+        engine,
+        "SELECT notes_document_id FROM contacts WHERE tenant = :t AND contact_name_id = :c",
+        t=world.tenant,
+        c=world.contact_b,
+    )
     assert notes_doc == result.document_id
 
 
@@ -521,15 +673,33 @@ async def test_note_append_rules(engine, world, other):
         args = {"entity_type": "client", "entity_id": world.client_a, "body": "b", "actor_user_id": None, **kwargs}
         return lambda conn: documents.append_note_block(conn, world.tenant, **args)
 
-    await expect(engine, world.tenant, ValidationError, "entity_type must be one of client, contact", "entity_type",
-                 call(entity_type="ticket"))  # fmt: skip
+    await expect(
+        engine,
+        world.tenant,
+        ValidationError,
+        "entity_type must be one of client, contact",
+        "entity_type",
+        call(entity_type="ticket"),
+    )
     await expect(engine, world.tenant, ValidationError, "body is required", "body", call(body="  "))
     await expect(engine, world.tenant, NotFoundError, "Client not found", "client_id", call(entity_id=other.client_a))
-    await expect(engine, world.tenant, NotFoundError, "Contact not found", "contact_id",
-                 call(entity_type="contact", entity_id=other.contact_a))  # fmt: skip
+    await expect(
+        engine,
+        world.tenant,
+        NotFoundError,
+        "Contact not found",
+        "contact_id",
+        call(entity_type="contact", entity_id=other.contact_a),
+    )
     theirs = await append(engine, other, "client", other.client_a, "secret")
-    await expect(engine, world.tenant, NotFoundError, "Document not found", "document_id",
-                 lambda conn: documents.read_note_blocks(conn, world.tenant, theirs.document_id))  # fmt: skip
+    await expect(
+        engine,
+        world.tenant,
+        NotFoundError,
+        "Document not found",
+        "document_id",
+        lambda conn: documents.read_note_blocks(conn, world.tenant, theirs.document_id),
+    )
 
 
 async def test_note_append_repairs_bad_content(engine, world):
@@ -604,9 +774,11 @@ async def test_delete_entity_documents(engine, world):
     assert [r.document_id for r in remaining] == [shared]
     assert await rows(engine, "SELECT 1 FROM document_block_content WHERE tenant = :t", t=world.tenant) == []
     [(notes_doc,)] = await rows(
-        engine, "SELECT notes_document_id FROM clients WHERE tenant = :t AND client_id = :c",
-        t=world.tenant, c=world.client_a,
-    )  # fmt: skip
+        engine,
+        "SELECT notes_document_id FROM clients WHERE tenant = :t AND client_id = :c",
+        t=world.tenant,
+        c=world.client_a,
+    )
     assert notes_doc is None and notes.created_document
     with pytest.raises(ValidationError):
         async with engine.connect() as conn:
@@ -660,8 +832,15 @@ async def fill_runtime_tables(conn, tenant: uuid.UUID) -> uuid.UUID:
     return workflow_id
 
 
-RUNTIME_TABLES = ("workflow_definitions", "workflow_definition_versions", "workflow_runs", "workflow_run_steps",
-                  "workflow_action_invocations", "workflow_run_logs", "workflow_event_outbox")  # fmt: skip
+RUNTIME_TABLES = (
+    "workflow_definitions",
+    "workflow_definition_versions",
+    "workflow_runs",
+    "workflow_run_steps",
+    "workflow_action_invocations",
+    "workflow_run_logs",
+    "workflow_event_outbox",
+)
 
 
 async def test_runtime_tables_cascade_from_their_workflow(engine, world):
@@ -719,17 +898,27 @@ async def test_keys_without_a_workflow_key_are_not_unique(engine, world):
 
 
 async def test_deleting_the_tenant_removes_every_new_row(engine, world):
-    ticket = await new_ticket(engine, world.tenant, client_id=world.client_a, contact_id=world.contact_a,
-                              location_id=world.location_a)  # fmt: skip
+    ticket = await new_ticket(
+        engine, world.tenant, client_id=world.client_a, contact_id=world.contact_a, location_id=world.location_a
+    )
     await log(engine, world, contact_id=world.contact_a, ticket_id=ticket.ticket_id)
     await append(engine, world, "client", world.client_a, "note")
     async with tenant_transaction(engine, world.tenant) as conn:
         await fill_runtime_tables(conn, world.tenant)
-        await conn.execute(text("INSERT INTO interaction_types (tenant, type_name) VALUES (:t, 'Lunch')"),
-                           {"t": world.tenant})  # fmt: skip
+        await conn.execute(
+            text("INSERT INTO interaction_types (tenant, type_name) VALUES (:t, 'Lunch')"), {"t": world.tenant}
+        )
     before = await tenant_row_counts(engine, world.tenant)
-    for table in ("statuses", "interaction_types", "tickets", "interactions", "documents", "document_block_content",
-                  "document_associations", *RUNTIME_TABLES):  # fmt: skip
+    for table in (
+        "statuses",
+        "interaction_types",
+        "tickets",
+        "interactions",
+        "documents",
+        "document_block_content",
+        "document_associations",
+        *RUNTIME_TABLES,
+    ):
         assert before[table] > 0, table
     async with tenant_transaction(engine, world.tenant) as conn:
         assert await delete_tenant(conn, tenant=world.tenant, slug=world.t.slug) == 1
@@ -748,8 +937,11 @@ async def test_deleting_a_client_or_contact_removes_their_notes_documents(engine
             conn, t.tenant, {"full_name": "Noted Person", "email": unique_email("noted"), "client_id": client.client_id}
         )
         loner = await contacts.create_contact(conn, t.tenant, {"full_name": "Loner", "email": unique_email("loner")})
-        for entity_type, entity_id in (("client", client.client_id), ("contact", contact.contact_name_id),
-                                       ("contact", loner.contact_name_id)):  # fmt: skip
+        for entity_type, entity_id in (
+            ("client", client.client_id),
+            ("contact", contact.contact_name_id),
+            ("contact", loner.contact_name_id),
+        ):
             await documents.append_note_block(
                 conn, t.tenant, entity_type=entity_type, entity_id=entity_id, body="remember", actor_user_id=None
             )

@@ -42,13 +42,29 @@ async def _handler(ctx, data):
     return {}
 
 
-def fake(action_id: str, label: str, *, version: int = 1, description: str = "", icon: str | None = None,
-         input_model: type[BaseModel] = Empty, output_model: type[BaseModel] = Empty) -> ActionDef:  # fmt: skip
+def fake(
+    action_id: str,
+    label: str,
+    *,
+    version: int = 1,
+    description: str = "",
+    icon: str | None = None,
+    input_model: type[BaseModel] = Empty,
+    output_model: type[BaseModel] = Empty,
+) -> ActionDef:
     return ActionDef(
-        id=action_id, version=version, label=label, description=description, input_model=input_model,
-        output_model=output_model, side_effectful=False, idempotency="engine", permissions=(), handler=_handler,
+        id=action_id,
+        version=version,
+        label=label,
+        description=description,
+        input_model=input_model,
+        output_model=output_model,
+        side_effectful=False,
+        idempotency="engine",
+        permissions=(),
+        handler=_handler,
         icon=icon,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -56,8 +72,13 @@ def registry() -> ActionRegistry:
     reg = ActionRegistry()
     for action in (
         fake("contacts.search", "Search Contacts"),
-        fake("contacts.find", "  Find Contact ", description="  Find a contact by id, email, or phone  ",
-             input_model=FindInput, output_model=FindOutput),
+        fake(
+            "contacts.find",
+            "  Find Contact ",
+            description="  Find a contact by id, email, or phone  ",
+            input_model=FindInput,
+            output_model=FindOutput,
+        ),
         fake("contacts.add_tag", "add Tag to Contact"),  # lower-case label sorts case-insensitively
         fake("Contacts.create", "Create Contact"),  # module name is lowercased
         fake("clients.find", "Find Client"),
@@ -75,7 +96,7 @@ def registry() -> ActionRegistry:
         fake("hubspot.sync", "Sync Contact"),
         fake("hubspot.sync", "Sync Contact v2", version=2),
         fake("blank.label", "   "),
-    ):  # fmt: skip
+    ):
         reg.register(action)
     return reg
 
@@ -89,9 +110,19 @@ def test_built_in_records_come_first_in_seed_order_even_when_empty(registry: Act
     keys = [record.group_key for record in catalog]
     seeds = [seed.group_key for seed in BUILT_IN_SEEDS]
     assert seeds == [
-        "ticket", "contact", "client", "communication", "scheduling", "project", "time", "crm", "activities",
-        "data-store", "transform", "ai",
-    ]  # fmt: skip
+        "ticket",
+        "contact",
+        "client",
+        "communication",
+        "scheduling",
+        "project",
+        "time",
+        "crm",
+        "activities",
+        "data-store",
+        "transform",
+        "ai",
+    ]
     assert keys[: len(seeds)] == seeds
     empty = by_key(catalog)["scheduling"]
     assert empty.actions == [] and empty.allowed_action_ids == []
@@ -179,11 +210,14 @@ def test_automatic_app_records(registry: ActionRegistry) -> None:
 
 def test_configured_app_modules_claim_their_actions(registry: ActionRegistry) -> None:
     module = AppModule(
-        group_key="app:meetings", label="Meetings", icon_token="calendar", description="Video meetings",
-        default_action_id="zoom.schedule", allowed_action_ids=["zoom.schedule", "hubspot.sync", "zoom.schedule",
-                                                                "unknown.action", "contacts.find"],
+        group_key="app:meetings",
+        label="Meetings",
+        icon_token="calendar",
+        description="Video meetings",
+        default_action_id="zoom.schedule",
+        allowed_action_ids=["zoom.schedule", "hubspot.sync", "zoom.schedule", "unknown.action", "contacts.find"],
         available=True,
-    )  # fmt: skip
+    )
     catalog = build_catalog(registry, [module])
     keys = [r.group_key for r in catalog]
     assert "app:zoom" not in keys and "app:hubspot" not in keys  # claimed: no automatic records

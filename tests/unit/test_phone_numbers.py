@@ -23,8 +23,12 @@ EXAMPLES = [
     if (number := phonenumbers.example_number_for_type(region, number_type)) is not None
     and phonenumbers.is_valid_number(number)
 ]
-FORMATS = [PhoneNumberFormat.E164, PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.NATIONAL,
-           PhoneNumberFormat.RFC3966]  # fmt: skip
+FORMATS = [
+    PhoneNumberFormat.E164,
+    PhoneNumberFormat.INTERNATIONAL,
+    PhoneNumberFormat.NATIONAL,
+    PhoneNumberFormat.RFC3966,
+]
 
 
 @given(st.sampled_from(EXAMPLES), st.sampled_from(FORMATS), st.sampled_from(["", " ", "\t"]))
@@ -43,8 +47,10 @@ def test_every_example_number_round_trips_in_every_format():
             assert normalize_phone(phonenumbers.format_number(number, number_format), region=region) == e164
 
 
-@given(st.one_of(st.text(max_size=40), st.from_regex(r"\+?[0-9 ().\-#/x]{0,25}", fullmatch=True)),
-       st.sampled_from([*REGIONS, "us", "ZZ"]))  # fmt: skip
+@given(
+    st.one_of(st.text(max_size=40), st.from_regex(r"\+?[0-9 ().\-#/x]{0,25}", fullmatch=True)),
+    st.sampled_from([*REGIONS, "us", "ZZ"]),
+)
 @example("", "US")
 @example("   ", "US")
 @example("+", "US")

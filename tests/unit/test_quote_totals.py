@@ -17,14 +17,36 @@ QUOTE = uuid.uuid4()
 
 def item(total: int, **flags) -> QuoteItem:
     values = {
-        "quote_item_id": uuid.uuid4(), "quote_id": QUOTE, "description": "x", "quantity": 1, "unit_price": total,
-        "total_price": total, "net_amount": total, "tax_amount": 0, "unit_of_measure": None, "display_order": 0,
-        "phase": None, "is_optional": False, "is_selected": True, "is_recurring": False, "billing_frequency": None,
-        "billing_method": None, "is_discount": False, "discount_type": None, "discount_percentage": None,
-        "applies_to_item_id": None, "applies_to_service_id": None, "is_taxable": True, "tax_region": None,
-        "tax_rate": None, "location_id": None, "cost": None, "cost_currency": None, "created_by": None,
+        "quote_item_id": uuid.uuid4(),
+        "quote_id": QUOTE,
+        "description": "x",
+        "quantity": 1,
+        "unit_price": total,
+        "total_price": total,
+        "net_amount": total,
+        "tax_amount": 0,
+        "unit_of_measure": None,
+        "display_order": 0,
+        "phase": None,
+        "is_optional": False,
+        "is_selected": True,
+        "is_recurring": False,
+        "billing_frequency": None,
+        "billing_method": None,
+        "is_discount": False,
+        "discount_type": None,
+        "discount_percentage": None,
+        "applies_to_item_id": None,
+        "applies_to_service_id": None,
+        "is_taxable": True,
+        "tax_region": None,
+        "tax_rate": None,
+        "location_id": None,
+        "cost": None,
+        "cost_currency": None,
+        "created_by": None,
         "created_at": datetime(2026, 1, 1, tzinfo=UTC),
-    }  # fmt: skip
+    }
     return QuoteItem(**(values | flags))
 
 
@@ -34,25 +56,44 @@ def test_discounts_tax_and_unselected_options():
         laptop,
         item(60000, is_taxable=False, tax_amount=999),  # not taxable: its tax amount is ignored
         item(9999, is_optional=True, is_selected=False),
-        item(0, is_discount=True, discount_type="percentage", discount_percentage=15,
-             applies_to_item_id=laptop.quote_item_id),
+        item(
+            0,
+            is_discount=True,
+            discount_type="percentage",
+            discount_percentage=15,
+            applies_to_item_id=laptop.quote_item_id,
+        ),
         item(10000, is_discount=True, discount_type="fixed"),
         item(0, is_discount=True, discount_type="percentage", discount_percentage=10),  # 10 % of the subtotal
-    ]  # fmt: skip
-    assert totals(items) == {"subtotal": 360000, "discount_total": 45000 + 10000 + 36000, "tax": 30000,
-                             "total_amount": 360000 - 91000 + 30000}  # fmt: skip
+    ]
+    assert totals(items) == {
+        "subtotal": 360000,
+        "discount_total": 45000 + 10000 + 36000,
+        "tax": 30000,
+        "total_amount": 360000 - 91000 + 30000,
+    }
     assert totals([]) == {"subtotal": 0, "discount_total": 0, "tax": 0, "total_amount": 0}
-    assert totals([item(3, is_discount=True, discount_type="percentage", discount_percentage=50),
-                   item(3)])["discount_total"] == 2  # half of 3 cents rounds half up  # fmt: skip
+    assert (
+        totals([item(3, is_discount=True, discount_type="percentage", discount_percentage=50), item(3)])[
+            "discount_total"
+        ]
+        == 2
+    )  # half of 3 cents rounds half up
 
 
 def test_a_discount_on_an_item_that_is_not_charged_takes_nothing():
     option = item(100000, is_optional=True, is_selected=False)
     fixed = item(1000, is_discount=True, discount_type="fixed")
-    half_of = [item(0, is_discount=True, discount_type="percentage", discount_percentage=50, applies_to_item_id=target)
-               for target in (option.quote_item_id, fixed.quote_item_id)]  # fmt: skip
+    half_of = [
+        item(0, is_discount=True, discount_type="percentage", discount_percentage=50, applies_to_item_id=target)
+        for target in (option.quote_item_id, fixed.quote_item_id)
+    ]
     assert totals([item(500000), option, fixed, *half_of]) == {
-        "subtotal": 500000, "discount_total": 1000, "tax": 0, "total_amount": 499000}  # fmt: skip
+        "subtotal": 500000,
+        "discount_total": 1000,
+        "tax": 0,
+        "total_amount": 499000,
+    }
     cable = item(2000)
     on_option = item(3000, is_discount=True, discount_type="fixed", applies_to_item_id=option.quote_item_id)
     on_cable = item(3000, is_discount=True, discount_type="fixed", applies_to_item_id=cable.quote_item_id)
@@ -60,15 +101,21 @@ def test_a_discount_on_an_item_that_is_not_charged_takes_nothing():
 
 
 def test_discounts_never_exceed_the_subtotal():
-    assert totals([item(500, tax_amount=50), item(1000, is_discount=True, discount_type="fixed"),
-                   item(0, is_discount=True, discount_type="percentage", discount_percentage=100)]) == {
-        "subtotal": 500, "discount_total": 500, "tax": 50, "total_amount": 50}  # fmt: skip
+    assert totals(
+        [
+            item(500, tax_amount=50),
+            item(1000, is_discount=True, discount_type="fixed"),
+            item(0, is_discount=True, discount_type="percentage", discount_percentage=100),
+        ]
+    ) == {"subtotal": 500, "discount_total": 500, "tax": 50, "total_amount": 50}
 
 
 @given(st.lists(st.tuples(st.integers(0, 10**7), st.integers(0, 10**6), st.booleans(), st.booleans()), max_size=8))
 def test_total_is_subtotal_minus_discounts_plus_tax_and_ignores_unselected_options(lines):
-    items = [item(total, tax_amount=tax, is_optional=optional, is_selected=selected)
-             for total, tax, optional, selected in lines]  # fmt: skip
+    items = [
+        item(total, tax_amount=tax, is_optional=optional, is_selected=selected)
+        for total, tax, optional, selected in lines
+    ]
     result = totals(items)
     assert result["total_amount"] == result["subtotal"] - result["discount_total"] + result["tax"]
     counted = [i for i in items if not i.is_optional or i.is_selected]

@@ -33,14 +33,29 @@ needs_embedded_db = pytest.mark.skipif(
 
 def _smtp(settings, port: int):
     return settings.model_copy(
-        update={"email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
-                "smtp_timeout_seconds": 5.0}
-    )  # fmt: skip
+        update={
+            "email_provider": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_tls": "none",
+            "smtp_timeout_seconds": 5.0,
+        }
+    )
 
 
 def _assert_one_of_each(counts: dict[str, int]) -> None:
-    for table in ("tenants", "clients", "client_locations", "tenant_companies", "users", "user_roles",
-                  "tenant_settings", "tenant_email_settings", "tax_regions", "tax_rates"):  # fmt: skip
+    for table in (
+        "tenants",
+        "clients",
+        "client_locations",
+        "tenant_companies",
+        "users",
+        "user_roles",
+        "tenant_settings",
+        "tenant_email_settings",
+        "tax_regions",
+        "tax_rates",
+    ):
         assert counts[table] == 1, (table, counts[table])
     assert counts["roles"] == 8
 
@@ -105,8 +120,9 @@ async def test_worker_killed_mid_workflow_then_restarted(client, start_worker, e
         settings = _smtp(base_settings, server.port)
         env = cli_env(settings, task_queue)
         log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "psa.cli", "worker"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "psa.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             handle = await start_tenant_creation(client, make_request(), task_queue=task_queue)
             # The worker process is inside send_welcome_email, holding an SMTP DATA command open.
@@ -146,8 +162,9 @@ async def test_outage_outliving_the_timeout_fails_without_destroying_then_rerun_
         ) as env:
             task_queue = f"test-skip-{uuid.uuid4()}"
             activities = ProvisioningActivities(engine, base_settings)
-            async with build_worker(env.client, activities, task_queue=task_queue,
-                                    interceptors=[ActivityHooks({"seed_tenant": outage})]):  # fmt: skip
+            async with build_worker(
+                env.client, activities, task_queue=task_queue, interceptors=[ActivityHooks({"seed_tenant": outage})]
+            ):
                 handle = await env.client.start_workflow(
                     TenantCreationWorkflow.run, request, id=workflow_id, task_queue=task_queue
                 )

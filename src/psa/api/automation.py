@@ -164,13 +164,22 @@ async def invoke(action_id: ActionId, body: InvokeBody, api: Api, principal: Cal
     as a problem (VALIDATION_ERROR 422 with ``input.<path>`` fields, PERMISSION_DENIED 403, NOT_FOUND 404,
     CONFLICT 409). Without ``idempotency_key`` each request is a new call."""
     invocation = await invoke_action(
-        api.engine, api.registry, tenant=principal.tenant, action_id=action_id, version=body.version,
-        raw_input=body.input, actor_user_id=principal.user_id, idempotency_key=body.idempotency_key,
-    )  # fmt: skip
+        api.engine,
+        api.registry,
+        tenant=principal.tenant,
+        action_id=action_id,
+        version=body.version,
+        raw_input=body.input,
+        actor_user_id=principal.user_id,
+        idempotency_key=body.idempotency_key,
+    )
     return InvokeResult(
-        output=invocation.output, replayed=invocation.replayed, invocation_id=invocation.invocation_id,
-        attempt=invocation.attempt, idempotency_key=invocation.idempotency_key,
-    )  # fmt: skip
+        output=invocation.output,
+        replayed=invocation.replayed,
+        invocation_id=invocation.invocation_id,
+        attempt=invocation.attempt,
+        idempotency_key=invocation.idempotency_key,
+    )
 
 
 @router.post("/workflows", status_code=201, response_model=Published, summary="Publish a definition")
@@ -180,14 +189,22 @@ async def publish(body: PublishBody, response: Response, api: Api, principal: Pu
     (UNKNOWN_ACTION, MISSING_REQUIRED_MAPPING, INVALID_EXPR, ...) and step path; nothing is written."""
     async with tenant_transaction(api.engine, principal.tenant) as conn:
         published = await publish_definition(
-            conn, principal.tenant, body.definition, registry=api.registry, published_by=principal.user_id,
+            conn,
+            principal.tenant,
+            body.definition,
+            registry=api.registry,
+            published_by=principal.user_id,
             key=body.key,
-        )  # fmt: skip
+        )
     response.headers["Location"] = f"{router.prefix}/workflows/{published.workflow_id}"
     return Published(
-        workflow_id=published.workflow_id, key=published.key, version=published.version, name=published.name,
-        definition_hash=published.definition_hash, published_at=published.published_at,
-    )  # fmt: skip
+        workflow_id=published.workflow_id,
+        key=published.key,
+        version=published.version,
+        name=published.name,
+        definition_hash=published.definition_hash,
+        published_at=published.published_at,
+    )
 
 
 @router.post("/workflows/{workflow}/runs", status_code=202, response_model=RunStarted, summary="Start a run")
@@ -202,18 +219,30 @@ async def start_run(
     id and a Location header. 404 when the workflow or version is not published in the key's tenant."""
     if has_nul(workflow):  # PostgreSQL text cannot hold it: the lookup would fail as a database error
         message = "text cannot contain NUL (\\u0000) characters, which PostgreSQL cannot store"
-        raise ApiProblem(422, "VALIDATION_ERROR", f"workflow: {message}",
-                         errors=[{"path": "workflow", "message": message, "in": "path"}])  # fmt: skip
+        raise ApiProblem(
+            422,
+            "VALIDATION_ERROR",
+            f"workflow: {message}",
+            errors=[{"path": "workflow", "message": message, "in": "path"}],
+        )
     launched = await launch_run(
-        api.engine, await api.temporal(), tenant=principal.tenant, workflow=workflow, payload=body.payload,
-        task_queue=api.settings.task_queue, version=body.version, trigger_type="api",
-    )  # fmt: skip
+        api.engine,
+        await api.temporal(),
+        tenant=principal.tenant,
+        workflow=workflow,
+        payload=body.payload,
+        task_queue=api.settings.task_queue,
+        version=body.version,
+        trigger_type="api",
+    )
     status_url = f"{router.prefix}/runs/{launched.run_id}"
     response.headers["Location"] = status_url
     return RunStarted(
-        run_id=launched.run_id, workflow_id=launched.workflow_id, workflow_version=launched.workflow_version,
+        run_id=launched.run_id,
+        workflow_id=launched.workflow_id,
+        workflow_version=launched.workflow_version,
         status_url=status_url,
-    )  # fmt: skip
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, summary="A run with its steps")

@@ -94,9 +94,14 @@ def action_failure_response(failure: ActionFailure) -> JSONResponse:
     fields = (info.details or {}).get("fields")
     errors = [{"path": f.get("path"), "message": f.get("message", ""), "in": "body"} for f in fields or ()] or None
     return problem_response(
-        STATUS_BY_CODE.get(code, 500), code, info.message, errors=errors, category=info.category,
-        details=info.details, node_path=info.node_path,
-    )  # fmt: skip
+        STATUS_BY_CODE.get(code, 500),
+        code,
+        info.message,
+        errors=errors,
+        category=info.category,
+        details=info.details,
+        node_path=info.node_path,
+    )
 
 
 def domain_error_response(exc: DomainError) -> JSONResponse:
@@ -104,10 +109,16 @@ def domain_error_response(exc: DomainError) -> JSONResponse:
     field, when known, as the one ``errors`` entry."""
     if isinstance(exc, DefinitionInvalid):
         errors = [
-            {"path": issue.step_path, "message": issue.message, "code": issue.code, "step_id": issue.step_id,
-             "suggestion": issue.suggestion, "in": "body"}
+            {
+                "path": issue.step_path,
+                "message": issue.message,
+                "code": issue.code,
+                "step_id": issue.step_id,
+                "suggestion": issue.suggestion,
+                "in": "body",
+            }
             for issue in exc.report.errors
-        ]  # fmt: skip
+        ]
         return problem_response(422, "VALIDATION_ERROR", exc.message, errors=errors)
     status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, ConflictError) else 422
     errors = [{"path": exc.field, "message": exc.message, "in": "body"}] if exc.field else None

@@ -174,10 +174,17 @@ async def tenants(
         await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
         rows = await list_tenants(conn, limit=limit)
     return [
-        TenantSummary(tenant=r.tenant, name=r.client_name, slug=r.slug, email=r.email, product_code=r.product_code,
-                      created_at=r.created_at, admin_email=r.admin_email)
+        TenantSummary(
+            tenant=r.tenant,
+            name=r.client_name,
+            slug=r.slug,
+            email=r.email,
+            product_code=r.product_code,
+            created_at=r.created_at,
+            admin_email=r.admin_email,
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @router.get("/{workflow_id}", response_model=ProvisioningView, summary="Live state of a provisioning")
@@ -211,8 +218,9 @@ async def tenant_events(workflow_id: WorkflowId, request: Request, api: Api, pri
             try:
                 run = await _run(api, workflow_id)
             except ApiProblem as exc:  # the response has started: no status code can tell it any more
-                problem = Problem(title=HTTPStatus(exc.status).phrase, status=exc.status, detail=exc.detail,
-                                  code=exc.code)  # fmt: skip
+                problem = Problem(
+                    title=HTTPStatus(exc.status).phrase, status=exc.status, detail=exc.detail, code=exc.code
+                )
                 yield {"event": "error", "data": problem.model_dump_json(exclude_none=True)}
                 return
 

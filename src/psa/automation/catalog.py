@@ -73,65 +73,116 @@ class AppModule(BaseModel):
 
 BUILT_IN_SEEDS: tuple[BuiltInSeed, ...] = (
     BuiltInSeed(
-        group_key="ticket", label="Ticket", icon_token="ticket", tile_kind="core-object",
-        default_action_id="tickets.create", modules=("tickets",), action_ids=("assets.find_associated_tickets",),
+        group_key="ticket",
+        label="Ticket",
+        icon_token="ticket",
+        tile_kind="core-object",
+        default_action_id="tickets.create",
+        modules=("tickets",),
+        action_ids=("assets.find_associated_tickets",),
         description="Create, find, update, assign, and manage tickets.",
     ),
     BuiltInSeed(
-        group_key="contact", label="Contact", icon_token="contact", tile_kind="core-object",
-        default_action_id="contacts.find", modules=("contacts",),
+        group_key="contact",
+        label="Contact",
+        icon_token="contact",
+        tile_kind="core-object",
+        default_action_id="contacts.find",
+        modules=("contacts",),
         description="Find and search contacts for downstream workflow steps.",
     ),
     BuiltInSeed(
-        group_key="client", label="Client", icon_token="client", tile_kind="core-object",
-        default_action_id="clients.find", modules=("clients",),
+        group_key="client",
+        label="Client",
+        icon_token="client",
+        tile_kind="core-object",
+        default_action_id="clients.find",
+        modules=("clients",),
         description="Find and search clients from the PSA client directory.",
     ),
     BuiltInSeed(
-        group_key="communication", label="Communication", icon_token="communication", tile_kind="core-object",
-        default_action_id="email.send", modules=("email", "notifications"),
+        group_key="communication",
+        label="Communication",
+        icon_token="communication",
+        tile_kind="core-object",
+        default_action_id="email.send",
+        modules=("email", "notifications"),
         description="Send customer-facing or internal communications.",
     ),
     BuiltInSeed(
-        group_key="scheduling", label="Scheduling", icon_token="scheduling", tile_kind="core-object",
-        default_action_id="scheduling.assign_user", modules=("scheduling",),
+        group_key="scheduling",
+        label="Scheduling",
+        icon_token="scheduling",
+        tile_kind="core-object",
+        default_action_id="scheduling.assign_user",
+        modules=("scheduling",),
         description="Assign and update scheduled work.",
     ),
     BuiltInSeed(
-        group_key="project", label="Project", icon_token="project", tile_kind="core-object",
-        default_action_id="projects.create_task", modules=("projects",),
+        group_key="project",
+        label="Project",
+        icon_token="project",
+        tile_kind="core-object",
+        default_action_id="projects.create_task",
+        modules=("projects",),
         description="Create and manage project work items.",
     ),
     BuiltInSeed(
-        group_key="time", label="Time", icon_token="time", tile_kind="core-object",
-        default_action_id="time.create_entry", modules=("time",),
+        group_key="time",
+        label="Time",
+        icon_token="time",
+        tile_kind="core-object",
+        default_action_id="time.create_entry",
+        modules=("time",),
         description="Create and manage time tracking entries.",
     ),
     BuiltInSeed(
-        group_key="crm", label="CRM", icon_token="crm", tile_kind="core-object",
-        default_action_id="crm.create_activity_note", modules=("crm",),
+        group_key="crm",
+        label="CRM",
+        icon_token="crm",
+        tile_kind="core-object",
+        default_action_id="crm.create_activity_note",
+        modules=("crm",),
         description="Create and track CRM activity records.",
     ),
     BuiltInSeed(
-        group_key="activities", label="Activities", icon_token="activities", tile_kind="core-object",
-        default_action_id="activities.find_group", modules=("activities",),
+        group_key="activities",
+        label="Activities",
+        icon_token="activities",
+        tile_kind="core-object",
+        default_action_id="activities.find_group",
+        modules=("activities",),
         description="Resolve user activity groups and file activities like tickets into them.",
     ),
     BuiltInSeed(
-        group_key="data-store", label="Data Store", icon_token="data-store", tile_kind="core-object",
-        default_action_id="store.get", modules=("store", "links"),
+        group_key="data-store",
+        label="Data Store",
+        icon_token="data-store",
+        tile_kind="core-object",
+        default_action_id="store.get",
+        modules=("store", "links"),
         description="Read and write durable workflow state across runs.",
     ),
     BuiltInSeed(
-        group_key="transform", label="Transform", icon_token="transform", tile_kind="transform",
-        default_action_id=None, modules=("transform",),
+        group_key="transform",
+        label="Transform",
+        icon_token="transform",
+        tile_kind="transform",
+        default_action_id=None,
+        modules=("transform",),
         description="Shape and normalize workflow data without raw expressions.",
     ),
     BuiltInSeed(
-        group_key="ai", label="AI", icon_token="ai", tile_kind="ai", default_action_id="ai.infer", modules=(),
-        action_ids=("ai.infer",), description="Infer structured workflow data with the configured AI provider.",
+        group_key="ai",
+        label="AI",
+        icon_token="ai",
+        tile_kind="ai",
+        default_action_id="ai.infer",
+        modules=(),
+        action_ids=("ai.infer",),
+        description="Infer structured workflow data with the configured AI provider.",
     ),
-)  # fmt: skip
+)
 """The reference's built-in groups, in emission order (spec §4 table)."""
 
 
@@ -210,11 +261,16 @@ def build_catalog(registry: ActionRegistry, app_modules: Sequence[AppModule] = (
         members = _sorted_by_label(catalog_action(a) for a in built_in[seed.group_key])
         records.append(
             CatalogRecord(
-                group_key=seed.group_key, label=seed.label, icon_token=seed.icon_token, tile_kind=seed.tile_kind,
-                allowed_action_ids=_unique(a.id for a in members), default_action_id=seed.default_action_id,
-                description=seed.description, actions=members,
+                group_key=seed.group_key,
+                label=seed.label,
+                icon_token=seed.icon_token,
+                tile_kind=seed.tile_kind,
+                allowed_action_ids=_unique(a.id for a in members),
+                default_action_id=seed.default_action_id,
+                description=seed.description,
+                actions=members,
             )
-        )  # fmt: skip
+        )
 
     app_records: list[CatalogRecord] = []
     claimed: set[str] = set()
@@ -227,11 +283,17 @@ def build_catalog(registry: ActionRegistry, app_modules: Sequence[AppModule] = (
         members = _sorted_by_label(catalog_action(a) for i in ids for a in by_id[i])
         app_records.append(
             CatalogRecord(
-                group_key=module.group_key, label=module.label, icon_token=module.icon_token, tile_kind="app",
-                allowed_action_ids=ids, default_action_id=module.default_action_id, description=module.description,
-                actions=members, available=module.available,
+                group_key=module.group_key,
+                label=module.label,
+                icon_token=module.icon_token,
+                tile_kind="app",
+                allowed_action_ids=ids,
+                default_action_id=module.default_action_id,
+                description=module.description,
+                actions=members,
+                available=module.available,
             )
-        )  # fmt: skip
+        )
     auto: dict[str, list[ActionDef]] = {}
     for action in remaining:
         if action.id not in claimed:
@@ -241,11 +303,15 @@ def build_catalog(registry: ActionRegistry, app_modules: Sequence[AppModule] = (
         members = _sorted_by_label(catalog_action(a) for a in members_defs)
         app_records.append(
             CatalogRecord(
-                group_key=f"app:{module}", label=label, icon_token=members_defs[0].icon or "app", tile_kind="app",
+                group_key=f"app:{module}",
+                label=label,
+                icon_token=members_defs[0].icon or "app",
+                tile_kind="app",
                 allowed_action_ids=sorted(_unique(a.id for a in members_defs)),
-                description=f"App actions exposed by {label}.", actions=members,
+                description=f"App actions exposed by {label}.",
+                actions=members,
             )
-        )  # fmt: skip
+        )
     app_records.sort(key=lambda r: (*label_key(r.label), r.group_key))
     return records + app_records
 

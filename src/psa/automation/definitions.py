@@ -240,9 +240,13 @@ CHILD_SEQUENCES: dict[str, tuple[str, ...]] = {
 """JSON keys of the nested step sequences of each control step, in execution order."""
 
 _UNSUPPORTED_TYPES = {
-    "control.callWorkflow", "event.wait", "time.wait", "human.task", "email.parseBody",
+    "control.callWorkflow",
+    "event.wait",
+    "time.wait",
+    "human.task",
+    "email.parseBody",
     "email.renderCommentBlocks",
-}  # fmt: skip
+}
 
 
 def parse_definition(raw: Mapping[str, Any]) -> WorkflowDefinition:
@@ -375,9 +379,15 @@ class _Validator:
         self.seen_ids: dict[str, str] = {}
 
     def add(
-        self, code: str, path: str, message: str, *, step_id: str | None = None, suggestion: str | None = None,
+        self,
+        code: str,
+        path: str,
+        message: str,
+        *,
+        step_id: str | None = None,
+        suggestion: str | None = None,
         severity: Severity = "error",
-    ) -> None:  # fmt: skip
+    ) -> None:
         issue = ValidationIssue(
             severity=severity, code=code, step_path=path, step_id=step_id, message=message, suggestion=suggestion
         )
@@ -425,9 +435,12 @@ class _Validator:
         if step_id is not None:
             if step_id in self.seen_ids:
                 self.add(
-                    "DUPLICATE_STEP_ID", path, f'Duplicate step id "{step_id}" (also used at {self.seen_ids[step_id]})',
-                    step_id=step_id, suggestion="Give every step a unique id",
-                )  # fmt: skip
+                    "DUPLICATE_STEP_ID",
+                    path,
+                    f'Duplicate step id "{step_id}" (also used at {self.seen_ids[step_id]})',
+                    step_id=step_id,
+                    suggestion="Give every step a unique id",
+                )
             else:
                 self.seen_ids[step_id] = path
         kind = raw.get("type")
@@ -479,9 +492,12 @@ class _Validator:
                 self.add("INVALID_WORKFLOW_DEFINITION", path, f"{_loc(loc)}: {_msg(err)}", step_id=step_id)
         if action_config:
             self.add(
-                "INVALID_ACTION_CONFIG", path, "action.call config requires actionId and version", step_id=step_id,
+                "INVALID_ACTION_CONFIG",
+                path,
+                "action.call config requires actionId and version",
+                step_id=step_id,
                 suggestion="Choose an action in the designer, or set config.actionId and config.version",
-            )  # fmt: skip
+            )
         if config_messages:
             self.add("INVALID_CONFIG", path, "; ".join(config_messages), step_id=step_id)
 
@@ -514,10 +530,11 @@ class _Validator:
     def plain_name(self, name: str, field: str, path: str, sid: str | None) -> None:
         if not _PLAIN_NAME.match(name) or name in FORBIDDEN_SEGMENTS or name in READ_ONLY_SCOPES + ASSIGN_SCOPES:
             self.add(
-                "INVALID_ASSIGN_PATH", path,
+                "INVALID_ASSIGN_PATH",
+                path,
                 f"{field} must be a plain variable name (letters, digits, _; not a scope name): {name!r}",
                 step_id=sid,
-            )  # fmt: skip
+            )
 
     def assign_path(self, target: str, where: str, path: str, sid: str | None) -> None:
         try:
@@ -538,17 +555,22 @@ class _Validator:
                     error = expressions.validate_expression(source)
                     if error is not None:
                         self.add(
-                            code, path, f"Invalid expression at {where}: {error.info.message}", step_id=sid,
+                            code,
+                            path,
+                            f"Invalid expression at {where}: {error.info.message}",
+                            step_id=sid,
                             suggestion=error.suggestion,
-                        )  # fmt: skip
+                        )
                 return
             for key, item in value.items():
                 if isinstance(key, str) and key.startswith("$"):
                     self.add(
-                        "UNKNOWN_SPECIAL_KEY", path,
+                        "UNKNOWN_SPECIAL_KEY",
+                        path,
                         f'Unknown special key "{key}" at {where}; only $expr is supported (secrets are not)',
-                        step_id=sid, severity="warning",
-                    )  # fmt: skip
+                        step_id=sid,
+                        severity="warning",
+                    )
                 self.mapping_exprs(item, f"{where}.{key}", path, sid, code)
         elif isinstance(value, list):
             for index, item in enumerate(value):
@@ -579,27 +601,38 @@ class _Validator:
         self.add("UNKNOWN_ACTION", path, f'Unknown action "{action_id}@{version}"', step_id=sid, suggestion=suggestion)
 
     def required(
-        self, root: dict[str, Any], schema: dict[str, Any], mapping: Mapping[str, Any], where: str, path: str,
-        sid: str | None, action_key: str,
-    ) -> None:  # fmt: skip
+        self,
+        root: dict[str, Any],
+        schema: dict[str, Any],
+        mapping: Mapping[str, Any],
+        where: str,
+        path: str,
+        sid: str | None,
+        action_key: str,
+    ) -> None:
         schema = resolve_schema(root, schema)
         properties = schema.get("properties") or {}
         for name in schema.get("required") or []:
             if name not in mapping:
                 self.add(
-                    "MISSING_REQUIRED_MAPPING", path, f'Required field "{where}.{name}" is not mapped in inputMapping',
-                    step_id=sid, suggestion=f"Map {name} to a value or an expression",
-                )  # fmt: skip
+                    "MISSING_REQUIRED_MAPPING",
+                    path,
+                    f'Required field "{where}.{name}" is not mapped in inputMapping',
+                    step_id=sid,
+                    suggestion=f"Map {name} to a value or an expression",
+                )
         if properties and schema.get("additionalProperties") is not True:
             rejected = schema.get("additionalProperties") is False
             for name in mapping:
                 if name not in properties:
                     self.add(
-                        "UNKNOWN_MAPPING_FIELD", path,
+                        "UNKNOWN_MAPPING_FIELD",
+                        path,
                         f'"{where}.{name}" is not an input of {action_key}; '
                         + ("the action rejects unknown inputs" if rejected else "it is ignored"),
-                        step_id=sid, severity="error" if rejected else "warning",
-                    )  # fmt: skip
+                        step_id=sid,
+                        severity="error" if rejected else "warning",
+                    )
         for name, value in mapping.items():
             if isinstance(value, Mapping) and "$expr" not in value and name in properties:
                 self.required(root, properties[name], value, f"{where}.{name}", path, sid, action_key)
@@ -722,13 +755,21 @@ async def publish_definition(
     await conn.execute(
         pg_insert(d)
         .values(
-            tenant=tenant, workflow_id=workflow_id, key=key, name=definition.name, description=definition.description,
-            payload_schema_ref=definition.payload_schema_ref, trigger=trigger if trigger is not None else null(),
-            draft_definition={**stored, "version": 1}, draft_version=1, status="draft",
-            created_by=published_by, updated_by=published_by,
+            tenant=tenant,
+            workflow_id=workflow_id,
+            key=key,
+            name=definition.name,
+            description=definition.description,
+            payload_schema_ref=definition.payload_schema_ref,
+            trigger=trigger if trigger is not None else null(),
+            draft_definition={**stored, "version": 1},
+            draft_version=1,
+            status="draft",
+            created_by=published_by,
+            updated_by=published_by,
         )
         .on_conflict_do_nothing()
-    )  # fmt: skip
+    )
     row = (
         await conn.execute(
             select(d.c.workflow_id, d.c.key, d.c.is_paused)
@@ -751,46 +792,83 @@ async def publish_definition(
         await conn.execute(
             v.insert()
             .values(
-                tenant=tenant, workflow_id=workflow_id, version=version, definition_json=stored,
-                definition_hash=digest, published_by=published_by, published_at=func.now(),
+                tenant=tenant,
+                workflow_id=workflow_id,
+                version=version,
+                definition_json=stored,
+                definition_hash=digest,
+                published_by=published_by,
+                published_at=func.now(),
             )
             .returning(v.c.version_id, v.c.published_at)
         )
-    ).one()  # fmt: skip
+    ).one()
     await conn.execute(
         update(d)
         .where(d.c.tenant == tenant, d.c.workflow_id == workflow_id)
         .values(
-            key=func.coalesce(d.c.key, key), name=definition.name, description=definition.description,
-            payload_schema_ref=definition.payload_schema_ref, trigger=trigger if trigger is not None else null(),
-            status="published", draft_definition={**stored, "version": version + 1}, draft_version=version + 1,
-            updated_by=published_by, updated_at=func.now(),
+            key=func.coalesce(d.c.key, key),
+            name=definition.name,
+            description=definition.description,
+            payload_schema_ref=definition.payload_schema_ref,
+            trigger=trigger if trigger is not None else null(),
+            status="published",
+            draft_definition={**stored, "version": version + 1},
+            draft_version=version + 1,
+            updated_by=published_by,
+            updated_at=func.now(),
         )
-    )  # fmt: skip
+    )
     return PublishedVersion(
-        tenant=tenant, workflow_id=workflow_id, key=row.key or key, version=version, version_id=published.version_id,
-        name=definition.name, definition=stored, definition_hash=digest, published_by=published_by,
-        published_at=published.published_at, is_paused=row.is_paused,
-    )  # fmt: skip
+        tenant=tenant,
+        workflow_id=workflow_id,
+        key=row.key or key,
+        version=version,
+        version_id=published.version_id,
+        name=definition.name,
+        definition=stored,
+        definition_hash=digest,
+        published_by=published_by,
+        published_at=published.published_at,
+        is_paused=row.is_paused,
+    )
 
 
 def _version_query(tenant: UUID):
     d, v = definitions_table, versions_table
-    return select(
-        v.c.tenant, v.c.workflow_id, d.c.key, v.c.version, v.c.version_id, v.c.definition_json,
-        v.c.definition_hash, v.c.published_by, v.c.published_at, d.c.is_paused,
-    ).select_from(
-        v.join(d, and_(d.c.tenant == v.c.tenant, d.c.workflow_id == v.c.workflow_id))
-    ).where(v.c.tenant == tenant)  # fmt: skip
+    return (
+        select(
+            v.c.tenant,
+            v.c.workflow_id,
+            d.c.key,
+            v.c.version,
+            v.c.version_id,
+            v.c.definition_json,
+            v.c.definition_hash,
+            v.c.published_by,
+            v.c.published_at,
+            d.c.is_paused,
+        )
+        .select_from(v.join(d, and_(d.c.tenant == v.c.tenant, d.c.workflow_id == v.c.workflow_id)))
+        .where(v.c.tenant == tenant)
+    )
 
 
 def _published(row: Any) -> PublishedVersion:
     definition = dict(row.definition_json)
     return PublishedVersion(
-        tenant=row.tenant, workflow_id=row.workflow_id, key=row.key, version=row.version, version_id=row.version_id,
-        name=str(definition.get("name", "")), definition=definition, definition_hash=row.definition_hash,
-        published_by=row.published_by, published_at=row.published_at, is_paused=row.is_paused,
-    )  # fmt: skip
+        tenant=row.tenant,
+        workflow_id=row.workflow_id,
+        key=row.key,
+        version=row.version,
+        version_id=row.version_id,
+        name=str(definition.get("name", "")),
+        definition=definition,
+        definition_hash=row.definition_hash,
+        published_by=row.published_by,
+        published_at=row.published_at,
+        is_paused=row.is_paused,
+    )
 
 
 async def get_published(

@@ -237,13 +237,22 @@ class AutomationRunWorkflow:
         try:
             for index, item in enumerate(items):
                 variables[name] = item
-                self._lexical.append({name: item, "item": item, "index": index, "length": len(items),
-                                      "isFirst": index == 0, "isLast": index == len(items) - 1})  # fmt: skip
+                self._lexical.append(
+                    {
+                        name: item,
+                        "item": item,
+                        "index": index,
+                        "length": len(items),
+                        "isFirst": index == 0,
+                        "isLast": index == len(items) - 1,
+                    }
+                )
                 try:
                     await self._run_steps(
-                        step.get("body") or [], f"{path}.body.steps",
+                        step.get("body") or [],
+                        f"{path}.body.steps",
                         continue_on_error=step.get("onItemError") == "continue",
-                    )  # fmt: skip
+                    )
                 finally:
                     self._lexical.pop()
         finally:
@@ -271,17 +280,25 @@ class AutomationRunWorkflow:
         while True:
             try:
                 call = ActionCall(
-                    tenant_id=self._input.tenant_id, run_id=self._input.run_id, step_path=path,
-                    action_id=config["actionId"], version=config["version"],
+                    tenant_id=self._input.tenant_id,
+                    run_id=self._input.run_id,
+                    step_path=path,
+                    action_id=config["actionId"],
+                    version=config["version"],
                     input=self._resolve(config.get("inputMapping") or {}, path),
                     idempotency_key=_string_or_none(self._eval(config["idempotencyKey"], path))
-                    if config.get("idempotencyKey") else None,
-                )  # fmt: skip
+                    if config.get("idempotencyKey")
+                    else None,
+                )
                 await self._flush()
                 output = await workflow.execute_activity(
-                    "run_action", call, result_type=dict, start_to_close_timeout=ACTION_TIMEOUT,
-                    schedule_to_close_timeout=ACTION_SCHEDULE_TO_CLOSE, retry_policy=TRANSIENT_RETRY,
-                )  # fmt: skip
+                    "run_action",
+                    call,
+                    result_type=dict,
+                    start_to_close_timeout=ACTION_TIMEOUT,
+                    schedule_to_close_timeout=ACTION_SCHEDULE_TO_CLOSE,
+                    retry_policy=TRANSIENT_RETRY,
+                )
                 break
             except (ActivityError, StepFailed) as exc:
                 info = exc.info if isinstance(exc, StepFailed) else _activity_error(exc, path)
@@ -299,9 +316,16 @@ class AutomationRunWorkflow:
     # -- expressions and scopes ---------------------------------------------------------------------
     def _context(self) -> dict[str, Any]:
         local = self._lexical[-1] if self._lexical else {}
-        return {**self._scopes["vars"], **local, "payload": self._scopes["payload"], "vars": self._scopes["vars"],
-                "local": local, "meta": self._scopes["meta"], "error": self._scopes["error"],
-                "__now__": workflow.now().isoformat().replace("+00:00", "Z")}  # fmt: skip
+        return {
+            **self._scopes["vars"],
+            **local,
+            "payload": self._scopes["payload"],
+            "vars": self._scopes["vars"],
+            "local": local,
+            "meta": self._scopes["meta"],
+            "error": self._scopes["error"],
+            "__now__": workflow.now().isoformat().replace("+00:00", "Z"),
+        }
 
     def _eval(self, expr: Any, path: str) -> Any:
         source = expr.get("$expr") if isinstance(expr, dict) else expr
@@ -337,9 +361,13 @@ class AutomationRunWorkflow:
     def _start(self, step: dict[str, Any], path: str) -> StepRecord:
         self._attempts[path] = self._attempts.get(path, 0) + 1
         record = StepRecord(
-            step_id=str(workflow.uuid4()), step_path=path, definition_step_id=str(step.get("id", "")),
-            status="STARTED", attempt=self._attempts[path], started_at=_now(),
-        )  # fmt: skip
+            step_id=str(workflow.uuid4()),
+            step_path=path,
+            definition_step_id=str(step.get("id", "")),
+            status="STARTED",
+            attempt=self._attempts[path],
+            started_at=_now(),
+        )
         self._history.append(record)
         self._pending.append(record)
         return record
@@ -359,14 +387,21 @@ class AutomationRunWorkflow:
         assert self._input is not None
         node = next((r.step_path for r in reversed(self._history) if r.status == "STARTED"), None)
         projection = Projection(
-            tenant_id=self._input.tenant_id, run_id=self._input.run_id, steps=self._pending, node_path=node,
-            status=status, error_json=error, final=final,
-        )  # fmt: skip
+            tenant_id=self._input.tenant_id,
+            run_id=self._input.run_id,
+            steps=self._pending,
+            node_path=node,
+            status=status,
+            error_json=error,
+            final=final,
+        )
         self._pending = []
         await workflow.execute_local_activity(
-            "project_run", projection, start_to_close_timeout=LOCAL_TIMEOUT,
+            "project_run",
+            projection,
+            start_to_close_timeout=LOCAL_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-        )  # fmt: skip
+        )
 
 
 def _now() -> str:

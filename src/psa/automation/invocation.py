@@ -61,8 +61,13 @@ the key: the same key still maps to the same ledger row."""
 def engine_key(run_id: UUID | None, step_path: str, action_id: str, version: int, parsed_input: dict) -> str:
     """The runtime's idempotency key: SHA-256 hex of the canonical JSON of the call (reference used a 32-bit
     rolling hash, spec §1.8)."""
-    call = {"run_id": str(run_id) if run_id else None, "step_path": step_path, "action_id": action_id,
-            "version": version, "input": parsed_input}  # fmt: skip
+    call = {
+        "run_id": str(run_id) if run_id else None,
+        "step_path": step_path,
+        "action_id": action_id,
+        "version": version,
+        "input": parsed_input,
+    }
     return hashlib.sha256(canonical_json(call).encode()).hexdigest()
 
 
@@ -138,8 +143,19 @@ async def invoke_action(
             failed = _at(failure, step_path)
             await conn.rollback()  # every write of the attempt goes, the ledger claim included
         else:
-            await _succeed(conn, tenant, action, ledger, attempt, output, effects,
-                           actor=actor, run_id=run_id, step_path=step_path, key=key)  # fmt: skip
+            await _succeed(
+                conn,
+                tenant,
+                action,
+                ledger,
+                attempt,
+                output,
+                effects,
+                actor=actor,
+                run_id=run_id,
+                step_path=step_path,
+                key=key,
+            )
             return Invocation(output, False, ledger.invocation_id, attempt, key)
     await _record_failure(engine, tenant, action, key, run_id, step_path, input_json, attempt, failed)
     raise failed
@@ -213,11 +229,18 @@ async def _record_failure(
         await conn.execute(
             RECORD_FAILURE,
             {
-                "t": tenant, "id": uuid4(), "run": run_id, "path": step_path, "a": action.id, "v": action.version,
-                "k": key, "n": attempt, "input": canonical_json(input_json),
+                "t": tenant,
+                "id": uuid4(),
+                "run": run_id,
+                "path": step_path,
+                "a": action.id,
+                "v": action.version,
+                "k": key,
+                "n": attempt,
+                "input": canonical_json(input_json),
                 "err": canonical_json(failure.info.model_dump()),
             },
-        )  # fmt: skip
+        )
 
 
 @dataclasses.dataclass
@@ -250,14 +273,30 @@ async def _execute(
     ) -> None:
         at = (occurred_at or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
         body = {**payload, "tenantId": str(tenant), "occurredAt": at, "actorType": "USER", "actorUserId": str(actor)}
-        effects.events.append({"event_id": str(uuid4()), "event_type": event_type, "idempotency_key": idempotency_key,
-                               "payload": body, "occurred_at": at})  # fmt: skip
+        effects.events.append(
+            {
+                "event_id": str(uuid4()),
+                "event_type": event_type,
+                "idempotency_key": idempotency_key,
+                "payload": body,
+                "occurred_at": at,
+            }
+        )
 
     ctx = ActionContext(
-        conn=conn, tenant=tenant, actor_user_id=actor, action_id=action.id, action_version=action.version,
-        run_id=run_id, step_path=step_path, idempotency_key=key, attempt=attempt, now=datetime.now(UTC),
-        audit=record_audit, emit=emit,
-    )  # fmt: skip
+        conn=conn,
+        tenant=tenant,
+        actor_user_id=actor,
+        action_id=action.id,
+        action_version=action.version,
+        run_id=run_id,
+        step_path=step_path,
+        idempotency_key=key,
+        attempt=attempt,
+        now=datetime.now(UTC),
+        audit=record_audit,
+        emit=emit,
+    )
     try:
         result = await action.handler(ctx, parsed)
         output = action.output_model.model_validate(
@@ -316,18 +355,31 @@ async def _succeed(
     step_path: str,
     key: str,
 ) -> None:
-    details = {"action_id": action.id, "action_version": action.version, "step_path": step_path,
-               "idempotency_key": key, **effects.audit.get("details", {})}  # fmt: skip
+    details = {
+        "action_id": action.id,
+        "action_version": action.version,
+        "step_path": step_path,
+        "idempotency_key": key,
+        **effects.audit.get("details", {}),
+    }
     await conn.execute(
         SUCCEED,
         {
-            "t": tenant, "actor": actor, "run": run_id, "events": canonical_json(effects.events),
-            "audited": action.side_effectful, "op": f"workflow_action:{action.id}",
-            "table": "workflow_runs" if run_id else "workflow_action_invocations", "record": str(run_id or key),
-            "changed": canonical_json(effects.audit.get("changed_data", {})), "details": canonical_json(details),
-            "n": attempt, "out": canonical_json(output), "id": ledger.invocation_id,
+            "t": tenant,
+            "actor": actor,
+            "run": run_id,
+            "events": canonical_json(effects.events),
+            "audited": action.side_effectful,
+            "op": f"workflow_action:{action.id}",
+            "table": "workflow_runs" if run_id else "workflow_action_invocations",
+            "record": str(run_id or key),
+            "changed": canonical_json(effects.audit.get("changed_data", {})),
+            "details": canonical_json(details),
+            "n": attempt,
+            "out": canonical_json(output),
+            "id": ledger.invocation_id,
         },
-    )  # fmt: skip
+    )
 
 
 def _at(failure: ActionFailure, step_path: str) -> ActionFailure:

@@ -106,13 +106,22 @@ def event_trigger(engine: AsyncEngine, client: Client, *, task_queue: str) -> Ev
             mapping = (published.definition.get("trigger") or {}).get("payloadMapping")
             payload = event.payload if not mapping else _mapped(mapping, event)
             await launch_run(
-                engine, client, tenant=event.tenant, workflow=str(published.workflow_id), payload=payload,
-                task_queue=task_queue, version=published.version,
+                engine,
+                client,
+                tenant=event.tenant,
+                workflow=str(published.workflow_id),
+                payload=payload,
+                task_queue=task_queue,
+                version=published.version,
                 run_id=uuid5(TRIGGER_NAMESPACE, f"{event.event_id}/{published.workflow_id}"),
-                trigger_type="event", event_type=event.event_type,
-                trigger_metadata={"eventId": str(event.event_id), "eventType": event.event_type,
-                                  "triggerMappingApplied": bool(mapping)},
-            )  # fmt: skip
+                trigger_type="event",
+                event_type=event.event_type,
+                trigger_metadata={
+                    "eventId": str(event.event_id),
+                    "eventType": event.event_type,
+                    "triggerMappingApplied": bool(mapping),
+                },
+            )
 
     return handle
 

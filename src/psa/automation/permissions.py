@@ -48,8 +48,13 @@ async def authorize(
     Raises ActionFailure INTERNAL_ERROR "Workflow actor user not found" (reference message) or
     PERMISSION_DENIED "Permission denied: resource:action" for the first permission missing.
     """
-    params = {"t": tenant, "actor": actor_user_id, "run": run_id,
-              "res": [r for r, _ in needed], "act": [a for _, a in needed]}  # fmt: skip
+    params = {
+        "t": tenant,
+        "actor": actor_user_id,
+        "run": run_id,
+        "res": [r for r, _ in needed],
+        "act": [a for _, a in needed],
+    }
     row = (await conn.execute(AUTHORIZE, params)).one()
     if row.actor is None:
         who = str(actor_user_id) if actor_user_id else None

@@ -72,12 +72,18 @@ async def launch_run(
     try:
         handle = await client.start_workflow(
             AutomationRunWorkflow.run,
-            RunInput(tenant_id=str(tenant), run_id=str(run_id), workflow_id=str(published.workflow_id),
-                     workflow_version=published.version, definition=published.definition, payload=payload),
+            RunInput(
+                tenant_id=str(tenant),
+                run_id=str(run_id),
+                workflow_id=str(published.workflow_id),
+                workflow_version=published.version,
+                definition=published.definition,
+                payload=payload,
+            ),
             id=temporal_id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )  # fmt: skip
+        )
     except Exception:
         async with tenant_transaction(engine, tenant) as conn:  # its log lines go with it (ON DELETE CASCADE)
             await conn.execute(
@@ -114,21 +120,37 @@ async def _insert_run(conn, tenant, run_id, published, payload, trigger_type, tr
                ON CONFLICT DO NOTHING"""
         ),
         {
-            "t": tenant, "id": run_id, "wf": published.workflow_id, "v": published.version,
-            "input": canonical_json(payload), "tt": trigger_type,
-            "tm": canonical_json(trigger_metadata) if trigger_metadata else None, "et": event_type,
-            "actor": published.published_by, "hash": published.definition_hash,
+            "t": tenant,
+            "id": run_id,
+            "wf": published.workflow_id,
+            "v": published.version,
+            "input": canonical_json(payload),
+            "tt": trigger_type,
+            "tm": canonical_json(trigger_metadata) if trigger_metadata else None,
+            "et": event_type,
+            "actor": published.published_by,
+            "hash": published.definition_hash,
         },
-    )  # fmt: skip
+    )
     if result.rowcount:
-        context = {"workflowId": str(published.workflow_id), "workflowVersion": published.version,
-                   "triggerType": trigger_type, "eventType": event_type,
-                   "payloadSizeBytes": len(canonical_json(payload))}  # fmt: skip
+        context = {
+            "workflowId": str(published.workflow_id),
+            "workflowVersion": published.version,
+            "triggerType": trigger_type,
+            "eventType": event_type,
+            "payloadSizeBytes": len(canonical_json(payload)),
+        }
         await conn.execute(
             RUN_LOG,
-            {"t": tenant, "run": run_id, "path": None, "level": "INFO", "message": "Run started",
-             "context": canonical_json(context)},
-        )  # fmt: skip
+            {
+                "t": tenant,
+                "run": run_id,
+                "path": None,
+                "level": "INFO",
+                "message": "Run started",
+                "context": canonical_json(context),
+            },
+        )
 
 
 def run_handle(client: Client, run_id: UUID | str) -> WorkflowHandle:
@@ -190,10 +212,16 @@ class AutomationActivities:
         ``ActionFailure`` whose first detail is the structured error; database outages propagate (retried)."""
         try:
             invocation = await invoke_action(
-                self.engine, self.registry, tenant=UUID(call.tenant_id), action_id=call.action_id,
-                version=call.version, raw_input=call.input, run_id=UUID(call.run_id), step_path=call.step_path,
+                self.engine,
+                self.registry,
+                tenant=UUID(call.tenant_id),
+                action_id=call.action_id,
+                version=call.version,
+                raw_input=call.input,
+                run_id=UUID(call.run_id),
+                step_path=call.step_path,
                 idempotency_key=call.idempotency_key,
-            )  # fmt: skip
+            )
         except ActionFailure as failure:
             raise ApplicationError(
                 failure.info.message, failure.info.model_dump(), type="ActionFailure", non_retryable=True
@@ -217,12 +245,19 @@ class AutomationActivities:
                                    completed_at = EXCLUDED.completed_at"""
                     ),
                     {
-                        "t": tenant, "id": UUID(step.step_id), "run": run_id, "path": step.step_path,
-                        "def": step.definition_step_id, "status": step.status, "attempt": step.attempt,
-                        "ms": step.duration_ms, "err": json.dumps(step.error_json) if step.error_json else None,
-                        "started": _ts(step.started_at), "completed": _ts(step.completed_at),
+                        "t": tenant,
+                        "id": UUID(step.step_id),
+                        "run": run_id,
+                        "path": step.step_path,
+                        "def": step.definition_step_id,
+                        "status": step.status,
+                        "attempt": step.attempt,
+                        "ms": step.duration_ms,
+                        "err": json.dumps(step.error_json) if step.error_json else None,
+                        "started": _ts(step.started_at),
+                        "completed": _ts(step.completed_at),
                     },
-                )  # fmt: skip
+                )
             await conn.execute(
                 text(
                     """UPDATE workflow_runs SET status = :s, node_path = :node, error_json = CAST(:err AS jsonb),
@@ -230,20 +265,27 @@ class AutomationActivities:
                         WHERE tenant = :t AND run_id = :run"""
                 ),
                 {
-                    "t": tenant, "run": run_id, "s": projection.status,
+                    "t": tenant,
+                    "run": run_id,
+                    "s": projection.status,
                     "node": None if projection.final else projection.node_path,
                     "err": json.dumps(projection.error_json) if projection.error_json else None,
                     "final": projection.final,
                 },
-            )  # fmt: skip
+            )
             if projection.final:
                 level = {"SUCCEEDED": "INFO", "FAILED": "ERROR"}.get(projection.status, "WARN")
                 await conn.execute(
                     RUN_LOG,
-                    {"t": tenant, "run": run_id, "path": (projection.error_json or {}).get("node_path"),
-                     "level": level, "message": f"Run {projection.status.lower()}",
-                     "context": json.dumps(projection.error_json or {})},
-                )  # fmt: skip
+                    {
+                        "t": tenant,
+                        "run": run_id,
+                        "path": (projection.error_json or {}).get("node_path"),
+                        "level": level,
+                        "message": f"Run {projection.status.lower()}",
+                        "context": json.dumps(projection.error_json or {}),
+                    },
+                )
 
 
 def _ts(value: str | None) -> datetime | None:

@@ -796,8 +796,17 @@ document_block_content = Table(
 )
 
 DOCUMENT_ENTITY_TYPES = (
-    "client", "contact", "ticket", "company", "user", "project", "asset", "contract", "quote", "interaction",
-)  # fmt: skip
+    "client",
+    "contact",
+    "ticket",
+    "company",
+    "user",
+    "project",
+    "asset",
+    "contract",
+    "quote",
+    "interaction",
+)
 
 document_associations = Table(
     "document_associations",
@@ -828,18 +837,39 @@ document_associations = Table(
 # never scans a list of unmerged entries (measured 40-60 ms after bulk inserts until a vacuum merged them).
 NO_PENDING_LIST = {"fastupdate": "off"}
 
-Index("ix_contacts_full_name_trgm", contacts.c.tenant, contacts.c.full_name, postgresql_using="gin",
-      postgresql_ops={"full_name": "gin_trgm_ops"}, postgresql_with=NO_PENDING_LIST)  # fmt: skip
-Index("ix_contacts_email_trgm", contacts.c.tenant, contacts.c.email, postgresql_using="gin",
-      postgresql_ops={"email": "gin_trgm_ops"}, postgresql_with=NO_PENDING_LIST)  # fmt: skip
-Index("ix_contact_additional_email_addresses_trgm", contact_additional_email_addresses.c.tenant,
-      contact_additional_email_addresses.c.normalized_email_address, postgresql_using="gin",
-      postgresql_ops={"normalized_email_address": "gin_trgm_ops"}, postgresql_with=NO_PENDING_LIST)  # fmt: skip
-Index("ix_contact_phone_numbers_trgm", contact_phone_numbers.c.tenant, contact_phone_numbers.c.normalized_phone_number,
-      postgresql_using="gin", postgresql_ops={"normalized_phone_number": "gin_trgm_ops"},
-      postgresql_with=NO_PENDING_LIST)  # fmt: skip
-Index("ix_contact_phone_numbers_last10", contact_phone_numbers.c.tenant,
-      text("right(normalized_phone_number, 10)"))  # fmt: skip
+Index(
+    "ix_contacts_full_name_trgm",
+    contacts.c.tenant,
+    contacts.c.full_name,
+    postgresql_using="gin",
+    postgresql_ops={"full_name": "gin_trgm_ops"},
+    postgresql_with=NO_PENDING_LIST,
+)
+Index(
+    "ix_contacts_email_trgm",
+    contacts.c.tenant,
+    contacts.c.email,
+    postgresql_using="gin",
+    postgresql_ops={"email": "gin_trgm_ops"},
+    postgresql_with=NO_PENDING_LIST,
+)
+Index(
+    "ix_contact_additional_email_addresses_trgm",
+    contact_additional_email_addresses.c.tenant,
+    contact_additional_email_addresses.c.normalized_email_address,
+    postgresql_using="gin",
+    postgresql_ops={"normalized_email_address": "gin_trgm_ops"},
+    postgresql_with=NO_PENDING_LIST,
+)
+Index(
+    "ix_contact_phone_numbers_trgm",
+    contact_phone_numbers.c.tenant,
+    contact_phone_numbers.c.normalized_phone_number,
+    postgresql_using="gin",
+    postgresql_ops={"normalized_phone_number": "gin_trgm_ops"},
+    postgresql_with=NO_PENDING_LIST,
+)
+Index("ix_contact_phone_numbers_last10", contact_phone_numbers.c.tenant, text("right(normalized_phone_number, 10)"))
 Index("ix_contact_phone_numbers_last7", contact_phone_numbers.c.tenant, text("right(normalized_phone_number, 7)"))
 
 comments = Table(
@@ -1135,9 +1165,18 @@ workflow_event_outbox = Table(
 # -- quotes (migration 0005; reference: spec runtime §3.3 crm.*quote*) --------------------------------
 
 QUOTE_STATUSES = (
-    "draft", "pending_approval", "approved", "sent", "accepted", "rejected", "expired", "converted", "cancelled",
-    "superseded", "archived",
-)  # fmt: skip
+    "draft",
+    "pending_approval",
+    "approved",
+    "sent",
+    "accepted",
+    "rejected",
+    "expired",
+    "converted",
+    "cancelled",
+    "superseded",
+    "archived",
+)
 
 
 def _money(name: str) -> Column:

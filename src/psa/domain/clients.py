@@ -387,12 +387,20 @@ async def create_client(
     result = await conn.execute(
         CREATE_CLIENT,
         {
-            "tenant": tenant, "client_id": new_id, "name": data.client_name, "type": data.client_type,
-            "url": url, "properties": _json(properties), "notes": data.notes, "email": data.billing_email,
-            "inactive": data.is_inactive, "currency": data.default_currency_code, "tax": not skip_tax_settings,
+            "tenant": tenant,
+            "client_id": new_id,
+            "name": data.client_name,
+            "type": data.client_type,
+            "url": url,
+            "properties": _json(properties),
+            "notes": data.notes,
+            "email": data.billing_email,
+            "inactive": data.is_inactive,
+            "currency": data.default_currency_code,
+            "tax": not skip_tax_settings,
             "suffix": suffix,
         },
-    )  # fmt: skip
+    )
     row = result.first()
     if row is None:
         if client_id is not None and (existing := await _retried(conn, tenant, client_id, data.client_name)):
@@ -523,13 +531,31 @@ PhoneMatch = Literal["exact", "last7", "last10"]
 PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 1, "last7": 7, "last10": 10}
 SEARCH_SORT_COLUMNS = {"name": "client_name", "updated_at": "updated_at"}
 # Default-location fields: NOT NULL columns get '' when a patch clears them.
-LOCATION_FIELDS = ("address_line1", "address_line2", "city", "state_province", "postal_code", "country_name",
-                   "phone", "email")  # fmt: skip
+LOCATION_FIELDS = (
+    "address_line1",
+    "address_line2",
+    "city",
+    "state_province",
+    "postal_code",
+    "country_name",
+    "phone",
+    "email",
+)
 _LOCATION_NOT_NULL = ("address_line1", "city", "country_name")
 # Columns a duplicate copies beyond ClientInput (reference: clients.duplicate, spec runtime §3.2).
-_DUPLICATED_COLUMNS = ("region_code", "tax_id_number", "is_tax_exempt", "tax_exemption_certificate", "payment_terms",
-                       "preferred_payment_method", "auto_invoice", "invoice_delivery_method", "billing_cycle",
-                       "timezone", "account_manager_id")  # fmt: skip
+_DUPLICATED_COLUMNS = (
+    "region_code",
+    "tax_id_number",
+    "is_tax_exempt",
+    "tax_exemption_certificate",
+    "payment_terms",
+    "preferred_payment_method",
+    "auto_invoice",
+    "invoice_delivery_method",
+    "billing_cycle",
+    "timezone",
+    "account_manager_id",
+)
 # Properties that identify one client and so are never copied to a duplicate (the tracked-tenant unique index).
 _UNIQUE_PROPERTIES = ("tenant_id",)
 
@@ -588,9 +614,12 @@ async def find_client_by_location_phone(
         return None
     client = await get_client(conn, tenant, row.client_id)
     return LocationPhoneMatch(
-        client=client, location_id=row.location_id, location_name=row.location_name, phone=row.phone,
+        client=client,
+        location_id=row.location_id,
+        location_name=row.location_name,
+        phone=row.phone,
         matched_count=row.matched_count,
-    )  # fmt: skip
+    )
 
 
 def _like_pattern(query: str) -> str:
@@ -675,13 +704,17 @@ async def upsert_default_location(
         return location_id
     country = values.get("country_name")
     row = {
-        "location_name": "Main Office", "address_line1": values.get("address_line1") or "",
-        "address_line2": values.get("address_line2"), "city": values.get("city") or "",
-        "state_province": values.get("state_province"), "postal_code": values.get("postal_code"),
+        "location_name": "Main Office",
+        "address_line1": values.get("address_line1") or "",
+        "address_line2": values.get("address_line2"),
+        "city": values.get("city") or "",
+        "state_province": values.get("state_province"),
+        "postal_code": values.get("postal_code"),
         "country_code": country.strip()[:2].upper() if country and country.strip() else "US",
         "country_name": country if country is not None else "United States",
-        "phone": values.get("phone"), "email": values.get("email"),
-    }  # fmt: skip
+        "phone": values.get("phone"),
+        "email": values.get("email"),
+    }
     return await conn.scalar(
         text(
             f"""INSERT INTO client_locations (tenant, client_id, {", ".join(row)}, is_default, is_billing_address,
@@ -744,10 +777,14 @@ async def duplicate_client(
         raise NotFoundError(f"client {source_id} not found", field="source_client_id")
     properties = {k: v for k, v in source.properties.items() if k not in _UNIQUE_PROPERTIES}
     data = {
-        "client_name": client_name, "client_type": source.client_type, "url": source.url,
-        "billing_email": source.billing_email, "notes": source.notes, "properties": properties or None,
+        "client_name": client_name,
+        "client_type": source.client_type,
+        "url": source.url,
+        "billing_email": source.billing_email,
+        "notes": source.notes,
+        "properties": properties or None,
         "default_currency_code": source.default_currency_code,
-    }  # fmt: skip
+    }
     created = await create_client(conn, tenant, data, client_id=client_id)
     assignments = ", ".join(
         f"{c} = coalesce(s.{c}, false)" if c in ("is_tax_exempt", "auto_invoice") else f"{c} = s.{c}"
@@ -767,9 +804,11 @@ async def duplicate_client(
 async def copy_client_locations(conn: AsyncConnection, tenant: UUID, source_id: UUID, target_id: UUID) -> int:
     """Copy every location of the source client to the target client under new ids (same address, contact
     and flag columns). Returns the number copied. Reference: clients.duplicate ``copy_locations``."""
-    columns = ("location_name, address_line1, address_line2, address_line3, city, state_province, postal_code, "
-               "country_code, country_name, region_code, is_billing_address, is_shipping_address, is_default, "
-               "phone, fax, email, notes, is_active")  # fmt: skip
+    columns = (
+        "location_name, address_line1, address_line2, address_line3, city, state_province, postal_code, "
+        "country_code, country_name, region_code, is_billing_address, is_shipping_address, is_default, "
+        "phone, fax, email, notes, is_active"
+    )
     result = await conn.execute(
         text(
             f"""INSERT INTO client_locations (tenant, client_id, {columns})

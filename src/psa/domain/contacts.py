@@ -47,13 +47,20 @@ DEFAULT_PRIMARY_EMAIL_TYPE = "work"
 
 # Unique violations (sqlstate 23505) that mean "this email address is taken in the tenant": the contacts
 # UNIQUE(tenant, email), the additional-address unique index, and the two cross-table triggers of migration 0002.
-EMAIL_CONSTRAINTS = frozenset({"uq_contacts_tenant_email", "contact_email_is_additional_email",
-                               "ux_contact_additional_email_addresses_tenant_normalized_email",
-                               "additional_email_is_contact_email"})  # fmt: skip
+EMAIL_CONSTRAINTS = frozenset(
+    {
+        "uq_contacts_tenant_email",
+        "contact_email_is_additional_email",
+        "ux_contact_additional_email_addresses_tenant_normalized_email",
+        "additional_email_is_contact_email",
+    }
+)
 # Timestamps are reported in UTC (ISO-8601 with ``Z`` in JSON), whatever the database session's time zone.
 UtcDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
-_TYPE_TABLES = {"phone": ("contact_phone_type_definitions", "contact_phone_type_id"),
-                "email": ("contact_email_type_definitions", "contact_email_type_id")}  # fmt: skip
+_TYPE_TABLES = {
+    "phone": ("contact_phone_type_definitions", "contact_phone_type_id"),
+    "email": ("contact_email_type_definitions", "contact_email_type_id"),
+}
 
 
 class PhoneNumberInput(BaseModel):
@@ -260,8 +267,9 @@ def _clean_phones(rows: Sequence[PhoneNumberInput], region: str) -> list[_Row]:
         if extension is not None and not re.fullmatch(rf"[0-9]{{1,{EXTENSION_MAX}}}", extension):
             where = f"{prefix}extension"
             raise ValidationError(f"{where}: Extension must be digits only, at most {EXTENSION_MAX}", field=where)
-        types = _row_type(row.canonical_type, row.custom_type, kinds=PHONE_TYPES, prefix=prefix, field=prefix[:-1],
-                          seen=seen)  # fmt: skip
+        types = _row_type(
+            row.canonical_type, row.custom_type, kinds=PHONE_TYPES, prefix=prefix, field=prefix[:-1], seen=seen
+        )
         number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         cleaned.append(_Row(number, *types, extension=extension, is_default=row.is_default))
     defaults = sum(row.is_default for row in cleaned)
@@ -288,8 +296,9 @@ def _clean_emails(rows: Sequence[AdditionalEmailInput], *, primary: str) -> list
         if address in addresses:
             raise ValidationError(f"{where}: Duplicate additional email address is not allowed", field=where)
         addresses.add(address)
-        types = _row_type(row.canonical_type, row.custom_type, kinds=EMAIL_TYPES, prefix=prefix, field=prefix[:-1],
-                          seen=seen)  # fmt: skip
+        types = _row_type(
+            row.canonical_type, row.custom_type, kinds=EMAIL_TYPES, prefix=prefix, field=prefix[:-1], seen=seen
+        )
         cleaned.append(_Row(address, *types))
     return cleaned
 
@@ -321,10 +330,16 @@ async def create_contact(
     emails = _clean_emails(data.additional_email_addresses, primary=email)
     await _check_client(conn, tenant, data.client_id)
     values = {
-        "tenant": tenant, "id": contact_id or uuid4(), "full_name": full_name, "email": email,
-        "client_id": data.client_id, "role": _blank_to_none(data.role), "notes": _blank_to_none(data.notes),
-        "is_inactive": data.is_inactive, "is_client_admin": data.is_client_admin,
-    }  # fmt: skip
+        "tenant": tenant,
+        "id": contact_id or uuid4(),
+        "full_name": full_name,
+        "email": email,
+        "client_id": data.client_id,
+        "role": _blank_to_none(data.role),
+        "notes": _blank_to_none(data.notes),
+        "is_inactive": data.is_inactive,
+        "is_client_admin": data.is_client_admin,
+    }
     try:
         await _check_emails_free(conn, tenant, email, emails, exclude=None)
         await _save(conn, values, primary, phones, emails, new=True)
@@ -461,12 +476,17 @@ def _promote(
             field="email",
         )
     if additional is None:
-        additional = [AdditionalEmailInput(**a.model_dump(include=set(AdditionalEmailInput.model_fields)))
-                      for a in current.additional_email_addresses]  # fmt: skip
+        additional = [
+            AdditionalEmailInput(**a.model_dump(include=set(AdditionalEmailInput.model_fields)))
+            for a in current.additional_email_addresses
+        ]
     rows = [a for a in additional if a.email_address.strip().lower() != new_email]
     if all(a.email_address.strip().lower() != current.email for a in rows):
-        demoted = AdditionalEmailInput(email_address=current.email, canonical_type=current.primary_email_canonical_type,
-                                       custom_type=current.primary_email_custom_type)  # fmt: skip
+        demoted = AdditionalEmailInput(
+            email_address=current.email,
+            canonical_type=current.primary_email_canonical_type,
+            custom_type=current.primary_email_custom_type,
+        )
         rows.append(demoted)
     return rows, (promoted.canonical_type, promoted.custom_type)
 
@@ -532,14 +552,16 @@ async def find_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID, *,
     default = next((p for p in phone_rows if p.is_default), None)
     return Contact(
         **fields,
-        primary_email_type=row.primary_email_custom_type or row.primary_email_canonical_type
+        primary_email_type=row.primary_email_custom_type
+        or row.primary_email_canonical_type
         or DEFAULT_PRIMARY_EMAIL_TYPE,
         phone_numbers=phone_rows,
         default_phone_number=default.phone_number if default else None,
         default_phone_type=default.phone_type if default else None,
-        additional_email_addresses=[AdditionalEmail(**e, email_type=e["custom_type"] or e["canonical_type"])
-                                    for e in row.emails],
-    )  # fmt: skip
+        additional_email_addresses=[
+            AdditionalEmail(**e, email_type=e["custom_type"] or e["canonical_type"]) for e in row.emails
+        ],
+    )
 
 
 async def get_contact_by_email(conn: AsyncConnection, tenant: UUID, email: str) -> Contact | None:
@@ -615,8 +637,9 @@ async def _check_emails_free(
     conn: AsyncConnection, tenant: UUID, primary: str, additional: Sequence[_Row], *, exclude: UUID | None
 ) -> None:
     """EmailExistsError when the primary or an additional address belongs to a contact other than ``exclude``."""
-    fields = {primary: "email"} | {row.value: f"additional_email_addresses.{i}.email_address"
-                                   for i, row in enumerate(additional)}  # fmt: skip
+    fields = {primary: "email"} | {
+        row.value: f"additional_email_addresses.{i}.email_address" for i, row in enumerate(additional)
+    }
     taken = await conn.execute(
         text(
             """SELECT email FROM contacts
@@ -672,11 +695,19 @@ async def _write_phones(conn: AsyncConnection, tenant: UUID, contact_id: UUID, p
                VALUES (:t, :id, :number, :extension, :canonical, :custom_id, :is_default, :order)"""
         ),
         [
-            {"t": tenant, "id": contact_id, "number": row.value, "extension": row.extension,
-             "canonical": row.canonical_type, "custom_id": type_id, "is_default": row.is_default, "order": i}
+            {
+                "t": tenant,
+                "id": contact_id,
+                "number": row.value,
+                "extension": row.extension,
+                "canonical": row.canonical_type,
+                "custom_id": type_id,
+                "is_default": row.is_default,
+                "order": i,
+            }
             for i, (row, type_id) in enumerate(zip(phones, type_ids, strict=True))
         ],
-    )  # fmt: skip
+    )
 
 
 async def _write_emails(conn: AsyncConnection, tenant: UUID, contact_id: UUID, emails: Sequence[_Row]) -> None:
@@ -690,9 +721,15 @@ async def _write_emails(conn: AsyncConnection, tenant: UUID, contact_id: UUID, e
                                       canonical_type, custom_email_type_id, display_order)
                        VALUES (:t, :id, :address, :canonical, :custom_id, :order)"""
                 ),
-                {"t": tenant, "id": contact_id, "address": row.value, "canonical": row.canonical_type,
-                 "custom_id": type_id, "order": i},
-            )  # fmt: skip
+                {
+                    "t": tenant,
+                    "id": contact_id,
+                    "address": row.value,
+                    "canonical": row.canonical_type,
+                    "custom_id": type_id,
+                    "order": i,
+                },
+            )
 
 
 @contextmanager
@@ -825,9 +862,17 @@ async def search_contacts(
                SELECT {columns} FROM (SELECT DISTINCT contact_name_id FROM ({others}) u) o
                  JOIN contacts c ON c.tenant = :t AND c.contact_name_id = o.contact_name_id
                 WHERE NOT COALESCE({matched}, false) AND {where}"""
-    params = {"t": tenant, "p": _like_pattern(cleaned), "lp": _like_pattern(cleaned.lower()),
-              "digits": f"%{digits}%", "client": client_id, "inactive": is_inactive,
-              "tags": list(tags) if tags else None, "limit": limit, "offset": offset}  # fmt: skip
+    params = {
+        "t": tenant,
+        "p": _like_pattern(cleaned),
+        "lp": _like_pattern(cleaned.lower()),
+        "digits": f"%{digits}%",
+        "client": client_id,
+        "inactive": is_inactive,
+        "tags": list(tags) if tags else None,
+        "limit": limit,
+        "offset": offset,
+    }
     order = f"{SEARCH_SORT_COLUMNS[sort_by]} {'DESC' if sort_order == 'desc' else 'ASC'}, contact_name_id"
     # The page first (counted over every hit), then the default phone of its rows only.
     result = await conn.execute(

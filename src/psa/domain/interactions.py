@@ -276,13 +276,26 @@ async def create_interaction(
                 RETURNING {_COLUMNS}"""
         ),
         {
-            "tenant": tenant, "interaction_id": new_id, "type_id": type_id, "client_id": client_id,
-            "contact_id": contact_id, "ticket_id": ticket_id, "project_id": project_id, "user_id": user_id,
-            "title": cleaned, "notes": notes, "interaction_date": occurred, "start_time": start, "end_time": end,
-            "duration": duration, "status_id": status_id, "visibility": visibility, "category": category,
+            "tenant": tenant,
+            "interaction_id": new_id,
+            "type_id": type_id,
+            "client_id": client_id,
+            "contact_id": contact_id,
+            "ticket_id": ticket_id,
+            "project_id": project_id,
+            "user_id": user_id,
+            "title": cleaned,
+            "notes": notes,
+            "interaction_date": occurred,
+            "start_time": start,
+            "end_time": end,
+            "duration": duration,
+            "status_id": status_id,
+            "visibility": visibility,
+            "category": category,
             "tags": None if tags is None else pydantic_core.to_json(tags).decode(),
         },
-    )  # fmt: skip
+    )
     row = result.first()
     if row is not None:
         return Interaction(**row._mapping)
@@ -334,9 +347,18 @@ async def count_interactions_for_contact(conn: AsyncConnection, tenant: UUID, co
 
 ActivityState = Literal["overdue", "today", "planned", "done"]
 ACTIVITY_PATCH_FIELDS = (
-    "title", "notes", "status_id", "visibility", "category", "tags", "interaction_date", "start_time", "end_time",
-    "duration", "type_id",
-)  # fmt: skip
+    "title",
+    "notes",
+    "status_id",
+    "visibility",
+    "category",
+    "tags",
+    "interaction_date",
+    "start_time",
+    "end_time",
+    "duration",
+    "type_id",
+)
 INVALID_STATUS = "status_id is not a valid interaction status for this tenant"
 INVALID_TYPE = "type_id is not a valid interaction type id for this tenant"
 
@@ -407,7 +429,7 @@ class Activity(BaseModel):
 
     @property
     def user_name(self) -> str | None:
-        """"first last", else the owner's email, else None (reference ActivitySummary.user_name)."""
+        """ "first last", else the owner's email, else None (reference ActivitySummary.user_name)."""
         return self.user_full_name or self.user_email
 
     def state(self, now: datetime) -> ActivityState | None:
@@ -449,11 +471,15 @@ class ActivityFilters(BaseModel):
 
 
 _FILTER_SQL = {
-    "client_id": "i.client_id = :client_id", "contact_id": "i.contact_name_id = :contact_id",
-    "ticket_id": "i.ticket_id = :ticket_id", "user_id": "i.user_id = :user_id", "type_id": "i.type_id = :type_id",
-    "status_id": "i.status_id = :status_id", "date_from": "i.interaction_date >= :date_from",
+    "client_id": "i.client_id = :client_id",
+    "contact_id": "i.contact_name_id = :contact_id",
+    "ticket_id": "i.ticket_id = :ticket_id",
+    "user_id": "i.user_id = :user_id",
+    "type_id": "i.type_id = :type_id",
+    "status_id": "i.status_id = :status_id",
+    "date_from": "i.interaction_date >= :date_from",
     "date_to": "i.interaction_date <= :date_to",
-}  # fmt: skip
+}
 
 
 async def find_activities(
@@ -620,9 +646,14 @@ async def complete_activity(
                       feedback = :feedback, updated_at = now()
                 WHERE tenant = :tenant AND interaction_id = :id"""
         ),
-        {"tenant": tenant, "id": activity_id, "status_id": closed.status_id, "by": completed_by,
-         "feedback": (feedback or "").strip() or None},
-    )  # fmt: skip
+        {
+            "tenant": tenant,
+            "id": activity_id,
+            "status_id": closed.status_id,
+            "by": completed_by,
+            "feedback": (feedback or "").strip() or None,
+        },
+    )
     return before, await get_activity(conn, tenant, activity_id)
 
 
@@ -696,8 +727,13 @@ async def create_interaction_type(
                             :by)
                     RETURNING {columns}"""
             ),
-            {"tenant": tenant, "name": cleaned, "icon": (icon or "").strip() or None, "order": display_order,
-             "by": created_by},
-        )  # fmt: skip
+            {
+                "tenant": tenant,
+                "name": cleaned,
+                "icon": (icon or "").strip() or None,
+                "order": display_order,
+                "by": created_by,
+            },
+        )
     ).one()
     return TenantInteractionType(**row._mapping), True

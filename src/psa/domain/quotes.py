@@ -30,9 +30,18 @@ from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.tickets import contact_client, next_number, require_client
 
 QuoteStatus = Literal[
-    "draft", "pending_approval", "approved", "sent", "accepted", "rejected", "expired", "converted", "cancelled",
-    "superseded", "archived",
-]  # fmt: skip
+    "draft",
+    "pending_approval",
+    "approved",
+    "sent",
+    "accepted",
+    "rejected",
+    "expired",
+    "converted",
+    "cancelled",
+    "superseded",
+    "archived",
+]
 QUOTE_SERIES = "QUOTE"
 QUOTE_PREFIX = "Q-"
 QUOTE_PADDING = 5
@@ -249,10 +258,14 @@ class QuoteFilters(BaseModel):
 
 
 _QUOTE_FILTER_SQL = {
-    "quote_id": "quote_id = :quote_id", "quote_number": "quote_number = :quote_number",
-    "client_id": "client_id = :client_id", "status": "status = :status", "date_from": "quote_date >= :date_from",
-    "date_to": "quote_date <= :date_to", "is_template": "is_template = :is_template",
-}  # fmt: skip
+    "quote_id": "quote_id = :quote_id",
+    "quote_number": "quote_number = :quote_number",
+    "client_id": "client_id = :client_id",
+    "status": "status = :status",
+    "date_from": "quote_date >= :date_from",
+    "date_to": "quote_date <= :date_to",
+    "is_template": "is_template = :is_template",
+}
 
 
 async def find_quotes(
@@ -306,9 +319,15 @@ async def add_activity(
                    VALUES (:tenant, :quote_id, :type, :description, :by, CAST(:metadata AS jsonb), clock_timestamp())
                    RETURNING activity_id"""
             ),
-            {"tenant": tenant, "quote_id": quote_id, "type": activity_type, "description": description,
-             "by": performed_by, "metadata": pydantic_core.to_json(metadata).decode() if metadata else None},
-        )  # fmt: skip
+            {
+                "tenant": tenant,
+                "quote_id": quote_id,
+                "type": activity_type,
+                "description": description,
+                "by": performed_by,
+                "metadata": pydantic_core.to_json(metadata).decode() if metadata else None,
+            },
+        )
     ).scalar_one()
 
 
@@ -373,12 +392,22 @@ async def create_quote(
                     RETURNING {_COLUMNS}"""
             ),
             {
-                "tenant": tenant, "number": number, "client_id": client_id, "contact_id": contact_id, "title": cleaned,
-                "description": description, "quote_date": quote_date, "valid_until": valid_until,
-                "po_number": po_number, "internal_notes": internal_notes, "client_notes": client_notes,
-                "terms": terms_and_conditions, "currency": currency, "by": created_by,
+                "tenant": tenant,
+                "number": number,
+                "client_id": client_id,
+                "contact_id": contact_id,
+                "title": cleaned,
+                "description": description,
+                "quote_date": quote_date,
+                "valid_until": valid_until,
+                "po_number": po_number,
+                "internal_notes": internal_notes,
+                "client_notes": client_notes,
+                "terms": terms_and_conditions,
+                "currency": currency,
+                "by": created_by,
             },
-        )  # fmt: skip
+        )
     ).one()
     quote = Quote(**row._mapping)
     await add_activity(conn, tenant, quote.quote_id, "created", "Quote created", performed_by=created_by)
@@ -397,9 +426,7 @@ def _check_item(item: NewQuoteItem) -> None:
     if item.is_discount and not item.discount_type:
         raise ValidationError("discount_type is required for discount items", field="discount_type")
     if item.discount_type == "percentage" and item.discount_percentage is None:
-        raise ValidationError(
-            "discount_percentage is required for percentage discounts", field="discount_percentage"
-        )
+        raise ValidationError("discount_percentage is required for percentage discounts", field="discount_percentage")
     if item.discount_percentage is not None and not 0 <= item.discount_percentage <= 100:
         raise ValidationError("discount_percentage must be between 0 and 100", field="discount_percentage")
 
@@ -446,9 +473,15 @@ async def add_quote_item(
         raise ValidationError("the last item holds the largest display_order: give one", field="display_order")
     order = item.display_order if item.display_order is not None else next_order
     values = item.model_dump() | {
-        "description": item.description.strip(), "display_order": order, "total_price": net, "net_amount": net,
-        "tax_amount": tax_amount, "tenant": tenant, "quote_id": quote_id, "created_by": created_by,
-    }  # fmt: skip
+        "description": item.description.strip(),
+        "display_order": order,
+        "total_price": net,
+        "net_amount": net,
+        "tax_amount": tax_amount,
+        "tenant": tenant,
+        "quote_id": quote_id,
+        "created_by": created_by,
+    }
     columns = ", ".join(values)
     row = (
         await conn.execute(
@@ -527,8 +560,12 @@ async def set_status(
     ).one()
     if status != quote.status:
         await add_activity(
-            conn, tenant, quote.quote_id, "status_changed",
-            f"Quote status changed from {quote.status} to {status}", performed_by=updated_by,
+            conn,
+            tenant,
+            quote.quote_id,
+            "status_changed",
+            f"Quote status changed from {quote.status} to {status}",
+            performed_by=updated_by,
             metadata={"previous_status": quote.status, "new_status": status},
-        )  # fmt: skip
+        )
     return Quote(**row._mapping)

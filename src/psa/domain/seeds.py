@@ -117,54 +117,99 @@ def _grants(spec: dict[str, tuple[str, ...]]) -> tuple[tuple[str, str], ...]:
 ROLE_GRANTS: dict[tuple[str, bool, bool], tuple[tuple[str, str], ...]] = {
     ("Finance", True, False): _grants(
         {
-            "billing": CRUD, "invoice": (*CRUD, "generate", "finalize", "send", "void", "credit"),
-            "credit": (*CRUD, "transfer", "reconcile"), "financial": (*CRUD, "transfer"),
-            "billing_settings": CRUD, "client": ("read", "update"), "contact": ("read",),
-            "reports": ("read", "create"), "timeentry": ("read",), "timesheet": ("read", "read_all", "approve"),
-            "service": ("read",), "tag": ("read",), "profile": ("read", "update"), "settings": ("read",),
+            "billing": CRUD,
+            "invoice": (*CRUD, "generate", "finalize", "send", "void", "credit"),
+            "credit": (*CRUD, "transfer", "reconcile"),
+            "financial": (*CRUD, "transfer"),
+            "billing_settings": CRUD,
+            "client": ("read", "update"),
+            "contact": ("read",),
+            "reports": ("read", "create"),
+            "timeentry": ("read",),
+            "timesheet": ("read", "read_all", "approve"),
+            "service": ("read",),
+            "tag": ("read",),
+            "profile": ("read", "update"),
+            "settings": ("read",),
         }
     ),
     ("Technician", True, False): _grants(
         {
-            "ticket": CRUD, "timeentry": CRUD, "timesheet": ("read", "create", "update", "submit"),
-            "asset": ("read", "update"), "client": ("read",), "contact": ("read", "create", "update"),
-            "interaction": CRUD, "document": ("read", "create"), "project": ("read",),
-            "project_task": ("read", "update"), "tag": ("read", "create"), "profile": ("read", "update"),
-            "user_schedule": ("read",), "settings": ("read",),
+            "ticket": CRUD,
+            "timeentry": CRUD,
+            "timesheet": ("read", "create", "update", "submit"),
+            "asset": ("read", "update"),
+            "client": ("read",),
+            "contact": ("read", "create", "update"),
+            "interaction": CRUD,
+            "document": ("read", "create"),
+            "project": ("read",),
+            "project_task": ("read", "update"),
+            "tag": ("read", "create"),
+            "profile": ("read", "update"),
+            "user_schedule": ("read",),
+            "settings": ("read",),
         }
     ),
     ("Project Manager", True, False): _grants(
         {
-            "project": CRUD, "project_task": CRUD, "ticket": CRUD, "client": ("read",), "contact": ("read",),
-            "timeentry": ("read",), "timesheet": ("read", "read_all", "approve"), "reports": ("read",),
-            "document": CRUD, "user": ("read",), "user_schedule": ("read", "update"),
-            "technician_dispatch": ("read",), "tag": ("read", "create"), "interaction": ("read", "create"),
-            "profile": ("read", "update"), "settings": ("read",),
+            "project": CRUD,
+            "project_task": CRUD,
+            "ticket": CRUD,
+            "client": ("read",),
+            "contact": ("read",),
+            "timeentry": ("read",),
+            "timesheet": ("read", "read_all", "approve"),
+            "reports": ("read",),
+            "document": CRUD,
+            "user": ("read",),
+            "user_schedule": ("read", "update"),
+            "technician_dispatch": ("read",),
+            "tag": ("read", "create"),
+            "interaction": ("read", "create"),
+            "profile": ("read", "update"),
+            "settings": ("read",),
         }
     ),
     ("Dispatcher", True, False): _grants(
         {
-            "technician_dispatch": CRUD, "user_schedule": CRUD, "ticket": ("read", "update"),
-            "client": ("read",), "contact": ("read",), "user": ("read",), "project_task": ("read",),
-            "timeentry": ("read",), "tag": ("read",), "interaction": ("read", "create"),
+            "technician_dispatch": CRUD,
+            "user_schedule": CRUD,
+            "ticket": ("read", "update"),
+            "client": ("read",),
+            "contact": ("read",),
+            "user": ("read",),
+            "project_task": ("read",),
+            "timeentry": ("read",),
+            "tag": ("read",),
+            "interaction": ("read", "create"),
             "profile": ("read", "update"),
         }
     ),
     ("Admin", False, True): tuple((p.resource, p.action) for p in permission_catalogue() if p.client),
     ("Finance", False, True): _grants(
         {
-            "billing": ("read", "create", "update"), "client": ("read",), "project": ("read",),
-            "ticket": ("read",), "time_management": ("read",), "user": ("read",), "document": ("read",),
+            "billing": ("read", "create", "update"),
+            "client": ("read",),
+            "project": ("read",),
+            "ticket": ("read",),
+            "time_management": ("read",),
+            "user": ("read",),
+            "document": ("read",),
             "settings": ("read",),
         }
     ),
     ("User", False, True): _grants(
         {
-            "client": ("read",), "project": ("read",), "ticket": ("read", "create", "update"),
-            "time_management": ("read", "create"), "document": ("read", "create"), "settings": ("read",),
+            "client": ("read",),
+            "project": ("read",),
+            "ticket": ("read", "create", "update"),
+            "time_management": ("read", "create"),
+            "document": ("read", "create"),
+            "settings": ("read",),
         }
     ),
-}  # fmt: skip
+}
 
 
 # (status_type, name, order_number, is_default, is_closed). Beyond the reference, which seeds no ticket or

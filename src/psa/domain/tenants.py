@@ -145,10 +145,16 @@ async def create_tenant(
                ON CONFLICT DO NOTHING RETURNING tenant"""
         ),
         {
-            "tenant": tenant, "name": company_name, "slug": slug, "email": email, "product": product_code,
-            "billing": billing_source, "plan": plan, "licenses": licensed_user_count,
+            "tenant": tenant,
+            "name": company_name,
+            "slug": slug,
+            "email": email,
+            "product": product_code,
+            "billing": billing_source,
+            "plan": plan,
+            "licenses": licensed_user_count,
         },
-    )  # fmt: skip
+    )
     if inserted.first() is not None:  # ours, with this id and slug
         return
     owners = await tenants_with_slug_or_id(conn, slug, tenant)

@@ -292,11 +292,18 @@ async def create_ticket(
                         RETURNING {_COLUMNS}"""
                 ),
                 {
-                    "tenant": tenant, "ticket_id": ticket_id or uuid4(), "number": number, "title": cleaned,
-                    "client_id": client_id, "contact_id": contact_id, "location_id": location_id,
-                    "status_id": status, "entered_by": entered_by, "closed": closed,
+                    "tenant": tenant,
+                    "ticket_id": ticket_id or uuid4(),
+                    "number": number,
+                    "title": cleaned,
+                    "client_id": client_id,
+                    "contact_id": contact_id,
+                    "location_id": location_id,
+                    "status_id": status,
+                    "entered_by": entered_by,
+                    "closed": closed,
                 },
-            )  # fmt: skip
+            )
     except IntegrityError as exc:
         constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
         if constraint == "pk_tickets":
@@ -345,9 +352,14 @@ async def assign_ticket_client(
                                   updated_at = now()
                 WHERE tenant = :tenant AND ticket_id = :ticket_id"""
         ),
-        {"tenant": tenant, "ticket_id": ticket_id, "client_id": client_id, "contact_id": contact,
-         "location_id": location},
-    )  # fmt: skip
+        {
+            "tenant": tenant,
+            "ticket_id": ticket_id,
+            "client_id": client_id,
+            "contact_id": contact,
+            "location_id": location,
+        },
+    )
     return TicketClientAssignment(
         ticket_id=ticket_id,
         previous_client_id=ticket.client_id,

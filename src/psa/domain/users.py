@@ -131,10 +131,16 @@ async def create_internal_user(
                SELECT role_id FROM r"""
         ),
         {
-            "tenant": tenant, "user_id": user_id, "email": email, "first": first_name, "last": last_name,
-            "hash": password_hash, "role": role_name, "must_change": must_change_password,
+            "tenant": tenant,
+            "user_id": user_id,
+            "email": email,
+            "first": first_name,
+            "last": last_name,
+            "hash": password_hash,
+            "role": role_name,
+            "must_change": must_change_password,
         },
-    )  # fmt: skip
+    )
     role_id = result.scalar_one_or_none()
     if role_id is None:
         raise NotFoundError(f"MSP role '{role_name}' not found: the tenant's seeds have not run", field="tenant_id")
@@ -216,10 +222,16 @@ async def create_portal_user(
                SELECT role_id FROM r"""
         ),
         {
-            "tenant": tenant, "user_id": user_id, "email": contact.email, "first": first or None,
-            "last": last or None, "hash": password_hash, "contact": contact_id, "role": role_name,
+            "tenant": tenant,
+            "user_id": user_id,
+            "email": contact.email,
+            "first": first or None,
+            "last": last or None,
+            "hash": password_hash,
+            "contact": contact_id,
+            "role": role_name,
         },
-    )  # fmt: skip
+    )
     role_id = result.scalar_one_or_none()
     if role_id is None:
         raise NotFoundError(f"client portal role '{role_name}' not found: the tenant's seeds have not run")
@@ -261,10 +273,13 @@ async def ensure_service_user(conn: AsyncConnection, tenant: UUID) -> UUID:
                ON CONFLICT DO NOTHING"""
         ),
         {
-            "tenant": tenant, "user_id": user_id, "username": f"psa-automation-{tenant}",
-            "email": f"automation+{tenant}@psa.invalid", "hash": UNUSABLE_PASSWORD,
+            "tenant": tenant,
+            "user_id": user_id,
+            "username": f"psa-automation-{tenant}",
+            "email": f"automation+{tenant}@psa.invalid",
+            "hash": UNUSABLE_PASSWORD,
         },
-    )  # fmt: skip
+    )
     return user_id
 
 

@@ -215,10 +215,24 @@ async def send_quote_email(
         result = await (provider or build_provider(settings)).send(message)
     except Exception as exc:  # an invalid address or any delivery problem is reported, not raised
         error = f"{type(exc).__name__}: {exc}"
-        logger.warning("quote email not sent tenant_id=%s quote_id=%s provider=%s: %s", msg.tenant_id,
-                       msg.quote_id, provider_name, error)  # fmt: skip
-        return EmailResult(email_sent=False, provider=provider_name, error=error,
-                           message_id=message["Message-ID"] if message is not None else None)  # fmt: skip
-    logger.info("quote email sent tenant_id=%s quote_id=%s provider=%s message_id=%s", msg.tenant_id, msg.quote_id,
-                result.provider, result.message_id)  # fmt: skip
+        logger.warning(
+            "quote email not sent tenant_id=%s quote_id=%s provider=%s: %s",
+            msg.tenant_id,
+            msg.quote_id,
+            provider_name,
+            error,
+        )
+        return EmailResult(
+            email_sent=False,
+            provider=provider_name,
+            error=error,
+            message_id=message["Message-ID"] if message is not None else None,
+        )
+    logger.info(
+        "quote email sent tenant_id=%s quote_id=%s provider=%s message_id=%s",
+        msg.tenant_id,
+        msg.quote_id,
+        result.provider,
+        result.message_id,
+    )
     return result

@@ -363,12 +363,17 @@ async def tracking_targets(conn: AsyncConnection, mgmt: UUID) -> list[TrackingTa
     """Every tenant except the management tenant, oldest first, with its first Admin user (the customer contact)."""
     return [
         TrackingTarget(
-            tenant_id=str(row.tenant), company_name=row.client_name, slug=row.slug, product_code=row.product_code,
-            admin_email=row.admin_email, admin_first_name=row.admin_first_name, admin_last_name=row.admin_last_name,
+            tenant_id=str(row.tenant),
+            company_name=row.client_name,
+            slug=row.slug,
+            product_code=row.product_code,
+            admin_email=row.admin_email,
+            admin_first_name=row.admin_first_name,
+            admin_last_name=row.admin_last_name,
         )
         for row in reversed(await tenants.list_tenants(conn, limit=None))
         if row.tenant != mgmt
-    ]  # fmt: skip
+    ]
 
 
 async def _inspect(

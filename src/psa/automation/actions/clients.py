@@ -115,10 +115,15 @@ class MatchedLocation(BaseModel):
 def summary(client: Client) -> ClientSummary:
     """The ClientSummary of a domain client."""
     return ClientSummary(
-        client_id=client.client_id, client_name=client.client_name, client_type=client.client_type,
-        url=client.url, billing_email=client.billing_email, is_inactive=client.is_inactive,
-        properties=client.properties, updated_at=client.updated_at,
-    )  # fmt: skip
+        client_id=client.client_id,
+        client_name=client.client_name,
+        client_type=client.client_type,
+        url=client.url,
+        billing_email=client.billing_email,
+        is_inactive=client.is_inactive,
+        properties=client.properties,
+        updated_at=client.updated_at,
+    )
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
@@ -150,10 +155,13 @@ def client_created_payload(client: Client, actor: UUID) -> dict[str, Any]:
     """CLIENT_CREATED: ``{clientId, clientName, createdByUserId, createdAt, status}``."""
     return compact(
         {
-            "clientId": str(client.client_id), "clientName": client.client_name, "createdByUserId": str(actor),
-            "createdAt": iso_z(client.created_at), "status": "inactive" if client.is_inactive else "active",
+            "clientId": str(client.client_id),
+            "clientName": client.client_name,
+            "createdByUserId": str(actor),
+            "createdAt": iso_z(client.created_at),
+            "status": "inactive" if client.is_inactive else "active",
         }
-    )  # fmt: skip
+    )
 
 
 def client_updated_payload(
@@ -181,10 +189,12 @@ def client_updated_payload(
             diff(camel(key), before.get(key), after.get(key))
     return compact(
         {
-            "clientId": str(client_id), "updatedAt": iso_z(updated_at) if updated_at else None,
-            "updatedFields": fields, "changes": changes,
+            "clientId": str(client_id),
+            "updatedAt": iso_z(updated_at) if updated_at else None,
+            "updatedFields": fields,
+            "changes": changes,
         }
-    )  # fmt: skip
+    )
 
 
 def client_archived_payload(
@@ -192,9 +202,8 @@ def client_archived_payload(
 ) -> dict[str, Any]:
     """CLIENT_ARCHIVED: ``{clientId, archivedByUserId, archivedAt, reason?}``."""
     return compact(
-        {"clientId": str(client_id), "archivedByUserId": str(actor), "archivedAt": iso_z(archived_at),
-         "reason": reason}
-    )  # fmt: skip
+        {"clientId": str(client_id), "archivedByUserId": str(actor), "archivedAt": iso_z(archived_at), "reason": reason}
+    )
 
 
 # -- clients.find ------------------------------------------------------------------------------------------
@@ -267,9 +276,12 @@ async def _primary_contact(ctx: ActionContext, client_id: UUID) -> PrimaryContac
     if contact is None:
         return None
     return PrimaryContact(
-        contact_name_id=contact.contact_name_id, full_name=contact.full_name, email=contact.email,
-        phone=contact.default_phone_number, client_id=contact.client_id,
-    )  # fmt: skip
+        contact_name_id=contact.contact_name_id,
+        full_name=contact.full_name,
+        email=contact.email,
+        phone=contact.default_phone_number,
+        client_id=contact.client_id,
+    )
 
 
 async def find_handler(ctx: ActionContext, inp: FindInput) -> FindOutput:
@@ -341,23 +353,39 @@ async def search_handler(ctx: ActionContext, inp: SearchInput) -> SearchOutput:
     filters = inp.filters or SearchFilters()
     tag_filter = [tag.strip() for tag in filters.tags or () if tag.strip()]  # exact texts: no case folding
     found, total = await clients.search_clients(
-        ctx.conn, ctx.tenant, inp.query, include_inactive=bool(filters.include_inactive),
-        tags=tag_filter or None, sort_by=filters.sort_by or "name",
-        sort_order=filters.sort_order or "asc", limit=inp.page_size, offset=(inp.page - 1) * inp.page_size,
-    )  # fmt: skip
+        ctx.conn,
+        ctx.tenant,
+        inp.query,
+        include_inactive=bool(filters.include_inactive),
+        tags=tag_filter or None,
+        sort_by=filters.sort_by or "name",
+        sort_order=filters.sort_order or "asc",
+        limit=inp.page_size,
+        offset=(inp.page - 1) * inp.page_size,
+    )
     summaries = [summary(c) for c in found]
     return SearchOutput(
-        clients=summaries, first_client=summaries[0] if summaries else None, page=inp.page,
-        page_size=inp.page_size, total=total,
-    )  # fmt: skip
+        clients=summaries,
+        first_client=summaries[0] if summaries else None,
+        page=inp.page,
+        page_size=inp.page_size,
+        total=total,
+    )
 
 
 # -- clients.create ----------------------------------------------------------------------------------------
 
 # input key -> client_locations column of the default location
-_LOCATION_INPUTS = {"address": "address_line1", "address_2": "address_line2", "city": "city",
-                    "state": "state_province", "zip": "postal_code", "country": "country_name",
-                    "phone_no": "phone", "email": "email"}  # fmt: skip
+_LOCATION_INPUTS = {
+    "address": "address_line1",
+    "address_2": "address_line2",
+    "city": "city",
+    "state": "state_province",
+    "zip": "postal_code",
+    "country": "country_name",
+    "phone_no": "phone",
+    "email": "email",
+}
 
 
 class CreateInput(BaseModel):
@@ -392,10 +420,14 @@ async def create_handler(ctx: ActionContext, inp: CreateInput) -> CreateOutput:
     location when any address, phone or email field is given, initial tags; audit and CLIENT_CREATED."""
     await _check_parent(ctx, inp.parent_client_id)
     data = {
-        "client_name": inp.client_name, "client_type": inp.client_type or "company", "url": inp.url,
-        "billing_email": inp.email, "notes": inp.notes, "properties": inp.properties,
+        "client_name": inp.client_name,
+        "client_type": inp.client_type or "company",
+        "url": inp.url,
+        "billing_email": inp.email,
+        "notes": inp.notes,
+        "properties": inp.properties,
         "default_currency_code": inp.default_currency_code or "USD",
-    }  # fmt: skip
+    }
     client = await clients.create_client(ctx.conn, ctx.tenant, data)
     location = {column: getattr(inp, key) for key, column in _LOCATION_INPUTS.items() if getattr(inp, key) is not None}
     await clients.upsert_default_location(ctx.conn, ctx.tenant, client.client_id, location, create=True)
@@ -413,8 +445,16 @@ async def create_handler(ctx: ActionContext, inp: CreateInput) -> CreateOutput:
 # -- clients.update ----------------------------------------------------------------------------------------
 
 # Written columns in the reference's patch order (changed_fields keeps it); properties last.
-_UPDATE_COLUMNS = ("client_name", "client_type", "url", "billing_email", "notes", "default_currency_code",
-                   "is_inactive", "properties")  # fmt: skip
+_UPDATE_COLUMNS = (
+    "client_name",
+    "client_type",
+    "url",
+    "billing_email",
+    "notes",
+    "default_currency_code",
+    "is_inactive",
+    "properties",
+)
 
 
 class UpdatePatch(BaseModel):
@@ -526,9 +566,12 @@ async def archive_handler(ctx: ActionContext, inp: ArchiveInput) -> ArchiveOutpu
         {"client_id": str(inp.client_id)},
     )
     return ArchiveOutput(
-        client_id=inp.client_id, archived=archived_at is not None, previous_is_inactive=before.is_inactive,
-        current_is_inactive=True, archived_at=archived_at,
-    )  # fmt: skip
+        client_id=inp.client_id,
+        archived=archived_at is not None,
+        previous_is_inactive=before.is_inactive,
+        current_is_inactive=True,
+        archived_at=archived_at,
+    )
 
 
 # -- clients.delete ----------------------------------------------------------------------------------------
@@ -629,14 +672,20 @@ async def duplicate_handler(ctx: ActionContext, inp: DuplicateInput) -> Duplicat
             ctx.conn, ctx.tenant, source.client_id, duplicate.client_id
         )
     await ctx.audit(
-        {"source_client_id": str(source.client_id), "duplicate_client_id": str(duplicate.client_id),
-         "copied_tags": copied_tags, "copied_locations": copied_locations},
+        {
+            "source_client_id": str(source.client_id),
+            "duplicate_client_id": str(duplicate.client_id),
+            "copied_tags": copied_tags,
+            "copied_locations": copied_locations,
+        },
         {"client_id": str(duplicate.client_id)},
-    )  # fmt: skip
+    )
     return DuplicateOutput(
-        source_client=summary(source), duplicate_client=summary(duplicate), copied_tags=copied_tags,
+        source_client=summary(source),
+        duplicate_client=summary(duplicate),
+        copied_tags=copied_tags,
         copied_locations=copied_locations,
-    )  # fmt: skip
+    )
 
 
 # -- clients.add_tag ---------------------------------------------------------------------------------------
@@ -665,9 +714,12 @@ async def add_tag_handler(ctx: ActionContext, inp: AddTagInput) -> AddTagOutput:
         {"client_id": str(inp.client_id)},
     )
     return AddTagOutput(
-        client_id=inp.client_id, added=added, existing=existing, added_count=len(added),
+        client_id=inp.client_id,
+        added=added,
+        existing=existing,
+        added_count=len(added),
         existing_count=len(existing),
-    )  # fmt: skip
+    )
 
 
 # -- clients.assign_to_ticket ------------------------------------------------------------------------------
@@ -730,9 +782,11 @@ async def add_note_handler(ctx: ActionContext, inp: AddNoteInput) -> AddNoteOutp
     await _client(ctx, inp.client_id)
     note = await append_entity_note(ctx, "client", inp.client_id, inp.body)
     return AddNoteOutput(
-        client_id=inp.client_id, document_id=note.document_id, created_document=note.created_document,
+        client_id=inp.client_id,
+        document_id=note.document_id,
+        created_document=note.created_document,
         updated_at=note.updated_at,
-    )  # fmt: skip
+    )
 
 
 # -- clients.add_interaction -------------------------------------------------------------------------------
@@ -783,21 +837,32 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
     ticket must belong to the client; default interaction status unless ``status_id``; INTERACTION_LOGGED."""
     await _client(ctx, inp.client_id)
     interaction = await interactions.create_interaction(
-        ctx.conn, ctx.tenant, type_id=inp.type_id, title=inp.title, user_id=ctx.actor_user_id,
-        client_id=inp.client_id, contact_id=inp.contact_id, ticket_id=inp.ticket_id, notes=inp.notes,
-        interaction_date=inp.interaction_date, start_time=inp.start_time, end_time=inp.end_time,
-        duration=inp.duration, status_id=inp.status_id,
-    )  # fmt: skip
+        ctx.conn,
+        ctx.tenant,
+        type_id=inp.type_id,
+        title=inp.title,
+        user_id=ctx.actor_user_id,
+        client_id=inp.client_id,
+        contact_id=inp.contact_id,
+        ticket_id=inp.ticket_id,
+        notes=inp.notes,
+        interaction_date=inp.interaction_date,
+        start_time=inp.start_time,
+        end_time=inp.end_time,
+        duration=inp.duration,
+        status_id=inp.status_id,
+    )
     interaction_type = await interactions.find_interaction_type(ctx.conn, ctx.tenant, interaction.type_id)
     await ctx.audit(
         {
-            "interaction_id": str(interaction.interaction_id), "client_id": str(inp.client_id),
+            "interaction_id": str(interaction.interaction_id),
+            "client_id": str(inp.client_id),
             "ticket_id": str(interaction.ticket_id) if interaction.ticket_id else None,
             "contact_id": str(interaction.contact_name_id) if interaction.contact_name_id else None,
             "type_id": str(interaction.type_id),
         },
         {"client_id": str(inp.client_id), "interaction_id": str(interaction.interaction_id)},
-    )  # fmt: skip
+    )
     await ctx.emit(
         "INTERACTION_LOGGED",
         interaction_logged_payload(
@@ -806,12 +871,20 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
         f"interaction_logged:{interaction.interaction_id}",
     )
     return AddInteractionOutput(
-        interaction_id=interaction.interaction_id, client_id=inp.client_id, contact_id=interaction.contact_name_id,
-        ticket_id=interaction.ticket_id, type_id=interaction.type_id, status_id=interaction.status_id,
-        title=interaction.title, notes=interaction.notes, interaction_date=interaction.interaction_date,
-        start_time=interaction.start_time, end_time=interaction.end_time, duration=interaction.duration,
+        interaction_id=interaction.interaction_id,
+        client_id=inp.client_id,
+        contact_id=interaction.contact_name_id,
+        ticket_id=interaction.ticket_id,
+        type_id=interaction.type_id,
+        status_id=interaction.status_id,
+        title=interaction.title,
+        notes=interaction.notes,
+        interaction_date=interaction.interaction_date,
+        start_time=interaction.start_time,
+        end_time=interaction.end_time,
+        duration=interaction.duration,
         user_id=interaction.user_id,
-    )  # fmt: skip
+    )
 
 
 # -- registration ------------------------------------------------------------------------------------------
@@ -820,38 +893,128 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
 READ, CREATE, UPDATE, DELETE = ("client", "read"), ("client", "create"), ("client", "update"), ("client", "delete")
 
 ACTIONS: tuple[ActionDef, ...] = (
-    action_def("clients.find", "Find Client", "Find a client by id, name, external ref, or location phone",
-            FindInput, FindOutput, find_handler, side_effectful=False, idempotency="engine", permissions=(READ,)),
-    action_def("clients.search", "Search Clients", "Search clients by name", SearchInput, SearchOutput,
-            search_handler, side_effectful=False, idempotency="engine", permissions=(READ,)),
-    action_def("clients.create", "Create Client", "Create a client and optionally attach initial tags",
-            CreateInput, CreateOutput, create_handler, side_effectful=True, idempotency="action",
-            permissions=(CREATE,)),
-    action_def("clients.update", "Edit Client", "Update editable fields on an existing client", UpdateInput,
-            UpdateOutput, update_handler, side_effectful=True, idempotency="engine", permissions=(UPDATE,)),
-    action_def("clients.archive", "Archive Client", "Set a client inactive with idempotent semantics", ArchiveInput,
-            ArchiveOutput, archive_handler, side_effectful=True, idempotency="engine", permissions=(UPDATE,)),
-    action_def("clients.delete", "Delete Client", "Hard-delete a client with dependency validation guardrails",
-            DeleteInput, DeleteOutput, delete_handler, side_effectful=True, idempotency="engine",
-            permissions=(DELETE,)),
-    action_def("clients.duplicate", "Duplicate Client",
-            "Create a new client from a source profile with safe copy options", DuplicateInput, DuplicateOutput,
-            duplicate_handler, side_effectful=True, idempotency="action", permissions=(READ, CREATE)),
-    action_def("clients.add_tag", "Add Tag to Client",
-            "Attach one or more tags to a client with idempotent mapping behavior", AddTagInput, AddTagOutput,
-            add_tag_handler, side_effectful=True, idempotency="action", permissions=(UPDATE,)),
-    action_def("clients.assign_to_ticket", "Assign Client to Ticket",
-            "Move a ticket to a client and optionally set/clear contact and location", AssignToTicketInput,
-            AssignToTicketOutput, assign_to_ticket_handler, side_effectful=True, idempotency="engine",
-            permissions=(READ, ("ticket", "update"))),
-    action_def("clients.add_note", "Add Note to Client", "Append a note block to the client notes document",
-            AddNoteInput, AddNoteOutput, add_note_handler, side_effectful=True, idempotency="action",
-            permissions=(UPDATE,)),
-    action_def("clients.add_interaction", "Add Interaction to Client",
-            "Log an interaction against a client using the workflow actor as owner", AddInteractionInput,
-            AddInteractionOutput, add_interaction_handler, side_effectful=True, idempotency="action",
-            permissions=(UPDATE,)),
-)  # fmt: skip
+    action_def(
+        "clients.find",
+        "Find Client",
+        "Find a client by id, name, external ref, or location phone",
+        FindInput,
+        FindOutput,
+        find_handler,
+        side_effectful=False,
+        idempotency="engine",
+        permissions=(READ,),
+    ),
+    action_def(
+        "clients.search",
+        "Search Clients",
+        "Search clients by name",
+        SearchInput,
+        SearchOutput,
+        search_handler,
+        side_effectful=False,
+        idempotency="engine",
+        permissions=(READ,),
+    ),
+    action_def(
+        "clients.create",
+        "Create Client",
+        "Create a client and optionally attach initial tags",
+        CreateInput,
+        CreateOutput,
+        create_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(CREATE,),
+    ),
+    action_def(
+        "clients.update",
+        "Edit Client",
+        "Update editable fields on an existing client",
+        UpdateInput,
+        UpdateOutput,
+        update_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "clients.archive",
+        "Archive Client",
+        "Set a client inactive with idempotent semantics",
+        ArchiveInput,
+        ArchiveOutput,
+        archive_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "clients.delete",
+        "Delete Client",
+        "Hard-delete a client with dependency validation guardrails",
+        DeleteInput,
+        DeleteOutput,
+        delete_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(DELETE,),
+    ),
+    action_def(
+        "clients.duplicate",
+        "Duplicate Client",
+        "Create a new client from a source profile with safe copy options",
+        DuplicateInput,
+        DuplicateOutput,
+        duplicate_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(READ, CREATE),
+    ),
+    action_def(
+        "clients.add_tag",
+        "Add Tag to Client",
+        "Attach one or more tags to a client with idempotent mapping behavior",
+        AddTagInput,
+        AddTagOutput,
+        add_tag_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "clients.assign_to_ticket",
+        "Assign Client to Ticket",
+        "Move a ticket to a client and optionally set/clear contact and location",
+        AssignToTicketInput,
+        AssignToTicketOutput,
+        assign_to_ticket_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(READ, ("ticket", "update")),
+    ),
+    action_def(
+        "clients.add_note",
+        "Add Note to Client",
+        "Append a note block to the client notes document",
+        AddNoteInput,
+        AddNoteOutput,
+        add_note_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "clients.add_interaction",
+        "Add Interaction to Client",
+        "Log an interaction against a client using the workflow actor as owner",
+        AddInteractionInput,
+        AddInteractionOutput,
+        add_interaction_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(UPDATE,),
+    ),
+)
 
 
 def register(registry: ActionRegistry) -> ActionRegistry:

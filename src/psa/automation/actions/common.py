@@ -192,9 +192,13 @@ async def ensure_tags(
     existing: list[TagResult] = []
     for tag_text in wanted:
         mapping = await tags.apply_tag(
-            ctx.conn, ctx.tenant, tag_text=tag_text, tagged_id=tagged_id, tagged_type=tagged_type,
+            ctx.conn,
+            ctx.tenant,
+            tag_text=tag_text,
+            tagged_id=tagged_id,
+            tagged_type=tagged_type,
             created_by=ctx.actor_user_id,
-        )  # fmt: skip
+        )
         result = TagResult(tag_id=mapping.tag_id, tag_text=mapping.tag_text, mapping_id=mapping.mapping_id)
         (existing if mapping.tag_id in current else added).append(result)
         current.add(mapping.tag_id)
@@ -236,18 +240,27 @@ def note_created_payload(
     """NOTE_CREATED: ``{noteId, entityType, entityId, createdByUserId, createdAt, visibility, bodyPreview}``."""
     return compact(
         {
-            "noteId": str(document_id), "entityType": entity_type, "entityId": str(entity_id),
-            "createdByUserId": str(actor), "createdAt": iso_z(created_at), "visibility": "internal",
+            "noteId": str(document_id),
+            "entityType": entity_type,
+            "entityId": str(entity_id),
+            "createdByUserId": str(actor),
+            "createdAt": iso_z(created_at),
+            "visibility": "internal",
             "bodyPreview": body_preview(body),
         }
-    )  # fmt: skip
+    )
 
 
 def interaction_channel(type_name: str | None) -> str:
     """``email`` / ``phone`` (call, phone) / ``meeting`` / ``note`` from the type name, else ``other``."""
     name = (type_name or "").lower()
-    for needle, channel in (("email", "email"), ("call", "phone"), ("phone", "phone"), ("meeting", "meeting"),
-                            ("note", "note")):  # fmt: skip
+    for needle, channel in (
+        ("email", "email"),
+        ("call", "phone"),
+        ("phone", "phone"),
+        ("meeting", "meeting"),
+        ("note", "note"),
+    ):
         if needle in name:
             return channel
     return "other"
@@ -284,16 +297,32 @@ async def require_permission(ctx: ActionContext, resource: str, action: str) -> 
 
 
 def action_def(
-    action_id: str, label: str, description: str, input_model: type[BaseModel], output_model: type[BaseModel],
-    handler: Any, *, side_effectful: bool = True, idempotency: Literal["engine", "action"],
-    permissions: tuple[tuple[str, str], ...], input_permissions: Any = None,
-) -> ActionDef:  # fmt: skip
+    action_id: str,
+    label: str,
+    description: str,
+    input_model: type[BaseModel],
+    output_model: type[BaseModel],
+    handler: Any,
+    *,
+    side_effectful: bool = True,
+    idempotency: Literal["engine", "action"],
+    permissions: tuple[tuple[str, str], ...],
+    input_permissions: Any = None,
+) -> ActionDef:
     """A version-1 "Business Operations" ActionDef (spec §2.1): the shape every built-in action shares."""
     return ActionDef(
-        id=action_id, version=1, label=label, description=description, input_model=input_model,
-        output_model=output_model, side_effectful=side_effectful, idempotency=idempotency,
-        permissions=permissions, handler=handler, input_permissions=input_permissions,
-    )  # fmt: skip
+        id=action_id,
+        version=1,
+        label=label,
+        description=description,
+        input_model=input_model,
+        output_model=output_model,
+        side_effectful=side_effectful,
+        idempotency=idempotency,
+        permissions=permissions,
+        handler=handler,
+        input_permissions=input_permissions,
+    )
 
 
 async def append_entity_note(
@@ -303,9 +332,13 @@ async def append_entity_note(
     ``{<type>_id, document_id, created_document}`` and, when the document was created, queue NOTE_CREATED with
     the key ``note_created:<type>:<id>:<document_id>`` (reference: clients.add_note and contacts.add_note)."""
     note = await documents.append_note_block(
-        ctx.conn, ctx.tenant, entity_type=entity_type, entity_id=entity_id, body=body,
+        ctx.conn,
+        ctx.tenant,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        body=body,
         actor_user_id=ctx.actor_user_id,
-    )  # fmt: skip
+    )
     id_key = f"{entity_type}_id"
     await ctx.audit(
         {id_key: str(entity_id), "document_id": str(note.document_id), "created_document": note.created_document},

@@ -166,9 +166,13 @@ class ContactSummary(BaseModel):
 def summary(contact: Contact | ContactBrief) -> ContactSummary:
     """The ContactSummary of a hydrated or listed contact."""
     return ContactSummary(
-        contact_name_id=contact.contact_name_id, full_name=contact.full_name, email=contact.email,
-        phone=contact.default_phone_number, client_id=contact.client_id, is_inactive=contact.is_inactive,
-    )  # fmt: skip
+        contact_name_id=contact.contact_name_id,
+        full_name=contact.full_name,
+        email=contact.email,
+        phone=contact.default_phone_number,
+        client_id=contact.client_id,
+        is_inactive=contact.is_inactive,
+    )
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
@@ -201,9 +205,19 @@ def _diffable(contact: Contact) -> dict[str, Any]:
     """What CONTACT_UPDATED compares: the editable fields, type labels, and the phone and additional email rows
     without their row ids and timestamps."""
     data = contact.model_dump(
-        include={"full_name", "email", "client_id", "role", "notes", "is_inactive", "primary_email_type",
-                 "primary_email_canonical_type", "primary_email_custom_type", "default_phone_number"}
-    )  # fmt: skip
+        include={
+            "full_name",
+            "email",
+            "client_id",
+            "role",
+            "notes",
+            "is_inactive",
+            "primary_email_type",
+            "primary_email_canonical_type",
+            "primary_email_custom_type",
+            "default_phone_number",
+        }
+    )
     data["phone_numbers"] = [p.model_dump(exclude={"contact_phone_number_id"}) for p in contact.phone_numbers]
     data["additional_email_addresses"] = [
         e.model_dump(exclude={"contact_additional_email_address_id"}) for e in contact.additional_email_addresses
@@ -227,17 +241,21 @@ def contact_created_payload(contact: Contact, actor: UUID) -> dict[str, Any]:
         {
             "contactId": str(contact.contact_name_id),
             "clientId": str(contact.client_id) if contact.client_id else None,
-            "fullName": contact.full_name, "email": contact.email,
+            "fullName": contact.full_name,
+            "email": contact.email,
             "primaryEmailCustomTypeId": str(contact.primary_email_custom_type_id)
-            if contact.primary_email_custom_type_id else None,
+            if contact.primary_email_custom_type_id
+            else None,
             "primaryEmailCustomType": contact.primary_email_custom_type,
             "primaryEmailType": contact.primary_email_type,
             "additionalEmailAddresses": _camel_rows(data["additional_email_addresses"]),
             "phoneNumbers": _camel_rows(data["phone_numbers"]),
-            "defaultPhoneNumber": contact.default_phone_number, "defaultPhoneType": contact.default_phone_type,
-            "createdByUserId": str(actor), "createdAt": iso_z(contact.created_at),
+            "defaultPhoneNumber": contact.default_phone_number,
+            "defaultPhoneType": contact.default_phone_type,
+            "createdByUserId": str(actor),
+            "createdAt": iso_z(contact.created_at),
         }
-    )  # fmt: skip
+    )
     return {**payload, "primaryEmailCanonicalType": contact.primary_email_canonical_type}
 
 
@@ -251,11 +269,14 @@ def contact_updated_payload(before: Contact, after: Contact, actor: UUID) -> dic
     client_id = after.client_id or before.client_id
     return compact(
         {
-            "contactId": str(after.contact_name_id), "clientId": str(client_id) if client_id else None,
-            "updatedByUserId": str(actor), "updatedAt": iso_z(after.updated_at), "updatedFields": list(changes),
+            "contactId": str(after.contact_name_id),
+            "clientId": str(client_id) if client_id else None,
+            "updatedByUserId": str(actor),
+            "updatedAt": iso_z(after.updated_at),
+            "updatedFields": list(changes),
             "changes": changes,
         }
-    )  # fmt: skip
+    )
 
 
 async def _emit_archived(ctx: ActionContext, contact: Contact, reason: str | None = None) -> None:
@@ -265,9 +286,11 @@ async def _emit_archived(ctx: ActionContext, contact: Contact, reason: str | Non
         {
             "contactId": str(contact.contact_name_id),
             "clientId": str(contact.client_id) if contact.client_id else None,
-            "archivedByUserId": str(ctx.actor_user_id), "archivedAt": iso_z(contact.updated_at), "reason": reason,
+            "archivedByUserId": str(ctx.actor_user_id),
+            "archivedAt": iso_z(contact.updated_at),
+            "reason": reason,
         }
-    )  # fmt: skip
+    )
     key = f"contact_archived:{contact.contact_name_id}:{iso_z(contact.updated_at)}"
     await ctx.emit("CONTACT_ARCHIVED", payload, key, contact.updated_at)
 
@@ -336,9 +359,14 @@ async def find_handler(ctx: ActionContext, inp: FindInput) -> FindOutput:
         found = await contacts.get_contact_by_email(ctx.conn, ctx.tenant, inp.email or "")
     else:
         matches = await contacts.find_contacts_by_phone(
-            ctx.conn, ctx.tenant, inp.phone or "", inp.phone_match, client_id=inp.client_id,
-            most_recent=inp.match_strategy == "most_recent", limit=1,
-        )  # fmt: skip
+            ctx.conn,
+            ctx.tenant,
+            inp.phone or "",
+            inp.phone_match,
+            client_id=inp.client_id,
+            most_recent=inp.match_strategy == "most_recent",
+            limit=1,
+        )
         found = matches[0] if matches else None
     if found is not None and inp.client_id is not None and found.client_id != inp.client_id:
         found = None
@@ -393,15 +421,25 @@ async def search_handler(ctx: ActionContext, inp: SearchInput) -> SearchOutput:
     filters = inp.filters or SearchFilters()
     tag_filter = [tag.strip() for tag in filters.tags or () if tag.strip()]
     found, total = await contacts.search_contacts(
-        ctx.conn, ctx.tenant, inp.query, client_id=inp.client_id, is_inactive=filters.is_inactive,
-        tags=tag_filter or None, sort_by=filters.sort_by or "name", sort_order=filters.sort_order or "asc",
-        limit=inp.page_size, offset=(inp.page - 1) * inp.page_size,
-    )  # fmt: skip
+        ctx.conn,
+        ctx.tenant,
+        inp.query,
+        client_id=inp.client_id,
+        is_inactive=filters.is_inactive,
+        tags=tag_filter or None,
+        sort_by=filters.sort_by or "name",
+        sort_order=filters.sort_order or "asc",
+        limit=inp.page_size,
+        offset=(inp.page - 1) * inp.page_size,
+    )
     summaries = [summary(c) for c in found]
     return SearchOutput(
-        contacts=summaries, first_contact=summaries[0] if summaries else None, page=inp.page,
-        page_size=inp.page_size, total=total,
-    )  # fmt: skip
+        contacts=summaries,
+        first_contact=summaries[0] if summaries else None,
+        page=inp.page,
+        page_size=inp.page_size,
+        total=total,
+    )
 
 
 # -- contacts.create ---------------------------------------------------------------------------------------
@@ -464,14 +502,19 @@ async def create_handler(ctx: ActionContext, inp: CreateInput) -> CreateOutput:
 async def _audit_created(ctx: ActionContext, contact: Contact) -> None:
     contact_id = str(contact.contact_name_id)
     await ctx.audit(
-        {"contact_id": contact_id, "full_name": contact.full_name,
-         "client_id": str(contact.client_id) if contact.client_id else None},
+        {
+            "contact_id": contact_id,
+            "full_name": contact.full_name,
+            "client_id": str(contact.client_id) if contact.client_id else None,
+        },
         {"contact_id": contact_id},
-    )  # fmt: skip
+    )
     await ctx.emit(
-        "CONTACT_CREATED", contact_created_payload(contact, ctx.actor_user_id), f"contact_created:{contact_id}",
+        "CONTACT_CREATED",
+        contact_created_payload(contact, ctx.actor_user_id),
+        f"contact_created:{contact_id}",
         contact.created_at,
-    )  # fmt: skip
+    )
 
 
 # -- contacts.update ---------------------------------------------------------------------------------------
@@ -500,10 +543,11 @@ class UpdatePatch(BaseModel):
             raise PydanticCustomError("patch_empty", "patch must include at least one editable field")
         if {"primary_email_custom_type", "primary_email_custom_type_id"} <= self.model_fields_set:
             raise field_error(  # reference contacts.update: one way to name the custom type
-                UpdatePatch, "primary_email_custom_type_id",
+                UpdatePatch,
+                "primary_email_custom_type_id",
                 "give primary_email_custom_type or primary_email_custom_type_id, not both",
                 self.primary_email_custom_type_id,
-            )  # fmt: skip
+            )
         return self
 
     def changed_fields(self) -> list[str]:
@@ -574,14 +618,22 @@ async def deactivate_handler(ctx: ActionContext, inp: DeactivateInput) -> Deacti
         await _emit_archived(ctx, after, inp.reason)
     noop = before.is_inactive
     await ctx.audit(
-        {"contact_id": str(inp.contact_id), "previous_is_inactive": before.is_inactive, "current_is_inactive": True,
-         "noop": noop},
+        {
+            "contact_id": str(inp.contact_id),
+            "previous_is_inactive": before.is_inactive,
+            "current_is_inactive": True,
+            "noop": noop,
+        },
         {"contact_id": str(inp.contact_id), "reason": inp.reason},
-    )  # fmt: skip
+    )
     return DeactivateOutput(
-        contact_id=inp.contact_id, deactivated=not noop, noop=noop, previous_is_inactive=before.is_inactive,
-        current_is_inactive=True, contact=summary(after),
-    )  # fmt: skip
+        contact_id=inp.contact_id,
+        deactivated=not noop,
+        noop=noop,
+        previous_is_inactive=before.is_inactive,
+        current_is_inactive=True,
+        contact=summary(after),
+    )
 
 
 # -- contacts.delete ---------------------------------------------------------------------------------------
@@ -638,9 +690,10 @@ class DuplicateInput(BaseModel):
     email: EmailAddress = Field(description="New unique primary email for duplicated contact")
     full_name: str | None = Field(default=None, min_length=1)
     target_client_id: UUID | None = Field(
-        default=None, description="Client of the duplicate (null: none; absent: the source's)",
+        default=None,
+        description="Client of the duplicate (null: none; absent: the source's)",
         json_schema_extra=picker("client"),
-    )  # fmt: skip
+    )
     role: str | None = None
     notes: str | None = None
     is_inactive: bool | None = None
@@ -666,19 +719,26 @@ async def duplicate_handler(ctx: ActionContext, inp: DuplicateInput) -> Duplicat
     source = await _contact(ctx, inp.source_contact_id, "source_contact_id")
     client_id = inp.target_client_id if "target_client_id" in given else source.client_id
     await _check_client(ctx, client_id)
-    phones = _rows(inp.phone_numbers) if inp.phone_numbers is not None else [
-        p.model_dump(include={"phone_number", "extension", "canonical_type", "custom_type", "is_default"})
-        for p in source.phone_numbers
-    ]  # fmt: skip
+    phones = (
+        _rows(inp.phone_numbers)
+        if inp.phone_numbers is not None
+        else [
+            p.model_dump(include={"phone_number", "extension", "canonical_type", "custom_type", "is_default"})
+            for p in source.phone_numbers
+        ]
+    )
     data = {
-        "full_name": inp.full_name or source.full_name, "email": inp.email, "client_id": client_id,
+        "full_name": inp.full_name or source.full_name,
+        "email": inp.email,
+        "client_id": client_id,
         "role": inp.role if "role" in given else source.role,
         "notes": inp.notes if "notes" in given else source.notes,
         "is_inactive": source.is_inactive if inp.is_inactive is None else inp.is_inactive,
         "primary_email_canonical_type": inp.primary_email_canonical_type or source.primary_email_canonical_type,
-        "primary_email_custom_type": inp.primary_email_custom_type, "phone_numbers": phones,
+        "primary_email_custom_type": inp.primary_email_custom_type,
+        "phone_numbers": phones,
         "additional_email_addresses": _rows(inp.additional_email_addresses),
-    }  # fmt: skip
+    }
     if data["primary_email_custom_type"]:
         data["primary_email_canonical_type"] = inp.primary_email_canonical_type
     with _email_taken_is_invalid():
@@ -691,10 +751,13 @@ async def duplicate_handler(ctx: ActionContext, inp: DuplicateInput) -> Duplicat
         )
         copied_tags = len(added) + len(existing)
     await ctx.audit(
-        {"source_contact_id": str(source.contact_name_id), "duplicate_contact_id": str(duplicate.contact_name_id),
-         "copied_tags": copied_tags},
+        {
+            "source_contact_id": str(source.contact_name_id),
+            "duplicate_contact_id": str(duplicate.contact_name_id),
+            "copied_tags": copied_tags,
+        },
         {"contact_id": str(duplicate.contact_name_id)},
-    )  # fmt: skip
+    )
     return DuplicateOutput(
         source_contact=summary(source), duplicate_contact=summary(duplicate), copied_tags=copied_tags
     )
@@ -727,9 +790,12 @@ async def add_tag_handler(ctx: ActionContext, inp: AddTagInput) -> AddTagOutput:
         {"contact_id": str(inp.contact_id)},
     )
     return AddTagOutput(
-        contact_id=inp.contact_id, added=added, existing=existing, added_count=len(added),
+        contact_id=inp.contact_id,
+        added=added,
+        existing=existing,
+        added_count=len(added),
         existing_count=len(existing),
-    )  # fmt: skip
+    )
 
 
 class RemoveTagInput(BaseModel):
@@ -763,8 +829,9 @@ async def remove_tag_handler(ctx: ActionContext, inp: RemoveTagInput) -> RemoveT
         {"contact_id": str(inp.contact_id), "removed_count": len(removed), "not_present": not_present},
         {"contact_id": str(inp.contact_id)},
     )
-    return RemoveTagOutput(contact_id=inp.contact_id, removed=removed, not_present=not_present,
-                           removed_count=len(removed))  # fmt: skip
+    return RemoveTagOutput(
+        contact_id=inp.contact_id, removed=removed, not_present=not_present, removed_count=len(removed)
+    )
 
 
 # -- contacts.assign_to_ticket -----------------------------------------------------------------------------
@@ -812,9 +879,11 @@ async def add_note_handler(ctx: ActionContext, inp: AddNoteInput) -> AddNoteOutp
     ("{full_name} Notes") the first time, when NOTE_CREATED is queued. No interaction is written."""
     note = await append_entity_note(ctx, "contact", inp.contact_id, inp.body)
     return AddNoteOutput(
-        contact_id=inp.contact_id, document_id=note.document_id, created_document=note.created_document,
+        contact_id=inp.contact_id,
+        document_id=note.document_id,
+        created_document=note.created_document,
         updated_at=note.updated_at,
-    )  # fmt: skip
+    )
 
 
 # -- contacts.add_interaction ------------------------------------------------------------------------------
@@ -863,11 +932,20 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
     interaction status unless ``status_id``; INTERACTION_LOGGED."""
     try:
         interaction = await interactions.create_interaction(
-            ctx.conn, ctx.tenant, type_id=inp.interaction_type_id, title=inp.title, user_id=ctx.actor_user_id,
-            contact_id=inp.contact_id, ticket_id=inp.ticket_id, notes=inp.notes,
-            interaction_date=inp.interaction_date, start_time=inp.start_time, end_time=inp.end_time,
-            duration=inp.duration, status_id=inp.status_id,
-        )  # fmt: skip
+            ctx.conn,
+            ctx.tenant,
+            type_id=inp.interaction_type_id,
+            title=inp.title,
+            user_id=ctx.actor_user_id,
+            contact_id=inp.contact_id,
+            ticket_id=inp.ticket_id,
+            notes=inp.notes,
+            interaction_date=inp.interaction_date,
+            start_time=inp.start_time,
+            end_time=inp.end_time,
+            duration=inp.duration,
+            status_id=inp.status_id,
+        )
     except NotFoundError as exc:  # the domain names its own parameter; the input calls it interaction_type_id
         if exc.field != "type_id":
             raise
@@ -875,13 +953,14 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
     interaction_type = await interactions.find_interaction_type(ctx.conn, ctx.tenant, interaction.type_id)
     await ctx.audit(
         {
-            "interaction_id": str(interaction.interaction_id), "contact_id": str(inp.contact_id),
+            "interaction_id": str(interaction.interaction_id),
+            "contact_id": str(inp.contact_id),
             "client_id": str(interaction.client_id),
             "ticket_id": str(interaction.ticket_id) if interaction.ticket_id else None,
             "type_id": str(interaction.type_id),
         },
         {"contact_id": str(inp.contact_id), "interaction_id": str(interaction.interaction_id)},
-    )  # fmt: skip
+    )
     await ctx.emit(
         "INTERACTION_LOGGED",
         interaction_logged_payload(
@@ -890,12 +969,20 @@ async def add_interaction_handler(ctx: ActionContext, inp: AddInteractionInput) 
         f"interaction_logged:{interaction.interaction_id}",
     )
     return AddInteractionOutput(
-        interaction_id=interaction.interaction_id, contact_id=inp.contact_id, client_id=interaction.client_id,
-        ticket_id=interaction.ticket_id, interaction_type_id=interaction.type_id, status_id=interaction.status_id,
-        title=interaction.title, notes=interaction.notes, interaction_date=interaction.interaction_date,
-        start_time=interaction.start_time, end_time=interaction.end_time, duration=interaction.duration,
+        interaction_id=interaction.interaction_id,
+        contact_id=inp.contact_id,
+        client_id=interaction.client_id,
+        ticket_id=interaction.ticket_id,
+        interaction_type_id=interaction.type_id,
+        status_id=interaction.status_id,
+        title=interaction.title,
+        notes=interaction.notes,
+        interaction_date=interaction.interaction_date,
+        start_time=interaction.start_time,
+        end_time=interaction.end_time,
+        duration=interaction.duration,
         user_id=interaction.user_id,
-    )  # fmt: skip
+    )
 
 
 # -- contacts.add_to_client / contacts.move_to_client ------------------------------------------------------
@@ -929,19 +1016,28 @@ async def _assign_client(
 ) -> ClientAssignmentOutput:
     """Set the contact's client unless it is already ``client_id`` (``noop``); audit either way."""
     noop = contact.client_id == client_id
-    after = contact if noop else await contacts.update_contact(
-        ctx.conn, ctx.tenant, contact.contact_name_id, {"client_id": client_id}
-    )  # fmt: skip
+    after = (
+        contact
+        if noop
+        else await contacts.update_contact(ctx.conn, ctx.tenant, contact.contact_name_id, {"client_id": client_id})
+    )
     previous = str(contact.client_id) if contact.client_id else None
     await ctx.audit(
-        {"contact_id": str(contact.contact_name_id), "previous_client_id": previous,
-         "current_client_id": str(client_id), "noop": noop},
+        {
+            "contact_id": str(contact.contact_name_id),
+            "previous_client_id": previous,
+            "current_client_id": str(client_id),
+            "noop": noop,
+        },
         {"contact_id": str(contact.contact_name_id), **details},
-    )  # fmt: skip
+    )
     return ClientAssignmentOutput(
-        contact_id=contact.contact_name_id, previous_client_id=contact.client_id, current_client_id=client_id,
-        noop=noop, contact=summary(after),
-    )  # fmt: skip
+        contact_id=contact.contact_name_id,
+        previous_client_id=contact.client_id,
+        current_client_id=client_id,
+        noop=noop,
+        contact=summary(after),
+    )
 
 
 async def add_to_client_handler(ctx: ActionContext, inp: AddToClientInput) -> ClientAssignmentOutput:
@@ -951,10 +1047,15 @@ async def add_to_client_handler(ctx: ActionContext, inp: AddToClientInput) -> Cl
     contact = await _contact(ctx, inp.contact_id, lock=True)
     if contact.client_id is not None and contact.client_id != inp.client_id:
         raise failure(
-            "ActionError", "CONFLICT", "Contact is already assigned to a different client; use contacts.move_to_client",
-            {"contact_id": str(inp.contact_id), "previous_client_id": str(contact.client_id),
-             "requested_client_id": str(inp.client_id)},
-        )  # fmt: skip
+            "ActionError",
+            "CONFLICT",
+            "Contact is already assigned to a different client; use contacts.move_to_client",
+            {
+                "contact_id": str(inp.contact_id),
+                "previous_client_id": str(contact.client_id),
+                "requested_client_id": str(inp.client_id),
+            },
+        )
     return await _assign_client(ctx, contact, inp.client_id, {})
 
 
@@ -968,12 +1069,17 @@ async def move_to_client_handler(ctx: ActionContext, inp: MoveToClientInput) -> 
     if "expected_current_client_id" in inp.model_fields_set and expected != contact.client_id:
         message = "Contact current client did not match expected_current_client_id"
         raise failure(
-            "ValidationError", "VALIDATION_ERROR", message,
-            {"contact_id": str(inp.contact_id), "expected_current_client_id": str(expected) if expected else None,
-             "actual_current_client_id": str(contact.client_id) if contact.client_id else None,
-             "field": "expected_current_client_id",
-             "fields": [{"path": "expected_current_client_id", "message": message}]},
-        )  # fmt: skip
+            "ValidationError",
+            "VALIDATION_ERROR",
+            message,
+            {
+                "contact_id": str(inp.contact_id),
+                "expected_current_client_id": str(expected) if expected else None,
+                "actual_current_client_id": str(contact.client_id) if contact.client_id else None,
+                "field": "expected_current_client_id",
+                "fields": [{"path": "expected_current_client_id", "message": message}],
+            },
+        )
     return await _assign_client(
         ctx, contact, inp.target_client_id, {"expected_current_client_id": str(expected) if expected else None}
     )
@@ -1008,10 +1114,9 @@ async def upsert_handler(ctx: ActionContext, inp: UpsertInput) -> UpsertOutput:
         await _audit_created(ctx, contact)
     else:
         await ctx.audit(
-            {"contact_id": str(contact.contact_name_id), "created": False,
-             "changed_fields": sorted(given - {"email"})},
+            {"contact_id": str(contact.contact_name_id), "created": False, "changed_fields": sorted(given - {"email"})},
             {"contact_id": str(contact.contact_name_id)},
-        )  # fmt: skip
+        )
         if before is not None:  # else a concurrent upsert created it just now, with its own CONTACT_CREATED
             await _emit_updated(ctx, before, contact)
     return UpsertOutput(created=created, contact=summary(contact))
@@ -1023,47 +1128,159 @@ async def upsert_handler(ctx: ActionContext, inp: UpsertInput) -> UpsertOutput:
 READ, CREATE, UPDATE, DELETE = ("contact", "read"), ("contact", "create"), ("contact", "update"), ("contact", "delete")
 
 ACTIONS: tuple[ActionDef, ...] = (
-    action_def("contacts.find", "Find Contact", "Find a contact by id, email, or phone", FindInput, FindOutput,
-               find_handler, side_effectful=False, idempotency="engine", permissions=(READ,)),
-    action_def("contacts.search", "Search Contacts", "Search contacts by name or email", SearchInput, SearchOutput,
-               search_handler, side_effectful=False, idempotency="engine", permissions=(READ,)),
-    action_def("contacts.create", "Create Contact",
-               "Create a contact with optional client assignment, details, and initial tags", CreateInput,
-               CreateOutput, create_handler, idempotency="action", permissions=(CREATE,)),
-    action_def("contacts.update", "Edit Contact", "Patch editable fields on an existing contact", UpdateInput,
-               UpdateOutput, update_handler, idempotency="engine", permissions=(UPDATE,)),
-    action_def("contacts.deactivate", "Deactivate Contact", "Set a contact inactive without deleting records",
-               DeactivateInput, DeactivateOutput, deactivate_handler, idempotency="engine", permissions=(UPDATE,)),
-    action_def("contacts.delete", "Delete Contact", "Destructive hard-delete for a contact with dependency validation",
-               DeleteInput, DeleteOutput, delete_handler, idempotency="engine", permissions=(DELETE,)),
-    action_def("contacts.duplicate", "Duplicate Contact",
-               "Create a new contact from a source contact with explicit email override", DuplicateInput,
-               DuplicateOutput, duplicate_handler, idempotency="action", permissions=(READ, CREATE)),
-    action_def("contacts.add_tag", "Add Tag to Contact",
-               "Attach one or more tags to a contact with idempotent behavior",
-               AddTagInput, AddTagOutput, add_tag_handler, idempotency="action", permissions=(UPDATE,)),
-    action_def("contacts.assign_to_ticket", "Assign Contact to Ticket",
-               "Set a ticket contact with tenant/client relationship validation", AssignToTicketInput,
-               AssignToTicketOutput, assign_to_ticket_handler, idempotency="engine",
-               permissions=(("ticket", "update"), READ)),
-    action_def("contacts.add_note", "Add Note to Contact", "Append a note block to the contact notes document",
-               AddNoteInput, AddNoteOutput, add_note_handler, idempotency="action", permissions=(UPDATE,)),
-    action_def("contacts.add_interaction", "Add Interaction to Contact",
-               "Log an interaction for a contact using the workflow actor as owner", AddInteractionInput,
-               AddInteractionOutput, add_interaction_handler, idempotency="action", permissions=(UPDATE,)),
-    action_def("contacts.add_to_client", "Add Contact to Client",
-               "Assign an unassigned contact to a client with idempotent semantics", AddToClientInput,
-               ClientAssignmentOutput, add_to_client_handler, idempotency="engine", permissions=(UPDATE,)),
-    action_def("contacts.move_to_client", "Move Contact to Client",
-               "Move a contact to another client with optional source-client guard", MoveToClientInput,
-               ClientAssignmentOutput, move_to_client_handler, idempotency="engine", permissions=(UPDATE,)),
-    action_def("contacts.upsert", "Create or Update Contact",
-               "Create a contact, or update the given fields of the contact with this email", UpsertInput,
-               UpsertOutput, upsert_handler, idempotency="action", permissions=(CREATE, UPDATE)),
-    action_def("contacts.remove_tag", "Remove Tag from Contact",
-               "Remove one or more tags from a contact with idempotent behavior", RemoveTagInput, RemoveTagOutput,
-               remove_tag_handler, idempotency="engine", permissions=(UPDATE,)),
-)  # fmt: skip
+    action_def(
+        "contacts.find",
+        "Find Contact",
+        "Find a contact by id, email, or phone",
+        FindInput,
+        FindOutput,
+        find_handler,
+        side_effectful=False,
+        idempotency="engine",
+        permissions=(READ,),
+    ),
+    action_def(
+        "contacts.search",
+        "Search Contacts",
+        "Search contacts by name or email",
+        SearchInput,
+        SearchOutput,
+        search_handler,
+        side_effectful=False,
+        idempotency="engine",
+        permissions=(READ,),
+    ),
+    action_def(
+        "contacts.create",
+        "Create Contact",
+        "Create a contact with optional client assignment, details, and initial tags",
+        CreateInput,
+        CreateOutput,
+        create_handler,
+        idempotency="action",
+        permissions=(CREATE,),
+    ),
+    action_def(
+        "contacts.update",
+        "Edit Contact",
+        "Patch editable fields on an existing contact",
+        UpdateInput,
+        UpdateOutput,
+        update_handler,
+        idempotency="engine",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "contacts.deactivate",
+        "Deactivate Contact",
+        "Set a contact inactive without deleting records",
+        DeactivateInput,
+        DeactivateOutput,
+        deactivate_handler,
+        idempotency="engine",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "contacts.delete",
+        "Delete Contact",
+        "Destructive hard-delete for a contact with dependency validation",
+        DeleteInput,
+        DeleteOutput,
+        delete_handler,
+        idempotency="engine",
+        permissions=(DELETE,),
+    ),
+    action_def(
+        "contacts.duplicate",
+        "Duplicate Contact",
+        "Create a new contact from a source contact with explicit email override",
+        DuplicateInput,
+        DuplicateOutput,
+        duplicate_handler,
+        idempotency="action",
+        permissions=(READ, CREATE),
+    ),
+    action_def(
+        "contacts.add_tag",
+        "Add Tag to Contact",
+        "Attach one or more tags to a contact with idempotent behavior",
+        AddTagInput,
+        AddTagOutput,
+        add_tag_handler,
+        idempotency="action",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "contacts.assign_to_ticket",
+        "Assign Contact to Ticket",
+        "Set a ticket contact with tenant/client relationship validation",
+        AssignToTicketInput,
+        AssignToTicketOutput,
+        assign_to_ticket_handler,
+        idempotency="engine",
+        permissions=(("ticket", "update"), READ),
+    ),
+    action_def(
+        "contacts.add_note",
+        "Add Note to Contact",
+        "Append a note block to the contact notes document",
+        AddNoteInput,
+        AddNoteOutput,
+        add_note_handler,
+        idempotency="action",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "contacts.add_interaction",
+        "Add Interaction to Contact",
+        "Log an interaction for a contact using the workflow actor as owner",
+        AddInteractionInput,
+        AddInteractionOutput,
+        add_interaction_handler,
+        idempotency="action",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "contacts.add_to_client",
+        "Add Contact to Client",
+        "Assign an unassigned contact to a client with idempotent semantics",
+        AddToClientInput,
+        ClientAssignmentOutput,
+        add_to_client_handler,
+        idempotency="engine",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "contacts.move_to_client",
+        "Move Contact to Client",
+        "Move a contact to another client with optional source-client guard",
+        MoveToClientInput,
+        ClientAssignmentOutput,
+        move_to_client_handler,
+        idempotency="engine",
+        permissions=(UPDATE,),
+    ),
+    action_def(
+        "contacts.upsert",
+        "Create or Update Contact",
+        "Create a contact, or update the given fields of the contact with this email",
+        UpsertInput,
+        UpsertOutput,
+        upsert_handler,
+        idempotency="action",
+        permissions=(CREATE, UPDATE),
+    ),
+    action_def(
+        "contacts.remove_tag",
+        "Remove Tag from Contact",
+        "Remove one or more tags from a contact with idempotent behavior",
+        RemoveTagInput,
+        RemoveTagOutput,
+        remove_tag_handler,
+        idempotency="engine",
+        permissions=(UPDATE,),
+    ),
+)
 
 
 def register(registry: ActionRegistry) -> ActionRegistry:

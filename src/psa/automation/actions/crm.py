@@ -138,16 +138,32 @@ def summary_tags(value: Any) -> list[str] | None:
 def summary(activity: Activity, now: datetime) -> ActivitySummary:
     """The ActivitySummary of a domain activity; ``state`` is computed for ``now``."""
     return ActivitySummary(
-        activity_id=activity.activity_id, type_id=activity.type_id, type_name=activity.type_name,
-        status_id=activity.status_id, status_name=activity.status_name, client_id=activity.client_id,
-        client_name=activity.client_name, contact_id=activity.contact_id, contact_name=activity.contact_name,
-        ticket_id=activity.ticket_id, ticket_number=activity.ticket_number, title=activity.title,
-        notes_preview=notes_preview(activity.notes), interaction_date=activity.interaction_date,
-        start_time=activity.start_time, end_time=activity.end_time, duration=activity.duration,
-        user_id=activity.user_id, user_name=activity.user_name, visibility=activity.visibility,
-        category=activity.category, tags=summary_tags(activity.tags), state=activity.state(now),
-        completed_at=activity.completed_at, feedback=activity.feedback,
-    )  # fmt: skip
+        activity_id=activity.activity_id,
+        type_id=activity.type_id,
+        type_name=activity.type_name,
+        status_id=activity.status_id,
+        status_name=activity.status_name,
+        client_id=activity.client_id,
+        client_name=activity.client_name,
+        contact_id=activity.contact_id,
+        contact_name=activity.contact_name,
+        ticket_id=activity.ticket_id,
+        ticket_number=activity.ticket_number,
+        title=activity.title,
+        notes_preview=notes_preview(activity.notes),
+        interaction_date=activity.interaction_date,
+        start_time=activity.start_time,
+        end_time=activity.end_time,
+        duration=activity.duration,
+        user_id=activity.user_id,
+        user_name=activity.user_name,
+        visibility=activity.visibility,
+        category=activity.category,
+        tags=summary_tags(activity.tags),
+        state=activity.state(now),
+        completed_at=activity.completed_at,
+        feedback=activity.feedback,
+    )
 
 
 def _not_found(activity_id: UUID) -> Any:
@@ -213,18 +229,26 @@ async def _note_links(ctx: ActionContext, target: NoteTarget) -> tuple[dict[str,
             raise missing
         return (
             {"contact_id": contact.contact_name_id, "client_id": contact.client_id},
-            {"contact_id": str(contact.contact_name_id), "full_name": contact.full_name, "email": contact.email,
-             "client_id": _str(contact.client_id)},
-        )  # fmt: skip
+            {
+                "contact_id": str(contact.contact_name_id),
+                "full_name": contact.full_name,
+                "email": contact.email,
+                "client_id": _str(contact.client_id),
+            },
+        )
     if target.type == "ticket":
         ticket = await tickets.find_ticket(ctx.conn, ctx.tenant, target.id)
         if ticket is None:
             raise missing
         return (
             {"ticket_id": ticket.ticket_id, "client_id": ticket.client_id, "contact_id": ticket.contact_name_id},
-            {"ticket_id": str(ticket.ticket_id), "ticket_number": ticket.ticket_number, "title": ticket.title,
-             "client_id": _str(ticket.client_id)},
-        )  # fmt: skip
+            {
+                "ticket_id": str(ticket.ticket_id),
+                "ticket_number": ticket.ticket_number,
+                "title": ticket.title,
+                "client_id": _str(ticket.client_id),
+            },
+        )
     raise missing  # no projects in this back end yet
 
 
@@ -236,18 +260,31 @@ async def create_activity_note_handler(ctx: ActionContext, inp: CreateActivityNo
         raise failure("ActionError", "INTERNAL_ERROR", "System interaction type Note missing")
     links, target_summary = await _note_links(ctx, inp.target)
     note = await interactions.create_interaction(
-        ctx.conn, ctx.tenant, type_id=note_type.type_id, title=(inp.category or "").strip() or "Note",
-        user_id=ctx.actor_user_id, notes=inp.body, interaction_date=ctx.now, duration=0, visibility=inp.visibility,
-        category=inp.category, tags=inp.tags, default_status=False, **links,
-    )  # fmt: skip
+        ctx.conn,
+        ctx.tenant,
+        type_id=note_type.type_id,
+        title=(inp.category or "").strip() or "Note",
+        user_id=ctx.actor_user_id,
+        notes=inp.body,
+        interaction_date=ctx.now,
+        duration=0,
+        visibility=inp.visibility,
+        category=inp.category,
+        tags=inp.tags,
+        default_status=False,
+        **links,
+    )
     await ctx.audit(
         {"interaction_id": str(note.interaction_id), "target": inp.target.model_dump(mode="json")},
         {"note_id": str(note.interaction_id)},
     )
     return CreateActivityNoteOutput(
-        note_id=note.interaction_id, created_at=note.created_at, target_type=inp.target.type,
-        target_id=inp.target.id, target_summary=target_summary,
-    )  # fmt: skip
+        note_id=note.interaction_id,
+        created_at=note.created_at,
+        target_type=inp.target.type,
+        target_id=inp.target.id,
+        target_summary=target_summary,
+    )
 
 
 def _note_permissions(inp: CreateActivityNoteInput) -> tuple[tuple[str, str], ...]:
@@ -270,9 +307,7 @@ class FindActivitiesInput(BaseModel):
     date_from: IsoDateTimeIn | None = None
     date_to: IsoDateTimeIn | None = None
     limit: int = Field(default=25, gt=0, le=200, description="Page size")
-    page: int = Field(
-        default=1, gt=0, le=PAGE_MAX, description="Page number (beyond the reference), in a stable order"
-    )
+    page: int = Field(default=1, gt=0, le=PAGE_MAX, description="Page number (beyond the reference), in a stable order")
     on_empty: ON_EMPTY = "return_empty"
 
     @model_validator(mode="after")
@@ -320,10 +355,11 @@ async def find_activities_handler(ctx: ActionContext, inp: FindActivitiesInput) 
     if not page and inp.on_empty == "error":
         raise failure("ActionError", "NOT_FOUND", "No CRM activities matched the supplied filters")
     return FindActivitiesOutput(
-        activities=[summary(a, ctx.now) for a in page], count=len(page),
+        activities=[summary(a, ctx.now) for a in page],
+        count=len(page),
         matched_filters=MatchedFilters(**filters.model_dump(), limit=inp.limit),
         pagination=Pagination(page=inp.page, limit=inp.limit, has_more=len(found) > inp.limit),
-    )  # fmt: skip
+    )
 
 
 def _find_permissions(inp: FindActivitiesInput) -> tuple[tuple[str, str], ...]:
@@ -392,12 +428,14 @@ async def update_activity_handler(ctx: ActionContext, inp: UpdateActivityInput) 
     )
     await ctx.audit(
         {
-            "activity_id": str(inp.activity_id), "changed_fields": changed, "reason": inp.reason,
+            "activity_id": str(inp.activity_id),
+            "changed_fields": changed,
+            "reason": inp.reason,
             "before": old.model_dump(mode="json", include=set(_AUDITED)),
             "after": new.model_dump(mode="json", include=set(_AUDITED)),
         },
         {"activity_id": str(inp.activity_id)},
-    )  # fmt: skip
+    )
     return UpdateActivityOutput(activity_before=old, activity_after=new, changed_fields=changed)
 
 
@@ -460,8 +498,12 @@ async def schedule(
     if contact_id is not None:
         contact_client = await tickets.contact_client(ctx.conn, ctx.tenant, contact_id)
         if client_id is not None and contact_client != client_id:
-            raise failure("ValidationError", "VALIDATION_ERROR", "contact_id must belong to the selected client",
-                          {"contact_id": str(contact_id), "client_id": str(client_id)})  # fmt: skip
+            raise failure(
+                "ValidationError",
+                "VALIDATION_ERROR",
+                "contact_id must belong to the selected client",
+                {"contact_id": str(contact_id), "client_id": str(client_id)},
+            )
         client_id = contact_client or client_id
     if client_id is None:
         raise failure("ValidationError", "VALIDATION_ERROR", "Unable to resolve a client from client_id/contact_id")
@@ -471,11 +513,17 @@ async def schedule(
         if ticket is None:
             raise failure("ActionError", "NOT_FOUND", "Ticket not found", {"ticket_id": str(ticket_id)})
         if ticket.client_id is not None and ticket.client_id != client_id:
-            raise failure("ValidationError", "VALIDATION_ERROR", "ticket_id must belong to the selected client",
-                          {"ticket_id": str(ticket_id)})  # fmt: skip
+            raise failure(
+                "ValidationError",
+                "VALIDATION_ERROR",
+                "ticket_id must belong to the selected client",
+                {"ticket_id": str(ticket_id)},
+            )
         if ticket.contact_name_id is not None and contact_id is not None and ticket.contact_name_id != contact_id:
             raise failure(
-                "ValidationError", "VALIDATION_ERROR", "ticket_id contact does not match the selected contact_id",
+                "ValidationError",
+                "VALIDATION_ERROR",
+                "ticket_id contact does not match the selected contact_id",
                 {"ticket_id": str(ticket_id)},
             )
     await interactions.check_activity_type_and_status(
@@ -484,18 +532,31 @@ async def schedule(
     owner = follow_up.owner or ctx.actor_user_id
     await interactions.require_user(ctx.conn, ctx.tenant, owner, "Assigned user not found")
     created = await interactions.create_interaction(
-        ctx.conn, ctx.tenant, type_id=follow_up.type_id, title=follow_up.title, user_id=owner, client_id=client_id,
-        contact_id=contact_id, ticket_id=ticket_id, notes=follow_up.notes, interaction_date=follow_up.start_time,
-        start_time=follow_up.start_time, end_time=follow_up.end_time, duration=follow_up.duration,
-        status_id=follow_up.status_id, visibility=follow_up.visibility or "internal", category=follow_up.category,
+        ctx.conn,
+        ctx.tenant,
+        type_id=follow_up.type_id,
+        title=follow_up.title,
+        user_id=owner,
+        client_id=client_id,
+        contact_id=contact_id,
+        ticket_id=ticket_id,
+        notes=follow_up.notes,
+        interaction_date=follow_up.start_time,
+        start_time=follow_up.start_time,
+        end_time=follow_up.end_time,
+        duration=follow_up.duration,
+        status_id=follow_up.status_id,
+        visibility=follow_up.visibility or "internal",
+        category=follow_up.category,
         tags=follow_up.tags,
-    )  # fmt: skip
+    )
     activity = await interactions.get_activity(ctx.conn, ctx.tenant, created.interaction_id)
     payload = interaction_logged_payload(created, activity.type_name or str(activity.type_id), owner)
     await ctx.emit(
-        "INTERACTION_LOGGED", compact({**payload, "outcome": activity.status_name}),
+        "INTERACTION_LOGGED",
+        compact({**payload, "outcome": activity.status_name}),
         f"interaction_logged:{created.interaction_id}",
-    )  # fmt: skip
+    )
     return activity
 
 
@@ -504,22 +565,38 @@ async def schedule_activity_handler(ctx: ActionContext, inp: ScheduleActivityInp
     optionally a ticket, owned by ``assigned_user_id`` ?? ``owner_user_id`` ?? the actor; status defaults to
     the tenant's default interaction status; end defaults to start; duration to the minutes between them."""
     follow_up = FollowUp(
-        **inp.model_dump(include={"type_id", "title", "notes", "status_id", "start_time", "end_time", "duration",
-                                  "visibility", "category", "tags"}),
+        **inp.model_dump(
+            include={
+                "type_id",
+                "title",
+                "notes",
+                "status_id",
+                "start_time",
+                "end_time",
+                "duration",
+                "visibility",
+                "category",
+                "tags",
+            }
+        ),
         owner=inp.assigned_user_id or inp.owner_user_id,
-    )  # fmt: skip
+    )
     activity = await schedule(ctx, inp.client_id, inp.contact_id, inp.ticket_id, follow_up)
     await ctx.audit(
         {
-            "activity_id": str(activity.activity_id), "client_id": _str(activity.client_id),
-            "contact_id": _str(activity.contact_id), "ticket_id": _str(activity.ticket_id),
-            "status_id": _str(activity.status_id), "type_id": str(activity.type_id),
+            "activity_id": str(activity.activity_id),
+            "client_id": _str(activity.client_id),
+            "contact_id": _str(activity.contact_id),
+            "ticket_id": _str(activity.ticket_id),
+            "status_id": _str(activity.status_id),
+            "type_id": str(activity.type_id),
             "start_time": iso_z(activity.start_time or activity.interaction_date),
-            "end_time": iso_z(activity.end_time or activity.interaction_date), "duration": activity.duration,
+            "end_time": iso_z(activity.end_time or activity.interaction_date),
+            "duration": activity.duration,
             "assigned_user_id": str(activity.user_id),
         },
         {"activity_id": str(activity.activity_id)},
-    )  # fmt: skip
+    )
     return ScheduleActivityOutput(activity=summary(activity, ctx.now))
 
 
@@ -577,8 +654,12 @@ async def update_activity_status_handler(
         ctx.conn, ctx.tenant, status_id=inp.status_id, name=inp.status_name
     )
     if target is None:
-        raise failure("ValidationError", "VALIDATION_ERROR", "Target interaction status was not found",
-                      {"status_id": _str(inp.status_id), "status_name": inp.status_name})  # fmt: skip
+        raise failure(
+            "ValidationError",
+            "VALIDATION_ERROR",
+            "Target interaction status was not found",
+            {"status_id": _str(inp.status_id), "status_name": inp.status_name},
+        )
     no_op = before.status_id == target.status_id and inp.no_op_if_already_status
     after = before
     if not no_op:
@@ -586,15 +667,24 @@ async def update_activity_status_handler(
             ctx.conn, ctx.tenant, inp.activity_id, {"status_id": target.status_id}
         )
     await ctx.audit(
-        {"activity_id": str(inp.activity_id), "previous_status_id": _str(before.status_id),
-         "current_status_id": _str(after.status_id), "reason": inp.reason, "no_op": no_op},
+        {
+            "activity_id": str(inp.activity_id),
+            "previous_status_id": _str(before.status_id),
+            "current_status_id": _str(after.status_id),
+            "reason": inp.reason,
+            "no_op": no_op,
+        },
         {"activity_id": str(inp.activity_id)},
-    )  # fmt: skip
+    )
     return UpdateActivityStatusOutput(
-        activity_id=inp.activity_id, previous_status_id=before.status_id, previous_status_name=before.status_name,
-        current_status_id=after.status_id, current_status_name=after.status_name, no_op=no_op,
+        activity_id=inp.activity_id,
+        previous_status_id=before.status_id,
+        previous_status_name=before.status_name,
+        current_status_id=after.status_id,
+        current_status_name=after.status_name,
+        no_op=no_op,
         activity=summary(after, ctx.now),
-    )  # fmt: skip
+    )
 
 
 # -- crm.create_interaction_type -----------------------------------------------------------------------------
@@ -628,17 +718,26 @@ async def create_interaction_type_handler(
     an existing one is returned (``created: false``) or, with ``if_exists='error'``, CONFLICT."""
     try:
         found, created = await interactions.create_interaction_type(
-            ctx.conn, ctx.tenant, type_name=inp.type_name, icon=inp.icon, display_order=inp.display_order,
-            created_by=ctx.actor_user_id, if_exists=inp.if_exists,
-        )  # fmt: skip
+            ctx.conn,
+            ctx.tenant,
+            type_name=inp.type_name,
+            icon=inp.icon,
+            display_order=inp.display_order,
+            created_by=ctx.actor_user_id,
+            if_exists=inp.if_exists,
+        )
     except ConflictError:
         details = {"type_name": inp.type_name}
         raise failure("ActionError", "CONFLICT", "Interaction type already exists", details) from None
     await ctx.audit(
-        {"type_id": str(found.type_id), "type_name": found.type_name, "display_order": found.display_order,
-         "created": created},
+        {
+            "type_id": str(found.type_id),
+            "type_name": found.type_name,
+            "display_order": found.display_order,
+            "created": created,
+        },
         {"type_id": str(found.type_id)},
-    )  # fmt: skip
+    )
     return CreateInteractionTypeOutput(interaction_type=InteractionTypeResult(**found.model_dump(), created=created))
 
 
@@ -682,14 +781,24 @@ async def tag_activity_handler(ctx: ActionContext, inp: TagActivityInput) -> Tag
     mapping; an existing mapping is listed, or with ``if_exists='error'`` a CONFLICT."""
     activity = await _activity(ctx, inp.activity_id)
     entity_type, entity_id = next(
-        ((kind, value) for kind, value in (("ticket", activity.ticket_id), ("contact", activity.contact_id),
-                                           ("client", activity.client_id)) if value is not None),
+        (
+            (kind, value)
+            for kind, value in (
+                ("ticket", activity.ticket_id),
+                ("contact", activity.contact_id),
+                ("client", activity.client_id),
+            )
+            if value is not None
+        ),
         (None, None),
-    )  # fmt: skip
+    )
     if entity_type is None or entity_id is None:
-        raise failure("ValidationError", "VALIDATION_ERROR",
-                      "Activity cannot be tagged because it is not linked to a supported tag target",
-                      {"supported_entity_types": SUPPORTED_TAG_TARGETS})  # fmt: skip
+        raise failure(
+            "ValidationError",
+            "VALIDATION_ERROR",
+            "Activity cannot be tagged because it is not linked to a supported tag target",
+            {"supported_entity_types": SUPPORTED_TAG_TARGETS},
+        )
     await require_permission(ctx, entity_type, "update")
     texts = list(dict.fromkeys(t.strip() for t in inp.tags))
     new_definitions = [t for t in texts if await tags.find_tag_definition(ctx.conn, ctx.tenant, t, entity_type) is None]
@@ -700,8 +809,14 @@ async def tag_activity_handler(ctx: ActionContext, inp: TagActivityInput) -> Tag
     added: list[TagResult] = []
     existing: list[TagResult] = []
     for tag_text in texts:
-        mapping = await tags.apply_tag(ctx.conn, ctx.tenant, tag_text=tag_text, tagged_id=entity_id,
-                                       tagged_type=entity_type, created_by=ctx.actor_user_id)  # fmt: skip
+        mapping = await tags.apply_tag(
+            ctx.conn,
+            ctx.tenant,
+            tag_text=tag_text,
+            tagged_id=entity_id,
+            tagged_type=entity_type,
+            created_by=ctx.actor_user_id,
+        )
         result = TagResult(tag_id=mapping.tag_id, tag_text=mapping.tag_text, mapping_id=mapping.mapping_id)
         if mapping.tag_id in current:
             if inp.if_exists == "error":
@@ -714,25 +829,44 @@ async def tag_activity_handler(ctx: ActionContext, inp: TagActivityInput) -> Tag
         if tag_text in new_definitions:
             await ctx.emit(
                 "TAG_DEFINITION_CREATED",
-                {"tagId": str(mapping.tag_id), "tagName": mapping.tag_text, "createdByUserId": str(ctx.actor_user_id),
-                 "createdAt": iso_z(mapping.created_at)},
+                {
+                    "tagId": str(mapping.tag_id),
+                    "tagName": mapping.tag_text,
+                    "createdByUserId": str(ctx.actor_user_id),
+                    "createdAt": iso_z(mapping.created_at),
+                },
                 f"tag_definition_created:{mapping.tag_id}",
-            )  # fmt: skip
+            )
         await ctx.emit(
             "TAG_APPLIED",
-            {"tagId": str(mapping.tag_id), "entityType": entity_type, "entityId": str(entity_id),
-             "appliedByUserId": str(ctx.actor_user_id), "appliedAt": iso_z(mapping.created_at)},
+            {
+                "tagId": str(mapping.tag_id),
+                "entityType": entity_type,
+                "entityId": str(entity_id),
+                "appliedByUserId": str(ctx.actor_user_id),
+                "appliedAt": iso_z(mapping.created_at),
+            },
             f"tag_applied:{entity_type}:{entity_id}:{mapping.tag_id}",
-        )  # fmt: skip
+        )
     await ctx.audit(
-        {"activity_id": str(inp.activity_id), "tagged_entity_type": entity_type, "tagged_entity_id": str(entity_id),
-         "tags": texts, "added_count": len(added), "existing_count": len(existing)},
+        {
+            "activity_id": str(inp.activity_id),
+            "tagged_entity_type": entity_type,
+            "tagged_entity_id": str(entity_id),
+            "tags": texts,
+            "added_count": len(added),
+            "existing_count": len(existing),
+        },
         {"activity_id": str(inp.activity_id), "tagged_entity_type": entity_type, "tagged_entity_id": str(entity_id)},
-    )  # fmt: skip
+    )
     return TagActivityOutput(
-        activity_id=inp.activity_id, tagged_entity=TaggedEntity(type=entity_type, id=entity_id), added_tags=added,
-        existing_tags=existing, added_count=len(added), existing_count=len(existing),
-    )  # fmt: skip
+        activity_id=inp.activity_id,
+        tagged_entity=TaggedEntity(type=entity_type, id=entity_id),
+        added_tags=added,
+        existing_tags=existing,
+        added_count=len(added),
+        existing_count=len(existing),
+    )
 
 
 # -- crm.complete_activity (beyond the reference: Odoo's "Mark as done") -------------------------------------
@@ -780,8 +914,12 @@ async def complete_activity_handler(ctx: ActionContext, inp: CompleteActivityInp
     current = await _activity(ctx, inp.activity_id, lock=True)  # a concurrent completion waits, then no-ops
     if current.completed_at is not None:
         if not inp.no_op_if_already_completed:
-            raise failure("ValidationError", "VALIDATION_ERROR", "Activity is already completed",
-                          {"activity_id": str(inp.activity_id)})  # fmt: skip
+            raise failure(
+                "ValidationError",
+                "VALIDATION_ERROR",
+                "Activity is already completed",
+                {"activity_id": str(inp.activity_id)},
+            )
         await ctx.audit({"activity_id": str(inp.activity_id), "no_op": True}, {"activity_id": str(inp.activity_id)})
         return CompleteActivityOutput(activity=summary(current, ctx.now), next_activity=None, no_op=True)
     if inp.next_activity is not None and current.ticket_id is not None:
@@ -793,16 +931,30 @@ async def complete_activity_handler(ctx: ActionContext, inp: CompleteActivityInp
     if inp.next_activity is not None:
         nxt = inp.next_activity
         follow_up = await schedule(
-            ctx, done.client_id, done.contact_id, done.ticket_id,
-            FollowUp(type_id=nxt.type_id or done.type_id, title=nxt.title, notes=nxt.notes, start_time=nxt.start_time,
-                     end_time=nxt.end_time, owner=nxt.assigned_user_id or done.user_id),
-        )  # fmt: skip
+            ctx,
+            done.client_id,
+            done.contact_id,
+            done.ticket_id,
+            FollowUp(
+                type_id=nxt.type_id or done.type_id,
+                title=nxt.title,
+                notes=nxt.notes,
+                start_time=nxt.start_time,
+                end_time=nxt.end_time,
+                owner=nxt.assigned_user_id or done.user_id,
+            ),
+        )
     await ctx.audit(
-        {"activity_id": str(inp.activity_id), "previous_status_id": _str(current.status_id),
-         "current_status_id": _str(done.status_id), "feedback": done.feedback,
-         "next_activity_id": _str(follow_up.activity_id if follow_up else None), "no_op": False},
+        {
+            "activity_id": str(inp.activity_id),
+            "previous_status_id": _str(current.status_id),
+            "current_status_id": _str(done.status_id),
+            "feedback": done.feedback,
+            "next_activity_id": _str(follow_up.activity_id if follow_up else None),
+            "no_op": False,
+        },
         {"activity_id": str(inp.activity_id)},
-    )  # fmt: skip
+    )
     return CompleteActivityOutput(
         activity=summary(done, ctx.now), next_activity=summary(follow_up, ctx.now) if follow_up else None, no_op=False
     )
@@ -814,37 +966,98 @@ async def complete_activity_handler(ctx: ActionContext, inp: CompleteActivityInp
 CLIENT_READ, CLIENT_UPDATE = ("client", "read"), ("client", "update")
 
 ACTIONS: tuple[ActionDef, ...] = (
-    action_def("crm.create_activity_note", "Create Activity Note", "Create a CRM activity note (interaction)",
-            CreateActivityNoteInput, CreateActivityNoteOutput, create_activity_note_handler, side_effectful=True,
-            idempotency="engine", permissions=(), input_permissions=_note_permissions),
-    action_def("crm.find_activities", "Find CRM Activities",
-            "Find CRM activities by client/contact/ticket/user/type/status and date filters", FindActivitiesInput,
-            FindActivitiesOutput, find_activities_handler, side_effectful=False, idempotency="engine",
-            permissions=(CLIENT_READ,), input_permissions=_find_permissions),
-    action_def("crm.update_activity", "Update CRM Activity",
-            "Patch an existing CRM activity and return before/after differences", UpdateActivityInput,
-            UpdateActivityOutput, update_activity_handler, side_effectful=True, idempotency="engine",
-            permissions=(CLIENT_UPDATE,)),
-    action_def("crm.schedule_activity", "Schedule CRM Activity",
-            "Schedule a follow-up CRM activity linked to client/contact/ticket context", ScheduleActivityInput,
-            ScheduleActivityOutput, schedule_activity_handler, side_effectful=True, idempotency="action",
-            permissions=(CLIENT_UPDATE,), input_permissions=_schedule_permissions),
-    action_def("crm.create_interaction_type", "Create Activity Type",
-            "Create a tenant CRM interaction type with idempotent duplicate handling", CreateInteractionTypeInput,
-            CreateInteractionTypeOutput, create_interaction_type_handler, side_effectful=True, idempotency="action",
-            permissions=(("settings", "update"),)),
-    action_def("crm.update_activity_status", "Update Activity Status",
-            "Update only the status for an existing CRM activity", UpdateActivityStatusInput,
-            UpdateActivityStatusOutput, update_activity_status_handler, side_effectful=True, idempotency="engine",
-            permissions=(CLIENT_UPDATE,)),
-    action_def("crm.tag_activity", "Tag CRM Activity", "Apply existing/new tags to a CRM interaction activity",
-            TagActivityInput, TagActivityOutput, tag_activity_handler, side_effectful=True, idempotency="action",
-            permissions=(("interaction", "update"),)),
-    action_def("crm.complete_activity", "Complete CRM Activity",
-            "Mark a CRM activity done with feedback and optionally schedule the next follow-up",
-            CompleteActivityInput, CompleteActivityOutput, complete_activity_handler, side_effectful=True,
-            idempotency="engine", permissions=(CLIENT_UPDATE,)),
-)  # fmt: skip
+    action_def(
+        "crm.create_activity_note",
+        "Create Activity Note",
+        "Create a CRM activity note (interaction)",
+        CreateActivityNoteInput,
+        CreateActivityNoteOutput,
+        create_activity_note_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(),
+        input_permissions=_note_permissions,
+    ),
+    action_def(
+        "crm.find_activities",
+        "Find CRM Activities",
+        "Find CRM activities by client/contact/ticket/user/type/status and date filters",
+        FindActivitiesInput,
+        FindActivitiesOutput,
+        find_activities_handler,
+        side_effectful=False,
+        idempotency="engine",
+        permissions=(CLIENT_READ,),
+        input_permissions=_find_permissions,
+    ),
+    action_def(
+        "crm.update_activity",
+        "Update CRM Activity",
+        "Patch an existing CRM activity and return before/after differences",
+        UpdateActivityInput,
+        UpdateActivityOutput,
+        update_activity_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(CLIENT_UPDATE,),
+    ),
+    action_def(
+        "crm.schedule_activity",
+        "Schedule CRM Activity",
+        "Schedule a follow-up CRM activity linked to client/contact/ticket context",
+        ScheduleActivityInput,
+        ScheduleActivityOutput,
+        schedule_activity_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(CLIENT_UPDATE,),
+        input_permissions=_schedule_permissions,
+    ),
+    action_def(
+        "crm.create_interaction_type",
+        "Create Activity Type",
+        "Create a tenant CRM interaction type with idempotent duplicate handling",
+        CreateInteractionTypeInput,
+        CreateInteractionTypeOutput,
+        create_interaction_type_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(("settings", "update"),),
+    ),
+    action_def(
+        "crm.update_activity_status",
+        "Update Activity Status",
+        "Update only the status for an existing CRM activity",
+        UpdateActivityStatusInput,
+        UpdateActivityStatusOutput,
+        update_activity_status_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(CLIENT_UPDATE,),
+    ),
+    action_def(
+        "crm.tag_activity",
+        "Tag CRM Activity",
+        "Apply existing/new tags to a CRM interaction activity",
+        TagActivityInput,
+        TagActivityOutput,
+        tag_activity_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(("interaction", "update"),),
+    ),
+    action_def(
+        "crm.complete_activity",
+        "Complete CRM Activity",
+        "Mark a CRM activity done with feedback and optionally schedule the next follow-up",
+        CompleteActivityInput,
+        CompleteActivityOutput,
+        complete_activity_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(CLIENT_UPDATE,),
+    ),
+)
 
 
 def register(registry: ActionRegistry) -> ActionRegistry:

@@ -177,14 +177,20 @@ async def create_quote_handler(ctx: ActionContext, inp: CreateQuoteInput) -> Cre
     """Reference crm.create_quote: a draft numbered from the tenant's QUOTE series (next_number), version 1,
     totals 0, with a ``created`` quote activity; the contact must belong to the client."""
     quote = await quotes.create_quote(
-        ctx.conn, ctx.tenant, created_by=ctx.actor_user_id,
+        ctx.conn,
+        ctx.tenant,
+        created_by=ctx.actor_user_id,
         **inp.model_dump(exclude={"idempotency_key"}),
-    )  # fmt: skip
+    )
     await ctx.audit(
-        {"quote_id": str(quote.quote_id), "client_id": str(quote.client_id),
-         "contact_id": str(quote.contact_id) if quote.contact_id else None, "status": quote.status},
+        {
+            "quote_id": str(quote.quote_id),
+            "client_id": str(quote.client_id),
+            "contact_id": str(quote.contact_id) if quote.contact_id else None,
+            "status": quote.status,
+        },
         {"quote_id": str(quote.quote_id)},
-    )  # fmt: skip
+    )
     return CreateQuoteOutput(quote=detail(quote))
 
 
@@ -240,14 +246,19 @@ async def add_quote_item_handler(ctx: ActionContext, inp: AddQuoteItemInput) -> 
     """Reference crm.add_quote_item: only a draft, non-template quote takes items; total_price = quantity ×
     unit_price (default 0); the quote's totals are recalculated (quotes module doc)."""
     await _quote(ctx, inp.quote_id)
-    item = NewQuoteItem(**inp.model_dump(exclude={"quote_id", "idempotency_key", "unit_price"}),
-                        unit_price=inp.unit_price or 0)  # fmt: skip
+    item = NewQuoteItem(
+        **inp.model_dump(exclude={"quote_id", "idempotency_key", "unit_price"}), unit_price=inp.unit_price or 0
+    )
     added, quote = await quotes.add_quote_item(ctx.conn, ctx.tenant, inp.quote_id, item, created_by=ctx.actor_user_id)
     await ctx.audit(
-        {"quote_id": str(inp.quote_id), "quote_item_id": str(added.quote_item_id), "display_order": added.display_order,
-         "total_price": added.total_price},
+        {
+            "quote_id": str(inp.quote_id),
+            "quote_item_id": str(added.quote_item_id),
+            "display_order": added.display_order,
+            "total_price": added.total_price,
+        },
         {"quote_id": str(inp.quote_id), "quote_item_id": str(added.quote_item_id)},
-    )  # fmt: skip
+    )
     return AddQuoteItemOutput(quote_item=item_summary(added), quote=detail(quote))
 
 
@@ -277,10 +288,11 @@ class FindQuotesInput(BaseModel):
         unfiltered = all(getattr(self, key) is None for key in QUOTE_FILTER_KEYS)
         if unfiltered and self.pageSize > UNBOUNDED_PAGE_SIZE_MAX:
             raise field_error(
-                type(self), "pageSize",
+                type(self),
+                "pageSize",
                 f"Provide at least one filter, a bounded date range, or use pageSize <= {UNBOUNDED_PAGE_SIZE_MAX}",
                 self.pageSize,
-            )  # fmt: skip
+            )
         return self
 
 
@@ -302,16 +314,23 @@ async def find_quotes_handler(ctx: ActionContext, inp: FindQuotesInput) -> FindQ
     ``on_empty='error'`` is NOT_FOUND "No quotes matched the supplied filters"."""
     filters = quotes.QuoteFilters(**inp.model_dump(include={*QUOTE_FILTER_KEYS, "is_template"}))
     found = await quotes.find_quotes(
-        ctx.conn, ctx.tenant, filters, sort_by=inp.sortBy, sort_order=inp.sortOrder, limit=inp.pageSize,
+        ctx.conn,
+        ctx.tenant,
+        filters,
+        sort_by=inp.sortBy,
+        sort_order=inp.sortOrder,
+        limit=inp.pageSize,
         offset=(inp.page - 1) * inp.pageSize,
-    )  # fmt: skip
+    )
     if not found and inp.on_empty == "error":
         raise failure("ActionError", "NOT_FOUND", "No quotes matched the supplied filters")
     listed = [detail(q) for q in found]
     return FindQuotesOutput(
-        quotes=listed, first_quote=listed[0] if listed else None, count=len(listed),
+        quotes=listed,
+        first_quote=listed[0] if listed else None,
+        count=len(listed),
         pagination=QuotePagination(page=inp.page, page_size=inp.pageSize),
-    )  # fmt: skip
+    )
 
 
 # -- crm.submit_quote_for_approval ---------------------------------------------------------------------------
@@ -347,14 +366,23 @@ async def submit_quote_handler(ctx: ActionContext, inp: SubmitQuoteInput) -> Sub
     comment = (inp.comment or "").strip() or (inp.reason or "").strip() or None
     if comment:
         await quotes.add_activity(
-            ctx.conn, ctx.tenant, quote.quote_id, "approval_submitted", f"Quote submitted for approval: {comment}",
-            performed_by=ctx.actor_user_id, metadata={"comment": comment},
-        )  # fmt: skip
+            ctx.conn,
+            ctx.tenant,
+            quote.quote_id,
+            "approval_submitted",
+            f"Quote submitted for approval: {comment}",
+            performed_by=ctx.actor_user_id,
+            metadata={"comment": comment},
+        )
     await ctx.audit(
-        {"quote_id": str(quote.quote_id), "previous_status": quote.status, "new_status": updated.status,
-         "comment": comment},
+        {
+            "quote_id": str(quote.quote_id),
+            "previous_status": quote.status,
+            "new_status": updated.status,
+            "comment": comment,
+        },
         {"quote_id": str(quote.quote_id)},
-    )  # fmt: skip
+    )
     return SubmitQuoteOutput(
         quote=detail(updated), previous_status=quote.status, new_status=updated.status, no_op=False
     )
@@ -416,38 +444,54 @@ async def send_quote_handler(ctx: ActionContext, inp: SendQuoteInput) -> SendQuo
         raise _invalid("Quote templates cannot be sent to clients", quote_id=quote.quote_id)
     if quote.status == "sent":
         if not inp.no_op_if_already_sent:
-            raise _invalid("Quote is already sent; resend behavior is not supported by crm.send_quote v1",
-                           quote_id=quote.quote_id)  # fmt: skip
+            raise _invalid(
+                "Quote is already sent; resend behavior is not supported by crm.send_quote v1", quote_id=quote.quote_id
+            )
         await ctx.audit({"quote_id": str(quote.quote_id), "no_op": True}, {"quote_id": str(quote.quote_id)})
         return SendQuoteOutput(
-            quote=brief(quote), previous_status="sent", new_status="sent", sent_at=quote.sent_at, recipients=[],
-            email_sent=False, message_id=None, no_op=True,
-        )  # fmt: skip
+            quote=brief(quote),
+            previous_status="sent",
+            new_status="sent",
+            sent_at=quote.sent_at,
+            recipients=[],
+            email_sent=False,
+            message_id=None,
+            no_op=True,
+        )
     if await quotes.approval_required(ctx.conn, ctx.tenant):
         if quote.status != "approved":
-            raise _invalid("Only approved quotes can be sent when quote approval is required",
-                           quote_id=quote.quote_id, status=quote.status)  # fmt: skip
+            raise _invalid(
+                "Only approved quotes can be sent when quote approval is required",
+                quote_id=quote.quote_id,
+                status=quote.status,
+            )
     elif quote.status not in ("draft", "approved"):
         raise _invalid("Only draft or approved quotes can be sent", quote_id=quote.quote_id, status=quote.status)
     sent = await quotes.set_status(ctx.conn, ctx.tenant, quote, "sent", updated_by=ctx.actor_user_id)
     client = await clients.get_client(ctx.conn, ctx.tenant, quote.client_id)
     contact = await contacts.find_contact(ctx.conn, ctx.tenant, quote.contact_id) if quote.contact_id else None
-    recipients = unique_recipients(*(inp.email_addresses or []), contact.email if contact else None,
-                                   client.billing_email)  # fmt: skip
+    recipients = unique_recipients(
+        *(inp.email_addresses or []), contact.email if contact else None, client.billing_email
+    )
     email_sent, message_id = False, None
     if recipients:
         settings = get_settings()
         result = await send_quote_email(
             settings,
             QuoteEmail(
-                tenant_id=str(ctx.tenant), quote_id=str(quote.quote_id), quote_number=quote.quote_number,
-                title=quote.title, client_name=client.client_name, recipients=recipients,
-                subject=inp.subject or f"Quote {quote.quote_number} is ready", message=inp.message,
+                tenant_id=str(ctx.tenant),
+                quote_id=str(quote.quote_id),
+                quote_number=quote.quote_number,
+                title=quote.title,
+                client_name=client.client_name,
+                recipients=recipients,
+                subject=inp.subject or f"Quote {quote.quote_number} is ready",
+                message=inp.message,
                 link=settings.application_url.rstrip("/") + PORTAL_QUOTES_PATH,
                 total=format_amount(quote.total_amount, quote.currency_code),
                 valid_until=quote.valid_until.date().isoformat(),
             ),
-        )  # fmt: skip
+        )
         email_sent, message_id = result.email_sent, result.message_id if result.email_sent else None
     description = (
         f"Quote sent to {', '.join(recipients)} and published in client portal"
@@ -455,20 +499,42 @@ async def send_quote_handler(ctx: ActionContext, inp: SendQuoteInput) -> SendQuo
         else "Quote published in client portal"
     )
     await quotes.add_activity(
-        ctx.conn, ctx.tenant, quote.quote_id, "sent", description, performed_by=ctx.actor_user_id,
-        metadata={"recipients": recipients, "email_sent": email_sent, "message_id": message_id,
-                  "workflow_source": "crm.send_quote"},
-    )  # fmt: skip
+        ctx.conn,
+        ctx.tenant,
+        quote.quote_id,
+        "sent",
+        description,
+        performed_by=ctx.actor_user_id,
+        metadata={
+            "recipients": recipients,
+            "email_sent": email_sent,
+            "message_id": message_id,
+            "workflow_source": "crm.send_quote",
+        },
+    )
     sent_at = iso_z(sent.sent_at) if sent.sent_at else None
     await ctx.audit(
-        {"quote_id": str(quote.quote_id), "previous_status": quote.status, "new_status": "sent", "sent_at": sent_at,
-         "recipients": recipients, "email_sent": email_sent, "message_id": message_id},
+        {
+            "quote_id": str(quote.quote_id),
+            "previous_status": quote.status,
+            "new_status": "sent",
+            "sent_at": sent_at,
+            "recipients": recipients,
+            "email_sent": email_sent,
+            "message_id": message_id,
+        },
         {"quote_id": str(quote.quote_id)},
-    )  # fmt: skip
+    )
     return SendQuoteOutput(
-        quote=brief(sent), previous_status=quote.status, new_status=sent.status, sent_at=sent.sent_at,
-        recipients=recipients, email_sent=email_sent, message_id=message_id, no_op=False,
-    )  # fmt: skip
+        quote=brief(sent),
+        previous_status=quote.status,
+        new_status=sent.status,
+        sent_at=sent.sent_at,
+        recipients=recipients,
+        email_sent=email_sent,
+        message_id=message_id,
+        no_op=False,
+    )
 
 
 # -- registration --------------------------------------------------------------------------------------------
@@ -476,25 +542,63 @@ async def send_quote_handler(ctx: ActionContext, inp: SendQuoteInput) -> SendQuo
 READ, CREATE, UPDATE = ("billing", "read"), ("billing", "create"), ("billing", "update")
 
 
-
 ACTIONS: tuple[ActionDef, ...] = (
-    action_def("crm.send_quote", "Send Quote",
-            "Send an existing quote to the client using current quote send semantics", SendQuoteInput,
-            SendQuoteOutput, send_quote_handler, side_effectful=True, idempotency="engine",
-            permissions=(READ, UPDATE)),
-    action_def("crm.create_quote", "Create Quote", "Create a draft quote header for a client/contact",
-            CreateQuoteInput, CreateQuoteOutput, create_quote_handler, side_effectful=True, idempotency="action",
-            permissions=(CREATE, READ)),
-    action_def("crm.add_quote_item", "Add Quote Item", "Add an item to an editable quote and return refreshed totals",
-            AddQuoteItemInput, AddQuoteItemOutput, add_quote_item_handler, side_effectful=True, idempotency="action",
-            permissions=(UPDATE, READ)),
-    action_def("crm.find_quotes", "Find Quotes", "Find tenant quotes with safe filters and pagination",
-            FindQuotesInput, FindQuotesOutput, find_quotes_handler, side_effectful=False, idempotency="engine",
-            permissions=(READ,)),
-    action_def("crm.submit_quote_for_approval", "Submit Quote for Approval", "Submit a draft quote to pending_approval",
-            SubmitQuoteInput, SubmitQuoteOutput, submit_quote_handler, side_effectful=True, idempotency="engine",
-            permissions=(READ, UPDATE)),
-)  # fmt: skip
+    action_def(
+        "crm.send_quote",
+        "Send Quote",
+        "Send an existing quote to the client using current quote send semantics",
+        SendQuoteInput,
+        SendQuoteOutput,
+        send_quote_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(READ, UPDATE),
+    ),
+    action_def(
+        "crm.create_quote",
+        "Create Quote",
+        "Create a draft quote header for a client/contact",
+        CreateQuoteInput,
+        CreateQuoteOutput,
+        create_quote_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(CREATE, READ),
+    ),
+    action_def(
+        "crm.add_quote_item",
+        "Add Quote Item",
+        "Add an item to an editable quote and return refreshed totals",
+        AddQuoteItemInput,
+        AddQuoteItemOutput,
+        add_quote_item_handler,
+        side_effectful=True,
+        idempotency="action",
+        permissions=(UPDATE, READ),
+    ),
+    action_def(
+        "crm.find_quotes",
+        "Find Quotes",
+        "Find tenant quotes with safe filters and pagination",
+        FindQuotesInput,
+        FindQuotesOutput,
+        find_quotes_handler,
+        side_effectful=False,
+        idempotency="engine",
+        permissions=(READ,),
+    ),
+    action_def(
+        "crm.submit_quote_for_approval",
+        "Submit Quote for Approval",
+        "Submit a draft quote to pending_approval",
+        SubmitQuoteInput,
+        SubmitQuoteOutput,
+        submit_quote_handler,
+        side_effectful=True,
+        idempotency="engine",
+        permissions=(READ, UPDATE),
+    ),
+)
 
 
 def register(registry: ActionRegistry) -> ActionRegistry:

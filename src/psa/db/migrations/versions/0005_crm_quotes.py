@@ -18,9 +18,18 @@ NOW = sa.text("CURRENT_TIMESTAMP")
 GEN_UUID = sa.text("gen_random_uuid()")
 JSONB = postgresql.JSONB(astext_type=sa.Text())
 QUOTE_STATUSES = (
-    "draft", "pending_approval", "approved", "sent", "accepted", "rejected", "expired", "converted", "cancelled",
-    "superseded", "archived",
-)  # fmt: skip
+    "draft",
+    "pending_approval",
+    "approved",
+    "sent",
+    "accepted",
+    "rejected",
+    "expired",
+    "converted",
+    "cancelled",
+    "superseded",
+    "archived",
+)
 
 
 def _uuid(name: str, *, nullable: bool = True, default: bool = False) -> sa.Column:
@@ -134,10 +143,12 @@ def upgrade() -> None:
         _ts("updated_at", nullable=False),
         sa.CheckConstraint("quantity > 0", name=op.f("ck_quote_items_quantity")),
         sa.ForeignKeyConstraint(
-            ["tenant", "quote_id"], ["quotes.tenant", "quotes.quote_id"], name="fk_quote_items_quote",
+            ["tenant", "quote_id"],
+            ["quotes.tenant", "quotes.quote_id"],
+            name="fk_quote_items_quote",
             ondelete="CASCADE",
         ),
-    )  # fmt: skip
+    )
     op.create_index("ix_quote_items_quote", "quote_items", ["tenant", "quote_id", "display_order"])
 
     _tenant_table(
@@ -150,10 +161,12 @@ def upgrade() -> None:
         sa.Column("metadata", JSONB, nullable=True),
         _ts("created_at", nullable=False),
         sa.ForeignKeyConstraint(
-            ["tenant", "quote_id"], ["quotes.tenant", "quotes.quote_id"], name="fk_quote_activities_quote",
+            ["tenant", "quote_id"],
+            ["quotes.tenant", "quotes.quote_id"],
+            name="fk_quote_activities_quote",
             ondelete="CASCADE",
         ),
-    )  # fmt: skip
+    )
     op.create_index("ix_quote_activities_quote", "quote_activities", ["tenant", "quote_id", "created_at"])
 
     # Beyond the reference (Odoo's "mark done"): a completed activity keeps when, by whom and the feedback.
@@ -161,7 +174,9 @@ def upgrade() -> None:
     op.add_column("interactions", _uuid("completed_by"))
     op.add_column("interactions", sa.Column("feedback", sa.Text(), nullable=True))
     # crm.find_activities: by type and status, by owner, by date alone; newest first.
-    op.create_index("ix_interactions_type_status", "interactions", ["tenant", "type_id", "status_id", "interaction_date"])
+    op.create_index(
+        "ix_interactions_type_status", "interactions", ["tenant", "type_id", "status_id", "interaction_date"]
+    )
     op.create_index("ix_interactions_user", "interactions", ["tenant", "user_id", "interaction_date"])
     op.create_index("ix_interactions_date", "interactions", ["tenant", "interaction_date"])
 

@@ -87,11 +87,17 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("key_prefix", sa.Text(), nullable=False),
         sa.Column("key_hash", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.TIMESTAMP(timezone=True), server_default=sa.text("CURRENT_TIMESTAMP"), nullable=False),
+        sa.Column(
+            "created_at", sa.TIMESTAMP(timezone=True), server_default=sa.text("CURRENT_TIMESTAMP"), nullable=False
+        ),
         sa.Column("revoked_at", sa.TIMESTAMP(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["tenant"], ["tenants.tenant"], name=op.f("fk_api_keys_tenant_tenants"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
-            ["tenant", "user_id"], ["users.tenant", "users.user_id"], name=op.f("fk_api_keys_tenant_user_id_users"),
+            ["tenant"], ["tenants.tenant"], name=op.f("fk_api_keys_tenant_tenants"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant", "user_id"],
+            ["users.tenant", "users.user_id"],
+            name=op.f("fk_api_keys_tenant_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("tenant", "key_id", name=op.f("pk_api_keys")),
@@ -110,7 +116,9 @@ def upgrade() -> None:
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {API_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {API_ROLE}")
     op.execute(f"REVOKE ALL ON alembic_version, api_keys FROM {API_ROLE}")
-    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {API_ROLE}")
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {API_ROLE}"
+    )
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {API_ROLE}")
 
     op.execute(ENABLE_TENANT_RLS)
@@ -138,7 +146,9 @@ def downgrade() -> None:
            END $$"""
     )
     op.execute("DROP FUNCTION IF EXISTS psa_enable_tenant_rls()")
-    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {API_ROLE}")
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {API_ROLE}"
+    )
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE, SELECT ON SEQUENCES FROM {API_ROLE}")
     for role in (API_ROLE, DIRECTORY_ROLE):
         op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")

@@ -22,8 +22,16 @@ depends_on = None
 API_ROLE = "psa_api"
 DIRECTORY_ROLE = "psa_api_directory"
 # What psa.domain.tenants._tenants reads of users (the admin of each tenant) as the directory role.
-DIRECTORY_USER_COLUMNS = ("tenant", "user_id", "email", "first_name", "last_name", "user_type", "is_inactive",
-                          "created_at")  # fmt: skip
+DIRECTORY_USER_COLUMNS = (
+    "tenant",
+    "user_id",
+    "email",
+    "first_name",
+    "last_name",
+    "user_type",
+    "is_inactive",
+    "created_at",
+)
 GLOBAL_READ_ONLY = ("system_interaction_types",)
 
 
@@ -31,9 +39,7 @@ def upgrade() -> None:
     op.execute(f"REVOKE SELECT ON users FROM {DIRECTORY_ROLE}")
     op.execute(f"GRANT SELECT ({', '.join(DIRECTORY_USER_COLUMNS)}) ON users TO {DIRECTORY_ROLE}")
     op.execute("DROP POLICY directory_read ON users")
-    op.execute(
-        f"CREATE POLICY directory_read ON users FOR SELECT TO {DIRECTORY_ROLE} USING (user_type = 'internal')"
-    )
+    op.execute(f"CREATE POLICY directory_read ON users FOR SELECT TO {DIRECTORY_ROLE} USING (user_type = 'internal')")
     for table in GLOBAL_READ_ONLY:
         op.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {table} FROM {API_ROLE}")
 
