@@ -29,8 +29,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## lint: ruff (rules and formatter) and the import-linter layer contract (docs/architecture.md, "Layers")
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 ## worker: run the Temporal worker in the foreground
 worker: $(STAMP)

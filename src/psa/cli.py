@@ -381,7 +381,7 @@ def tenants_bootstrap_management(
 
 
 def _slug(name: str) -> str:
-    from psa.domain.tenants import tenant_slug
+    from psa.domain.values import tenant_slug
 
     return tenant_slug(name)
 
@@ -736,7 +736,7 @@ def users_add(
     from uuid import uuid4
 
     from psa.db.engine import tenant_transaction
-    from psa.domain import users
+    from psa.domain import users, values
     from psa.domain.errors import DomainError
 
     async def add(engine: Any) -> Any:
@@ -750,7 +750,7 @@ def users_add(
                 user_id=user_id,
                 first_name=first_name.strip(),
                 last_name=last_name.strip(),
-                email=users.normalize_email(email),
+                email=values.normalize_email(email),
                 password_hash=users.UNUSABLE_PASSWORD,
                 role_name=role,
             )

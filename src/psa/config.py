@@ -82,6 +82,24 @@ class Settings(BaseSettings):
         default="PSA Customer", validation_alias=AliasChoices("CUSTOMER_TAG_NAME", "PSA_CUSTOMER_TAG_NAME")
     )
 
+    # -- automation actions ---------------------------------------------------------------------
+    workflow_client_search_min_query_len: int = Field(
+        default=2,
+        ge=1,
+        validation_alias=AliasChoices(
+            "PSA_WORKFLOW_CLIENT_SEARCH_MIN_QUERY_LEN", "WORKFLOW_CLIENT_SEARCH_MIN_QUERY_LEN"
+        ),
+        description="shortest query clients.search accepts (reference setting name accepted)",
+    )
+    workflow_contact_search_min_query_len: int = Field(
+        default=2,
+        ge=1,
+        validation_alias=AliasChoices(
+            "PSA_WORKFLOW_CONTACT_SEARCH_MIN_QUERY_LEN", "WORKFLOW_CONTACT_SEARCH_MIN_QUERY_LEN"
+        ),
+        description="shortest query contacts.search accepts (reference setting name accepted)",
+    )
+
     # -- HTTP API (psa api) -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

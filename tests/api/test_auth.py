@@ -105,9 +105,12 @@ async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engi
 def test_the_management_tenant_is_known_by_id_when_set_else_by_the_slug_of_its_name():
     import uuid
 
-    from psa.api.auth import is_management
     from psa.config import Settings
     from psa.domain.api_keys import Principal
+    from psa.domain.tenants import is_management_tenant
+
+    def is_management(settings: Settings, principal: Principal) -> bool:
+        return is_management_tenant(settings, principal.tenant, principal.tenant_slug)
 
     ops = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "nine-minds-ops", frozenset())
     other = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "acme-corp", frozenset())

@@ -12,7 +12,7 @@ from httpx_sse import aconnect_sse
 from temporalio.service import RPCError, RPCStatusCode
 
 from psa.api import tenants as tenants_api
-from psa.domain.tenants import tenant_slug
+from psa.domain.values import tenant_slug
 from psa.provisioning.client import ProvisioningStatus
 from psa.provisioning.types import TenantCreationState
 from tests.api.conftest import assert_problem

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from psa.config import get_settings
 from tests.automation.conftest import Actors, audits, count, events, ledger
 from tests.automation.contact_world import FOREIGN, VALID, World, email, execute, make_world, tag_contact
 from tests.automation.test_clients_actions import field_paths, new_contact, nothing_written
@@ -412,8 +413,14 @@ async def test_search_validation(engine, actors: Actors, fails, raw, path):
 
 
 async def test_search_min_query_length_follows_the_setting(actors: Actors, invoke, monkeypatch, fails):
-    monkeypatch.setenv("WORKFLOW_CONTACT_SEARCH_MIN_QUERY_LEN", "4")
-    info = await fails("contacts.search", {"query": "sam"})
-    assert "query must be at least 4 characters" in info.message
-    monkeypatch.setenv("PSA_WORKFLOW_CONTACT_SEARCH_MIN_QUERY_LEN", "1")
-    assert (await invoke("contacts.search", {"query": "s"})).output["page"] == 1
+    try:
+        monkeypatch.setenv("WORKFLOW_CONTACT_SEARCH_MIN_QUERY_LEN", "4")
+        get_settings.cache_clear()  # the process-wide settings are read once: read them again after each change
+        info = await fails("contacts.search", {"query": "sam"})
+        assert "query must be at least 4 characters" in info.message
+        monkeypatch.setenv("PSA_WORKFLOW_CONTACT_SEARCH_MIN_QUERY_LEN", "1")
+        get_settings.cache_clear()
+        assert (await invoke("contacts.search", {"query": "s"})).output["page"] == 1
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from psa.db.engine import tenant_transaction
-from psa.domain import clients, contacts
+from psa.domain import clients, contacts, values
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.tenants import create_default_client
 from psa.domain.users import create_portal_user
@@ -33,8 +33,8 @@ async def location(conn, tenant: uuid.UUID, client_id: uuid.UUID, phone: str, *,
 
 
 def test_phone_digits():
-    assert clients.phone_digits("+1 (555) 010-0000 ext. 7") == "155501000007"
-    assert clients.phone_digits("") == ""
+    assert values.phone_digits("+1 (555) 010-0000 ext. 7") == "155501000007"
+    assert values.phone_digits("") == ""
 
 
 async def test_find_by_name_ignores_case_and_surrounding_spaces(engine, tenant):

@@ -9,11 +9,8 @@ import pytest
 from psa.db.engine import tenant_transaction
 from psa.domain import clients, users
 from psa.domain.errors import NotFoundError, ValidationError
-from psa.provisioning.customer_tracking import (
-    bootstrap_management_tenant,
-    reconcile,
-    resolve_management_tenant,
-)
+from psa.domain.tenants import resolve_management_tenant
+from psa.provisioning.customer_tracking import bootstrap_management_tenant, reconcile
 from tests.conftest import unique_name
 from tests.factories import make_tenant, rows, unique_email
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
-from psa.domain import documents, interactions, tickets
+from psa.domain import documents, interactions, lookups, tickets
 from psa.domain.clients import create_client
 from psa.domain.contacts import create_contact
 from psa.domain.errors import ConflictError, NotFoundError, ValidationError
@@ -133,14 +133,14 @@ async def test_ticket_numbers_start_at_tic001000_and_increment_per_tenant(engine
 
 async def test_next_number_honours_a_raised_initial_value_and_never_truncates(engine, world):
     async with tenant_transaction(engine, world.tenant) as conn:
-        assert await tickets.next_number(conn, world.tenant, "QUOTE", prefix="Q", padding=2, initial=98) == "Q98"
-        assert await tickets.next_number(conn, world.tenant, "QUOTE") == "Q99"
-        assert await tickets.next_number(conn, world.tenant, "QUOTE") == "Q100"
+        assert await lookups.next_number(conn, world.tenant, "QUOTE", prefix="Q", padding=2, initial=98) == "Q98"
+        assert await lookups.next_number(conn, world.tenant, "QUOTE") == "Q99"
+        assert await lookups.next_number(conn, world.tenant, "QUOTE") == "Q100"
         await conn.execute(
             text("UPDATE next_number SET initial_value = 500 WHERE tenant = :t AND entity_type = 'QUOTE'"),
             {"t": world.tenant},
         )
-        assert await tickets.next_number(conn, world.tenant, "QUOTE") == "Q500"
+        assert await lookups.next_number(conn, world.tenant, "QUOTE") == "Q500"
 
 
 async def test_ticket_numbers_are_unique_under_concurrency(engine, world):

@@ -11,14 +11,13 @@ from hypothesis import strategies as st
 
 from psa.domain.errors import ValidationError
 from psa.domain.users import (
-    EMAIL_MAX,
     PASSWORD_CLASSES,
     PASSWORD_LENGTH,
     generate_temporary_password,
     hash_password,
-    normalize_email,
     verify_password,
 )
+from psa.domain.values import EMAIL_MAX, normalize_email
 
 SYMBOLS = PASSWORD_CLASSES[3]
 ALPHABET = set("".join(PASSWORD_CLASSES))

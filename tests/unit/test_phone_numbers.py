@@ -1,5 +1,5 @@
 """Phone number and email normalisation of contacts (psa.domain.contacts.normalize_phone,
-psa.domain.users.normalize_email): property tests with hypothesis, no I/O."""
+psa.domain.values.normalize_email): property tests with hypothesis, no I/O."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from psa.domain.contacts import normalize_phone
 from psa.domain.errors import ValidationError
-from psa.domain.users import normalize_email
+from psa.domain.values import normalize_email
 
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 NUMBER_TYPES = [value for name, value in vars(PhoneNumberType).items() if name.isupper() and name != "UNKNOWN"]

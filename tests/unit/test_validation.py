@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from psa.domain.errors import ValidationError
-from psa.domain.tenants import NAME_MAX, SLUG_MAX, tenant_slug
+from psa.domain.values import NAME_MAX, SLUG_MAX, tenant_slug
 from psa.provisioning.types import AdminUser, TenantCreationInput
 from psa.provisioning.validation import normalize_request
 

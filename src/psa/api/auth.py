@@ -11,7 +11,6 @@ tenant (``app.current_tenant``, row-level security).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from fastapi import Request, Security
@@ -20,22 +19,10 @@ from fastapi.security import APIKeyHeader
 from psa.api.problem import ApiProblem
 from psa.api.state import api_state
 from psa.automation.permissions import require_granted
-from psa.config import Settings
 from psa.domain.api_keys import Principal, authenticate
-from psa.domain.tenants import tenant_slug
+from psa.domain.tenants import is_management_tenant
 
 API_KEY_HEADER = APIKeyHeader(name="x-api-key", auto_error=False, description="an API key from `psa apikeys create`")
-
-
-def is_management(settings: Settings, principal: Principal) -> bool:
-    """Whether the key's tenant is the management tenant: by ``PSA_MANAGEMENT_TENANT_ID`` when set, else by the
-    slug of ``PSA_MANAGEMENT_TENANT_NAME`` (as psa.provisioning.customer_tracking.resolve_management_tenant)."""
-    if settings.management_tenant_id is not None:
-        return principal.tenant == settings.management_tenant_id
-    return principal.tenant_slug == _slug(settings.management_tenant_name)
-
-
-_slug = functools.lru_cache(maxsize=8)(tenant_slug)  # the configured name's slug, computed once
 
 
 class Authorized:
@@ -55,7 +42,7 @@ class Authorized:
             principal = await authenticate(await conn.execution_options(isolation_level="AUTOCOMMIT"), key, self.needed)
         if principal is None:
             raise ApiProblem(401, "UNAUTHENTICATED", "invalid or revoked API key")
-        if self.management and not is_management(api.settings, principal):
+        if self.management and not is_management_tenant(api.settings, principal.tenant, principal.tenant_slug):
             raise ApiProblem(403, "PERMISSION_DENIED", "only users of the management tenant may provision tenants")
         require_granted(principal.granted, self.needed)
         return principal

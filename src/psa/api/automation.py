@@ -26,7 +26,7 @@ from psa.automation.definitions import publish_definition
 from psa.automation.invocation import invoke_action
 from psa.automation.runs import get_run, launch_run
 from psa.db.engine import tenant_transaction
-from psa.db.storable import has_nul
+from psa.db.storable import unstorable
 from psa.domain.api_keys import Principal
 
 router = APIRouter(prefix="/api/v1/automation", tags=["automation"], responses=PROBLEM_RESPONSES)
@@ -217,8 +217,9 @@ async def start_run(
 ) -> RunStarted:
     """Start a run of the published workflow (latest version unless ``version``) on Temporal; 202 with the run
     id and a Location header. 404 when the workflow or version is not published in the key's tenant."""
-    if has_nul(workflow):  # PostgreSQL text cannot hold it: the lookup would fail as a database error
-        message = "text cannot contain NUL (\\u0000) characters, which PostgreSQL cannot store"
+    problem = unstorable(workflow)
+    if problem:  # PostgreSQL text cannot hold it: the lookup would fail as a database error
+        message = problem[0]
         raise ApiProblem(
             422,
             "VALIDATION_ERROR",

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationInfo, field_validator
 
-from psa.db.storable import has_lone_surrogate, has_nul, is_non_finite, paths_where
+from psa.db.storable import unstorable
 
 MAX_DEPTH = 64
 """How deep objects and arrays may nest inside one field of a request body."""
@@ -44,16 +44,8 @@ class RequestBody(BaseModel):
     def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
         if too_deep(value):  # first: the checks below recurse
             raise ValueError(f"JSON nests deeper than {MAX_DEPTH} levels: {info.field_name}")
-        found = paths_where(value, has_lone_surrogate)  # before the others: their messages name keys as given
-        if found:
-            where = ", ".join(f"{info.field_name}{p}" for p in found)
-            raise ValueError(f"text must be valid Unicode (no lone surrogates such as \\ud800): {where}")
-        found = paths_where(value, has_nul)
-        if found:
-            where = ", ".join(f"{info.field_name}{p}" for p in found)
-            raise ValueError(f"text cannot contain NUL (\\u0000) characters, which PostgreSQL cannot store: {where}")
-        found = paths_where(value, is_non_finite)
-        if found:
-            where = ", ".join(f"{info.field_name}{p}" for p in found)
-            raise ValueError(f"numbers must be finite (JSON has no NaN or Infinity): {where}")
+        problem = unstorable(value, info.field_name or "")
+        if problem:
+            message, paths = problem
+            raise ValueError(f"{message}: {', '.join(paths)}")
         return value

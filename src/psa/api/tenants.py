@@ -18,7 +18,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from sse_starlette.sse import EventSourceResponse
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -27,7 +26,7 @@ from psa.api.auth import Authorized
 from psa.api.bodies import RequestBody
 from psa.api.problem import PROBLEM_RESPONSES, ApiProblem, Problem
 from psa.api.state import ApiState, api_state
-from psa.db.engine import DIRECTORY_ROLE, tenant_transaction
+from psa.db.engine import directory_transaction
 from psa.domain.api_keys import Principal
 from psa.domain.tenants import list_tenants
 from psa.provisioning.client import (
@@ -170,8 +169,7 @@ async def tenants(
 ) -> list[TenantSummary]:
     """Every tenant with its first admin, newest first. Read as ``psa_api_directory`` (SELECT on tenants and
     their admins across tenants, nothing else), after the management check."""
-    async with tenant_transaction(api.engine, principal.tenant) as conn:
-        await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
+    async with directory_transaction(api.engine, principal.tenant) as conn:
         rows = await list_tenants(conn, limit=limit)
     return [
         TenantSummary(

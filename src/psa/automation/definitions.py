@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
 import re
 import uuid
@@ -48,6 +47,7 @@ from psa.db.schema import workflow_definition_versions as versions_table
 from psa.db.schema import workflow_definitions as definitions_table
 from psa.domain.errors import ConflictError, NotFoundError
 from psa.domain.errors import ValidationError as DomainValidationError
+from psa.jsonutil import canonical_hash
 
 # -- the definition model ----------------------------------------------------------------------------
 
@@ -683,14 +683,9 @@ class PublishedVersion:
         return self.definition.get("trigger")
 
 
-def canonical_json(value: Any) -> str:
-    """Sorted keys, compact separators: the text hashed into ``definition_hash``."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def definition_hash(definition: Mapping[str, Any]) -> str:
     """SHA-256 hex of the canonical JSON of ``definition``."""
-    return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
+    return canonical_hash(definition)
 
 
 def workflow_id_for(tenant: UUID, definition_id: str, key: str | None = None) -> UUID:

@@ -3,13 +3,13 @@ through unchanged and are never re-mapped from message text)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from psa.domain.errors import ConflictError, DomainError, NotFoundError
+from psa.timeutil import utc_now_iso
 
 Category = Literal[
     "ValidationError", "ActionError", "TransientError", "ExpressionError", "TimeoutError", "Cancellation"
@@ -26,11 +26,6 @@ Code = Literal[
 ]
 
 
-def now_iso() -> str:
-    """Current UTC time, ISO-8601 with ``Z`` and milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class ActionErrorInfo(BaseModel):
     """``{category, code, message, details, node_path, at}``: the shape every failure carries, through the
     ledger, the Temporal activity boundary and into ``captureErrorAs``."""
@@ -40,7 +35,7 @@ class ActionErrorInfo(BaseModel):
     message: str
     details: dict[str, Any] | None = None
     node_path: str | None = None
-    at: str = Field(default_factory=now_iso)
+    at: str = Field(default_factory=utc_now_iso)
 
 
 class ActionFailure(Exception):

@@ -48,7 +48,8 @@ from jsonata import Jsonata
 from jsonata.parser import Parser
 from jsonata.utils import Utils
 
-from psa.automation.errors import ActionErrorInfo, ActionFailure, now_iso
+from psa.automation.errors import ActionErrorInfo, ActionFailure
+from psa.timeutil import utc_now_iso
 
 ALLOWED_FUNCTIONS: tuple[str, ...] = ("nowIso", "coalesce", "len", "toString", "append")
 MAX_RESULT_BYTES = 256 * 1024
@@ -435,7 +436,7 @@ def _now_source(now: str | Callable[[], str] | None, context: Mapping[str, Any])
 
     def current() -> str:  # one value per evaluation
         if not cache:
-            cache.append(now_iso())
+            cache.append(utc_now_iso())
         return cache[0]
 
     return current
@@ -495,11 +496,6 @@ def evaluate(
 
 
 # -- mappings ----------------------------------------------------------------------------------------
-
-
-def is_expr(value: Any) -> bool:
-    """Whether ``value`` is an expression object ``{"$expr": ...}``."""
-    return isinstance(value, dict) and "$expr" in value
 
 
 def pointer_escape(key: str) -> str:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
     from psa.automation import expressions
     from psa.automation.errors import ActionErrorInfo, ActionFailure
+    from psa.timeutil import iso_z, parse_iso
 
 RUN_WORKFLOW_PREFIX = "automation-run-"
 ACTION_TIMEOUT = timedelta(seconds=60)
@@ -324,7 +325,7 @@ class AutomationRunWorkflow:
             "local": local,
             "meta": self._scopes["meta"],
             "error": self._scopes["error"],
-            "__now__": workflow.now().isoformat().replace("+00:00", "Z"),
+            "__now__": iso_z(workflow.now()),
         }
 
     def _eval(self, expr: Any, path: str) -> Any:
@@ -374,7 +375,7 @@ class AutomationRunWorkflow:
 
     def _end(self, record: StepRecord, status: str, error: ActionErrorInfo | None = None) -> None:
         record.status, record.completed_at = status, _now()
-        started, ended = _parse(record.started_at), workflow.now()
+        started, ended = parse_iso(record.started_at), workflow.now()
         record.duration_ms = max(0, int((ended - started).total_seconds() * 1000))
         record.error_json = error.model_dump() if error else None
         if record not in self._pending:
@@ -405,13 +406,7 @@ class AutomationRunWorkflow:
 
 
 def _now() -> str:
-    return workflow.now().isoformat().replace("+00:00", "Z")
-
-
-def _parse(value: str):
-    from datetime import datetime
-
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return iso_z(workflow.now())
 
 
 def _error(category: str, message: str, path: str, code: str | None = None) -> ActionErrorInfo:

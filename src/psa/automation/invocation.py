@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -42,15 +41,12 @@ from psa.automation import permissions
 from psa.automation.errors import ActionFailure, from_domain, validation_failure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry
 from psa.db.engine import tenant_transaction
-from psa.db.storable import has_nul, paths_where
+from psa.db.storable import unstorable
 from psa.domain.errors import DomainError
+from psa.jsonutil import canonical_hash, canonical_json
+from psa.timeutil import iso_z
 
 DIRECT_STEP_PATH = "direct"
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted-key, compact JSON (UUIDs and datetimes as strings): the input of every hash."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 LEDGER_KEY_MAX = 255
@@ -68,7 +64,7 @@ def engine_key(run_id: UUID | None, step_path: str, action_id: str, version: int
         "version": version,
         "input": parsed_input,
     }
-    return hashlib.sha256(canonical_json(call).encode()).hexdigest()
+    return canonical_hash(call)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,11 +107,11 @@ async def invoke_action(
     except PydanticValidationError as exc:
         raise _at(validation_failure(exc, prefix="input."), step_path) from None
     input_json = parsed.model_dump(mode="json")
-    nul = paths_where(input_json, has_nul, "input")
-    if nul:  # PostgreSQL text and jsonb cannot store NUL: refuse it here, before the ledger row
-        message = "text cannot contain NUL (\\u0000) characters"
-        fields = [{"path": path, "message": message} for path in nul]
-        summary = "; ".join(f"{path}: {message}" for path in nul)
+    problem = unstorable(input_json, "input")
+    if problem:  # PostgreSQL text and jsonb cannot store it: refuse it here, before the ledger row
+        message, paths = problem
+        fields = [{"path": path, "message": message} for path in paths]
+        summary = "; ".join(f"{path}: {message}" for path in paths)
         raise _at(ActionFailure.of("ValidationError", "VALIDATION_ERROR", summary, {"fields": fields}), step_path)
     key = idempotency_key or _action_key(action, input_json)
     if key is None:
@@ -271,7 +267,7 @@ async def _execute(
     async def emit(
         event_type: str, payload: dict[str, Any], idempotency_key: str, occurred_at: datetime | None = None
     ) -> None:
-        at = (occurred_at or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+        at = iso_z(occurred_at or datetime.now(UTC))
         body = {**payload, "tenantId": str(tenant), "occurredAt": at, "actorType": "USER", "actorUserId": str(actor)}
         effects.events.append(
             {

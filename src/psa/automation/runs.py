@@ -21,10 +21,12 @@ from temporalio.exceptions import ApplicationError
 from psa.automation import definitions
 from psa.automation.errors import ActionFailure
 from psa.automation.interpreter import RUN_WORKFLOW_PREFIX, ActionCall, AutomationRunWorkflow, Projection, RunInput
-from psa.automation.invocation import canonical_json, invoke_action
+from psa.automation.invocation import invoke_action
 from psa.automation.registry import ActionRegistry
 from psa.db.engine import tenant_transaction
 from psa.domain.errors import NotFoundError
+from psa.jsonutil import canonical_json
+from psa.timeutil import parse_iso
 
 
 def run_workflow_id(run_id: UUID | str) -> str:
@@ -138,7 +140,7 @@ async def _insert_run(conn, tenant, run_id, published, payload, trigger_type, tr
             "workflowVersion": published.version,
             "triggerType": trigger_type,
             "eventType": event_type,
-            "payloadSizeBytes": len(canonical_json(payload)),
+            "payloadSizeBytes": len(canonical_json(payload).encode()),
         }
         await conn.execute(
             RUN_LOG,
@@ -289,4 +291,4 @@ class AutomationActivities:
 
 
 def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return parse_iso(value) if value else None

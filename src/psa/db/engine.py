@@ -1,8 +1,9 @@
 """Async engine and transactions (SQLAlchemy 2 Core, psycopg 3).
 
 Every tenant-scoped unit of work runs in ``tenant_transaction``, which sets ``app.current_tenant`` for the
-transaction (``set_config(..., true)``). Every query still filters by tenant explicitly; the setting is the
-hook for the row-level security policies DESIGN.md plans for the API's database role.
+transaction (``set_config(..., true)``). Every query still filters by tenant explicitly; the setting is what the
+row-level security policies of the API's database role (migration 0006) check (docs/architecture.md, "Tenant
+isolation").
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ API_ROLE = "psa_api"
 for it by ``app.current_tenant``."""
 DIRECTORY_ROLE = "psa_api_directory"
 """Read-only role (migration 0006) that sees tenants and their admins across tenants: the management tenant's
-tenant listing switches to it with ``SET LOCAL ROLE`` after its permission check."""
+tenant listing switches to it (``directory_transaction``) after its permission check."""
 
 
 def make_api_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
@@ -74,4 +75,14 @@ async def tenant_transaction(engine: AsyncEngine, tenant: UUID | str | None) -> 
     async with engine.begin() as conn:
         if tenant is not None:
             await conn.execute(text("SELECT set_config('app.current_tenant', :t, true)"), {"t": str(tenant)})
+        yield conn
+
+
+@asynccontextmanager
+async def directory_transaction(engine: AsyncEngine, tenant: UUID) -> AsyncIterator[AsyncConnection]:
+    """A ``tenant_transaction`` that acts as the read-only ``psa_api_directory`` role (``SET LOCAL ROLE``) for its
+    duration: it reads tenants and their admins across tenants and can write nothing. For the management
+    tenant's tenant listing, after its permission check."""
+    async with tenant_transaction(engine, tenant) as conn:
+        await conn.execute(text(f"SET LOCAL ROLE {DIRECTORY_ROLE}"))
         yield conn

@@ -1,6 +1,7 @@
 """What PostgreSQL ``text`` and ``jsonb`` cannot store, found before a write fails on it: NUL characters, lone
 UTF-16 surrogates (``"\\ud800"``: no UTF-8 text holds one) and non-finite numbers (JSON has no NaN or Infinity).
-One walker, ``paths_where``, finds them anywhere in a JSON-like value."""
+One walker, ``paths_where``, finds them anywhere in a JSON-like value, and ``unstorable`` is the one guard every
+boundary (API bodies and path parameters, action inputs) applies with the same messages."""
 
 from __future__ import annotations
 
@@ -51,3 +52,24 @@ def paths_where(value: Any, bad: Callable[[Any], bool], path: str = "") -> list[
     if isinstance(value, list | tuple):
         return [p for index, item in enumerate(value) for p in paths_where(item, bad, f"{path}.{index}")]
     return [path] if bad(value) else []
+
+
+NUL_MESSAGE = "text cannot contain NUL (\\u0000) characters, which PostgreSQL cannot store"
+SURROGATE_MESSAGE = "text must be valid Unicode (no lone surrogates such as \\ud800)"
+NON_FINITE_MESSAGE = "numbers must be finite (JSON has no NaN or Infinity)"
+CHECKS: tuple[tuple[Callable[[Any], bool], str], ...] = (
+    (has_lone_surrogate, SURROGATE_MESSAGE),  # first: the other messages name keys as given
+    (has_nul, NUL_MESSAGE),
+    (is_non_finite, NON_FINITE_MESSAGE),
+)
+
+
+def unstorable(value: Any, path: str = "") -> tuple[str, list[str]] | None:
+    """The first kind of unstorable content found in ``value`` (lone surrogates, then NUL, then non-finite
+    numbers) as ``(message, paths)``, the paths dotted under ``path`` as ``paths_where`` gives them; ``None``
+    when PostgreSQL can store all of it."""
+    for bad, message in CHECKS:
+        found = paths_where(value, bad, path)
+        if found:
+            return message, found
+    return None

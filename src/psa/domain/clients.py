@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.domain.documents import delete_entity_documents
 from psa.domain.errors import (
     ConflictError,
     DomainError,
@@ -38,7 +39,7 @@ from psa.domain.errors import (
     ValidationError,
     validation_error_from_pydantic,
 )
-from psa.domain.users import normalize_email
+from psa.domain.values import PHONE_MATCH_MIN_DIGITS, PhoneMatch, normalize_email, phone_digits
 
 CLIENT_NAME_MAX = 255
 URL_MAX = 2048
@@ -500,7 +501,6 @@ async def delete_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) ->
     """Delete a client; its locations, contacts, tax and email settings cascade, and the tag mappings and
     documents (notes documents, unless shared) of the client and its contacts are removed too (the reference
     orphaned them, spec §7-5). Returns the number of clients deleted (0 or 1)."""
-    from psa.domain.documents import delete_entity_documents  # documents imports the contacts module
 
     contact_ids = await conn.scalars(
         text("SELECT contact_name_id FROM contacts WHERE tenant = :tenant AND client_id = :client_id"),
@@ -527,8 +527,6 @@ async def delete_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) ->
 
 # -- lookups, locations and guardrails used by the clients.* workflow actions (spec runtime §3.2) ---
 
-PhoneMatch = Literal["exact", "last7", "last10"]
-PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 1, "last7": 7, "last10": 10}
 SEARCH_SORT_COLUMNS = {"name": "client_name", "updated_at": "updated_at"}
 # Default-location fields: NOT NULL columns get '' when a patch clears them.
 LOCATION_FIELDS = (
@@ -558,11 +556,6 @@ _DUPLICATED_COLUMNS = (
 )
 # Properties that identify one client and so are never copied to a duplicate (the tracked-tenant unique index).
 _UNIQUE_PROPERTIES = ("tenant_id",)
-
-
-def phone_digits(phone: str) -> str:
-    """Digits only: "+1 (555) 010-0000" -> "15550100000" (reference: phone normalisation, spec runtime §2.8)."""
-    return re.sub(r"\D", "", phone or "")
 
 
 class LocationPhoneMatch(BaseModel):

@@ -16,18 +16,17 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from psa.domain.clients import PhoneMatch, phone_digits
+from psa.domain.documents import delete_entity_documents
 from psa.domain.errors import (
     ConflictError,
     EmailExistsError,
@@ -35,8 +34,7 @@ from psa.domain.errors import (
     ValidationError,
     validation_error_from_pydantic,
 )
-from psa.domain.tenants import clean_name
-from psa.domain.users import normalize_email
+from psa.domain.values import PhoneMatch, UtcDatetime, clean_name, normalize_email, phone_digits
 
 PHONE_TYPES = ("work", "mobile", "home", "fax", "other")
 EMAIL_TYPES = ("work", "personal", "billing", "other")
@@ -55,8 +53,6 @@ EMAIL_CONSTRAINTS = frozenset(
         "additional_email_is_contact_email",
     }
 )
-# Timestamps are reported in UTC (ISO-8601 with ``Z`` in JSON), whatever the database session's time zone.
-UtcDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
 _TYPE_TABLES = {
     "phone": ("contact_phone_type_definitions", "contact_phone_type_id"),
     "email": ("contact_email_type_definitions", "contact_email_type_id"),
@@ -590,7 +586,6 @@ async def delete_contact(conn: AsyncConnection, tenant: UUID, contact_id: UUID) 
     and documents (its notes document, unless shared) go first; its phone rows, additional addresses and
     portal user cascade. Custom type labels and tag definitions stay. Returns the number of contacts deleted
     (0 or 1). Reference: the contacts.delete cleanup (spec runtime §3.1)."""
-    from psa.domain.documents import delete_entity_documents  # documents imports this module
 
     await delete_entity_documents(conn, tenant, "contact", contact_id)
     result = await conn.execute(

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.db.schema import DOCUMENT_ENTITY_TYPES
-from psa.domain.contacts import UtcDatetime
 from psa.domain.errors import NotFoundError, ValidationError
+from psa.domain.values import UtcDatetime
 
 NoteEntityType = Literal["client", "contact"]
 

@@ -19,9 +19,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from psa.domain.contacts import UtcDatetime
 from psa.domain.errors import ConflictError, NotFoundError, ValidationError
-from psa.domain.tickets import contact_client, require_client
+from psa.domain.lookups import contact_client, require_client
+from psa.domain.values import UtcDatetime
 
 Visibility = Literal["internal", "client_visible"]
 DURATION_MAX = 2**31 - 1

@@ -25,9 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.db.schema import QUOTE_STATUSES
-from psa.domain.contacts import UtcDatetime
 from psa.domain.errors import NotFoundError, ValidationError
-from psa.domain.tickets import contact_client, next_number, require_client
+from psa.domain.lookups import contact_client, next_number, require_client
+from psa.domain.values import UtcDatetime
 
 QuoteStatus = Literal[
     "draft",
@@ -329,18 +329,6 @@ async def add_activity(
             },
         )
     ).scalar_one()
-
-
-async def quote_activities(conn: AsyncConnection, tenant: UUID, quote_id: UUID) -> list[dict[str, Any]]:
-    """The quote's activity log, oldest first: ``{activity_type, description, performed_by, metadata}``."""
-    result = await conn.execute(
-        text(
-            """SELECT activity_type, description, performed_by, metadata FROM quote_activities
-                WHERE tenant = :tenant AND quote_id = :id ORDER BY created_at, activity_id"""
-        ),
-        {"tenant": tenant, "id": quote_id},
-    )
-    return [dict(row._mapping) for row in result]
 
 
 async def create_quote(

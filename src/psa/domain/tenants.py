@@ -6,46 +6,19 @@ step writes nothing twice (DESIGN.md "Idempotent steps"); the caller derives the
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from slugify import slugify
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.config import Settings
 from psa.domain import clients
-from psa.domain.errors import DuplicateError, ValidationError
-
-NAME_MAX = 255
-SLUG_MAX = 63
-PRODUCT_CODES = ("psa", "algadesk")
-TENANT_EMAIL_PROVIDERS = ("smtp", "resend", "hybrid", "microsoft")
-
-
-def clean_name(value: str | None, *, field: str, required: bool = True) -> str | None:
-    """Trim a display name. Raises ValidationError (with ``field``) when blank but required, or longer
-    than 255 characters (reference column limits)."""
-    cleaned = (value or "").strip()
-    if not cleaned:
-        if required:
-            raise ValidationError(f"{field} is required", field=field)
-        return None
-    if len(cleaned) > NAME_MAX:
-        raise ValidationError(f"{field} must be at most {NAME_MAX} characters (got {len(cleaned)})", field=field)
-    return cleaned
-
-
-def tenant_slug(tenant_name: str) -> str:
-    """URL-safe business key of a tenant ("Acme Corp" -> "acme-corp"), at most 63 characters.
-
-    Raises ValidationError when the name has no letter or digit to build a slug from.
-    """
-    slug = slugify(tenant_name, max_length=SLUG_MAX, word_boundary=True)
-    if not slug:
-        raise ValidationError("tenant_name must contain at least one letter or digit", field="tenant_name")
-    return slug
+from psa.domain.errors import DuplicateError, NotFoundError, ValidationError
+from psa.domain.values import TENANT_EMAIL_PROVIDERS, tenant_slug
 
 
 @dataclass(frozen=True)
@@ -257,3 +230,42 @@ async def delete_tenant(conn: AsyncConnection, *, tenant: UUID, slug: str) -> in
         text("DELETE FROM tenants WHERE tenant = :t AND slug = :slug"), {"t": tenant, "slug": slug}
     )
     return result.rowcount
+
+
+@functools.lru_cache(maxsize=8)
+def management_slug(name: str) -> str:
+    """The slug of the configured management tenant name (``tenant_slug``, computed once per name)."""
+    return tenant_slug(name)
+
+
+def is_management_tenant(settings: Settings, tenant: UUID, slug: str) -> bool:
+    """Whether the tenant ``tenant`` (slug ``slug``) is the management tenant: by ``PSA_MANAGEMENT_TENANT_ID``
+    when set, else by the slug of ``PSA_MANAGEMENT_TENANT_NAME``. ``resolve_management_tenant`` applies the same
+    rule against the database (docs/provisioning.md, "Customer tracking")."""
+    if settings.management_tenant_id is not None:
+        return tenant == settings.management_tenant_id
+    return slug == management_slug(settings.management_tenant_name)
+
+
+async def resolve_management_tenant(conn: AsyncConnection, settings: Settings) -> UUID:
+    """The management tenant's id: ``PSA_MANAGEMENT_TENANT_ID`` (alias ``NINEMINDS_TENANT_ID``) when set,
+    else the tenant whose slug is that of ``PSA_MANAGEMENT_TENANT_NAME``.
+
+    Raises NotFoundError with a message saying what to set or run when that tenant does not exist.
+    """
+    if settings.management_tenant_id is not None:
+        if not await tenant_exists(conn, settings.management_tenant_id):
+            raise NotFoundError(
+                f"management tenant {settings.management_tenant_id} (PSA_MANAGEMENT_TENANT_ID) does not exist",
+                field="management_tenant_id",
+            )
+        return settings.management_tenant_id
+    name = settings.management_tenant_name
+    found = await get_tenant_by_slug(conn, management_slug(name))
+    if found is None:
+        raise NotFoundError(
+            f"management tenant '{name}' not found: run `psa tenants bootstrap-management --name \"{name}\"` "
+            "or set PSA_MANAGEMENT_TENANT_ID",
+            field="management_tenant_name",
+        )
+    return found.tenant

@@ -18,8 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from psa.domain.contacts import UtcDatetime
 from psa.domain.errors import ConflictError, NotFoundError, ValidationError
+from psa.domain.lookups import contact_client, location_client, next_number, require_client
+from psa.domain.values import UtcDatetime
 
 TICKET_ENTITY_TYPE = "TICKET"
 TICKET_PREFIX = "TIC"
@@ -78,42 +79,6 @@ class TicketContactAssignment(BaseModel):
     current_contact_id: UUID | None
 
 
-# -- numbering -------------------------------------------------------------------------------------
-
-
-async def next_number(
-    conn: AsyncConnection,
-    tenant: UUID,
-    entity_type: str = TICKET_ENTITY_TYPE,
-    *,
-    prefix: str = TICKET_PREFIX,
-    padding: int = TICKET_PADDING,
-    initial: int = TICKET_INITIAL_NUMBER,
-) -> str:
-    """The next number of the tenant's ``entity_type`` series, e.g. ``TIC001000``, ``TIC001001``, ...
-
-    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: the first call creates the series row at
-    ``initial`` (with ``prefix`` and ``padding``), later calls take ``max(last + 1, initial_value)`` under the
-    row lock, so concurrent transactions never get the same number (the second waits for the first to end).
-    A rolled-back transaction leaves a gap. An existing series keeps its stored prefix and padding. Numbers
-    longer than the padding are not truncated (the reference's ``lpad`` cut them).
-    Reference: SQL function generate_next_number (spec provisioning §4).
-    """
-    row = (
-        await conn.execute(
-            text(
-                """INSERT INTO next_number (tenant, entity_type, last_number, initial_value, prefix, padding_length)
-                   VALUES (:tenant, :entity_type, :initial, :initial, :prefix, :padding)
-                   ON CONFLICT (tenant, entity_type) DO UPDATE
-                      SET last_number = GREATEST(next_number.last_number + 1, next_number.initial_value)
-                   RETURNING last_number, prefix, padding_length"""
-            ),
-            {"tenant": tenant, "entity_type": entity_type, "initial": initial, "prefix": prefix, "padding": padding},
-        )
-    ).one()
-    return f"{row.prefix or ''}{str(row.last_number).zfill(row.padding_length or 0)}"
-
-
 # -- reads -----------------------------------------------------------------------------------------
 
 
@@ -159,53 +124,6 @@ async def count_tickets_for_contact(conn: AsyncConnection, tenant: UUID, contact
         {"tenant": tenant, "contact_id": contact_id},
     )
     return result.scalar_one()
-
-
-# -- shared checks (also used by psa.domain.interactions) --------------------------------------------
-
-
-async def require_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> None:
-    """Raises NotFoundError("Client not found", field="client_id") unless the client exists in the tenant;
-    locks it against deletion until commit."""
-    result = await conn.execute(
-        text("SELECT 1 FROM clients WHERE tenant = :tenant AND client_id = :id FOR KEY SHARE"),
-        {"tenant": tenant, "id": client_id},
-    )
-    if result.first() is None:
-        raise NotFoundError("Client not found", field="client_id")
-
-
-async def contact_client(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> UUID | None:
-    """The client of the contact (None when unassigned). Raises NotFoundError("Contact not found",
-    field="contact_id"). Locks the contact against deletion until commit."""
-    row = (
-        await conn.execute(
-            text(
-                """SELECT client_id FROM contacts WHERE tenant = :tenant AND contact_name_id = :id
-                   FOR KEY SHARE"""
-            ),
-            {"tenant": tenant, "id": contact_id},
-        )
-    ).first()
-    if row is None:
-        raise NotFoundError("Contact not found", field="contact_id")
-    return row.client_id
-
-
-async def location_client(conn: AsyncConnection, tenant: UUID, location_id: UUID) -> UUID:
-    """The client owning the location. Raises NotFoundError("Location not found", field="location_id")."""
-    row = (
-        await conn.execute(
-            text(
-                """SELECT client_id FROM client_locations WHERE tenant = :tenant AND location_id = :id
-                   FOR KEY SHARE"""
-            ),
-            {"tenant": tenant, "id": location_id},
-        )
-    ).first()
-    if row is None:
-        raise NotFoundError("Location not found", field="location_id")
-    return row.client_id
 
 
 async def _ticket_status(conn: AsyncConnection, tenant: UUID, status_id: UUID | None) -> tuple[UUID | None, bool]:
@@ -280,7 +198,9 @@ async def create_ticket(
     if location_id is not None and location_client_id != client_id:
         raise ValidationError("location_id must belong to the selected client", field="location_id")
     status, closed = await _ticket_status(conn, tenant, status_id)
-    number = await next_number(conn, tenant)
+    number = await next_number(
+        conn, tenant, TICKET_ENTITY_TYPE, prefix=TICKET_PREFIX, padding=TICKET_PADDING, initial=TICKET_INITIAL_NUMBER
+    )
     try:
         async with conn.begin_nested():
             result = await conn.execute(

@@ -9,34 +9,15 @@ from dataclasses import dataclass
 from uuid import UUID, uuid5
 
 import bcrypt
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from psa.domain.errors import DuplicateError, NotFoundError, ValidationError
+from psa.domain.errors import DuplicateError, NotFoundError
 
 PASSWORD_LENGTH = 16
 PASSWORD_CLASSES = (string.ascii_uppercase, string.ascii_lowercase, string.digits, "!@#$%^&*-_=+")
-EMAIL_MAX = 254
 UNUSABLE_PASSWORD = "!"  # not a bcrypt hash: verify_password is always False (the Unix locked-account convention)
 SERVICE_USER_NAMESPACE = UUID("3b0e7c0e-5d1a-4a59-8d0c-5e6b8f1f2a77")
-
-
-def normalize_email(email: str | None, *, field: str = "email") -> str:
-    """Syntax-check ``email`` with email-validator (no DNS) and return it lower-cased.
-
-    Raises ValidationError (with ``field``) for blank or invalid addresses.
-    """
-    candidate = (email or "").strip()
-    if not candidate:
-        raise ValidationError(f"{field} is required", field=field)
-    if len(candidate) > EMAIL_MAX:
-        raise ValidationError(f"{field} must be at most {EMAIL_MAX} characters", field=field)
-    try:
-        info = validate_email(candidate, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValidationError(f"{field} is not a valid email address: {exc}", field=field) from exc
-    return info.normalized.lower()
 
 
 def generate_temporary_password(length: int = PASSWORD_LENGTH) -> str:

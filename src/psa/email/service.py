@@ -8,12 +8,14 @@ an exception.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -66,6 +68,34 @@ def _sender_domain(settings: Settings) -> str:
     return domain or "psa.localhost"
 
 
+def _compose(
+    settings: Settings,
+    *,
+    email_type: str,
+    to: str | Address,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    headers: dict[str, str],
+) -> EmailMessage:
+    """One ``multipart/alternative`` message (``<template>.txt.j2``, then the autoescaped ``<template>.html.j2``)
+    from ``settings.email_from`` with ``Date`` (UTC), a ``Message-ID`` on the sender's domain,
+    ``X-PSA-Email-Type: email_type`` and ``headers``. Raises ``ValueError`` when an address or header value
+    cannot be represented (e.g. contains CR/LF)."""
+    message = EmailMessage()
+    message["From"] = settings.email_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(idstring=template, domain=_sender_domain(settings))
+    for name, value in headers.items():
+        message[name] = value
+    message["X-PSA-Email-Type"] = email_type
+    message.set_content(_environment(False).get_template(f"{template}.txt.j2").render(context))
+    message.add_alternative(_environment(True).get_template(f"{template}.html.j2").render(context), subtype="html")
+    return message
+
+
 def render_welcome(settings: Settings, msg: WelcomeEmail) -> EmailMessage:
     """Build the welcome email as a ``multipart/alternative`` message (text/plain, then text/html).
 
@@ -88,95 +118,16 @@ def render_welcome(settings: Settings, msg: WelcomeEmail) -> EmailMessage:
         "temporary_password": msg.temporary_password.get_secret_value(),
         "current_year": datetime.now(UTC).year,
     }
-    text = _environment(False).get_template("welcome.txt.j2").render(context)
-    html = _environment(True).get_template("welcome.html.j2").render(context)
-
-    message = EmailMessage()
-    message["From"] = settings.email_from
-    display_name = f"{msg.first_name} {msg.last_name}".strip()
     local, _, domain = msg.email.rpartition("@")
-    message["To"] = Address(display_name=display_name, username=local, domain=domain)
-    message["Subject"] = welcome_subject(settings)
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(idstring="welcome", domain=_sender_domain(settings))
-    message["X-PSA-Tenant-Id"] = msg.tenant_id
-    message["X-PSA-Email-Type"] = EMAIL_TYPE_WELCOME
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return message
-
-
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, _REDACTED) if secret else text
-
-
-def _describe(exc: BaseException, secret: str) -> str:
-    return _scrub(f"{type(exc).__name__}: {exc}", secret)
-
-
-async def send_welcome_email(
-    settings: Settings, msg: WelcomeEmail, *, provider: EmailProvider | None = None
-) -> EmailResult:
-    """Validate the recipient, render the welcome email and deliver it.
-
-    ``provider`` defaults to ``build_provider(settings)`` (outbox or SMTP per ``settings.email_provider``).
-    Returns an ``EmailResult``; never raises for delivery problems: an invalid recipient or any
-    provider exception gives ``email_sent=False`` with ``error="<ExceptionClass>: <message>"``,
-    with the temporary password scrubbed out. The outcome is logged on logger ``psa.email``
-    (tenant id, user id, recipient, provider, message id; never the password).
-    """
-    secret = msg.temporary_password.get_secret_value()
-    provider_name = provider.name if provider is not None else settings.email_provider
-    log_ctx = {"tenant_id": msg.tenant_id, "user_id": msg.user_id, "provider": provider_name}
-
-    try:
-        validated = validate_email(msg.email, check_deliverability=False)
-    except EmailNotValidError as exc:
-        error = _scrub(f"{type(exc).__name__}: invalid recipient address {msg.email!r}: {exc}", secret)
-        logger.warning(
-            "welcome email not sent: invalid recipient tenant_id=%s user_id=%s: %s",
-            msg.tenant_id,
-            msg.user_id,
-            error,
-            extra=log_ctx,
-        )
-        return EmailResult(email_sent=False, provider=provider_name, error=error)
-
-    message: EmailMessage | None = None
-    try:
-        message = render_welcome(settings, msg.model_copy(update={"email": validated.normalized}))
-        if provider is None:
-            provider = build_provider(settings)
-        result = await provider.send(message)
-    except Exception as exc:  # delivery problems are reported, not raised
-        error = _describe(exc, secret)
-        logger.warning(
-            "welcome email not sent tenant_id=%s user_id=%s to=%s provider=%s: %s",
-            msg.tenant_id,
-            msg.user_id,
-            validated.normalized,
-            provider_name,
-            error,
-            extra=log_ctx,
-        )
-        return EmailResult(
-            email_sent=False,
-            message_id=message["Message-ID"] if message is not None else None,
-            provider=provider_name,
-            error=error,
-        )
-
-    logger.info(
-        "welcome email sent tenant_id=%s user_id=%s to=%s provider=%s message_id=%s location=%s",
-        msg.tenant_id,
-        msg.user_id,
-        validated.normalized,
-        result.provider,
-        result.message_id,
-        result.location,
-        extra=log_ctx,
+    return _compose(
+        settings,
+        email_type=EMAIL_TYPE_WELCOME,
+        to=Address(display_name=f"{msg.first_name} {msg.last_name}".strip(), username=local, domain=domain),
+        subject=welcome_subject(settings),
+        template="welcome",
+        context=context,
+        headers={"X-PSA-Tenant-Id": msg.tenant_id},
     )
-    return result
 
 
 def render_quote(settings: Settings, msg: QuoteEmail) -> EmailMessage:
@@ -184,55 +135,107 @@ def render_quote(settings: Settings, msg: QuoteEmail) -> EmailMessage:
     ``msg.recipients`` at once, with ``X-PSA-Email-Type: quote`` and ``X-PSA-Quote-Id``. Reference:
     crm.send_quote (text = the message, else a default text, then "View quote: {link}").
     Raises ``ValueError`` when an address or header value cannot be represented."""
-    context = msg.model_dump()
-    text = _environment(False).get_template("quote.txt.j2").render(context)
-    html = _environment(True).get_template("quote.html.j2").render(context)
-    message = EmailMessage()
-    message["From"] = settings.email_from
-    message["To"] = ", ".join(msg.recipients)
-    message["Subject"] = msg.subject
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(idstring="quote", domain=_sender_domain(settings))
-    message["X-PSA-Tenant-Id"] = msg.tenant_id
-    message["X-PSA-Email-Type"] = EMAIL_TYPE_QUOTE
-    message["X-PSA-Quote-Id"] = msg.quote_id
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return message
+    return _compose(
+        settings,
+        email_type=EMAIL_TYPE_QUOTE,
+        to=", ".join(msg.recipients),
+        subject=msg.subject,
+        template="quote",
+        context=msg.model_dump(),
+        headers={"X-PSA-Tenant-Id": msg.tenant_id, "X-PSA-Quote-Id": msg.quote_id},
+    )
+
+
+def _scrub(text: str, secret: str) -> str:
+    return text.replace(secret, _REDACTED) if secret else text
+
+
+async def _deliver(
+    settings: Settings,
+    *,
+    kind: str,
+    recipients: list[str],
+    build: Callable[[list[str]], EmailMessage],
+    provider: EmailProvider | None,
+    secret: str = "",
+    log_fields: dict[str, str],
+) -> EmailResult:
+    """Validate ``recipients`` (syntax only), ``build`` the message for their normalised forms and send it
+    through ``provider`` (default ``build_provider(settings)``). Never raises for delivery problems: an
+    invalid recipient or any exception gives ``email_sent=False`` with ``error="<ExceptionClass>: <message>"``,
+    ``secret`` scrubbed out of it. Logs the outcome on ``psa.email`` as ``<kind> email sent`` / ``not sent``
+    with ``log_fields`` (never ``secret``)."""
+    provider_name = provider.name if provider is not None else settings.email_provider
+    fields = " ".join(f"{k}={v}" for k, v in log_fields.items())
+    normalized: list[str] = []
+    for recipient in recipients:
+        try:
+            normalized.append(validate_email(recipient, check_deliverability=False).normalized)
+        except EmailNotValidError as exc:
+            error = _scrub(f"{type(exc).__name__}: invalid recipient address {recipient!r}: {exc}", secret)
+            logger.warning("%s email not sent: invalid recipient %s: %s", kind, fields, error, extra=log_fields)
+            return EmailResult(email_sent=False, provider=provider_name, error=error)
+    message: EmailMessage | None = None
+    try:
+        message = build(normalized)
+        result = await (provider or build_provider(settings)).send(message)
+    except Exception as exc:  # delivery problems are reported, not raised
+        error = _scrub(f"{type(exc).__name__}: {exc}", secret)
+        logger.warning(
+            "%s email not sent %s to=%s provider=%s: %s",
+            kind,
+            fields,
+            ",".join(normalized),
+            provider_name,
+            error,
+            extra=log_fields,
+        )
+        return EmailResult(
+            email_sent=False,
+            message_id=message["Message-ID"] if message is not None else None,
+            provider=provider_name,
+            error=error,
+        )
+    logger.info(
+        "%s email sent %s to=%s provider=%s message_id=%s location=%s",
+        kind,
+        fields,
+        ",".join(normalized),
+        result.provider,
+        result.message_id,
+        result.location,
+        extra=log_fields,
+    )
+    return result
+
+
+async def send_welcome_email(
+    settings: Settings, msg: WelcomeEmail, *, provider: EmailProvider | None = None
+) -> EmailResult:
+    """Validate the recipient, render the welcome email and deliver it (``_deliver``: never raises for
+    delivery problems; the temporary password is scrubbed out of errors and never logged). ``provider``
+    defaults to ``build_provider(settings)`` (outbox or SMTP per ``settings.email_provider``)."""
+    return await _deliver(
+        settings,
+        kind="welcome",
+        recipients=[msg.email],
+        build=lambda to: render_welcome(settings, msg.model_copy(update={"email": to[0]})),
+        provider=provider,
+        secret=msg.temporary_password.get_secret_value(),
+        log_fields={"tenant_id": msg.tenant_id, "user_id": msg.user_id},
+    )
 
 
 async def send_quote_email(
     settings: Settings, msg: QuoteEmail, *, provider: EmailProvider | None = None
 ) -> EmailResult:
-    """Render and deliver one quote email through ``provider`` (default ``build_provider(settings)``).
-    Never raises for delivery problems: an invalid recipient or any provider exception gives
-    ``email_sent=False`` with ``error`` (reference crm.send_quote: "any send failure → email_sent:false")."""
-    provider_name = provider.name if provider is not None else settings.email_provider
-    message: EmailMessage | None = None
-    try:
-        recipients = [validate_email(r, check_deliverability=False).normalized for r in msg.recipients]
-        message = render_quote(settings, msg.model_copy(update={"recipients": recipients}))
-        result = await (provider or build_provider(settings)).send(message)
-    except Exception as exc:  # an invalid address or any delivery problem is reported, not raised
-        error = f"{type(exc).__name__}: {exc}"
-        logger.warning(
-            "quote email not sent tenant_id=%s quote_id=%s provider=%s: %s",
-            msg.tenant_id,
-            msg.quote_id,
-            provider_name,
-            error,
-        )
-        return EmailResult(
-            email_sent=False,
-            provider=provider_name,
-            error=error,
-            message_id=message["Message-ID"] if message is not None else None,
-        )
-    logger.info(
-        "quote email sent tenant_id=%s quote_id=%s provider=%s message_id=%s",
-        msg.tenant_id,
-        msg.quote_id,
-        result.provider,
-        result.message_id,
+    """Render and deliver one quote email to all of ``msg.recipients`` (``_deliver``: never raises for delivery
+    problems; reference crm.send_quote: "any send failure → email_sent:false")."""
+    return await _deliver(
+        settings,
+        kind="quote",
+        recipients=list(msg.recipients),
+        build=lambda to: render_quote(settings, msg.model_copy(update={"recipients": to})),
+        provider=provider,
+        log_fields={"tenant_id": msg.tenant_id, "quote_id": msg.quote_id},
     )
-    return result

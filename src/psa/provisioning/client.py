@@ -9,7 +9,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from psa.domain.tenants import clean_name, tenant_slug
+from psa.domain.values import clean_name, tenant_slug
 from psa.provisioning.types import CancelSignal, TenantCreationInput, TenantCreationState, UpdateRequest, UpdateResult
 from psa.provisioning.workflow import WORKFLOW_ID_PREFIX, TenantCreationWorkflow, workflow_id_for
 

@@ -29,7 +29,7 @@ from temporalio import activity
 
 from psa.config import Settings
 from psa.db.engine import tenant_transaction
-from psa.domain import clients, contacts, seeds, tags, tenants, users
+from psa.domain import clients, contacts, seeds, tags, tenants, users, values
 from psa.domain.errors import ConflictError, DomainError, DuplicateError, NotFoundError
 from psa.provisioning.failures import activity_errors
 from psa.provisioning.types import (
@@ -41,30 +41,6 @@ from psa.provisioning.types import (
 )
 
 PRODUCT_TAGS = {"algadesk": "AlgaDesk Customer"}  # reference: the AlgaDesk workflow's customerTag
-
-
-async def resolve_management_tenant(conn: AsyncConnection, settings: Settings) -> UUID:
-    """The management tenant's id: ``PSA_MANAGEMENT_TENANT_ID`` (alias ``NINEMINDS_TENANT_ID``) when set,
-    else the tenant whose slug is that of ``PSA_MANAGEMENT_TENANT_NAME``.
-
-    Raises NotFoundError with a message saying what to set or run when that tenant does not exist.
-    """
-    if settings.management_tenant_id is not None:
-        if not await tenants.tenant_exists(conn, settings.management_tenant_id):
-            raise NotFoundError(
-                f"management tenant {settings.management_tenant_id} (PSA_MANAGEMENT_TENANT_ID) does not exist",
-                field="management_tenant_id",
-            )
-        return settings.management_tenant_id
-    name = settings.management_tenant_name
-    found = await tenants.get_tenant_by_slug(conn, tenants.tenant_slug(name))
-    if found is None:
-        raise NotFoundError(
-            f"management tenant '{name}' not found: run `psa tenants bootstrap-management --name \"{name}\"` "
-            "or set PSA_MANAGEMENT_TENANT_ID",
-            field="management_tenant_name",
-        )
-    return found.tenant
 
 
 def customer_tag(settings: Settings, product_code: str) -> str:
@@ -133,7 +109,7 @@ async def ensure_customer_contact(
     """
     if not target.admin_email:
         raise NotFoundError(f"tenant '{target.slug}' has no admin user to record as a contact", field="admin_email")
-    email = users.normalize_email(target.admin_email, field="admin_email")
+    email = values.normalize_email(target.admin_email, field="admin_email")
     existing = await contacts.get_contact_by_email(conn, mgmt, email)
     if existing is None:
         full_name = " ".join(p for p in (target.admin_first_name, target.admin_last_name) if p) or email
@@ -245,7 +221,7 @@ class CustomerTrackingActivities:
     async def _management_tenant(self, conn: AsyncConnection, args: CustomerTrackingArgs) -> UUID:
         if args.management_tenant_id:
             return UUID(args.management_tenant_id)
-        return await resolve_management_tenant(conn, self.settings)
+        return await tenants.resolve_management_tenant(conn, self.settings)
 
     @activity.defn(name="create_customer_client")
     @activity_errors
@@ -435,7 +411,7 @@ async def reconcile(
     Raises NotFoundError when the management tenant is missing.
     """
     async with tenant_transaction(engine, None) as conn:
-        mgmt = await resolve_management_tenant(conn, settings)
+        mgmt = await tenants.resolve_management_tenant(conn, settings)
         targets = await tracking_targets(conn, mgmt)
     if only is not None:
         wanted = set(only)
@@ -479,9 +455,9 @@ async def bootstrap_management_tenant(engine: AsyncEngine, name: str, *, email: 
     """Create the management tenant ``name`` (tenant row, its own client, seeds, settings, service user) in one
     transaction, or return the existing tenant with that name's slug. Idempotent; the id is derived from the
     slug. Raises ValidationError for a blank or over-long name or an invalid email."""
-    name = tenants.clean_name(name, field="name") or ""
-    slug = tenants.tenant_slug(name)
-    email = users.normalize_email(email, field="email")
+    name = values.clean_name(name, field="name") or ""
+    slug = values.tenant_slug(name)
+    email = values.normalize_email(email, field="email")
     tenant = uuid5(MANAGEMENT_NAMESPACE, slug)
     async with tenant_transaction(engine, tenant) as conn:
         existing = await tenants.get_tenant_by_slug(conn, slug)

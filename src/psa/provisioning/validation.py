@@ -5,8 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from psa.domain.errors import ValidationError
-from psa.domain.tenants import PRODUCT_CODES, TENANT_EMAIL_PROVIDERS, clean_name, tenant_slug
-from psa.domain.users import normalize_email
+from psa.domain.values import PRODUCT_CODES, TENANT_EMAIL_PROVIDERS, clean_name, normalize_email, tenant_slug
 from psa.provisioning.types import AdminUser, TenantCreationInput, ValidatedRequest
 
 BILLING_SOURCES = ("stripe", "apple_iap", "manual")

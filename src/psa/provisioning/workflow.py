@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         WelcomeEmailArgs,
     )
     from psa.provisioning.validation import normalize_request
+    from psa.timeutil import iso_z
 
 WORKFLOW_ID_PREFIX = "tenant-creation-"
 ID_NAMESPACE = uuid.UUID("6f1c1e52-8a40-4a8e-9a53-0b6c2f7d3e11")
@@ -299,7 +300,7 @@ class TenantCreationWorkflow:
                 email_error=self._state.email_error,
                 email_location=self._state.email_location,
                 customer_tracking=self._state.customer_tracking,
-                created_at=workflow.now().isoformat().replace("+00:00", "Z"),
+                created_at=iso_z(workflow.now()),
             )
         except (_Cancelled, asyncio.CancelledError, CancelledError):
             reason = (
@@ -360,7 +361,7 @@ class TenantCreationWorkflow:
             StepTransition(
                 step=step,
                 progress=self._state.progress,
-                at=workflow.now().isoformat().replace("+00:00", "Z"),
+                at=iso_z(workflow.now()),
             )
         )
 

@@ -65,15 +65,15 @@ from psa.automation.actions.common import (
     field_error,
     idempotency_key_field,
     interaction_logged_payload,
-    iso_z,
     jsonable,
     same,
-    search_min_query_len,
 )
 from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
-from psa.domain import clients, contacts, documents, interactions, tags, tickets
+from psa.config import get_settings
+from psa.domain import clients, contacts, documents, interactions, tags, tickets, values
 from psa.domain.clients import BillingEmail, Client, ClientName, ClientType, CurrencyCode, Notes, WebUrl
+from psa.timeutil import iso_z
 
 _EXTERNAL_REF = re.compile(r"[A-Za-z0-9._:-]+")
 
@@ -218,7 +218,7 @@ class FindInput(BaseModel):
     phone: str | None = Field(
         default=None, description="Phone number (normalized digits match against client locations)"
     )
-    phone_match: clients.PhoneMatch = Field(
+    phone_match: values.PhoneMatch = Field(
         default="exact",
         description="Phone matching mode. last7/last10 can match multiple client locations; branch on matched_count.",
     )
@@ -239,7 +239,7 @@ class FindInput(BaseModel):
         if parsed.matched_by() is None:
             raise PydanticCustomError("lookup_required", "client_id, name, external_ref, or phone required")
         if parsed.matched_by() == "phone":
-            digits = clients.phone_digits(parsed.phone or "")
+            digits = values.phone_digits(parsed.phone or "")
             if len(digits) < clients.PHONE_MATCH_MIN_DIGITS[parsed.phone_match]:
                 raise field_error(cls, "phone", "phone is invalid", parsed.phone)
         return parsed
@@ -333,7 +333,7 @@ class SearchInput(BaseModel):
     @field_validator("query")
     @classmethod
     def _min_length(cls, value: str) -> str:
-        minimum = search_min_query_len("CLIENT")
+        minimum = get_settings().workflow_client_search_min_query_len
         if len(value.strip()) < minimum:
             raise PydanticCustomError("query_too_short", f"query must be at least {minimum} characters")
         return value

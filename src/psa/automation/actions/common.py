@@ -4,10 +4,9 @@ shorthands, tag application, JSON diffs and the event payload builders used by m
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -20,13 +19,13 @@ from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef
 from psa.domain import documents, interactions, tags
 from psa.domain.errors import ValidationError
+from psa.timeutil import iso_z
 
 BODY_PREVIEW_MAX = 200
 INT4_MAX = 2**31 - 1
 """The largest value of a PostgreSQL ``integer`` column (display orders, durations, percentages)."""
 PAGE_MAX = 1_000_000
 """The largest page number a search accepts (so ``OFFSET`` stays far inside ``bigint``)."""
-SEARCH_MIN_QUERY_LEN_DEFAULT = 2
 DELETE_ALTERNATIVES = [
     {
         "action": "deactivate",
@@ -38,11 +37,6 @@ DELETE_ALTERNATIVES = [
 _ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
 
 # -- shared field types ------------------------------------------------------------------------------------
-
-
-def iso_z(value: datetime) -> str:
-    """ISO-8601 in UTC with ``Z`` and microseconds: ``2026-01-05T09:30:00.123456Z``."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _utc_string(value: Any) -> Any:
@@ -115,18 +109,6 @@ def _note_body(value: str) -> str:
 
 NoteBody = Annotated[str, Field(min_length=1, description="Note text"), AfterValidator(_note_body)]
 """A note's text: not blank (reference: clients.add_note / contacts.add_note ``body``)."""
-
-
-def search_min_query_len(area: str) -> int:
-    """``PSA_WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN`` or the reference's ``WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN``
-    (``area`` ``CLIENT`` / ``CONTACT``), default 2, at least 1."""
-    raw = os.environ.get(f"PSA_WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN") or os.environ.get(
-        f"WORKFLOW_{area}_SEARCH_MIN_QUERY_LEN"
-    )
-    try:
-        return max(1, int(raw)) if raw else SEARCH_MIN_QUERY_LEN_DEFAULT
-    except ValueError:
-        return SEARCH_MIN_QUERY_LEN_DEFAULT
 
 
 class TagResult(BaseModel):

@@ -59,18 +59,18 @@ from psa.automation.actions.common import (
     field_error,
     idempotency_key_field,
     interaction_logged_payload,
-    iso_z,
     jsonable,
     normalize_tags,
     same,
-    search_min_query_len,
 )
 from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
-from psa.domain import contacts, interactions, tags, tickets
+from psa.config import get_settings
+from psa.domain import contacts, interactions, lookups, tags, tickets
 from psa.domain.contacts import Contact, ContactBrief
 from psa.domain.errors import EmailExistsError, NotFoundError, ValidationError
-from psa.domain.users import normalize_email
+from psa.domain.values import normalize_email
+from psa.timeutil import iso_z
 
 EmailType = Literal["work", "personal", "billing", "other"]
 PhoneType = Literal["work", "mobile", "home", "fax", "other"]
@@ -401,7 +401,7 @@ class SearchInput(BaseModel):
     @field_validator("query")
     @classmethod
     def _min_length(cls, value: str) -> str:
-        minimum = search_min_query_len("CONTACT")
+        minimum = get_settings().workflow_contact_search_min_query_len
         if len(value.strip()) < minimum:
             raise PydanticCustomError("query_too_short", f"query must be at least {minimum} characters")
         return value
@@ -485,7 +485,7 @@ class CreateOutput(BaseModel):
 async def _check_client(ctx: ActionContext, client_id: UUID | None) -> None:
     """NOT_FOUND "Client not found" unless ``client_id`` is None or a client of the tenant."""
     if client_id is not None:
-        await tickets.require_client(ctx.conn, ctx.tenant, client_id)
+        await lookups.require_client(ctx.conn, ctx.tenant, client_id)
 
 
 async def create_handler(ctx: ActionContext, inp: CreateInput) -> CreateOutput:

@@ -48,13 +48,13 @@ from psa.automation.actions.common import (
     field_error,
     idempotency_key_field,
     interaction_logged_payload,
-    iso_z,
     require_permission,
 )
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
-from psa.domain import clients, contacts, interactions, tags, tickets
+from psa.domain import clients, contacts, interactions, lookups, tags, tickets
 from psa.domain.errors import ConflictError
 from psa.domain.interactions import Activity, ActivityFilters, ActivityState, Visibility
+from psa.timeutil import iso_z
 
 NOTES_PREVIEW_MAX = 180
 ON_EMPTY = Literal["return_empty", "error"]
@@ -496,7 +496,7 @@ async def schedule(
     scheduled date as ``interactionOccurredAt`` and the status as ``outcome``). Shared with
     crm.complete_activity's next follow-up."""
     if contact_id is not None:
-        contact_client = await tickets.contact_client(ctx.conn, ctx.tenant, contact_id)
+        contact_client = await lookups.contact_client(ctx.conn, ctx.tenant, contact_id)
         if client_id is not None and contact_client != client_id:
             raise failure(
                 "ValidationError",
@@ -507,7 +507,7 @@ async def schedule(
         client_id = contact_client or client_id
     if client_id is None:
         raise failure("ValidationError", "VALIDATION_ERROR", "Unable to resolve a client from client_id/contact_id")
-    await tickets.require_client(ctx.conn, ctx.tenant, client_id)
+    await lookups.require_client(ctx.conn, ctx.tenant, client_id)
     if ticket_id is not None:
         ticket = await tickets.find_ticket(ctx.conn, ctx.tenant, ticket_id)
         if ticket is None:

@@ -30,13 +30,13 @@ from psa.automation.actions.common import (
     failure,
     field_error,
     idempotency_key_field,
-    iso_z,
 )
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
 from psa.config import get_settings
 from psa.domain import clients, contacts, quotes
 from psa.domain.quotes import NewQuoteItem, Quote, QuoteItem, QuoteStatus
 from psa.email import QuoteEmail, send_quote_email
+from psa.timeutil import iso_z
 
 UNBOUNDED_PAGE_SIZE_MAX = 25
 QUANTITY_MAX = 1_000_000_000

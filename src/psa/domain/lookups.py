@@ -1,0 +1,91 @@
+"""Lookups that several domain modules share: does this client, contact or location exist in the tenant (and
+whose is it), and the next number of a numbered series. Each takes the caller's connection and tenant, reads
+under ``FOR KEY SHARE`` so the row cannot be deleted before the caller commits, and raises NotFoundError
+naming the field."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from psa.domain.errors import NotFoundError
+
+
+async def require_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> None:
+    """Raises NotFoundError("Client not found", field="client_id") unless the client exists in the tenant;
+    locks it against deletion until commit."""
+    result = await conn.execute(
+        text("SELECT 1 FROM clients WHERE tenant = :tenant AND client_id = :id FOR KEY SHARE"),
+        {"tenant": tenant, "id": client_id},
+    )
+    if result.first() is None:
+        raise NotFoundError("Client not found", field="client_id")
+
+
+async def contact_client(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> UUID | None:
+    """The client of the contact (None when unassigned). Raises NotFoundError("Contact not found",
+    field="contact_id"). Locks the contact against deletion until commit."""
+    row = (
+        await conn.execute(
+            text(
+                """SELECT client_id FROM contacts WHERE tenant = :tenant AND contact_name_id = :id
+                   FOR KEY SHARE"""
+            ),
+            {"tenant": tenant, "id": contact_id},
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError("Contact not found", field="contact_id")
+    return row.client_id
+
+
+async def location_client(conn: AsyncConnection, tenant: UUID, location_id: UUID) -> UUID:
+    """The client owning the location. Raises NotFoundError("Location not found", field="location_id")."""
+    row = (
+        await conn.execute(
+            text(
+                """SELECT client_id FROM client_locations WHERE tenant = :tenant AND location_id = :id
+                   FOR KEY SHARE"""
+            ),
+            {"tenant": tenant, "id": location_id},
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError("Location not found", field="location_id")
+    return row.client_id
+
+
+async def next_number(
+    conn: AsyncConnection,
+    tenant: UUID,
+    entity_type: str,
+    *,
+    prefix: str = "",
+    padding: int = 0,
+    initial: int = 1,
+) -> str:
+    """The next number of the tenant's ``entity_type`` series (tickets: ``TIC001000``, ``TIC001001``, ...;
+    quotes: ``Q-00001``, ...).
+
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``: the first call creates the series row at
+    ``initial`` (with ``prefix`` and ``padding``), later calls take ``max(last + 1, initial_value)`` under the
+    row lock, so concurrent transactions never get the same number (the second waits for the first to end).
+    A rolled-back transaction leaves a gap. An existing series keeps its stored prefix and padding. Numbers
+    longer than the padding are not truncated (the reference's ``lpad`` cut them).
+    Reference: SQL function generate_next_number (spec provisioning §4).
+    """
+    row = (
+        await conn.execute(
+            text(
+                """INSERT INTO next_number (tenant, entity_type, last_number, initial_value, prefix, padding_length)
+                   VALUES (:tenant, :entity_type, :initial, :initial, :prefix, :padding)
+                   ON CONFLICT (tenant, entity_type) DO UPDATE
+                      SET last_number = GREATEST(next_number.last_number + 1, next_number.initial_value)
+                   RETURNING last_number, prefix, padding_length"""
+            ),
+            {"tenant": tenant, "entity_type": entity_type, "initial": initial, "prefix": prefix, "padding": padding},
+        )
+    ).one()
+    return f"{row.prefix or ''}{str(row.last_number).zfill(row.padding_length or 0)}"

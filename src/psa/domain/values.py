@@ -1,0 +1,77 @@
+"""Value types and normalisations shared by every domain module: UTC timestamps, display names, email
+addresses and phone digits. A leaf: it imports nothing from ``psa.domain`` but the errors, so any domain module
+may use it (docs/architecture.md, "Layers")."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator
+from slugify import slugify
+
+from psa.domain.errors import ValidationError
+
+NAME_MAX = 255
+EMAIL_MAX = 254
+SLUG_MAX = 63
+PRODUCT_CODES = ("psa", "algadesk")
+"""The products a tenant can be provisioned for."""
+TENANT_EMAIL_PROVIDERS = ("smtp", "resend", "hybrid", "microsoft")
+"""The email providers a tenant can be configured with (``tenant_email_settings``)."""
+
+UtcDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
+"""A timestamp reported in UTC (ISO-8601 with ``Z`` in JSON), whatever the database session's time zone."""
+
+PhoneMatch = Literal["exact", "last7", "last10"]
+"""How a phone lookup compares digits: all of them, or the last 7 or 10 (reference: client/contact phone search)."""
+PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 1, "last7": 7, "last10": 10}
+"""The fewest digits a phone lookup needs under each PhoneMatch."""
+
+
+def clean_name(value: str | None, *, field: str, required: bool = True) -> str | None:
+    """Trim a display name. Raises ValidationError (with ``field``) when blank but required, or longer
+    than 255 characters (reference column limits)."""
+    cleaned = (value or "").strip()
+    if not cleaned:
+        if required:
+            raise ValidationError(f"{field} is required", field=field)
+        return None
+    if len(cleaned) > NAME_MAX:
+        raise ValidationError(f"{field} must be at most {NAME_MAX} characters (got {len(cleaned)})", field=field)
+    return cleaned
+
+
+def normalize_email(email: str | None, *, field: str = "email") -> str:
+    """Syntax-check ``email`` with email-validator (no DNS) and return it lower-cased.
+
+    Raises ValidationError (with ``field``) for blank or invalid addresses.
+    """
+    candidate = (email or "").strip()
+    if not candidate:
+        raise ValidationError(f"{field} is required", field=field)
+    if len(candidate) > EMAIL_MAX:
+        raise ValidationError(f"{field} must be at most {EMAIL_MAX} characters", field=field)
+    try:
+        info = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"{field} is not a valid email address: {exc}", field=field) from exc
+    return info.normalized.lower()
+
+
+def phone_digits(phone: str) -> str:
+    """Digits only: "+1 (555) 010-0000" -> "15550100000" (reference: phone normalisation, spec runtime §2.8)."""
+    return re.sub(r"\D", "", phone or "")
+
+
+def tenant_slug(tenant_name: str) -> str:
+    """URL-safe business key of a tenant ("Acme Corp" -> "acme-corp"), at most 63 characters.
+
+    Raises ValidationError when the name has no letter or digit to build a slug from.
+    """
+    slug = slugify(tenant_name, max_length=SLUG_MAX, word_boundary=True)
+    if not slug:
+        raise ValidationError("tenant_name must contain at least one letter or digit", field="tenant_name")
+    return slug
