@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint worker api down status bench clean
+.PHONY: install demo test lint docs worker api down status bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
+
+## docs: regenerate docs/actions.md, the actions catalog, from the action registry (a test fails when it is stale)
+docs: $(STAMP)
+	$(BIN)/python -m psa.automation.actions_doc > docs/actions.md.tmp
+	mv docs/actions.md.tmp docs/actions.md
 
 ## worker: run the Temporal worker in the foreground
 worker: $(STAMP)

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from benchlib import header, summarize, timed, write_report
 
+from psa.automation.actions import builtin_registry
 from psa.automation.definitions import publish_definition
 from psa.automation.invocation import invoke_action
-from psa.automation.registry import default_registry
 from psa.automation.runs import launch_run, run_handle
 from psa.config import Settings
 from psa.db.engine import make_engine, tenant_transaction
@@ -134,7 +134,7 @@ async def run(args: argparse.Namespace) -> dict:
     settings = Settings(state_dir=BENCH_STATE, database_url=db_url, temporal_address=temporal, bcrypt_rounds=4)
     upgrade(settings.resolved_database_url())
     engine = make_engine(settings)
-    registry = default_registry()
+    registry = builtin_registry()
     tenant, admin = uuid.uuid4(), uuid.uuid4()
     async with tenant_transaction(engine, tenant) as conn:
         await tenants.create_tenant(

@@ -42,8 +42,8 @@ from pathlib import Path
 from benchlib import header, summarize, write_report
 from sqlalchemy import text
 
+from psa.automation.actions import builtin_registry
 from psa.automation.invocation import invoke_action
-from psa.automation.registry import default_registry
 from psa.config import Settings
 from psa.db.engine import make_engine, tenant_transaction
 from psa.db.migrate import upgrade
@@ -194,7 +194,7 @@ async def run(args: argparse.Namespace) -> dict:
     settings = Settings(state_dir=BENCH_STATE, database_url=db_url, bcrypt_rounds=4)
     upgrade(settings.resolved_database_url())
     engine = make_engine(settings)
-    registry = default_registry()
+    registry = builtin_registry()
     rng = random.Random(args.seed)
     try:
         load_start = time.perf_counter()

@@ -505,10 +505,10 @@ def _print_failure(failure: Any) -> None:
 @automation_app.command("actions")
 def automation_actions(as_json: Annotated[bool, typer.Option("--json", help="the catalog as JSON")] = False) -> None:
     """The designer catalog of registered actions, grouped by area."""
+    from psa.automation.actions import builtin_registry
     from psa.automation.catalog import build_catalog
-    from psa.automation.registry import default_registry
 
-    catalog = build_catalog(default_registry())
+    catalog = build_catalog(builtin_registry())
     if as_json:
         print(json.dumps([record.model_dump(mode="json") for record in catalog], indent=2))
         return
@@ -529,8 +529,8 @@ def automation_publish(
     actor: Annotated[str | None, typer.Option("--actor", help="publisher (email or id); runs act as them")] = None,
 ) -> None:
     """Validate and publish a workflow definition as its next version."""
+    from psa.automation.actions import builtin_registry
     from psa.automation.definitions import DefinitionInvalid, publish_definition
-    from psa.automation.registry import default_registry
     from psa.db.engine import tenant_transaction
 
     raw = _json_option(file.read(), "the definition")
@@ -540,7 +540,7 @@ def automation_publish(
             tenant_id, publisher = await _tenant_and_actor(conn, tenant, actor)
         async with tenant_transaction(engine, tenant_id) as conn:
             return await publish_definition(
-                conn, tenant_id, raw, registry=default_registry(), published_by=publisher, key=key
+                conn, tenant_id, raw, registry=builtin_registry(), published_by=publisher, key=key
             )
 
     try:
@@ -669,9 +669,9 @@ def automation_invoke(
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
 ) -> None:
     """Run one action under the full contract (permissions, ledger, audit, events) and print its output."""
+    from psa.automation.actions import builtin_registry
     from psa.automation.errors import ActionFailure
     from psa.automation.invocation import invoke_action
-    from psa.automation.registry import default_registry
     from psa.db.engine import tenant_transaction
 
     action_id, _, version = action.partition("@")
@@ -682,7 +682,7 @@ def automation_invoke(
             tenant_id, actor_id = await _tenant_and_actor(conn, tenant, actor)
         return await invoke_action(
             engine,
-            default_registry(),
+            builtin_registry(),
             tenant=tenant_id,
             action_id=action_id,
             version=int(version or 1),

@@ -12,9 +12,9 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from psa.automation.actions import builtin_registry
 from psa.automation.interpreter import AutomationRunWorkflow
 from psa.automation.outbox import event_trigger, run_dispatcher
-from psa.automation.registry import default_registry
 from psa.automation.runs import AutomationActivities
 from psa.config import Settings
 from psa.db.engine import make_engine
@@ -37,7 +37,7 @@ def build_worker(
 ) -> Worker:
     """A worker for ``task_queue`` running every psa workflow and activity (async activities): provisioning,
     customer tracking and the automation runtime (with every built-in action)."""
-    automation = AutomationActivities(activities.engine, default_registry())
+    automation = AutomationActivities(activities.engine, builtin_registry())
     return Worker(
         client,
         task_queue=task_queue,

@@ -32,7 +32,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from psa.api.app import create_app
-from psa.automation.registry import default_registry
+from psa.automation.actions import builtin_registry
 from psa.config import Settings
 
 MAX_EXAMPLES = int(os.environ.get("PSA_SCHEMATHESIS_EXAMPLES", "20"))
@@ -48,7 +48,7 @@ OPERATIONS = [
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     if mode == GenerationMode.POSITIVE or spec.get("parameters") or spec.get("requestBody")
 ]
-ACTIONS = [(action.id, action.version) for action in default_registry().list()]
+ACTIONS = [(action.id, action.version) for action in builtin_registry().list()]
 BOUNDED = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
@@ -70,7 +70,7 @@ def test_no_request_produces_a_server_error(api_schema, management, method, path
 def invocation_document(action_id: str, version: int) -> dict[str, Any]:
     """An OpenAPI document of ``POST .../actions/{action_id}/invoke`` whose body is ``{"input": <the action's input
     schema>, "version": version}`` (the schema's ``$defs`` moved to ``components/schemas``)."""
-    schema = default_registry().get(action_id, version).input_schema()
+    schema = builtin_registry().get(action_id, version).input_schema()
     defs = schema.pop("$defs", {})
     schema, defs = (json.loads(json.dumps(x).replace('"#/$defs/', '"#/components/schemas/')) for x in (schema, defs))
     body = {

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from psa.automation.actions import register_all
+from psa.automation.actions import builtin_registry
 from psa.automation.errors import ActionFailure
 from psa.automation.invocation import Invocation, engine_key, invoke_action
 from psa.automation.registry import ActionRegistry
@@ -84,7 +84,7 @@ async def other(engine) -> Actors:
 
 @pytest.fixture(scope="session")
 def registry() -> ActionRegistry:
-    return register_all(ActionRegistry())
+    return builtin_registry()
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from psa.automation.actions import clients as client_actions
 from psa.db.engine import tenant_transaction
 from psa.domain import clients, contacts, documents, interactions, tags, tickets
 from psa.domain.tenants import create_default_client
 from psa.domain.users import create_portal_user
+from psa.timeutil import iso_z
 from tests.automation.conftest import Actors, audits, count, events, ledger
 from tests.factories import rows
 
@@ -561,8 +561,8 @@ async def test_update_patches_columns_location_and_emits_diff(engine, actors: Ac
     [audit] = await audits(engine, t, "clients.update")
     assert audit.changed_data == {"client_id": str(client.client_id), "changed_fields": out["changed_fields"]}
     [event] = await events(engine, t, "CLIENT_UPDATED")
-    assert event.idempotency_key == f"client_updated:{client.client_id}:{client_actions.iso_z(after.updated_at)}"
-    assert event.payload["updatedAt"] == client_actions.iso_z(after.updated_at)
+    assert event.idempotency_key == f"client_updated:{client.client_id}:{iso_z(after.updated_at)}"
+    assert event.payload["updatedAt"] == iso_z(after.updated_at)
     assert event.payload["updatedFields"] == [
         "properties.tier",
         "properties.externalRef",
@@ -678,7 +678,7 @@ async def test_archive_deactivates_and_emits_once(engine, actors: Actors, invoke
     out = first.output
     assert (out["archived"], out["previous_is_inactive"], out["current_is_inactive"]) == (True, False, True)
     stored = await get_client(engine, t, client.client_id)
-    assert stored.is_inactive and out["archived_at"] == client_actions.iso_z(stored.updated_at)
+    assert stored.is_inactive and out["archived_at"] == iso_z(stored.updated_at)
     [(contact_off,)] = await rows(
         engine,
         "SELECT is_inactive FROM contacts WHERE tenant = :t AND contact_name_id = :c",

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from psa.automation.actions import builtin_registry
 from psa.automation.definitions import publish_definition
-from psa.automation.registry import default_registry
 from psa.automation.runs import launch_run, run_handle
 from psa.config import get_settings
 from psa.db.engine import tenant_transaction
@@ -852,7 +852,7 @@ async def test_a_published_workflow_follows_up_and_sends_a_quote(
     acme = await new_client(engine, actors.tenant, billing_email="billing@acme.example")
     async with tenant_transaction(engine, actors.tenant) as conn:
         await publish_definition(
-            conn, actors.tenant, FOLLOW_UP_AND_QUOTE, registry=default_registry(), published_by=actors.admin
+            conn, actors.tenant, FOLLOW_UP_AND_QUOTE, registry=builtin_registry(), published_by=actors.admin
         )
     launched = await launch_run(
         engine,

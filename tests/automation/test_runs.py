@@ -12,9 +12,9 @@ from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from psa.automation.actions import builtin_registry
 from psa.automation.definitions import DefinitionInvalid, publish_definition
 from psa.automation.outbox import dispatch_pending, event_trigger
-from psa.automation.registry import default_registry
 from psa.automation.runs import get_run, launch_run, run_handle
 from psa.db.engine import tenant_transaction
 from tests.automation.conftest import count
@@ -94,7 +94,7 @@ ONBOARD = {
 async def publish(engine, actors, definition: dict, *, key: str | None = None):
     async with tenant_transaction(engine, actors.tenant) as conn:
         return await publish_definition(
-            conn, actors.tenant, definition, registry=default_registry(), published_by=actors.admin, key=key
+            conn, actors.tenant, definition, registry=builtin_registry(), published_by=actors.admin, key=key
         )
 
 

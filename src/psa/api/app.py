@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from psa.api import automation, health, tenants
 from psa.api.problem import install_problem_handlers, problem_response
 from psa.api.state import ApiState
-from psa.automation.registry import ActionRegistry, default_registry
+from psa.automation.actions import builtin_registry
+from psa.automation.registry import ActionRegistry
 from psa.config import Settings, get_settings
 from psa.db.engine import make_api_engine
 from psa.metrics import record_api_request
@@ -100,7 +101,7 @@ class RequestMetrics:
 def create_app(settings: Settings, *, registry: ActionRegistry | None = None) -> FastAPI:
     """The API for ``settings``' database and Temporal, with every action of ``registry`` (default: the
     built-in registry). ``app.state.api`` holds the shared ApiState; its engine is disposed on shutdown."""
-    api = ApiState(settings=settings, engine=make_api_engine(settings), registry=registry or default_registry())
+    api = ApiState(settings=settings, engine=make_api_engine(settings), registry=registry or builtin_registry())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

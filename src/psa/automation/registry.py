@@ -1,16 +1,22 @@
-"""Action registry (reference: spec §1.1 ActionRegistry and §2.1 ActionDef).
+"""Action registry (reference: ActionRegistry and ActionDef; docs/automation.md, "Action contract").
 
 An action is ``id@version`` with pydantic input and output models, ``side_effectful``, an idempotency mode
 (``engine``: the runtime's key; ``action``: the input's ``idempotency_key`` when given), the permissions it
 needs as ``(resource, action)`` pairs, and an async handler ``handler(ctx, input) -> output``. JSON Schema
-comes from pydantic (``model_json_schema()``), with the designer's picker metadata (spec §2.7) attached
-through :func:`picker`.
+comes from pydantic (``model_json_schema()``), with the designer's picker metadata attached through
+:func:`picker`.
+
+An action module declares its actions with an :class:`ActionSet`: ``@actions.define(...)`` next to each
+handler carries the metadata, and the input and output models are read from the handler's annotations. The
+registry knows no action module: ``psa.automation.actions.builtin_registry`` builds the built-in one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -19,6 +25,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 IdempotencyMode = Literal["engine", "action"]
+Permission = tuple[str, str]
+"""A ``(resource, action)`` pair, shown as ``resource:action``."""
+DEFAULT_CATEGORY = "Business Operations"
 FIXED_VALUE_HINTS = {
     "client": "Search clients",
     "contact": "Search contacts",
@@ -30,7 +39,8 @@ FIXED_VALUE_HINTS = {
 
 def picker(kind: str, dependencies: list[str] | None = None) -> dict[str, Any]:
     """``json_schema_extra`` for a field the designer fills with a picker: ``x-workflow-picker-kind``,
-    ``-dependencies`` (when given), ``-fixed-value-hint`` and ``-allow-dynamic-reference`` (spec §2.7).
+    ``-dependencies`` (when given), ``-fixed-value-hint`` and ``-allow-dynamic-reference`` (reference: the
+    designer's picker metadata; docs/automation.md, "Action contract").
     Use as ``Field(json_schema_extra=picker("client"))``."""
     extra: dict[str, Any] = {"x-workflow-picker-kind": kind}
     if dependencies:
@@ -77,11 +87,11 @@ class ActionDef:
     output_model: type[BaseModel]
     side_effectful: bool
     idempotency: IdempotencyMode | None
-    permissions: tuple[tuple[str, str], ...]
+    permissions: tuple[Permission, ...]
     handler: Handler
-    category: str = "Business Operations"
+    category: str = DEFAULT_CATEGORY
     icon: str | None = None
-    input_permissions: Callable[[Any], tuple[tuple[str, str], ...]] | None = None
+    input_permissions: Callable[[Any], tuple[Permission, ...]] | None = None
     """Permissions the parsed input implies, checked after ``permissions`` (reference crm.find_activities:
     ``contact:read`` only when filtering by contact)."""
 
@@ -89,7 +99,7 @@ class ActionDef:
     def key(self) -> str:
         return f"{self.id}@{self.version}"
 
-    def permissions_for(self, parsed_input: Any) -> tuple[tuple[str, str], ...]:
+    def permissions_for(self, parsed_input: Any) -> tuple[Permission, ...]:
         """``permissions``, then those ``input_permissions`` derives from the parsed input (without repeats)."""
         implied = self.input_permissions(parsed_input) if self.input_permissions else ()
         return self.permissions + tuple(dict.fromkeys(p for p in implied if p not in self.permissions))
@@ -139,7 +149,7 @@ def resolve_schema(root: dict[str, Any], schema: Any, depth: int = 0) -> dict[st
 
 
 class RegistrationError(ValueError):
-    """An action definition breaks a registration rule (spec §1.1)."""
+    """An action definition breaks a registration rule (reference: ActionRegistry.register)."""
 
 
 class ActionRegistry:
@@ -173,14 +183,67 @@ class ActionRegistry:
         return list(self._actions.values())
 
 
-_default: ActionRegistry | None = None
+def handler_models(handler: Handler) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The input and output models of ``async def handler(ctx, inp: Input) -> Output``, read from its
+    annotations (``typing.get_type_hints``). Raises RegistrationError unless both are pydantic models."""
+    hints = typing.get_type_hints(handler)
+    parameters = list(inspect.signature(handler).parameters)
+    input_model = hints.get(parameters[1]) if len(parameters) == 2 else None
+    output_model = hints.get("return")
+    for model in (input_model, output_model):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise RegistrationError(
+                f"handler {handler.__qualname__} must be (ctx, inp: InputModel) -> OutputModel with pydantic models"
+            )
+    return input_model, output_model  # type: ignore[return-value]
 
 
-def default_registry() -> ActionRegistry:
-    """The process-wide registry with every built-in action, built on first use."""
-    global _default
-    if _default is None:
-        from psa.automation.actions import register_all
+class ActionSet:
+    """The actions one module declares, in definition order: ``actions = ActionSet()`` at the top of the
+    module, then :meth:`define` on each handler. Iterating yields the ActionDefs."""
 
-        _default = register_all(ActionRegistry())
-    return _default
+    def __init__(self) -> None:
+        self._actions: list[ActionDef] = []
+
+    def define(
+        self,
+        action_id: str,
+        label: str,
+        description: str,
+        *,
+        permissions: tuple[Permission, ...],
+        idempotency: IdempotencyMode | None,
+        side_effectful: bool = True,
+        version: int = 1,
+        category: str = DEFAULT_CATEGORY,
+        icon: str | None = None,
+        input_permissions: Callable[[Any], tuple[Permission, ...]] | None = None,
+    ) -> Callable[[Handler], ActionDef]:
+        """Decorator declaring the handler below as action ``action_id@version``, with its models read by
+        :func:`handler_models`; it returns the ActionDef (the function is its ``handler``) and adds it to
+        this set. The registration rules are checked when a registry registers it."""
+
+        def declare(handler: Handler) -> ActionDef:
+            input_model, output_model = handler_models(handler)
+            action = ActionDef(
+                id=action_id,
+                version=version,
+                label=label,
+                description=description,
+                input_model=input_model,
+                output_model=output_model,
+                side_effectful=side_effectful,
+                idempotency=idempotency,
+                permissions=permissions,
+                handler=handler,
+                category=category,
+                icon=icon,
+                input_permissions=input_permissions,
+            )
+            self._actions.append(action)
+            return action
+
+        return declare
+
+    def __iter__(self) -> Iterator[ActionDef]:
+        return iter(self._actions)

@@ -1,6 +1,7 @@
-"""Shapes and helpers shared by the action modules (reference: spec runtime §2.6 domain event builders, §2.8
-shared schemas): ISO-8601 UTC date-times, tag texts, field-located validation errors, ActionFailure
-shorthands, tag application, JSON diffs and the event payload builders used by more than one area."""
+"""Shapes and helpers shared by the action modules (reference: the domain event builders and the actions' shared
+schemas; docs/automation.md, "Action contract" and "Events"): ISO-8601 UTC date-times, tag texts, field-located
+validation errors, ActionFailure shorthands, tag application, JSON diffs and the event payload builders used by
+more than one area."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from psa.automation import permissions
 from psa.automation.errors import ActionFailure
-from psa.automation.registry import ActionContext, ActionDef
+from psa.automation.registry import ActionContext
 from psa.domain import documents, interactions, tags
 from psa.domain.errors import ValidationError
 from psa.timeutil import iso_z
@@ -48,7 +49,7 @@ def _utc_string(value: Any) -> Any:
 
 
 IsoDateTimeIn = Annotated[datetime, BeforeValidator(_utc_string)]
-"""Input date-time: an ISO-8601 string in UTC ending in ``Z`` (reference isoDateTimeSchema, spec §2.8)."""
+"""Input date-time: an ISO-8601 string in UTC ending in ``Z`` (reference isoDateTimeSchema)."""
 IsoDateTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]
 """Output date-time, serialised by ``iso_z``."""
 
@@ -163,7 +164,7 @@ async def ensure_tags(
     ctx: ActionContext, tagged_id: UUID, tagged_type: str, texts: Iterable[str] | None
 ) -> tuple[list[TagResult], list[TagResult]]:
     """Apply tags to an entity (``tagged_type`` ``client`` / ``contact`` / ``ticket`` ...) and return
-    ``(added, existing)`` (reference ensureClientTagMappings, spec §2.8). Definitions and mappings are looked
+    ``(added, existing)`` (reference ensureClientTagMappings). Definitions and mappings are looked
     up first and created when missing, never through a unique violation (which would abort the transaction);
     a tag the entity already has is reported as existing."""
     wanted = normalize_tags(texts)
@@ -201,7 +202,7 @@ def same(a: Any, b: Any) -> bool:
     return pydantic_core.to_json(jsonable(a)) == pydantic_core.to_json(jsonable(b))
 
 
-# -- event payload builders (reference: domainEventBuilders, spec §2.6) ------------------------------------
+# -- event payload builders (reference: domainEventBuilders; docs/automation.md, "Events") -----------------
 
 
 def compact(payload: dict[str, Any]) -> dict[str, Any]:
@@ -272,38 +273,10 @@ def interaction_logged_payload(
 async def require_permission(ctx: ActionContext, resource: str, action: str) -> None:
     """Check one more permission of the actor inside a handler, for a permission that depends on what the
     database holds (reference crm.tag_activity: ``{target}:update``, ``tag:create`` per new definition).
-    Raises ActionFailure PERMISSION_DENIED "Permission denied: resource:action" (spec §2.4)."""
+    Raises ActionFailure PERMISSION_DENIED "Permission denied: resource:action" (docs/automation.md,
+    "Errors")."""
     await permissions.authorize(
         ctx.conn, ctx.tenant, [(resource, action)], run_id=None, actor_user_id=ctx.actor_user_id
-    )
-
-
-def action_def(
-    action_id: str,
-    label: str,
-    description: str,
-    input_model: type[BaseModel],
-    output_model: type[BaseModel],
-    handler: Any,
-    *,
-    side_effectful: bool = True,
-    idempotency: Literal["engine", "action"],
-    permissions: tuple[tuple[str, str], ...],
-    input_permissions: Any = None,
-) -> ActionDef:
-    """A version-1 "Business Operations" ActionDef (spec §2.1): the shape every built-in action shares."""
-    return ActionDef(
-        id=action_id,
-        version=1,
-        label=label,
-        description=description,
-        input_model=input_model,
-        output_model=output_model,
-        side_effectful=side_effectful,
-        idempotency=idempotency,
-        permissions=permissions,
-        handler=handler,
-        input_permissions=input_permissions,
     )
 
 

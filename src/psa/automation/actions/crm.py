@@ -1,9 +1,9 @@
-"""The ``crm.*`` activity actions (reference: spec runtime §3.3, contract §2; notes:
-reference/workflow-crm-actions-notes.md): notes, finding, updating, scheduling, status changes, interaction
-types, tagging, and (beyond the reference, Odoo's "mark as done") completing an activity with an optional
-next follow-up. The quote actions are in ``actions/quotes.py``.
+"""The ``crm.*`` activity actions (reference: the crm actions; docs/automation.md, "Action contract"; the
+catalog is docs/actions.md): notes, finding, updating, scheduling, status changes, interaction types, tagging,
+and (beyond the reference, Odoo's "mark as done") completing an activity with an optional next follow-up. The
+quote actions are in ``actions/quotes.py``.
 
-Conventions are those of ``actions/clients.py``: version 1, category "Business Operations", pydantic input and
+Conventions are those of ``actions/clients``: version 1, category "Business Operations", pydantic input and
 output models, permissions checked by the runtime before the handler (``input_permissions`` adds the ones a
 given input implies: ``contact:read`` when finding by contact, ``{target}:update`` for a note), domain models
 in the runtime's tenant transaction, audit data through ``ctx.audit`` and events through the outbox
@@ -13,8 +13,8 @@ Every activity in an output is an ActivitySummary, plus (beyond the reference) `
 planned / done in the owner's time zone, None for a note), ``completed_at`` and ``feedback``.
 
 Deliberate deviations:
-- Structured errors are never re-mapped (spec §6-3); crm.tag_activity's tag text rules fail with
-  VALIDATION_ERROR naming the field, not INTERNAL_ERROR.
+- Structured errors are never re-mapped; crm.tag_activity's tag text rules fail with VALIDATION_ERROR naming
+  the field, not INTERNAL_ERROR.
 - ``project`` note targets are accepted by the schema but always NOT_FOUND "Project not found": this back end
   has no projects yet.
 - A no-op (crm.update_activity_status, crm.complete_activity) still leaves an audit row saying ``no_op``:
@@ -42,7 +42,6 @@ from psa.automation.actions.common import (
     IsoDateTimeIn,
     TagResult,
     TagText,
-    action_def,
     compact,
     failure,
     field_error,
@@ -50,7 +49,7 @@ from psa.automation.actions.common import (
     interaction_logged_payload,
     require_permission,
 )
-from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
+from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.domain import clients, contacts, interactions, lookups, tags, tickets
 from psa.domain.errors import ConflictError
 from psa.domain.interactions import Activity, ActivityFilters, ActivityState, Visibility
@@ -58,6 +57,10 @@ from psa.timeutil import iso_z
 
 NOTES_PREVIEW_MAX = 180
 ON_EMPTY = Literal["return_empty", "error"]
+CLIENT_READ, CLIENT_UPDATE = ("client", "read"), ("client", "update")
+
+actions = ActionSet()
+"""The crm.* activity actions, in catalog order (the order they are defined in below)."""
 
 
 def _picked(kind: str, description: str, deps: list[str] | None = None) -> Any:
@@ -82,7 +85,7 @@ RequiredText = Annotated[str, Field(min_length=1), AfterValidator(_required_text
 
 
 class ActivitySummary(BaseModel):
-    """Reference ActivitySummary (spec §3.3) plus ``state``, ``completed_at`` and ``feedback``."""
+    """Reference ActivitySummary plus ``state``, ``completed_at`` and ``feedback``."""
 
     activity_id: UUID
     type_id: UUID
@@ -252,7 +255,20 @@ async def _note_links(ctx: ActionContext, target: NoteTarget) -> tuple[dict[str,
     raise missing  # no projects in this back end yet
 
 
-async def create_activity_note_handler(ctx: ActionContext, inp: CreateActivityNoteInput) -> CreateActivityNoteOutput:
+def _note_permissions(inp: CreateActivityNoteInput) -> tuple[tuple[str, str], ...]:
+    """``{client|contact|ticket|project}:update`` by target type (reference)."""
+    return ((inp.target.type, "update"),)
+
+
+@actions.define(
+    "crm.create_activity_note",
+    "Create Activity Note",
+    "Create a CRM activity note (interaction)",
+    permissions=(),
+    idempotency="engine",
+    input_permissions=_note_permissions,
+)
+async def create_activity_note(ctx: ActionContext, inp: CreateActivityNoteInput) -> CreateActivityNoteOutput:
     """Reference crm.create_activity_note: an interaction of the system type ``Note`` (no status), owned by
     the actor, titled ``category`` else "Note", linked to the target and what it belongs to; no event."""
     note_type = await interactions.find_system_interaction_type(ctx.conn, "Note")
@@ -285,11 +301,6 @@ async def create_activity_note_handler(ctx: ActionContext, inp: CreateActivityNo
         target_id=inp.target.id,
         target_summary=target_summary,
     )
-
-
-def _note_permissions(inp: CreateActivityNoteInput) -> tuple[tuple[str, str], ...]:
-    """``{client|contact|ticket|project}:update`` by target type (reference)."""
-    return ((inp.target.type, "update"),)
 
 
 # -- crm.find_activities -------------------------------------------------------------------------------------
@@ -344,7 +355,26 @@ class FindActivitiesOutput(BaseModel):
     pagination: Pagination
 
 
-async def find_activities_handler(ctx: ActionContext, inp: FindActivitiesInput) -> FindActivitiesOutput:
+def _find_permissions(inp: FindActivitiesInput) -> tuple[tuple[str, str], ...]:
+    """``contact:read`` when filtering by contact, ``ticket:read`` when filtering by ticket (reference)."""
+    implied = []
+    if inp.contact_id is not None:
+        implied.append(("contact", "read"))
+    if inp.ticket_id is not None:
+        implied.append(("ticket", "read"))
+    return tuple(implied)
+
+
+@actions.define(
+    "crm.find_activities",
+    "Find CRM Activities",
+    "Find CRM activities by client/contact/ticket/user/type/status and date filters",
+    permissions=(CLIENT_READ,),
+    idempotency="engine",
+    side_effectful=False,
+    input_permissions=_find_permissions,
+)
+async def find_activities(ctx: ActionContext, inp: FindActivitiesInput) -> FindActivitiesOutput:
     """Reference crm.find_activities: the AND of the given filters, newest first (ties by id), one page of
     ``limit``; an empty page with ``on_empty='error'`` is NOT_FOUND."""
     filters = ActivityFilters(**inp.model_dump(include=set(FILTER_KEYS)))
@@ -360,16 +390,6 @@ async def find_activities_handler(ctx: ActionContext, inp: FindActivitiesInput) 
         matched_filters=MatchedFilters(**filters.model_dump(), limit=inp.limit),
         pagination=Pagination(page=inp.page, limit=inp.limit, has_more=len(found) > inp.limit),
     )
-
-
-def _find_permissions(inp: FindActivitiesInput) -> tuple[tuple[str, str], ...]:
-    """``contact:read`` when filtering by contact, ``ticket:read`` when filtering by ticket (reference)."""
-    implied = []
-    if inp.contact_id is not None:
-        implied.append(("contact", "read"))
-    if inp.ticket_id is not None:
-        implied.append(("ticket", "read"))
-    return tuple(implied)
 
 
 # -- crm.update_activity -------------------------------------------------------------------------------------
@@ -415,7 +435,14 @@ _SUMMARY_FIELD = {"notes": "notes_preview"}
 _AUDITED = ("status_id", "type_id", "title", "visibility", "category")
 
 
-async def update_activity_handler(ctx: ActionContext, inp: UpdateActivityInput) -> UpdateActivityOutput:
+@actions.define(
+    "crm.update_activity",
+    "Update CRM Activity",
+    "Patch an existing CRM activity and return before/after differences",
+    permissions=(CLIENT_UPDATE,),
+    idempotency="engine",
+)
+async def update_activity(ctx: ActionContext, inp: UpdateActivityInput) -> UpdateActivityOutput:
     """Reference crm.update_activity: write only the patched keys; ``changed_fields`` are the patched keys
     whose summary field differs, sorted; the audit keeps before/after of status, type, title, visibility and
     category; no event."""
@@ -560,7 +587,20 @@ async def schedule(
     return activity
 
 
-async def schedule_activity_handler(ctx: ActionContext, inp: ScheduleActivityInput) -> ScheduleActivityOutput:
+def _schedule_permissions(inp: ScheduleActivityInput) -> tuple[tuple[str, str], ...]:
+    """``ticket:read`` when the follow-up is linked to a ticket (reference)."""
+    return (("ticket", "read"),) if inp.ticket_id is not None else ()
+
+
+@actions.define(
+    "crm.schedule_activity",
+    "Schedule CRM Activity",
+    "Schedule a follow-up CRM activity linked to client/contact/ticket context",
+    permissions=(CLIENT_UPDATE,),
+    idempotency="action",
+    input_permissions=_schedule_permissions,
+)
+async def schedule_activity(ctx: ActionContext, inp: ScheduleActivityInput) -> ScheduleActivityOutput:
     """Reference crm.schedule_activity: a future-dated follow-up for a client (or the contact's client),
     optionally a ticket, owned by ``assigned_user_id`` ?? ``owner_user_id`` ?? the actor; status defaults to
     the tenant's default interaction status; end defaults to start; duration to the minutes between them."""
@@ -600,9 +640,63 @@ async def schedule_activity_handler(ctx: ActionContext, inp: ScheduleActivityInp
     return ScheduleActivityOutput(activity=summary(activity, ctx.now))
 
 
-def _schedule_permissions(inp: ScheduleActivityInput) -> tuple[tuple[str, str], ...]:
-    """``ticket:read`` when the follow-up is linked to a ticket (reference)."""
-    return (("ticket", "read"),) if inp.ticket_id is not None else ()
+# -- crm.create_interaction_type -----------------------------------------------------------------------------
+
+
+class CreateInteractionTypeInput(BaseModel):
+    type_name: Annotated[str, BeforeValidator(_trimmed), Field(min_length=1, max_length=120)]
+    icon: Annotated[str, BeforeValidator(_trimmed), Field(max_length=120)] | None = None
+    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    if_exists: Literal["return_existing", "error"] = "return_existing"
+    idempotency_key: str | None = idempotency_key_field()
+
+
+class InteractionTypeResult(BaseModel):
+    type_id: UUID
+    type_name: str
+    icon: str | None
+    display_order: int | None
+    created_by: UUID | None
+    created: bool
+
+
+class CreateInteractionTypeOutput(BaseModel):
+    interaction_type: InteractionTypeResult
+
+
+@actions.define(
+    "crm.create_interaction_type",
+    "Create Activity Type",
+    "Create a tenant CRM interaction type with idempotent duplicate handling",
+    permissions=(("settings", "update"),),
+    idempotency="action",
+)
+async def create_interaction_type(ctx: ActionContext, inp: CreateInteractionTypeInput) -> CreateInteractionTypeOutput:
+    """Reference crm.create_interaction_type: names compare trimmed, whitespace-collapsed, case-insensitively;
+    an existing one is returned (``created: false``) or, with ``if_exists='error'``, CONFLICT."""
+    try:
+        found, created = await interactions.create_interaction_type(
+            ctx.conn,
+            ctx.tenant,
+            type_name=inp.type_name,
+            icon=inp.icon,
+            display_order=inp.display_order,
+            created_by=ctx.actor_user_id,
+            if_exists=inp.if_exists,
+        )
+    except ConflictError:
+        details = {"type_name": inp.type_name}
+        raise failure("ActionError", "CONFLICT", "Interaction type already exists", details) from None
+    await ctx.audit(
+        {
+            "type_id": str(found.type_id),
+            "type_name": found.type_name,
+            "display_order": found.display_order,
+            "created": created,
+        },
+        {"type_id": str(found.type_id)},
+    )
+    return CreateInteractionTypeOutput(interaction_type=InteractionTypeResult(**found.model_dump(), created=created))
 
 
 # -- crm.update_activity_status ------------------------------------------------------------------------------
@@ -643,9 +737,14 @@ class UpdateActivityStatusOutput(BaseModel):
     activity: ActivitySummary
 
 
-async def update_activity_status_handler(
-    ctx: ActionContext, inp: UpdateActivityStatusInput
-) -> UpdateActivityStatusOutput:
+@actions.define(
+    "crm.update_activity_status",
+    "Update Activity Status",
+    "Update only the status for an existing CRM activity",
+    permissions=(CLIENT_UPDATE,),
+    idempotency="engine",
+)
+async def update_activity_status(ctx: ActionContext, inp: UpdateActivityStatusInput) -> UpdateActivityStatusOutput:
     """Reference crm.update_activity_status: the target status by id or by name (trimmed, case-insensitive);
     unknown → VALIDATION_ERROR "Target interaction status was not found"; the same status with
     ``no_op_if_already_status`` writes nothing."""
@@ -687,60 +786,6 @@ async def update_activity_status_handler(
     )
 
 
-# -- crm.create_interaction_type -----------------------------------------------------------------------------
-
-
-class CreateInteractionTypeInput(BaseModel):
-    type_name: Annotated[str, BeforeValidator(_trimmed), Field(min_length=1, max_length=120)]
-    icon: Annotated[str, BeforeValidator(_trimmed), Field(max_length=120)] | None = None
-    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
-    if_exists: Literal["return_existing", "error"] = "return_existing"
-    idempotency_key: str | None = idempotency_key_field()
-
-
-class InteractionTypeResult(BaseModel):
-    type_id: UUID
-    type_name: str
-    icon: str | None
-    display_order: int | None
-    created_by: UUID | None
-    created: bool
-
-
-class CreateInteractionTypeOutput(BaseModel):
-    interaction_type: InteractionTypeResult
-
-
-async def create_interaction_type_handler(
-    ctx: ActionContext, inp: CreateInteractionTypeInput
-) -> CreateInteractionTypeOutput:
-    """Reference crm.create_interaction_type: names compare trimmed, whitespace-collapsed, case-insensitively;
-    an existing one is returned (``created: false``) or, with ``if_exists='error'``, CONFLICT."""
-    try:
-        found, created = await interactions.create_interaction_type(
-            ctx.conn,
-            ctx.tenant,
-            type_name=inp.type_name,
-            icon=inp.icon,
-            display_order=inp.display_order,
-            created_by=ctx.actor_user_id,
-            if_exists=inp.if_exists,
-        )
-    except ConflictError:
-        details = {"type_name": inp.type_name}
-        raise failure("ActionError", "CONFLICT", "Interaction type already exists", details) from None
-    await ctx.audit(
-        {
-            "type_id": str(found.type_id),
-            "type_name": found.type_name,
-            "display_order": found.display_order,
-            "created": created,
-        },
-        {"type_id": str(found.type_id)},
-    )
-    return CreateInteractionTypeOutput(interaction_type=InteractionTypeResult(**found.model_dump(), created=created))
-
-
 # -- crm.tag_activity ----------------------------------------------------------------------------------------
 
 SUPPORTED_TAG_TARGETS = ["ticket", "contact", "client"]
@@ -774,7 +819,14 @@ class TagActivityOutput(BaseModel):
     existing_count: int
 
 
-async def tag_activity_handler(ctx: ActionContext, inp: TagActivityInput) -> TagActivityOutput:
+@actions.define(
+    "crm.tag_activity",
+    "Tag CRM Activity",
+    "Apply existing/new tags to a CRM interaction activity",
+    permissions=(("interaction", "update"),),
+    idempotency="action",
+)
+async def tag_activity(ctx: ActionContext, inp: TagActivityInput) -> TagActivityOutput:
     """Reference crm.tag_activity: tags go to the activity's ticket, else contact, else client (never the
     interaction itself), after ``{target}:update`` and, per text without a definition, ``tag:create``.
     Texts are trimmed and deduplicated exactly. TAG_DEFINITION_CREATED per new definition, TAG_APPLIED per new
@@ -904,7 +956,14 @@ class CompleteActivityOutput(BaseModel):
     no_op: bool
 
 
-async def complete_activity_handler(ctx: ActionContext, inp: CompleteActivityInput) -> CompleteActivityOutput:
+@actions.define(
+    "crm.complete_activity",
+    "Complete CRM Activity",
+    "Mark a CRM activity done with feedback and optionally schedule the next follow-up",
+    permissions=(CLIENT_UPDATE,),
+    idempotency="engine",
+)
+async def complete_activity(ctx: ActionContext, inp: CompleteActivityInput) -> CompleteActivityOutput:
     """Mark an activity done: the tenant's closed interaction status ("Completed"), ``completed_at``,
     ``completed_by`` and ``feedback``; the activity stays for reporting (state ``done``). ``next_activity``
     schedules the follow-up on the same client, contact and ticket in the same transaction, like
@@ -958,110 +1017,3 @@ async def complete_activity_handler(ctx: ActionContext, inp: CompleteActivityInp
     return CompleteActivityOutput(
         activity=summary(done, ctx.now), next_activity=summary(follow_up, ctx.now) if follow_up else None, no_op=False
     )
-
-
-# -- registration --------------------------------------------------------------------------------------------
-
-
-CLIENT_READ, CLIENT_UPDATE = ("client", "read"), ("client", "update")
-
-ACTIONS: tuple[ActionDef, ...] = (
-    action_def(
-        "crm.create_activity_note",
-        "Create Activity Note",
-        "Create a CRM activity note (interaction)",
-        CreateActivityNoteInput,
-        CreateActivityNoteOutput,
-        create_activity_note_handler,
-        side_effectful=True,
-        idempotency="engine",
-        permissions=(),
-        input_permissions=_note_permissions,
-    ),
-    action_def(
-        "crm.find_activities",
-        "Find CRM Activities",
-        "Find CRM activities by client/contact/ticket/user/type/status and date filters",
-        FindActivitiesInput,
-        FindActivitiesOutput,
-        find_activities_handler,
-        side_effectful=False,
-        idempotency="engine",
-        permissions=(CLIENT_READ,),
-        input_permissions=_find_permissions,
-    ),
-    action_def(
-        "crm.update_activity",
-        "Update CRM Activity",
-        "Patch an existing CRM activity and return before/after differences",
-        UpdateActivityInput,
-        UpdateActivityOutput,
-        update_activity_handler,
-        side_effectful=True,
-        idempotency="engine",
-        permissions=(CLIENT_UPDATE,),
-    ),
-    action_def(
-        "crm.schedule_activity",
-        "Schedule CRM Activity",
-        "Schedule a follow-up CRM activity linked to client/contact/ticket context",
-        ScheduleActivityInput,
-        ScheduleActivityOutput,
-        schedule_activity_handler,
-        side_effectful=True,
-        idempotency="action",
-        permissions=(CLIENT_UPDATE,),
-        input_permissions=_schedule_permissions,
-    ),
-    action_def(
-        "crm.create_interaction_type",
-        "Create Activity Type",
-        "Create a tenant CRM interaction type with idempotent duplicate handling",
-        CreateInteractionTypeInput,
-        CreateInteractionTypeOutput,
-        create_interaction_type_handler,
-        side_effectful=True,
-        idempotency="action",
-        permissions=(("settings", "update"),),
-    ),
-    action_def(
-        "crm.update_activity_status",
-        "Update Activity Status",
-        "Update only the status for an existing CRM activity",
-        UpdateActivityStatusInput,
-        UpdateActivityStatusOutput,
-        update_activity_status_handler,
-        side_effectful=True,
-        idempotency="engine",
-        permissions=(CLIENT_UPDATE,),
-    ),
-    action_def(
-        "crm.tag_activity",
-        "Tag CRM Activity",
-        "Apply existing/new tags to a CRM interaction activity",
-        TagActivityInput,
-        TagActivityOutput,
-        tag_activity_handler,
-        side_effectful=True,
-        idempotency="action",
-        permissions=(("interaction", "update"),),
-    ),
-    action_def(
-        "crm.complete_activity",
-        "Complete CRM Activity",
-        "Mark a CRM activity done with feedback and optionally schedule the next follow-up",
-        CompleteActivityInput,
-        CompleteActivityOutput,
-        complete_activity_handler,
-        side_effectful=True,
-        idempotency="engine",
-        permissions=(CLIENT_UPDATE,),
-    ),
-)
-
-
-def register(registry: ActionRegistry) -> ActionRegistry:
-    """Register the crm.* activity actions (spec runtime §3.3, plus crm.complete_activity) on ``registry``."""
-    for action in ACTIONS:
-        registry.register(action)
-    return registry

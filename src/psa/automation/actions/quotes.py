@@ -1,8 +1,9 @@
-"""The ``crm.*`` quote actions (reference: spec runtime §3.3; notes: reference/workflow-crm-actions-notes.md):
-create a draft quote, add items (totals recalculated), find quotes, submit for approval, and send a quote by
-email through the project's email service (``psa.email``, provider chosen by the settings).
+"""The ``crm.*`` quote actions (reference: the crm quote actions; docs/automation.md, "Action contract"; the
+catalog is docs/actions.md): create a draft quote, add items (totals recalculated), find quotes, submit for
+approval, and send a quote by email through the project's email service (``psa.email``, provider chosen by the
+settings).
 
-Conventions are those of ``actions/clients.py``. Amounts are integer minor units (cents). Deliberate
+Conventions are those of ``actions/clients``. Amounts are integer minor units (cents). Deliberate
 deviations from the reference:
 - The reference's record-level "quote authorization" kernel (which only bundle narrowing rules could deny)
   is not modelled: the ``billing:*`` permissions are the check.
@@ -26,12 +27,11 @@ from psa.automation.actions.common import (
     INT4_MAX,
     PAGE_MAX,
     IsoDateTime,
-    action_def,
     failure,
     field_error,
     idempotency_key_field,
 )
-from psa.automation.registry import ActionContext, ActionDef, ActionRegistry, picker
+from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.config import get_settings
 from psa.domain import clients, contacts, quotes
 from psa.domain.quotes import NewQuoteItem, Quote, QuoteItem, QuoteStatus
@@ -44,6 +44,10 @@ AMOUNT_MAX = 1_000_000_000
 """Largest quantity and unit price / cost (cents, 10 million in major units): their product stays inside the
 ``bigint`` totals."""
 PORTAL_QUOTES_PATH = "/client-portal/billing?tab=quotes"
+READ, CREATE, UPDATE = ("billing", "read"), ("billing", "create"), ("billing", "update")
+
+actions = ActionSet()
+"""The crm.* quote actions, in catalog order (the order they are defined in below)."""
 
 
 def _trimmed(value: Any) -> Any:
@@ -143,251 +147,6 @@ def _invalid(message: str, **details: Any) -> Any:
     return failure("ValidationError", "VALIDATION_ERROR", message, {k: str(v) for k, v in details.items()} or None)
 
 
-# -- crm.create_quote ----------------------------------------------------------------------------------------
-
-
-class CreateQuoteInput(BaseModel):
-    client_id: UUID = Field(description="Client id", json_schema_extra=picker("client"))
-    contact_id: UUID | None = Field(
-        default=None, description="Contact id", json_schema_extra=picker("contact", ["client_id"])
-    )
-    title: Annotated[Trimmed, Field(min_length=1)]
-    description: str | None = None
-    quote_date: QuoteDate
-    valid_until: QuoteDate
-    po_number: str | None = Field(default=None, max_length=255)
-    internal_notes: str | None = None
-    client_notes: str | None = None
-    terms_and_conditions: str | None = None
-    currency_code: Currency = "USD"
-    idempotency_key: str | None = idempotency_key_field()
-
-    @model_validator(mode="after")
-    def _dates(self) -> CreateQuoteInput:
-        if self.valid_until < self.quote_date:
-            raise field_error(type(self), "valid_until", "valid_until must be on or after quote_date", None)
-        return self
-
-
-class CreateQuoteOutput(BaseModel):
-    quote: QuoteDetailSummary
-
-
-async def create_quote_handler(ctx: ActionContext, inp: CreateQuoteInput) -> CreateQuoteOutput:
-    """Reference crm.create_quote: a draft numbered from the tenant's QUOTE series (next_number), version 1,
-    totals 0, with a ``created`` quote activity; the contact must belong to the client."""
-    quote = await quotes.create_quote(
-        ctx.conn,
-        ctx.tenant,
-        created_by=ctx.actor_user_id,
-        **inp.model_dump(exclude={"idempotency_key"}),
-    )
-    await ctx.audit(
-        {
-            "quote_id": str(quote.quote_id),
-            "client_id": str(quote.client_id),
-            "contact_id": str(quote.contact_id) if quote.contact_id else None,
-            "status": quote.status,
-        },
-        {"quote_id": str(quote.quote_id)},
-    )
-    return CreateQuoteOutput(quote=detail(quote))
-
-
-# -- crm.add_quote_item --------------------------------------------------------------------------------------
-
-
-class AddQuoteItemInput(BaseModel):
-    quote_id: UUID
-    description: Annotated[Trimmed, Field(min_length=1)]
-    quantity: int = Field(gt=0, le=QUANTITY_MAX)
-    unit_price: int | None = Field(default=None, ge=0, le=AMOUNT_MAX, description="Minor units (cents)")
-    unit_of_measure: str | None = None
-    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
-    phase: str | None = None
-    is_optional: bool = False
-    is_selected: bool = True
-    is_recurring: bool = False
-    billing_frequency: str | None = None
-    billing_method: Literal["fixed", "hourly", "usage"] | None = None
-    is_discount: bool = False
-    discount_type: Literal["percentage", "fixed"] | None = None
-    discount_percentage: int | None = Field(default=None, ge=0, le=100)
-    applies_to_item_id: UUID | None = None
-    applies_to_service_id: UUID | None = None
-    is_taxable: bool = True
-    tax_region: str | None = None
-    tax_rate: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Whole percent")
-    location_id: UUID | None = None
-    cost: int | None = Field(default=None, ge=0, le=AMOUNT_MAX)
-    cost_currency: str | None = Field(default=None, min_length=3, max_length=3)
-    idempotency_key: str | None = idempotency_key_field()
-
-    @model_validator(mode="after")
-    def _rules(self) -> AddQuoteItemInput:
-        if self.is_recurring and not self.billing_frequency:
-            message = "billing_frequency is required for recurring items"
-            raise field_error(type(self), "billing_frequency", message, None)
-        if self.is_discount and not self.discount_type:
-            raise field_error(type(self), "discount_type", "discount_type is required for discount items", None)
-        if self.discount_type == "percentage" and self.discount_percentage is None:
-            raise field_error(
-                type(self), "discount_percentage", "discount_percentage is required for percentage discounts", None
-            )
-        return self
-
-
-class AddQuoteItemOutput(BaseModel):
-    quote_item: QuoteItemSummary
-    quote: QuoteDetailSummary
-
-
-async def add_quote_item_handler(ctx: ActionContext, inp: AddQuoteItemInput) -> AddQuoteItemOutput:
-    """Reference crm.add_quote_item: only a draft, non-template quote takes items; total_price = quantity ×
-    unit_price (default 0); the quote's totals are recalculated (quotes module doc)."""
-    await _quote(ctx, inp.quote_id)
-    item = NewQuoteItem(
-        **inp.model_dump(exclude={"quote_id", "idempotency_key", "unit_price"}), unit_price=inp.unit_price or 0
-    )
-    added, quote = await quotes.add_quote_item(ctx.conn, ctx.tenant, inp.quote_id, item, created_by=ctx.actor_user_id)
-    await ctx.audit(
-        {
-            "quote_id": str(inp.quote_id),
-            "quote_item_id": str(added.quote_item_id),
-            "display_order": added.display_order,
-            "total_price": added.total_price,
-        },
-        {"quote_id": str(inp.quote_id), "quote_item_id": str(added.quote_item_id)},
-    )
-    return AddQuoteItemOutput(quote_item=item_summary(added), quote=detail(quote))
-
-
-# -- crm.find_quotes -----------------------------------------------------------------------------------------
-
-QUOTE_FILTER_KEYS = ("quote_id", "quote_number", "client_id", "status", "date_from", "date_to")
-
-
-class FindQuotesInput(BaseModel):
-    quote_id: UUID | None = None
-    quote_number: str | None = Field(default=None, min_length=1, max_length=120)
-    client_id: UUID | None = Field(default=None, description="Client id", json_schema_extra=picker("client"))
-    status: QuoteStatus | None = None
-    date_from: QuoteDate | None = None
-    date_to: QuoteDate | None = None
-    is_template: bool = False
-    page: int = Field(default=1, gt=0, le=PAGE_MAX)
-    pageSize: int = Field(default=25, gt=0, le=200)  # noqa: N815 (the reference's field name)
-    sortBy: Literal["quote_date", "total_amount", "status", "created_at"] = "quote_date"  # noqa: N815
-    sortOrder: Literal["asc", "desc"] = "desc"  # noqa: N815
-    on_empty: Literal["return_empty", "error"] = "return_empty"
-
-    @model_validator(mode="after")
-    def _bounded(self) -> FindQuotesInput:
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise field_error(type(self), "date_from", "date_from must be less than or equal to date_to", None)
-        unfiltered = all(getattr(self, key) is None for key in QUOTE_FILTER_KEYS)
-        if unfiltered and self.pageSize > UNBOUNDED_PAGE_SIZE_MAX:
-            raise field_error(
-                type(self),
-                "pageSize",
-                f"Provide at least one filter, a bounded date range, or use pageSize <= {UNBOUNDED_PAGE_SIZE_MAX}",
-                self.pageSize,
-            )
-        return self
-
-
-class QuotePagination(BaseModel):
-    page: int
-    page_size: int
-
-
-class FindQuotesOutput(BaseModel):
-    quotes: list[QuoteDetailSummary]
-    first_quote: QuoteDetailSummary | None
-    count: int
-    pagination: QuotePagination
-
-
-async def find_quotes_handler(ctx: ActionContext, inp: FindQuotesInput) -> FindQuotesOutput:
-    """Reference crm.find_quotes: the AND of the filters (``quote_date`` within the dates; templates only with
-    ``is_template``), ordered by ``sortBy`` / ``sortOrder`` then quote id; one page. An empty page with
-    ``on_empty='error'`` is NOT_FOUND "No quotes matched the supplied filters"."""
-    filters = quotes.QuoteFilters(**inp.model_dump(include={*QUOTE_FILTER_KEYS, "is_template"}))
-    found = await quotes.find_quotes(
-        ctx.conn,
-        ctx.tenant,
-        filters,
-        sort_by=inp.sortBy,
-        sort_order=inp.sortOrder,
-        limit=inp.pageSize,
-        offset=(inp.page - 1) * inp.pageSize,
-    )
-    if not found and inp.on_empty == "error":
-        raise failure("ActionError", "NOT_FOUND", "No quotes matched the supplied filters")
-    listed = [detail(q) for q in found]
-    return FindQuotesOutput(
-        quotes=listed,
-        first_quote=listed[0] if listed else None,
-        count=len(listed),
-        pagination=QuotePagination(page=inp.page, page_size=inp.pageSize),
-    )
-
-
-# -- crm.submit_quote_for_approval ---------------------------------------------------------------------------
-
-
-class SubmitQuoteInput(BaseModel):
-    quote_id: UUID
-    comment: str | None = None
-    reason: str | None = None
-    no_op_if_already_pending: bool = True
-
-
-class SubmitQuoteOutput(BaseModel):
-    quote: QuoteDetailSummary
-    previous_status: str | None
-    new_status: str | None
-    no_op: bool
-
-
-async def submit_quote_handler(ctx: ActionContext, inp: SubmitQuoteInput) -> SubmitQuoteOutput:
-    """Reference crm.submit_quote_for_approval: draft → pending_approval (a ``status_changed`` activity),
-    plus an ``approval_submitted`` activity "Quote submitted for approval: {comment}" when a comment (else
-    reason) is given. Already pending with ``no_op_if_already_pending`` is a no-op."""
-    quote = await _quote(ctx, inp.quote_id)
-    if quote.is_template:
-        raise _invalid("Quote templates cannot be submitted for approval", quote_id=quote.quote_id)
-    if quote.status == "pending_approval" and inp.no_op_if_already_pending:
-        await ctx.audit({"quote_id": str(quote.quote_id), "no_op": True}, {"quote_id": str(quote.quote_id)})
-        return SubmitQuoteOutput(quote=detail(quote), previous_status=quote.status, new_status=quote.status, no_op=True)
-    if quote.status != "draft":
-        raise _invalid("Only draft quotes can be submitted for approval", quote_id=quote.quote_id, status=quote.status)
-    updated = await quotes.set_status(ctx.conn, ctx.tenant, quote, "pending_approval", updated_by=ctx.actor_user_id)
-    comment = (inp.comment or "").strip() or (inp.reason or "").strip() or None
-    if comment:
-        await quotes.add_activity(
-            ctx.conn,
-            ctx.tenant,
-            quote.quote_id,
-            "approval_submitted",
-            f"Quote submitted for approval: {comment}",
-            performed_by=ctx.actor_user_id,
-            metadata={"comment": comment},
-        )
-    await ctx.audit(
-        {
-            "quote_id": str(quote.quote_id),
-            "previous_status": quote.status,
-            "new_status": updated.status,
-            "comment": comment,
-        },
-        {"quote_id": str(quote.quote_id)},
-    )
-    return SubmitQuoteOutput(
-        quote=detail(updated), previous_status=quote.status, new_status=updated.status, no_op=False
-    )
-
-
 # -- crm.send_quote ------------------------------------------------------------------------------------------
 
 
@@ -432,7 +191,14 @@ def format_amount(amount: int, currency_code: str) -> str:
     return f"{currency_code} {'-' if amount < 0 else ''}{major:,}.{minor:02d}"
 
 
-async def send_quote_handler(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput:
+@actions.define(
+    "crm.send_quote",
+    "Send Quote",
+    "Send an existing quote to the client using current quote send semantics",
+    permissions=(READ, UPDATE),
+    idempotency="engine",
+)
+async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput:
     """Reference crm.send_quote. A template is refused; an already sent quote is a no-op
     (``no_op_if_already_sent``) or VALIDATION_ERROR. With the tenant's ``approvalRequired`` only approved
     quotes may be sent, otherwise draft or approved ones. The quote becomes ``sent`` (``sent_at`` now); one
@@ -537,72 +303,275 @@ async def send_quote_handler(ctx: ActionContext, inp: SendQuoteInput) -> SendQuo
     )
 
 
-# -- registration --------------------------------------------------------------------------------------------
-
-READ, CREATE, UPDATE = ("billing", "read"), ("billing", "create"), ("billing", "update")
+# -- crm.create_quote ----------------------------------------------------------------------------------------
 
 
-ACTIONS: tuple[ActionDef, ...] = (
-    action_def(
-        "crm.send_quote",
-        "Send Quote",
-        "Send an existing quote to the client using current quote send semantics",
-        SendQuoteInput,
-        SendQuoteOutput,
-        send_quote_handler,
-        side_effectful=True,
-        idempotency="engine",
-        permissions=(READ, UPDATE),
-    ),
-    action_def(
-        "crm.create_quote",
-        "Create Quote",
-        "Create a draft quote header for a client/contact",
-        CreateQuoteInput,
-        CreateQuoteOutput,
-        create_quote_handler,
-        side_effectful=True,
-        idempotency="action",
-        permissions=(CREATE, READ),
-    ),
-    action_def(
-        "crm.add_quote_item",
-        "Add Quote Item",
-        "Add an item to an editable quote and return refreshed totals",
-        AddQuoteItemInput,
-        AddQuoteItemOutput,
-        add_quote_item_handler,
-        side_effectful=True,
-        idempotency="action",
-        permissions=(UPDATE, READ),
-    ),
-    action_def(
-        "crm.find_quotes",
-        "Find Quotes",
-        "Find tenant quotes with safe filters and pagination",
-        FindQuotesInput,
-        FindQuotesOutput,
-        find_quotes_handler,
-        side_effectful=False,
-        idempotency="engine",
-        permissions=(READ,),
-    ),
-    action_def(
-        "crm.submit_quote_for_approval",
-        "Submit Quote for Approval",
-        "Submit a draft quote to pending_approval",
-        SubmitQuoteInput,
-        SubmitQuoteOutput,
-        submit_quote_handler,
-        side_effectful=True,
-        idempotency="engine",
-        permissions=(READ, UPDATE),
-    ),
+class CreateQuoteInput(BaseModel):
+    client_id: UUID = Field(description="Client id", json_schema_extra=picker("client"))
+    contact_id: UUID | None = Field(
+        default=None, description="Contact id", json_schema_extra=picker("contact", ["client_id"])
+    )
+    title: Annotated[Trimmed, Field(min_length=1)]
+    description: str | None = None
+    quote_date: QuoteDate
+    valid_until: QuoteDate
+    po_number: str | None = Field(default=None, max_length=255)
+    internal_notes: str | None = None
+    client_notes: str | None = None
+    terms_and_conditions: str | None = None
+    currency_code: Currency = "USD"
+    idempotency_key: str | None = idempotency_key_field()
+
+    @model_validator(mode="after")
+    def _dates(self) -> CreateQuoteInput:
+        if self.valid_until < self.quote_date:
+            raise field_error(type(self), "valid_until", "valid_until must be on or after quote_date", None)
+        return self
+
+
+class CreateQuoteOutput(BaseModel):
+    quote: QuoteDetailSummary
+
+
+@actions.define(
+    "crm.create_quote",
+    "Create Quote",
+    "Create a draft quote header for a client/contact",
+    permissions=(CREATE, READ),
+    idempotency="action",
 )
+async def create_quote(ctx: ActionContext, inp: CreateQuoteInput) -> CreateQuoteOutput:
+    """Reference crm.create_quote: a draft numbered from the tenant's QUOTE series (next_number), version 1,
+    totals 0, with a ``created`` quote activity; the contact must belong to the client."""
+    quote = await quotes.create_quote(
+        ctx.conn,
+        ctx.tenant,
+        created_by=ctx.actor_user_id,
+        **inp.model_dump(exclude={"idempotency_key"}),
+    )
+    await ctx.audit(
+        {
+            "quote_id": str(quote.quote_id),
+            "client_id": str(quote.client_id),
+            "contact_id": str(quote.contact_id) if quote.contact_id else None,
+            "status": quote.status,
+        },
+        {"quote_id": str(quote.quote_id)},
+    )
+    return CreateQuoteOutput(quote=detail(quote))
 
 
-def register(registry: ActionRegistry) -> ActionRegistry:
-    """Register the crm.* quote actions (spec runtime §3.3) on ``registry``."""
-    for action in ACTIONS:
-        registry.register(action)
-    return registry
+# -- crm.add_quote_item --------------------------------------------------------------------------------------
+
+
+class AddQuoteItemInput(BaseModel):
+    quote_id: UUID
+    description: Annotated[Trimmed, Field(min_length=1)]
+    quantity: int = Field(gt=0, le=QUANTITY_MAX)
+    unit_price: int | None = Field(default=None, ge=0, le=AMOUNT_MAX, description="Minor units (cents)")
+    unit_of_measure: str | None = None
+    display_order: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    phase: str | None = None
+    is_optional: bool = False
+    is_selected: bool = True
+    is_recurring: bool = False
+    billing_frequency: str | None = None
+    billing_method: Literal["fixed", "hourly", "usage"] | None = None
+    is_discount: bool = False
+    discount_type: Literal["percentage", "fixed"] | None = None
+    discount_percentage: int | None = Field(default=None, ge=0, le=100)
+    applies_to_item_id: UUID | None = None
+    applies_to_service_id: UUID | None = None
+    is_taxable: bool = True
+    tax_region: str | None = None
+    tax_rate: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Whole percent")
+    location_id: UUID | None = None
+    cost: int | None = Field(default=None, ge=0, le=AMOUNT_MAX)
+    cost_currency: str | None = Field(default=None, min_length=3, max_length=3)
+    idempotency_key: str | None = idempotency_key_field()
+
+    @model_validator(mode="after")
+    def _rules(self) -> AddQuoteItemInput:
+        if self.is_recurring and not self.billing_frequency:
+            message = "billing_frequency is required for recurring items"
+            raise field_error(type(self), "billing_frequency", message, None)
+        if self.is_discount and not self.discount_type:
+            raise field_error(type(self), "discount_type", "discount_type is required for discount items", None)
+        if self.discount_type == "percentage" and self.discount_percentage is None:
+            raise field_error(
+                type(self), "discount_percentage", "discount_percentage is required for percentage discounts", None
+            )
+        return self
+
+
+class AddQuoteItemOutput(BaseModel):
+    quote_item: QuoteItemSummary
+    quote: QuoteDetailSummary
+
+
+@actions.define(
+    "crm.add_quote_item",
+    "Add Quote Item",
+    "Add an item to an editable quote and return refreshed totals",
+    permissions=(UPDATE, READ),
+    idempotency="action",
+)
+async def add_quote_item(ctx: ActionContext, inp: AddQuoteItemInput) -> AddQuoteItemOutput:
+    """Reference crm.add_quote_item: only a draft, non-template quote takes items; total_price = quantity ×
+    unit_price (default 0); the quote's totals are recalculated (quotes module doc)."""
+    await _quote(ctx, inp.quote_id)
+    item = NewQuoteItem(
+        **inp.model_dump(exclude={"quote_id", "idempotency_key", "unit_price"}), unit_price=inp.unit_price or 0
+    )
+    added, quote = await quotes.add_quote_item(ctx.conn, ctx.tenant, inp.quote_id, item, created_by=ctx.actor_user_id)
+    await ctx.audit(
+        {
+            "quote_id": str(inp.quote_id),
+            "quote_item_id": str(added.quote_item_id),
+            "display_order": added.display_order,
+            "total_price": added.total_price,
+        },
+        {"quote_id": str(inp.quote_id), "quote_item_id": str(added.quote_item_id)},
+    )
+    return AddQuoteItemOutput(quote_item=item_summary(added), quote=detail(quote))
+
+
+# -- crm.find_quotes -----------------------------------------------------------------------------------------
+
+QUOTE_FILTER_KEYS = ("quote_id", "quote_number", "client_id", "status", "date_from", "date_to")
+
+
+class FindQuotesInput(BaseModel):
+    quote_id: UUID | None = None
+    quote_number: str | None = Field(default=None, min_length=1, max_length=120)
+    client_id: UUID | None = Field(default=None, description="Client id", json_schema_extra=picker("client"))
+    status: QuoteStatus | None = None
+    date_from: QuoteDate | None = None
+    date_to: QuoteDate | None = None
+    is_template: bool = False
+    page: int = Field(default=1, gt=0, le=PAGE_MAX)
+    pageSize: int = Field(default=25, gt=0, le=200)  # noqa: N815 (the reference's field name)
+    sortBy: Literal["quote_date", "total_amount", "status", "created_at"] = "quote_date"  # noqa: N815
+    sortOrder: Literal["asc", "desc"] = "desc"  # noqa: N815
+    on_empty: Literal["return_empty", "error"] = "return_empty"
+
+    @model_validator(mode="after")
+    def _bounded(self) -> FindQuotesInput:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise field_error(type(self), "date_from", "date_from must be less than or equal to date_to", None)
+        unfiltered = all(getattr(self, key) is None for key in QUOTE_FILTER_KEYS)
+        if unfiltered and self.pageSize > UNBOUNDED_PAGE_SIZE_MAX:
+            raise field_error(
+                type(self),
+                "pageSize",
+                f"Provide at least one filter, a bounded date range, or use pageSize <= {UNBOUNDED_PAGE_SIZE_MAX}",
+                self.pageSize,
+            )
+        return self
+
+
+class QuotePagination(BaseModel):
+    page: int
+    page_size: int
+
+
+class FindQuotesOutput(BaseModel):
+    quotes: list[QuoteDetailSummary]
+    first_quote: QuoteDetailSummary | None
+    count: int
+    pagination: QuotePagination
+
+
+@actions.define(
+    "crm.find_quotes",
+    "Find Quotes",
+    "Find tenant quotes with safe filters and pagination",
+    permissions=(READ,),
+    idempotency="engine",
+    side_effectful=False,
+)
+async def find_quotes(ctx: ActionContext, inp: FindQuotesInput) -> FindQuotesOutput:
+    """Reference crm.find_quotes: the AND of the filters (``quote_date`` within the dates; templates only with
+    ``is_template``), ordered by ``sortBy`` / ``sortOrder`` then quote id; one page. An empty page with
+    ``on_empty='error'`` is NOT_FOUND "No quotes matched the supplied filters"."""
+    filters = quotes.QuoteFilters(**inp.model_dump(include={*QUOTE_FILTER_KEYS, "is_template"}))
+    found = await quotes.find_quotes(
+        ctx.conn,
+        ctx.tenant,
+        filters,
+        sort_by=inp.sortBy,
+        sort_order=inp.sortOrder,
+        limit=inp.pageSize,
+        offset=(inp.page - 1) * inp.pageSize,
+    )
+    if not found and inp.on_empty == "error":
+        raise failure("ActionError", "NOT_FOUND", "No quotes matched the supplied filters")
+    listed = [detail(q) for q in found]
+    return FindQuotesOutput(
+        quotes=listed,
+        first_quote=listed[0] if listed else None,
+        count=len(listed),
+        pagination=QuotePagination(page=inp.page, page_size=inp.pageSize),
+    )
+
+
+# -- crm.submit_quote_for_approval ---------------------------------------------------------------------------
+
+
+class SubmitQuoteInput(BaseModel):
+    quote_id: UUID
+    comment: str | None = None
+    reason: str | None = None
+    no_op_if_already_pending: bool = True
+
+
+class SubmitQuoteOutput(BaseModel):
+    quote: QuoteDetailSummary
+    previous_status: str | None
+    new_status: str | None
+    no_op: bool
+
+
+@actions.define(
+    "crm.submit_quote_for_approval",
+    "Submit Quote for Approval",
+    "Submit a draft quote to pending_approval",
+    permissions=(READ, UPDATE),
+    idempotency="engine",
+)
+async def submit_quote_for_approval(ctx: ActionContext, inp: SubmitQuoteInput) -> SubmitQuoteOutput:
+    """Reference crm.submit_quote_for_approval: draft → pending_approval (a ``status_changed`` activity),
+    plus an ``approval_submitted`` activity "Quote submitted for approval: {comment}" when a comment (else
+    reason) is given. Already pending with ``no_op_if_already_pending`` is a no-op."""
+    quote = await _quote(ctx, inp.quote_id)
+    if quote.is_template:
+        raise _invalid("Quote templates cannot be submitted for approval", quote_id=quote.quote_id)
+    if quote.status == "pending_approval" and inp.no_op_if_already_pending:
+        await ctx.audit({"quote_id": str(quote.quote_id), "no_op": True}, {"quote_id": str(quote.quote_id)})
+        return SubmitQuoteOutput(quote=detail(quote), previous_status=quote.status, new_status=quote.status, no_op=True)
+    if quote.status != "draft":
+        raise _invalid("Only draft quotes can be submitted for approval", quote_id=quote.quote_id, status=quote.status)
+    updated = await quotes.set_status(ctx.conn, ctx.tenant, quote, "pending_approval", updated_by=ctx.actor_user_id)
+    comment = (inp.comment or "").strip() or (inp.reason or "").strip() or None
+    if comment:
+        await quotes.add_activity(
+            ctx.conn,
+            ctx.tenant,
+            quote.quote_id,
+            "approval_submitted",
+            f"Quote submitted for approval: {comment}",
+            performed_by=ctx.actor_user_id,
+            metadata={"comment": comment},
+        )
+    await ctx.audit(
+        {
+            "quote_id": str(quote.quote_id),
+            "previous_status": quote.status,
+            "new_status": updated.status,
+            "comment": comment,
+        },
+        {"quote_id": str(quote.quote_id)},
+    )
+    return SubmitQuoteOutput(
+        quote=detail(updated), previous_status=quote.status, new_status=updated.status, no_op=False
+    )
