@@ -565,7 +565,8 @@ def automation_run(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the steps until the run ends")] = True,
 ) -> None:
     """Start a run of a published workflow; with --wait, print each step as it finishes."""
-    from psa.automation.runs import get_run, launch_run
+    from psa.automation.run.records import get_run
+    from psa.automation.run.starter import launch_run
     from psa.db.engine import tenant_transaction
     from psa.temporal import connect
 
@@ -626,7 +627,7 @@ def automation_runs_show(
     """A run's status, actor and steps."""
     from uuid import UUID
 
-    from psa.automation.runs import get_run
+    from psa.automation.run.records import get_run
     from psa.db.engine import tenant_transaction
     from psa.domain.errors import DomainError
 
