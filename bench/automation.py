@@ -35,7 +35,7 @@ from benchlib import header, summarize, timed, write_report
 from psa.automation.actions import builtin_registry
 from psa.automation.definitions import publish_definition
 from psa.automation.invocation import invoke_action
-from psa.automation.runs import launch_run, run_handle
+from psa.automation.run.starter import launch_run, run_handle
 from psa.config import Settings
 from psa.db.engine import make_engine, tenant_transaction
 from psa.db.migrate import upgrade

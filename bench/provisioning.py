@@ -69,8 +69,8 @@ from psa.devstack import DevStack
 from psa.domain import users
 from psa.domain.seeds import SEEDED_TABLES
 from psa.provisioning.activities import ProvisioningActivities
-from psa.provisioning.client import start_tenant_creation
 from psa.provisioning.customer_tracking import bootstrap_management_tenant
+from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.types import AdminUser, TenantCreationInput
 from psa.temporal import connect
 from psa.worker import build_worker

@@ -156,7 +156,7 @@ async def _wait_for_pollers(settings: Settings, *, timeout: float) -> bool:
 async def _create(settings: Settings, request: Any, wait: bool) -> None:
     from temporalio.client import WorkflowFailureError
 
-    from psa.provisioning.client import TenantAlreadyProvisioned, start_tenant_creation
+    from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_creation
     from psa.provisioning.types import TenantCreationState
     from psa.temporal import connect
 
@@ -257,7 +257,7 @@ def tenants_create(
 @tenants_app.command("status")
 def tenants_status(identifier: Annotated[str, typer.Argument(help="workflow id, slug or tenant name")]) -> None:
     """Live state of a provisioning run."""
-    from psa.provisioning.client import provisioning_status, provisioning_workflow_id
+    from psa.provisioning.starter import provisioning_status, provisioning_workflow_id
     from psa.temporal import connect
 
     async def run() -> None:
@@ -275,7 +275,7 @@ def tenants_cancel(
     cancelled_by: Annotated[str, typer.Option("--by")] = "cli",
 ) -> None:
     """Cancel a provisioning run: it stops and removes every row written so far."""
-    from psa.provisioning.client import cancel_provisioning, provisioning_workflow_id
+    from psa.provisioning.starter import cancel_provisioning, provisioning_workflow_id
     from psa.temporal import connect
 
     async def run() -> None:
@@ -293,7 +293,7 @@ def tenants_update(
     value: Annotated[str, typer.Option("--value", help="JSON value, or a plain string")],
 ) -> None:
     """Change an input field the run has not used yet (validated Temporal Update)."""
-    from psa.provisioning.client import UpdateRejected, provisioning_workflow_id, update_provisioning
+    from psa.provisioning.starter import UpdateRejected, provisioning_workflow_id, update_provisioning
     from psa.temporal import connect
 
     try:
@@ -565,7 +565,8 @@ def automation_run(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the steps until the run ends")] = True,
 ) -> None:
     """Start a run of a published workflow; with --wait, print each step as it finishes."""
-    from psa.automation.runs import get_run, launch_run
+    from psa.automation.run.records import get_run
+    from psa.automation.run.starter import launch_run
     from psa.db.engine import tenant_transaction
     from psa.temporal import connect
 
@@ -626,7 +627,7 @@ def automation_runs_show(
     """A run's status, actor and steps."""
     from uuid import UUID
 
-    from psa.automation.runs import get_run
+    from psa.automation.run.records import get_run
     from psa.db.engine import tenant_transaction
     from psa.domain.errors import DomainError
 

@@ -13,9 +13,9 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from psa.automation.actions import builtin_registry
-from psa.automation.interpreter import AutomationRunWorkflow
 from psa.automation.outbox import event_trigger, run_dispatcher
-from psa.automation.runs import AutomationActivities
+from psa.automation.run.activities import AutomationActivities
+from psa.automation.run.workflow import AutomationRunWorkflow
 from psa.config import Settings
 from psa.db.engine import make_engine
 from psa.metrics import serve_metrics

@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from psa.api import tenants as tenants_api
 from psa.domain.values import tenant_slug
-from psa.provisioning.client import ProvisioningStatus
+from psa.provisioning.starter import ProvisioningStatus
 from psa.provisioning.types import TenantCreationState
 from tests.api.conftest import assert_problem
 from tests.conftest import tenant_row_counts, wait_for

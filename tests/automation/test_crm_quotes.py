@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from psa.automation.actions import builtin_registry
 from psa.automation.definitions import publish_definition
-from psa.automation.runs import launch_run, run_handle
+from psa.automation.run.starter import launch_run, run_handle
 from psa.config import get_settings
 from psa.db.engine import tenant_transaction
 from psa.domain import quotes

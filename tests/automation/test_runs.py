@@ -15,7 +15,8 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 from psa.automation.actions import builtin_registry
 from psa.automation.definitions import DefinitionInvalid, publish_definition
 from psa.automation.outbox import dispatch_pending, event_trigger
-from psa.automation.runs import get_run, launch_run, run_handle
+from psa.automation.run.records import get_run
+from psa.automation.run.starter import launch_run, run_handle
 from psa.db.engine import tenant_transaction
 from tests.automation.conftest import count
 from tests.conftest import wait_for

@@ -8,7 +8,7 @@ import sys
 import urllib.request
 import uuid
 
-from psa.provisioning.client import start_tenant_creation
+from psa.provisioning.starter import start_tenant_creation
 from tests.conftest import cli_env, wait_for
 from tests.workflows.helpers import make_request
 

@@ -9,22 +9,18 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from psa.automation.definitions import (
+from psa.automation.definitions import ValidationIssue, definition_hash, validate_definition, workflow_id_for
+from psa.automation.paths import InvalidAssignPath, normalize_assign_path
+from psa.automation.registry import ActionDef, ActionRegistry
+from psa.automation.steps import (
     ActionCallStep,
     ForEachStep,
     IfStep,
-    InvalidAssignPath,
     TryCatchStep,
-    ValidationIssue,
     WorkflowDefinition,
-    definition_hash,
     iter_steps,
-    normalize_assign_path,
     parse_definition,
-    validate_definition,
-    workflow_id_for,
 )
-from psa.automation.registry import ActionDef, ActionRegistry
 
 # -- a small registry of fake actions ------------------------------------------------------------------
 

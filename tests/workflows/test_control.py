@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from psa.db.engine import tenant_transaction
 from psa.domain import seeds, tenants, users
-from psa.provisioning.client import start_tenant_creation
+from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.types import CancelSignal, UpdateRequest
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
 from tests.conftest import tenant_row_counts

@@ -17,8 +17,8 @@ from temporalio.client import WorkflowFailureError
 from psa.db.engine import make_engine, tenant_transaction
 from psa.domain import clients, contacts
 from psa.domain.seeds import SEEDED_TABLES
-from psa.provisioning.client import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.customer_tracking import bootstrap_management_tenant
+from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.types import AdminUser, CancelSignal, CustomerTrackingArgs, TrackingTarget
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
 from tests.conftest import tenant_row_counts, unique_name

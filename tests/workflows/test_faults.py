@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
 from psa.provisioning.activities import ProvisioningActivities
-from psa.provisioning.client import start_tenant_creation
+from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id, workflow_id_for
 from psa.temporal import data_converter
 from psa.worker import build_worker

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from psa.domain.seeds import ROLES, permission_catalogue
 from psa.domain.users import PASSWORD_CLASSES, verify_password
-from psa.provisioning.client import TenantAlreadyProvisioned, start_tenant_creation
+from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.types import AdminUser
 from psa.provisioning.workflow import TenantCreationWorkflow
 from tests.conftest import tenant_row_counts

@@ -24,7 +24,8 @@ from psa.api.state import ApiState, api_state
 from psa.automation.catalog import CatalogRecord, build_catalog
 from psa.automation.definitions import publish_definition
 from psa.automation.invocation import invoke_action
-from psa.automation.runs import get_run, launch_run
+from psa.automation.run.records import get_run
+from psa.automation.run.starter import launch_run
 from psa.db.engine import tenant_transaction
 from psa.db.storable import unstorable
 from psa.domain.api_keys import Principal

@@ -1,7 +1,7 @@
 """Provisioning routes (``/api/v1/tenants``): start, live state, server-sent progress, cancel, update, list.
 
 For users of the management tenant holding ``tenant:create`` (psa.api.auth). They drive the same
-``TenantCreationWorkflow`` as the CLI through psa.provisioning.client; the workflow id is the business key
+``TenantCreationWorkflow`` as the CLI through psa.provisioning.starter; the workflow id is the business key
 ``tenant-creation-<slug>``, so concurrent duplicate starts of one tenant attach to one run. Responses never
 carry the admin's temporary password (it is in the welcome email).
 """
@@ -29,7 +29,7 @@ from psa.api.state import ApiState, api_state
 from psa.db.engine import directory_transaction
 from psa.domain.api_keys import Principal
 from psa.domain.tenants import list_tenants
-from psa.provisioning.client import (
+from psa.provisioning.starter import (
     ProvisioningStatus,
     TenantAlreadyProvisioned,
     UpdateRejected,

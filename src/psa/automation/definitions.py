@@ -1,21 +1,11 @@
-"""Workflow definitions: the JSON model, publish validation and versioned publishing (reference: spec §1.2
-definition JSON, §1.3 node configs, §1.10 publish validation, §1.12 definition tables).
+"""Workflow definitions: publish validation and versioned publishing (reference: publishValidation and the
+definition tables; docs/automation.md, "Definition format", "Publish validation codes"). The typed model of a
+definition is psa.automation.steps, the assignment-path rule psa.automation.paths.
 
-The runtime supports these step types: ``control.if``, ``control.forEach``, ``control.tryCatch``,
-``control.return``, ``state.set``, ``transform.assign`` and ``action.call``. Any other type (the reference's
-``event.wait``, ``time.wait``, ``human.task``, ``control.callWorkflow``, ``email.*``) is reported as
-``UNKNOWN_NODE_TYPE`` at publish time. The only trigger is ``{type: "event", eventName, payloadMapping?}``.
+Any step type other than those of psa.automation.steps (the reference's ``event.wait``, ``time.wait``,
+``human.task``, ``control.callWorkflow``, ``email.*``) is reported as ``UNKNOWN_NODE_TYPE`` at publish time.
 
-Step paths follow the reference: the root sequence is ``root.steps``, its i-th step ``root.steps[i]``, and
-nested sequences append ``.then.steps``, ``.else.steps``, ``.try.steps``, ``.catch.steps`` or ``.body.steps``
-(``root.steps[1].then.steps[0]``).
-
-Assignment targets (``transform.assign`` keys, ``action.call`` ``saveAs``) are dotted paths in ``payload.``,
-``vars.`` or ``meta.``; a bare name (``contact`` or ``result.id``) means ``vars.<name>``. *Ours* (the
-reference's two assignment functions disagree, spec §6.6): ``meta.*`` writes meta, JSON-pointer targets
-(``/a/b``), the read-only scopes ``error`` and ``local``, and a bare scope (``vars``) are rejected at publish.
-
-Decisions beyond the reference:
+Decisions beyond the reference (docs/decisions.md, "Automation runtime"):
 - ``version`` may be omitted in the submitted JSON; publishing assigns ``max(existing) + 1`` and writes it,
   and the workflow id, into the stored JSON.
 - Every step may carry a ``name`` (a designer label; the reference allows it on node steps only).
@@ -31,213 +21,40 @@ import difflib
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import and_, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.automation import expressions
+from psa.automation.paths import (
+    ASSIGN_SCOPES,
+    FORBIDDEN_SEGMENTS,
+    READ_ONLY_SCOPES,
+    InvalidAssignPath,
+    normalize_assign_path,
+)
 from psa.automation.registry import ActionRegistry, resolve_schema
+from psa.automation.steps import (
+    CHILD_SEQUENCES,
+    STEP_MODELS,
+    ActionCallStep,
+    ForEachStep,
+    IfStep,
+    TransformAssignStep,
+    TryCatchStep,
+    WorkflowDefinition,
+)
 from psa.db.schema import workflow_definition_versions as versions_table
 from psa.db.schema import workflow_definitions as definitions_table
 from psa.domain.errors import ConflictError, NotFoundError
 from psa.domain.errors import ValidationError as DomainValidationError
 from psa.jsonutil import canonical_hash
-
-# -- the definition model ----------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Expr(BaseModel):
-    """``{"$expr": "<JSONata>"}``; other keys are dropped (reference). The source may be empty in a draft;
-    publish validation rejects it (EMPTY_EXPRESSION)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    expr: str = Field(alias="$expr")
-
-
-class RetryPolicy(_Strict):
-    """Per-step retry: ``maxAttempts`` (>= 1, the first attempt included), ``backoffMs`` before the second
-    attempt, multiplied by ``backoffMultiplier`` (default 2) each time up to ``maxDelayMs``; ``retryOn`` lists
-    error categories (or codes) to retry, empty or absent = any."""
-
-    max_attempts: int = Field(alias="maxAttempts", gt=0)
-    backoff_ms: int = Field(alias="backoffMs", ge=0)
-    backoff_multiplier: float | None = Field(default=None, alias="backoffMultiplier", gt=0)
-    jitter: bool | None = None
-    max_delay_ms: int | None = Field(default=None, alias="maxDelayMs", gt=0)
-    retry_on: list[str] | None = Field(default=None, alias="retryOn")
-
-
-class OnErrorPolicy(_Strict):
-    """``fail`` (default) stops at the error; ``continue`` records it in ``error`` and moves on."""
-
-    policy: Literal["fail", "continue"]
-
-
-class _StepBase(_Strict):
-    id: str = Field(min_length=1)
-    name: str | None = None
-
-
-class IfStep(_StepBase):
-    type: Literal["control.if"]
-    condition: Expr
-    then: list[Step]
-    else_: list[Step] | None = Field(default=None, alias="else")
-
-
-class ForEachStep(_StepBase):
-    type: Literal["control.forEach"]
-    items: Expr
-    item_var: str = Field(alias="itemVar", min_length=1)
-    concurrency: int | None = Field(default=None, gt=0)
-    body: list[Step]
-    on_item_error: Literal["continue", "fail"] = Field(default="fail", alias="onItemError")
-
-    @field_validator("concurrency")
-    @classmethod
-    def _sequential(cls, value: int | None) -> int | None:
-        if value is not None and value > 1:
-            raise ValueError("concurrency > 1 is not supported: items run one after another")
-        return value
-
-
-class TryCatchStep(_StepBase):
-    type: Literal["control.tryCatch"]
-    try_: list[Step] = Field(alias="try")
-    catch: list[Step]
-    capture_error_as: str | None = Field(default=None, alias="captureErrorAs", min_length=1)
-
-
-class ReturnStep(_StepBase):
-    type: Literal["control.return"]
-
-
-class _NodeStep(_StepBase):
-    retry: RetryPolicy | None = None
-    on_error: OnErrorPolicy | None = Field(default=None, alias="onError")
-
-
-class StateSetConfig(_Strict):
-    state: str = Field(min_length=1)
-
-
-class StateSetStep(_NodeStep):
-    """``meta.state = config.state``."""
-
-    type: Literal["state.set"]
-    config: StateSetConfig
-
-
-class AssignConfig(_Strict):
-    assign: dict[str, Expr]
-
-
-class TransformAssignStep(_NodeStep):
-    """Evaluates each ``assign`` expression in order, applying each before the next."""
-
-    type: Literal["transform.assign"]
-    config: AssignConfig
-
-
-class ActionCallConfig(_Strict):
-    """``action.call`` config (reference §1.3; the AI-specific keys are not supported)."""
-
-    action_id: str = Field(alias="actionId", min_length=1)
-    version: int = Field(gt=0)
-    input_mapping: dict[str, Any] = Field(default_factory=dict, alias="inputMapping")
-    save_as: str | None = Field(default=None, alias="saveAs")
-    idempotency_key: Expr | None = Field(default=None, alias="idempotencyKey")
-    on_error: OnErrorPolicy | None = Field(default=None, alias="onError")
-    outputs: list[Any] | None = None
-    designer_group_key: str | None = Field(default=None, alias="designerGroupKey")
-    designer_tile_kind: Literal["core-object", "transform", "app", "ai"] | None = Field(
-        default=None, alias="designerTileKind"
-    )
-    designer_app_key: str | None = Field(default=None, alias="designerAppKey")
-
-
-class ActionCallStep(_NodeStep):
-    type: Literal["action.call"]
-    config: ActionCallConfig
-
-
-Step = Annotated[
-    IfStep | ForEachStep | TryCatchStep | ReturnStep | StateSetStep | TransformAssignStep | ActionCallStep,
-    Field(discriminator="type"),
-]
-
-
-class EventTrigger(_Strict):
-    """Start a run when ``eventName`` is published; ``payloadMapping`` (literals and ``$expr`` against
-    ``{event: {name, payload}}``, dotted keys expanded) builds the run payload, else the event payload is used."""
-
-    type: Literal["event"]
-    event_name: str = Field(alias="eventName", min_length=1)
-    source_payload_schema_ref: str | None = Field(default=None, alias="sourcePayloadSchemaRef", min_length=1)
-    payload_mapping: dict[str, Any] | None = Field(default=None, alias="payloadMapping")
-
-
-class WorkflowDefinition(_Strict):
-    """A workflow definition (reference §1.2)."""
-
-    id: str = Field(min_length=1)
-    version: int | None = Field(default=None, gt=0)
-    name: str = Field(min_length=1)
-    description: str | None = None
-    payload_schema_ref: str | None = Field(default=None, alias="payloadSchemaRef", min_length=1)
-    trigger: EventTrigger | None = None
-    steps: list[Step]
-
-    @field_validator("trigger", mode="before")
-    @classmethod
-    def _event_only(cls, value: Any) -> Any:
-        if isinstance(value, Mapping) and value.get("type") != "event":
-            raise ValueError(f'trigger type {value.get("type")!r} is not supported; only "event" triggers are')
-        return value
-
-    def to_json(self) -> dict[str, Any]:
-        """The definition as JSON (camelCase keys, only what was given or set)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
-
-for _model in (IfStep, ForEachStep, TryCatchStep, WorkflowDefinition):
-    _model.model_rebuild()
-
-
-class _Header(WorkflowDefinition):
-    """The top level alone: steps are validated one by one."""
-
-    steps: list[Any]  # type: ignore[assignment]
-
-
-STEP_MODELS: dict[str, type[_StepBase]] = {
-    "control.if": IfStep,
-    "control.forEach": ForEachStep,
-    "control.tryCatch": TryCatchStep,
-    "control.return": ReturnStep,
-    "state.set": StateSetStep,
-    "transform.assign": TransformAssignStep,
-    "action.call": ActionCallStep,
-}
-"""Supported step types and their models."""
-
-CHILD_SEQUENCES: dict[str, tuple[str, ...]] = {
-    "control.if": ("then", "else"),
-    "control.forEach": ("body",),
-    "control.tryCatch": ("try", "catch"),
-}
-"""JSON keys of the nested step sequences of each control step, in execution order."""
 
 _UNSUPPORTED_TYPES = {
     "control.callWorkflow",
@@ -247,75 +64,13 @@ _UNSUPPORTED_TYPES = {
     "email.parseBody",
     "email.renderCommentBlocks",
 }
-
-
-def parse_definition(raw: Mapping[str, Any]) -> WorkflowDefinition:
-    """The typed definition; raises pydantic ValidationError. Use :func:`validate_definition` for a report."""
-    return WorkflowDefinition.model_validate(raw)
-
-
-def _children(step: Any) -> list[tuple[str, list[Any]]]:
-    if isinstance(step, IfStep):
-        return [("then", step.then)] + ([("else", step.else_)] if step.else_ is not None else [])
-    if isinstance(step, ForEachStep):
-        return [("body", step.body)]
-    if isinstance(step, TryCatchStep):
-        return [("try", step.try_), ("catch", step.catch)]
-    return []
-
-
-def iter_steps(definition: WorkflowDefinition | list[Any], prefix: str = "root") -> Iterator[tuple[str, Any]]:
-    """Every step with its path, depth first in document order: ``("root.steps[0]", step)``,
-    ``("root.steps[0].then.steps[0]", ...)`` ..."""
-    steps = definition.steps if isinstance(definition, WorkflowDefinition) else definition
-    for index, step in enumerate(steps):
-        path = f"{prefix}.steps[{index}]"
-        yield path, step
-        for key, children in _children(step):
-            yield from iter_steps(children, f"{path}.{key}")
-
-
-# -- assignment paths --------------------------------------------------------------------------------
-
-ASSIGN_SCOPES = ("payload", "vars", "meta")
-READ_ONLY_SCOPES = ("error", "local")
-FORBIDDEN_SEGMENTS = frozenset({"__proto__", "prototype", "constructor"})
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class InvalidAssignPath(ValueError):
-    """An assignment target breaks the path rules (the message says which)."""
+class _Header(WorkflowDefinition):
+    """The top level alone: steps are validated one by one."""
 
-
-def normalize_assign_path(path: str) -> str:
-    """The canonical ``scope.a.b`` form of an assignment target: ``payload.x``, ``vars.x`` and ``meta.x``
-    stay; a bare ``x`` or ``x.y`` becomes ``vars.x`` / ``vars.x.y``; surrounding blanks are trimmed.
-
-    Raises InvalidAssignPath for an empty path or segment (``a..b``), a JSON pointer (``/a``), a bare scope
-    (``vars``), a read-only scope (``error.x``, ``local.x``) or a ``__proto__``/``prototype``/``constructor``
-    segment. Reference: assignmentUtils / assignToScopePath (see the module doc for our choices).
-    """
-    if not isinstance(path, str) or not path.strip():
-        raise InvalidAssignPath("Assignment path is empty")
-    text = path.strip()
-    if text.startswith("/"):
-        raise InvalidAssignPath(
-            f"Assignment path must be dotted (payload.x, vars.x, meta.x or a name), not a JSON pointer: {text}"
-        )
-    segments = text.split(".")
-    if any(not segment.strip() for segment in segments):
-        raise InvalidAssignPath(f"Assignment path has an empty segment: {text}")
-    bad = next((s for s in segments if s in FORBIDDEN_SEGMENTS), None)
-    if bad:
-        raise InvalidAssignPath(f'Assignment path uses the forbidden segment "{bad}": {text}')
-    head = segments[0]
-    if head in READ_ONLY_SCOPES:
-        raise InvalidAssignPath(f'Assignment path cannot write to the read-only scope "{head}": {text}')
-    if head in ASSIGN_SCOPES:
-        if len(segments) == 1:
-            raise InvalidAssignPath(f"Assignment path must name a field inside {head} ({head}.name): {text}")
-        return text
-    return "vars." + text
+    steps: list[Any]  # type: ignore[assignment]
 
 
 # -- validation --------------------------------------------------------------------------------------
@@ -639,7 +394,7 @@ class _Validator:
 
 
 def validate_definition(raw: Any, registry: ActionRegistry) -> ValidationReport:
-    """Publish validation of a definition JSON against ``registry`` (reference: publishValidation, §1.10).
+    """Publish validation of a definition JSON against ``registry`` (reference: publishValidation).
 
     Error codes: INVALID_WORKFLOW_DEFINITION (schema; path of the step the problem is in, else ``root``),
     NON_SERIALIZABLE, DUPLICATE_STEP_ID, UNKNOWN_NODE_TYPE (+ suggestion), INVALID_CONFIG (node config issues
@@ -721,7 +476,8 @@ async def publish_definition(
     row is locked (``FOR UPDATE``) so concurrent publishes of one workflow get distinct versions; version =
     max(existing) + 1, written with the workflow id into the stored JSON; ``definition_hash`` = SHA-256 of its
     canonical JSON. The definition row becomes ``published`` with name, description, payload schema ref and
-    trigger copied, and ``draft_definition`` / ``draft_version`` set to the next version (reference §1.12).
+    trigger copied, and ``draft_definition`` / ``draft_version`` set to the next version
+    (reference: the definition tables).
 
     Raises DefinitionInvalid (with the full report) before writing anything when validation finds errors;
     ConflictError when ``key`` already names another workflow in the tenant.
@@ -890,7 +646,7 @@ async def list_event_triggered(
 ) -> list[PublishedVersion]:
     """The latest published version of every workflow in the tenant whose trigger (in that version) is the
     event ``event_name``, oldest workflow first. Paused workflows are left out unless ``include_paused``
-    (reference §1.9 step 6, which launched and then refused paused ones)."""
+    (reference: event trigger routing, which launched and then refused paused ones)."""
     d, v = definitions_table, versions_table
     latest = (
         select(v.c.workflow_id, func.max(v.c.version).label("version"))

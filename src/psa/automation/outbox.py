@@ -1,12 +1,13 @@
-"""Transactional outbox of domain events and its dispatcher (DESIGN.md: events are written in the action's
-transaction and delivered after commit, at least once, with deterministic idempotency keys).
+"""Transactional outbox of domain events and its dispatcher: events are written in the action's transaction and
+delivered after commit, at least once, with deterministic idempotency keys (docs/architecture.md, "Events and the
+outbox").
 
 Actions queue events through ``ActionContext.emit`` (psa.automation.invocation). ``dispatch_pending`` claims
 undelivered rows, hands each to the event handlers and marks it delivered; a crash between the two
 delivers it again, so handlers must be idempotent. The built-in handler starts a run of every published
 definition with ``trigger: {type: "event", eventName}`` equal to the event's type, in the event's tenant
-(reference: spec §1.9 trigger routing), with a run id derived from (event, workflow), so a redelivery
-starts nothing new.
+(reference: event trigger routing; docs/automation.md, "Events"), with a run id derived from (event, workflow),
+so a redelivery starts nothing new.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from temporalio.client import Client
 
 from psa.automation import definitions, expressions
 from psa.automation.errors import ActionFailure
-from psa.automation.runs import launch_run
+from psa.automation.run.starter import launch_run
 from psa.db.engine import tenant_transaction
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ async def dispatch_pending(engine: AsyncEngine, handlers: list[EventHandler], *,
 
 def event_trigger(engine: AsyncEngine, client: Client, *, task_queue: str) -> EventHandler:
     """The handler that starts event-triggered runs (see the module doc). A ``payloadMapping`` is resolved
-    against ``{event: {name, payload}}`` and dotted keys expand into objects (reference §1.9 step 6)."""
+    against ``{event: {name, payload}}`` and dotted keys expand into objects (reference: event trigger routing)."""
 
     async def handle(event: OutboxEvent) -> None:
         async with tenant_transaction(engine, event.tenant) as conn:

@@ -1,5 +1,5 @@
 """Activities of ``TenantCreationWorkflow``. Each step is one transaction on caller-derived ids, so a
-retry or a replay after a worker crash writes nothing twice (DESIGN.md "Idempotent steps").
+retry or a replay after a worker crash writes nothing twice (docs/provisioning.md, "Idempotency").
 
 Domain errors become non-retryable ``ApplicationError`` s whose ``type`` is the error class name
 (``ValidationError``, ``DuplicateError``, ``NotFoundError``) and whose details carry ``{code, message, field}``.
@@ -25,6 +25,7 @@ from psa.email import EmailResult, WelcomeEmail, send_welcome_email
 from psa.provisioning.customer_tracking import CustomerTrackingActivities
 from psa.provisioning.failures import activity_errors
 from psa.provisioning.types import (
+    ActivityName,
     AdminUserCreated,
     CompensationArgs,
     CreateAdminUserArgs,
@@ -63,7 +64,7 @@ class ProvisioningActivities:
             *self.tracking.all(),
         ]
 
-    @activity.defn(name="validate_request")
+    @activity.defn(name=ActivityName.VALIDATE_REQUEST)
     @activity_errors
     async def validate_request(self, args: ValidateRequestArgs) -> ValidatedRequest:
         """Check the input before any write: names, email syntax, enumerations, a duplicate tenant slug
@@ -91,11 +92,11 @@ class ProvisioningActivities:
                 )
         return validated
 
-    @activity.defn(name="create_tenant")
+    @activity.defn(name=ActivityName.CREATE_TENANT)
     @activity_errors
     async def create_tenant(self, args: CreateTenantArgs) -> None:
         """Tenant row, the tenant's own MSP client with its 'Main Office' location, and the default
-        ``tenant_companies`` row, in one transaction (reference: createTenant, spec §2.2)."""
+        ``tenant_companies`` row, in one transaction (reference: createTenant)."""
         req = args.request
         tenant = UUID(args.tenant_id)
         company = req.company_name or req.tenant_name
@@ -120,15 +121,16 @@ class ProvisioningActivities:
                 email=req.admin_user.email,
             )
 
-    @activity.defn(name="seed_tenant")
+    @activity.defn(name=ActivityName.SEED_TENANT)
     @activity_errors
     async def seed_tenant(self, tenant_id: str) -> dict[str, int]:
-        """Roles, permissions, grants, default tax region and rate (spec §5.1). Returns rows inserted."""
+        """Roles, permissions, grants, default tax region and rate (reference: the tenant seeds). Returns rows
+        inserted."""
         async with tenant_transaction(self.engine, tenant_id) as conn:
             result = await seeds.seed_tenant(conn, UUID(tenant_id))
         return dataclasses.asdict(result)
 
-    @activity.defn(name="create_admin_user")
+    @activity.defn(name=ActivityName.CREATE_ADMIN_USER)
     @activity_errors
     async def create_admin_user(self, args: CreateAdminUserArgs) -> AdminUserCreated:
         """The internal admin user with a bcrypt-hashed temporary password and the MSP Admin role.
@@ -150,7 +152,7 @@ class ProvisioningActivities:
         activity.logger.info("admin user %s ready in tenant %s", args.user_id, args.tenant_id)
         return AdminUserCreated(user_id=args.user_id, role_id=str(role_id), temporary_password=password)
 
-    @activity.defn(name="setup_tenant_data")
+    @activity.defn(name=ActivityName.SETUP_TENANT_DATA)
     @activity_errors
     async def setup_tenant_data(self, args: SetupTenantDataArgs) -> list[str]:
         """Tenant email settings (disabled config for the chosen provider) and tenant settings."""
@@ -158,7 +160,7 @@ class ProvisioningActivities:
             await tenants.setup_tenant_settings(conn, tenant=UUID(args.tenant_id), email_provider=args.email_provider)
         return ["email_settings", "tenant_settings"]
 
-    @activity.defn(name="send_welcome_email")
+    @activity.defn(name=ActivityName.SEND_WELCOME_EMAIL)
     async def send_welcome_email(self, args: WelcomeEmailArgs) -> EmailResult:
         """Render and deliver the welcome email through the configured provider. Never raises for a
         delivery failure: it returns ``email_sent=False`` with the error (the password scrubbed)."""
@@ -168,19 +170,19 @@ class ProvisioningActivities:
         )
         return result
 
-    @activity.defn(name="record_provisioning_metrics")
+    @activity.defn(name=ActivityName.RECORD_PROVISIONING_METRICS)
     async def record_provisioning_metrics(self, outcome: ProvisioningOutcome) -> None:
         """Local activity: count the provisioning's outcome, duration and tracking status (psa.metrics)."""
         metrics.record_provisioning(outcome.outcome, outcome.duration_seconds, outcome.tracking_status)
 
     # -- compensation: each idempotent, a no-op when its step wrote nothing ----------------------
-    @activity.defn(name="undo_setup_tenant_data")
+    @activity.defn(name=ActivityName.UNDO_SETUP_TENANT_DATA)
     @activity_errors
     async def undo_setup_tenant_data(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await tenants.remove_tenant_settings(conn, UUID(args.tenant_id))
 
-    @activity.defn(name="undo_create_admin_user")
+    @activity.defn(name=ActivityName.UNDO_CREATE_ADMIN_USER)
     @activity_errors
     async def undo_create_admin_user(self, args: CompensationArgs) -> int:
         if args.admin_user_id is None:
@@ -188,13 +190,13 @@ class ProvisioningActivities:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await users.delete_user(conn, tenant=UUID(args.tenant_id), user_id=UUID(args.admin_user_id))
 
-    @activity.defn(name="undo_seed_tenant")
+    @activity.defn(name=ActivityName.UNDO_SEED_TENANT)
     @activity_errors
     async def undo_seed_tenant(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:
             return await seeds.remove_seeds(conn, UUID(args.tenant_id))
 
-    @activity.defn(name="undo_create_tenant")
+    @activity.defn(name=ActivityName.UNDO_CREATE_TENANT)
     @activity_errors
     async def undo_create_tenant(self, args: CompensationArgs) -> int:
         async with tenant_transaction(self.engine, args.tenant_id) as conn:

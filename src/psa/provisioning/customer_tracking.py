@@ -1,16 +1,17 @@
 """Customer tracking: record every provisioned tenant as a customer of the management tenant, as a client
 (``properties.tenant_id`` = the tenant's id), a contact for its admin, the customer tag, and a client-portal
-user for that contact (reference: tenant-customer-tracking-plan.md; spec §1.9, §2.6-2.9).
+user for that contact (reference: the tenant customer-tracking activities; docs/provisioning.md, "Customer
+tracking").
 
-Decisions that differ from the reference:
+Decisions that differ from the reference (docs/decisions.md, "Provisioning"):
 - the management tenant comes from ``PSA_MANAGEMENT_TENANT_ID`` or ``PSA_MANAGEMENT_TENANT_NAME`` (looked up by
   its unique slug), not a hard-coded name matched with ``first()``;
 - every step is idempotent: row ids derive from the tracked tenant's id and the client is found again by
-  ``properties.tenant_id`` (the reference stored the tenant's *name* there, spec §7-6);
+  ``properties.tenant_id`` (the reference stored the tenant's *name* there);
 - name clashes do not lose the tracking: a client of another tenant with the same name makes ours
   "Name (slug)", and an existing management contact with the admin email is reused when it has no client
-  or already belongs to ours (spec §7-8);
-- the portal user gets no usable password instead of sharing the admin's temporary one (spec §7-9).
+  or already belongs to ours;
+- the portal user gets no usable password instead of sharing the admin's temporary one.
 
 The step functions take a connection on the management tenant; the activities and ``reconcile`` (the
 ``psa customers reconcile`` command) both use them, so there is one code path.
@@ -33,6 +34,7 @@ from psa.domain import clients, contacts, seeds, tags, tenants, users, values
 from psa.domain.errors import ConflictError, DomainError, DuplicateError, NotFoundError
 from psa.provisioning.failures import activity_errors
 from psa.provisioning.types import (
+    ActivityName,
     CustomerClientResult,
     CustomerContactResult,
     CustomerTracking,
@@ -191,7 +193,7 @@ async def remove_customer_contact(
 
 async def remove_customer_client(conn: AsyncConnection, mgmt: UUID, tenant_id: str) -> int:
     """Delete the tracked tenant's customer client (found by ``properties.tenant_id``); ``delete_client`` also
-    removes the tag mappings on it, which have no foreign key to cascade (spec §7-5). Returns rows deleted."""
+    removes the tag mappings on it, which have no foreign key to cascade. Returns rows deleted."""
     client = await clients.find_client_by_property(conn, mgmt, "tenant_id", tenant_id)
     if client is None:
         return 0
@@ -223,7 +225,7 @@ class CustomerTrackingActivities:
             return UUID(args.management_tenant_id)
         return await tenants.resolve_management_tenant(conn, self.settings)
 
-    @activity.defn(name="create_customer_client")
+    @activity.defn(name=ActivityName.CREATE_CUSTOMER_CLIENT)
     @activity_errors
     async def create_customer_client(self, args: CustomerTrackingArgs) -> CustomerClientResult:
         """Resolve the management tenant and find or create the customer client. Returns ``skipped_reason``
@@ -238,7 +240,7 @@ class CustomerTrackingActivities:
         async with tenant_transaction(self.engine, mgmt) as conn:
             return await ensure_customer_client(conn, mgmt, args.target, client_id=UUID(args.derived_id("client")))
 
-    @activity.defn(name="create_customer_contact")
+    @activity.defn(name=ActivityName.CREATE_CUSTOMER_CONTACT)
     @activity_errors
     async def create_customer_contact(self, args: CustomerTrackingArgs) -> CustomerContactResult:
         """Find or create the admin's contact in the management tenant, linked to the customer client."""
@@ -248,7 +250,7 @@ class CustomerTrackingActivities:
                 conn, mgmt, args.target, customer_client_id=client_id, contact_id=UUID(args.derived_id("contact"))
             )
 
-    @activity.defn(name="tag_customer_client")
+    @activity.defn(name=ActivityName.TAG_CUSTOMER_CLIENT)
     @activity_errors
     async def tag_customer_client(self, args: CustomerTrackingArgs) -> str:
         """Apply the customer tag; returns the tag definition id."""
@@ -258,7 +260,7 @@ class CustomerTrackingActivities:
             mapping = await tag_customer(conn, mgmt, customer_client_id=client_id, tag_text=tag_text)
         return str(mapping.tag_id)
 
-    @activity.defn(name="create_customer_portal_user")
+    @activity.defn(name=ActivityName.CREATE_CUSTOMER_PORTAL_USER)
     @activity_errors
     async def create_customer_portal_user(self, args: CustomerTrackingArgs) -> str:
         """Find or create the contact's client-portal user; returns its id."""
@@ -269,13 +271,13 @@ class CustomerTrackingActivities:
             )
         return str(portal.user_id)
 
-    @activity.defn(name="undo_create_customer_portal_user")
+    @activity.defn(name=ActivityName.UNDO_CREATE_CUSTOMER_PORTAL_USER)
     @activity_errors
     async def undo_create_customer_portal_user(self, args: CustomerTrackingArgs) -> int:
         async with self._compensating(args) as (conn, mgmt):
             return 0 if mgmt is None else await remove_portal_user(conn, mgmt, UUID(args.derived_id("portal_user")))
 
-    @activity.defn(name="undo_tag_customer_client")
+    @activity.defn(name=ActivityName.UNDO_TAG_CUSTOMER_CLIENT)
     @activity_errors
     async def undo_tag_customer_client(self, args: CustomerTrackingArgs) -> int:
         async with self._compensating(args) as (conn, mgmt):
@@ -285,7 +287,7 @@ class CustomerTrackingActivities:
             tag_text = customer_tag(self.settings, args.target.product_code)
             return await untag_customer(conn, mgmt, client.client_id if client else None, tag_text)
 
-    @activity.defn(name="undo_create_customer_contact")
+    @activity.defn(name=ActivityName.UNDO_CREATE_CUSTOMER_CONTACT)
     @activity_errors
     async def undo_create_customer_contact(self, args: CustomerTrackingArgs) -> int:
         async with self._compensating(args) as (conn, mgmt):
@@ -295,7 +297,7 @@ class CustomerTrackingActivities:
             contact_id = UUID(args.derived_id("contact"))
             return await remove_customer_contact(conn, mgmt, client.client_id if client else None, contact_id)
 
-    @activity.defn(name="undo_create_customer_client")
+    @activity.defn(name=ActivityName.UNDO_CREATE_CUSTOMER_CLIENT)
     @activity_errors
     async def undo_create_customer_client(self, args: CustomerTrackingArgs) -> int:
         async with self._compensating(args) as (conn, mgmt):

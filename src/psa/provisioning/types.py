@@ -1,10 +1,12 @@
-"""Input, state, result, signal and update types of ``TenantCreationWorkflow`` (reference: spec §1.2-1.4,
-in snake_case). Types only: business validation happens in the ``validate_request`` activity, so a bad
+"""Input, state, result, signal and update types of ``TenantCreationWorkflow``, and the names of its
+activities (reference: the tenant-creation workflow's input, state and result, in snake_case; docs/provisioning.md,
+"Steps and progress"). Types only: business validation happens in the ``validate_request`` activity, so a bad
 input fails the workflow cleanly instead of failing its workflow tasks."""
 
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -38,6 +40,33 @@ STEP_PROGRESS: dict[str, int] = {
     "completed": 100,
 }
 STEP_ORDER: tuple[str, ...] = tuple(STEP_PROGRESS)
+
+
+class ActivityName(StrEnum):
+    """The registered name of every provisioning activity: ``@activity.defn(name=...)`` takes it from here and
+    the workflow calls the activity by it. The workflow cannot name the methods themselves
+    (``execute_activity_method(ProvisioningActivities.x)``): importing the activity classes would pull the
+    database layer into workflow code, which the import contract ``workflows-pure`` forbids."""
+
+    VALIDATE_REQUEST = "validate_request"
+    CREATE_TENANT = "create_tenant"
+    SEED_TENANT = "seed_tenant"
+    CREATE_ADMIN_USER = "create_admin_user"
+    SETUP_TENANT_DATA = "setup_tenant_data"
+    SEND_WELCOME_EMAIL = "send_welcome_email"
+    RECORD_PROVISIONING_METRICS = "record_provisioning_metrics"
+    UNDO_SETUP_TENANT_DATA = "undo_setup_tenant_data"
+    UNDO_CREATE_ADMIN_USER = "undo_create_admin_user"
+    UNDO_SEED_TENANT = "undo_seed_tenant"
+    UNDO_CREATE_TENANT = "undo_create_tenant"
+    CREATE_CUSTOMER_CLIENT = "create_customer_client"
+    CREATE_CUSTOMER_CONTACT = "create_customer_contact"
+    TAG_CUSTOMER_CLIENT = "tag_customer_client"
+    CREATE_CUSTOMER_PORTAL_USER = "create_customer_portal_user"
+    UNDO_CREATE_CUSTOMER_PORTAL_USER = "undo_create_customer_portal_user"
+    UNDO_TAG_CUSTOMER_CLIENT = "undo_tag_customer_client"
+    UNDO_CREATE_CUSTOMER_CONTACT = "undo_create_customer_contact"
+    UNDO_CREATE_CUSTOMER_CLIENT = "undo_create_customer_client"
 
 
 class AdminUser(BaseModel):
@@ -118,10 +147,10 @@ class WelcomeEmailArgs(WelcomeRecipient):
 
 
 class CustomerTracking(BaseModel):
-    """Outcome of recording the tenant as a customer in the management tenant (DESIGN.md: best-effort but
-    visible). ``status``: pending -> running -> ok | skipped | failed. ``client_renamed`` says the client
-    was named "Name (slug)" because another client had the name; ``contact_reused`` says an existing
-    management contact was reused instead of created."""
+    """Outcome of recording the tenant as a customer in the management tenant (best-effort but visible:
+    docs/provisioning.md, "Customer tracking"). ``status``: pending -> running -> ok | skipped | failed.
+    ``client_renamed`` says the client was named "Name (slug)" because another client had the name;
+    ``contact_reused`` says an existing management contact was reused instead of created."""
 
     status: Literal["pending", "running", "ok", "skipped", "failed"] = "pending"
     management_tenant_id: str | None = None

@@ -1,8 +1,8 @@
 """``TenantCreationWorkflow``: validate, create the tenant, seed it, create its admin user, set up its
 data while recording it as a customer of the management tenant, send the welcome email; with progress,
-cancel, update and compensation (DESIGN.md "Provisioning").
+cancel, update and compensation (docs/provisioning.md, "Steps and progress", "Cancel and update").
 
-Failure policy:
+Failure policy (docs/provisioning.md, "Failure policy", "Compensation"):
 - validation and duplicate checks run first and fail before any write;
 - transient faults (database, SMTP) are retried from 1 s doubling to 30 s until the schedule-to-close
   timeout; they never trigger compensation, and re-running the same workflow id resumes idempotently;
@@ -12,7 +12,8 @@ Failure policy:
 - customer tracking is best-effort: its failure is recorded in ``customer_tracking`` and never fails the
   run; on cancel its records are compensated like every other step.
 
-The workflow imports no database or network module: it only calls activities by name.
+The workflow imports no database or network module: it calls activities by their names in
+``psa.provisioning.types.ActivityName``, which ``ProvisioningActivities`` registers them under.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,11 +30,19 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError as PydanticValidationError
 
-    from psa.domain.errors import DomainError
+    from psa.domain.errors import (
+        ConflictError,
+        DomainError,
+        DuplicateError,
+        EmailExistsError,
+        NotFoundError,
+        ValidationError,
+    )
     from psa.email.models import EmailResult
     from psa.provisioning.types import (
         STEP_ORDER,
         STEP_PROGRESS,
+        ActivityName,
         AdminUserCreated,
         CancelSignal,
         CompensationArgs,
@@ -60,7 +69,10 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_ID_PREFIX = "tenant-creation-"
 ID_NAMESPACE = uuid.UUID("6f1c1e52-8a40-4a8e-9a53-0b6c2f7d3e11")
-NON_RETRYABLE = ["ValidationError", "DuplicateError", "NotFoundError", "ConflictError", "EmailExistsError"]
+# Business failures: an activity raises these domain errors as ApplicationErrors of the same type name.
+NON_RETRYABLE = [
+    error.__name__ for error in (ValidationError, DuplicateError, NotFoundError, ConflictError, EmailExistsError)
+]
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -87,16 +99,16 @@ UPDATABLE_FIELDS: dict[str, str] = {
 }
 # Writing steps and the activities that undo each, run in reverse order of start. "tracking_customer"
 # runs inside the setting_up_data step, concurrently with setup_tenant_data.
-COMPENSATIONS: dict[str, tuple[str, ...]] = {
-    "creating_tenant": ("undo_create_tenant",),
-    "seeding": ("undo_seed_tenant",),
-    "creating_admin_user": ("undo_create_admin_user",),
-    "setting_up_data": ("undo_setup_tenant_data",),
+COMPENSATIONS: dict[str, tuple[ActivityName, ...]] = {
+    "creating_tenant": (ActivityName.UNDO_CREATE_TENANT,),
+    "seeding": (ActivityName.UNDO_SEED_TENANT,),
+    "creating_admin_user": (ActivityName.UNDO_CREATE_ADMIN_USER,),
+    "setting_up_data": (ActivityName.UNDO_SETUP_TENANT_DATA,),
     "tracking_customer": (
-        "undo_create_customer_portal_user",
-        "undo_tag_customer_client",
-        "undo_create_customer_contact",
-        "undo_create_customer_client",
+        ActivityName.UNDO_CREATE_CUSTOMER_PORTAL_USER,
+        ActivityName.UNDO_TAG_CUSTOMER_CLIENT,
+        ActivityName.UNDO_CREATE_CUSTOMER_CONTACT,
+        ActivityName.UNDO_CREATE_CUSTOMER_CLIENT,
     ),
 }
 
@@ -127,6 +139,7 @@ class TenantCreationWorkflow:
         self._inflight: set[asyncio.Future] = set()
         self._started: list[str] = []
         self._tracking_args: CustomerTrackingArgs | None = None
+        self._undo: CompensationArgs | None = None  # known once validation gave the slug
 
     # -- queries, signals, updates --------------------------------------------------------------
     @workflow.query(name="get_state")
@@ -181,157 +194,183 @@ class TenantCreationWorkflow:
         except DomainError as exc:
             raise ValueError(exc.message) from None
 
-    # -- main -------------------------------------------------------------------------------------
     @workflow.run
     async def run(self, request: TenantCreationInput) -> TenantCreationResult:
+        """Run the step sequence (``_provision``); on a cancel or a business failure, compensate and record the
+        outcome (``_on_cancel`` / ``_on_failure``). The split keeps the handling of how a run ends apart from
+        what provisioning does, as the samples' ``waiting_for_handlers_and_compensation`` workflow does."""
         self._input = request
         self._set_step("initializing")
+        try:
+            result = await self._provision()
+            await self._record_outcome("completed")
+            return result
+        except (_Cancelled, asyncio.CancelledError, CancelledError):
+            await self._on_cancel()
+        except ActivityError as exc:
+            await self._on_failure(exc)
+
+    async def _provision(self) -> TenantCreationResult:
+        """The steps in order: validate, create the tenant, seed it, create its admin user, then set up its data
+        and send the welcome email while customer tracking runs beside them. Raises _Cancelled when a cancel
+        arrives, ActivityError when a step fails."""
+        assert self._input is not None
         wid = workflow.info().workflow_id
-        tenant_id = request.tenant_id or derived_id(wid, "tenant")
+        tenant_id = self._input.tenant_id or derived_id(wid, "tenant")
         client_id = derived_id(wid, "client")
         admin_user_id = derived_id(wid, "admin_user")
-        slug: str | None = None
-        try:
-            validated: ValidatedRequest = await self._step(
-                "validating",
-                "validate_request",
-                ValidateRequestArgs(request=self._input, tenant_id=tenant_id),
-                ValidatedRequest,
-            )
-            slug = validated.slug
-            tenant_id = validated.input.tenant_id or tenant_id
-            self._state.slug = slug
-            # Keep updates accepted while validation ran; later updates apply to the normalised input.
-            self._input = normalize_request(validated.input.model_copy(update=self._applied_updates())).input
+        validated: ValidatedRequest = await self._step(
+            "validating",
+            ActivityName.VALIDATE_REQUEST,
+            ValidateRequestArgs(request=self._input, tenant_id=tenant_id),
+            ValidatedRequest,
+        )
+        tenant_id = validated.input.tenant_id or tenant_id
+        self._state.slug = validated.slug
+        self._undo = CompensationArgs(tenant_id=tenant_id, slug=validated.slug, admin_user_id=admin_user_id)
+        # Keep updates accepted while validation ran; later updates apply to the normalised input.
+        self._input = normalize_request(validated.input.model_copy(update=self._applied_updates())).input
 
-            await self._step(
-                "creating_tenant",
-                "create_tenant",
-                CreateTenantArgs(
-                    tenant_id=tenant_id,
-                    slug=slug,
-                    client_id=client_id,
-                    location_id=derived_id(wid, "location"),
-                    request=self._input,
-                ),
-            )
-            self._state.tenant_id, self._state.client_id = tenant_id, client_id
-
-            await self._step("seeding", "seed_tenant", tenant_id)
-
-            admin = self._input.admin_user
-            created: AdminUserCreated = await self._step(
-                "creating_admin_user",
-                "create_admin_user",
-                CreateAdminUserArgs(
-                    tenant_id=tenant_id,
-                    user_id=admin_user_id,
-                    first_name=admin.first_name,
-                    last_name=admin.last_name,
-                    email=admin.email,
-                    password=admin.password,
-                ),
-                AdminUserCreated,
-            )
-            self._state.admin_user_id = admin_user_id
-
-            # Customer tracking runs beside setup_tenant_data and the welcome email; completion waits for it.
-            tracking = asyncio.ensure_future(
-                self._track_customer(
-                    TrackingTarget(
-                        tenant_id=tenant_id,
-                        company_name=self._input.company_name or self._input.tenant_name,
-                        slug=slug,
-                        product_code=self._input.product_code,
-                        admin_email=admin.email,
-                        admin_first_name=admin.first_name,
-                        admin_last_name=admin.last_name,
-                    )
-                )
-            )
-            try:
-                await self._step(
-                    "setting_up_data",
-                    "setup_tenant_data",
-                    SetupTenantDataArgs(
-                        tenant_id=tenant_id,
-                        email_provider=self._input.email_provider,
-                        contract_line=self._input.contract_line,
-                    ),
-                )
-
-                email_sent = False
-                if self._input.skip_welcome_email:
-                    self._enter("sending_welcome_email")
-                    self._state.email_error = "skipped"
-                else:
-                    outcome: EmailResult = await self._step(
-                        "sending_welcome_email",
-                        "send_welcome_email",
-                        WelcomeEmailArgs(
-                            tenant_id=tenant_id,
-                            tenant_name=self._input.tenant_name,
-                            user_id=admin_user_id,
-                            first_name=admin.first_name,
-                            last_name=admin.last_name,
-                            email=admin.email,
-                            temporary_password=created.temporary_password,
-                        ),
-                        EmailResult,
-                        timeout=EMAIL_STEP_TIMEOUT,
-                    )
-                    email_sent = outcome.email_sent
-                    self._state.email_error = outcome.error
-                    self._state.email_location = outcome.location
-            except BaseException:
-                self._stop_inflight()
-                await workflow.wait([tracking])  # compensation must not race a tracking activity
-                raise
-            await tracking
-            self._state.email_sent = email_sent
-            self._enter("completed")
-            await self._record_outcome("completed")
-            return TenantCreationResult(
+        await self._step(
+            "creating_tenant",
+            ActivityName.CREATE_TENANT,
+            CreateTenantArgs(
                 tenant_id=tenant_id,
-                admin_user_id=admin_user_id,
+                slug=validated.slug,
                 client_id=client_id,
-                temporary_password=created.temporary_password,
-                email_sent=email_sent,
-                email_error=self._state.email_error,
-                email_location=self._state.email_location,
-                customer_tracking=self._state.customer_tracking,
-                created_at=iso_z(workflow.now()),
-            )
-        except (_Cancelled, asyncio.CancelledError, CancelledError):
-            reason = (
-                self._cancel.reason if self._cancel else (workflow.cancellation_reason() or "Temporal cancellation")
-            )
-            self._state.cancel_reason = reason
-            self._state.error = f"cancelled: {reason}"
-            self._state.error_type = "Cancelled"
-            await self._compensate(tenant_id, slug, admin_user_id)
-            self._set_step("cancelled")
-            await self._record_outcome("cancelled")
-            if self._cancel is not None:
-                raise ApplicationError(self._state.error, type="Cancelled", non_retryable=True) from None
-            raise CancelledError(self._state.error) from None
-        except ActivityError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError) and self._cancel is None:
-                self._state.error, self._state.error_type = cause.message, cause.type
-                if cause.non_retryable or cause.type in NON_RETRYABLE:
-                    if any(step in COMPENSATIONS for step in self._started):
-                        await self._compensate(tenant_id, slug, admin_user_id)
-                    self._set_step("failed")
-                    await self._record_outcome("failed")
-                    raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
-            else:
-                self._state.error = str(cause or exc)
-                self._state.error_type = type(cause or exc).__name__
-            # Transient fault that outlived its timeout: no compensation, re-run resumes the same rows.
-            self._set_step("failed")
-            await self._record_outcome("failed")
+                location_id=derived_id(wid, "location"),
+                request=self._input,
+            ),
+        )
+        self._state.tenant_id, self._state.client_id = tenant_id, client_id
+
+        await self._step("seeding", ActivityName.SEED_TENANT, tenant_id)
+
+        admin = self._input.admin_user
+        created: AdminUserCreated = await self._step(
+            "creating_admin_user",
+            ActivityName.CREATE_ADMIN_USER,
+            CreateAdminUserArgs(
+                tenant_id=tenant_id,
+                user_id=admin_user_id,
+                first_name=admin.first_name,
+                last_name=admin.last_name,
+                email=admin.email,
+                password=admin.password,
+            ),
+            AdminUserCreated,
+        )
+        self._state.admin_user_id = admin_user_id
+
+        # Customer tracking runs beside setup_tenant_data and the welcome email; completion waits for it.
+        tracking = asyncio.ensure_future(self._track_customer(self._tracking_target(tenant_id, validated.slug)))
+        try:
+            email_sent = await self._set_up_and_welcome(tenant_id, created)
+        except BaseException:
+            self._stop_inflight()
+            await workflow.wait([tracking])  # compensation must not race a tracking activity
             raise
+        await tracking
+        self._state.email_sent = email_sent
+        self._enter("completed")
+        return TenantCreationResult(
+            tenant_id=tenant_id,
+            admin_user_id=admin_user_id,
+            client_id=client_id,
+            temporary_password=created.temporary_password,
+            email_sent=email_sent,
+            email_error=self._state.email_error,
+            email_location=self._state.email_location,
+            customer_tracking=self._state.customer_tracking,
+            created_at=iso_z(workflow.now()),
+        )
+
+    async def _set_up_and_welcome(self, tenant_id: str, admin: AdminUserCreated) -> bool:
+        """The ``setting_up_data`` and ``sending_welcome_email`` steps; returns whether the email was sent (its
+        error, or "skipped", goes to the state)."""
+        assert self._input is not None
+        await self._step(
+            "setting_up_data",
+            ActivityName.SETUP_TENANT_DATA,
+            SetupTenantDataArgs(
+                tenant_id=tenant_id,
+                email_provider=self._input.email_provider,
+                contract_line=self._input.contract_line,
+            ),
+        )
+        if self._input.skip_welcome_email:
+            self._enter("sending_welcome_email")
+            self._state.email_error = "skipped"
+            return False
+        recipient = self._input.admin_user
+        outcome: EmailResult = await self._step(
+            "sending_welcome_email",
+            ActivityName.SEND_WELCOME_EMAIL,
+            WelcomeEmailArgs(
+                tenant_id=tenant_id,
+                tenant_name=self._input.tenant_name,
+                user_id=admin.user_id,
+                first_name=recipient.first_name,
+                last_name=recipient.last_name,
+                email=recipient.email,
+                temporary_password=admin.temporary_password,
+            ),
+            EmailResult,
+            timeout=EMAIL_STEP_TIMEOUT,
+        )
+        self._state.email_error = outcome.error
+        self._state.email_location = outcome.location
+        return outcome.email_sent
+
+    def _tracking_target(self, tenant_id: str, slug: str) -> TrackingTarget:
+        """The tenant to record as a customer of the management tenant, with its admin as the contact."""
+        assert self._input is not None
+        admin = self._input.admin_user
+        return TrackingTarget(
+            tenant_id=tenant_id,
+            company_name=self._input.company_name or self._input.tenant_name,
+            slug=slug,
+            product_code=self._input.product_code,
+            admin_email=admin.email,
+            admin_first_name=admin.first_name,
+            admin_last_name=admin.last_name,
+        )
+
+    # -- how a run ends early ---------------------------------------------------------------------
+    async def _on_cancel(self) -> NoReturn:
+        """A cancel signal or a Temporal cancellation: undo every started writing step and end ``cancelled``.
+        Raises ApplicationError (type ``Cancelled``, non-retryable) after the signal, CancelledError after a
+        Temporal cancellation."""
+        reason = self._cancel.reason if self._cancel else (workflow.cancellation_reason() or "Temporal cancellation")
+        self._state.cancel_reason = reason
+        self._state.error = f"cancelled: {reason}"
+        self._state.error_type = "Cancelled"
+        await self._compensate()
+        self._set_step("cancelled")
+        await self._record_outcome("cancelled")
+        if self._cancel is not None:
+            raise ApplicationError(self._state.error, type="Cancelled", non_retryable=True) from None
+        raise CancelledError(self._state.error) from None
+
+    async def _on_failure(self, exc: ActivityError) -> NoReturn:
+        """A step failed for good: end ``failed``. A business failure (a non-retryable ApplicationError) first
+        undoes the writing steps that started and is raised again as a non-retryable ApplicationError of its
+        type; a transient fault that outlived its timeout compensates nothing (a re-run resumes the same rows)
+        and ``exc`` is raised again."""
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and self._cancel is None:
+            self._state.error, self._state.error_type = cause.message, cause.type
+            if cause.non_retryable or cause.type in NON_RETRYABLE:
+                await self._compensate()
+                self._set_step("failed")
+                await self._record_outcome("failed")
+                raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
+        else:
+            self._state.error = str(cause or exc)
+            self._state.error_type = type(cause or exc).__name__
+        self._set_step("failed")
+        await self._record_outcome("failed")
+        raise exc
 
     # -- helpers ----------------------------------------------------------------------------------
     def _applied_updates(self) -> dict[str, Any]:
@@ -368,7 +407,7 @@ class TenantCreationWorkflow:
     async def _step(
         self,
         step: str,
-        activity: str,
+        activity: ActivityName,
         arg: Any,
         result_type: type | None = None,
         *,
@@ -390,7 +429,7 @@ class TenantCreationWorkflow:
 
     async def _run(
         self,
-        activity: str,
+        activity: ActivityName,
         arg: Any,
         result_type: type | None = None,
         *,
@@ -437,7 +476,7 @@ class TenantCreationWorkflow:
         options: dict[str, Any] = {"schedule_to_close": TRACKING_SCHEDULE_TO_CLOSE}
         try:
             client: CustomerClientResult = await self._run(
-                "create_customer_client", args, CustomerClientResult, **options
+                ActivityName.CREATE_CUSTOMER_CLIENT, args, CustomerClientResult, **options
             )
             tracking.management_tenant_id = client.management_tenant_id
             if client.skipped_reason:
@@ -449,8 +488,8 @@ class TenantCreationWorkflow:
                 update={"management_tenant_id": client.management_tenant_id, "customer_client_id": client.client_id}
             )
             contact, tag_id = await asyncio.gather(
-                self._run("create_customer_contact", args, CustomerContactResult, **options),
-                self._run("tag_customer_client", args, str, **options),
+                self._run(ActivityName.CREATE_CUSTOMER_CONTACT, args, CustomerContactResult, **options),
+                self._run(ActivityName.TAG_CUSTOMER_CLIENT, args, str, **options),
                 return_exceptions=True,
             )
             if isinstance(tag_id, str):
@@ -461,22 +500,22 @@ class TenantCreationWorkflow:
                 if isinstance(outcome, BaseException):
                     raise outcome
             args = args.model_copy(update={"customer_contact_id": tracking.customer_contact_id})
-            tracking.portal_user_id = await self._run("create_customer_portal_user", args, str, **options)
+            tracking.portal_user_id = await self._run(ActivityName.CREATE_CUSTOMER_PORTAL_USER, args, str, **options)
             tracking.status = "ok"
         except ActivityError as exc:
             tracking.status = "failed"
             cause = exc.cause
             tracking.error = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
-    async def _compensate(self, tenant_id: str, slug: str | None, admin_user_id: str) -> None:
-        """Undo every started writing step in reverse order. Each undo is idempotent."""
+    async def _compensate(self) -> None:
+        """Undo every started writing step in reverse order (nothing when none started). Each undo is
+        idempotent."""
         steps = [s for s in reversed(self._started) if s in COMPENSATIONS]
-        if not steps or slug is None:
+        if not steps or self._undo is None:
             return
         self._state.compensation.status = "running"
-        args = CompensationArgs(tenant_id=tenant_id, slug=slug, admin_user_id=admin_user_id)
         for step in steps:
-            step_args = self._tracking_args if step == "tracking_customer" else args
+            step_args = self._tracking_args if step == "tracking_customer" else self._undo
             try:
                 for undo in COMPENSATIONS[step]:
                     await workflow.execute_activity(
@@ -497,7 +536,7 @@ class TenantCreationWorkflow:
         started = workflow.info().start_time
         try:
             await workflow.execute_local_activity(
-                "record_provisioning_metrics",
+                ActivityName.RECORD_PROVISIONING_METRICS,
                 ProvisioningOutcome(
                     outcome=outcome,  # type: ignore[arg-type]
                     duration_seconds=(workflow.now() - started).total_seconds(),

@@ -1,4 +1,6 @@
-"""Starting and controlling provisioning runs from a Temporal client (CLI, API, tests)."""
+"""Starting and controlling provisioning runs from a Temporal client (CLI, API, tests): start, status, the
+``cancel`` signal and the ``update`` Update of ``TenantCreationWorkflow`` (docs/provisioning.md, "Cancel and
+update")."""
 
 from __future__ import annotations
 
@@ -75,7 +77,7 @@ async def provisioning_status(client: Client, workflow_id: str) -> ProvisioningS
     no such workflow exists."""
     handle = client.get_workflow_handle(workflow_id)
     description = await handle.describe()
-    state = await handle.query("get_state", result_type=TenantCreationState)
+    state = await handle.query(TenantCreationWorkflow.get_state)
     status = description.status.name if description.status else "UNKNOWN"
     return ProvisioningStatus(workflow_id, status, state)
 
@@ -84,7 +86,7 @@ async def cancel_provisioning(client: Client, workflow_id: str, *, reason: str, 
     """Send the ``cancel`` signal (the run stops and compensates; ignored once it has ended). Raises RPCError
     NOT_FOUND when no such workflow runs."""
     await client.get_workflow_handle(workflow_id).signal(
-        "cancel", CancelSignal(reason=reason, cancelled_by=cancelled_by)
+        TenantCreationWorkflow.cancel, CancelSignal(reason=reason, cancelled_by=cancelled_by)
     )
 
 
@@ -93,6 +95,6 @@ async def update_provisioning(client: Client, workflow_id: str, field: str, valu
     the validator's reason, RPCError NOT_FOUND when no such workflow runs."""
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update("update", UpdateRequest(field=field, value=value), result_type=UpdateResult)
+        return await handle.execute_update(TenantCreationWorkflow.update, UpdateRequest(field=field, value=value))
     except WorkflowUpdateFailedError as exc:
         raise UpdateRejected(str(getattr(exc.cause, "message", exc.cause))) from None

@@ -1,6 +1,8 @@
-"""``AutomationRunWorkflow``: the Temporal workflow that walks a published definition version (reference:
-spec §1.4 control flow, §1.7 run execution; DESIGN.md "Automation runtime").
+"""``AutomationRunWorkflow``: the Temporal workflow that walks a published definition version (reference: the
+workflow runtime's control flow and run execution; docs/automation.md, "Step types", "Runs").
 
+- The definition arrives as its stored JSON and is parsed once, at the start, into the typed step models of
+  psa.automation.steps; the run walks those.
 - ``action.call`` runs as the ``run_action`` activity (the action contract of psa.automation.invocation);
   every other step is evaluated in the workflow itself (expressions are pure JSONata).
 - Step rows (STARTED / SUCCEEDED / FAILED, attempt, duration, error) are buffered and projected to
@@ -8,10 +10,12 @@ spec §1.4 control flow, §1.7 run execution; DESIGN.md "Automation runtime").
 - Per-step ``retry`` (attempts, backoff, multiplier, max delay, ``retryOn`` categories), ``onError:
   continue``, ``control.tryCatch`` with ``captureErrorAs``, ``control.forEach`` with ``onItemError``, and
   ``control.return``. Structured errors ``{category, code, message, details, node_path, at}`` cross the
-  activity boundary unchanged, so ``retryOn`` and ``captureErrorAs`` see the real category.
+  activity boundary unchanged, so ``retryOn`` and ``captureErrorAs`` see the real category
+  (docs/automation.md, "Errors").
 - Run status: RUNNING, then SUCCEEDED, FAILED or CANCELED (Temporal cancellation).
 
-The workflow imports no database or network module.
+The workflow imports no database or network module: it calls its activities by their names in
+``psa.automation.run.types.ActivityName``.
 """
 
 from __future__ import annotations
@@ -26,13 +30,27 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, Field
+    from pydantic import ValidationError
 
     from psa.automation import expressions
     from psa.automation.errors import ActionErrorInfo, ActionFailure
+    from psa.automation.paths import assign_segments
+    from psa.automation.run.types import ActionCall, ActivityName, Projection, RunInput, RunResult, StepRecord
+    from psa.automation.steps import (
+        ActionCallStep,
+        ForEachStep,
+        IfStep,
+        ReturnStep,
+        StateSetStep,
+        Step,
+        TransformAssignStep,
+        TryCatchStep,
+        WorkflowDefinition,
+        parse_definition,
+    )
+    from psa.automation.steps import RetryPolicy as StepRetryPolicy
     from psa.timeutil import iso_z, parse_iso
 
-RUN_WORKFLOW_PREFIX = "automation-run-"
 ACTION_TIMEOUT = timedelta(seconds=60)
 ACTION_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 # Infrastructure faults (a database outage) are retried by Temporal; action failures are not: the step's own
@@ -40,65 +58,9 @@ ACTION_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 TRANSIENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["ActionFailure"],
+    non_retryable_error_types=[ActionFailure.__name__],
 )
 LOCAL_TIMEOUT = timedelta(seconds=30)
-
-
-class RunInput(BaseModel):
-    """What a run executes: the tenant, the run row, the pinned definition version and the payload."""
-
-    tenant_id: str
-    run_id: str
-    workflow_id: str
-    workflow_version: int
-    definition: dict[str, Any]
-    payload: dict[str, Any] = Field(default_factory=dict)
-
-
-class StepRecord(BaseModel):
-    """One step execution, as projected to ``workflow_run_steps``."""
-
-    step_id: str
-    step_path: str
-    definition_step_id: str
-    status: str
-    attempt: int
-    started_at: str
-    completed_at: str | None = None
-    duration_ms: int | None = None
-    error_json: dict[str, Any] | None = None
-
-
-class Projection(BaseModel):
-    """Input of the ``project_run`` local activity: step rows to upsert and the run's current state."""
-
-    tenant_id: str
-    run_id: str
-    steps: list[StepRecord] = Field(default_factory=list)
-    node_path: str | None = None
-    status: str = "RUNNING"
-    error_json: dict[str, Any] | None = None
-    final: bool = False
-
-
-class ActionCall(BaseModel):
-    """Input of the ``run_action`` activity."""
-
-    tenant_id: str
-    run_id: str
-    step_path: str
-    action_id: str
-    version: int
-    input: dict[str, Any]
-    idempotency_key: str | None = None
-
-
-class RunResult(BaseModel):
-    status: str
-    payload: dict[str, Any]
-    vars: dict[str, Any]
-    error: dict[str, Any] | None = None
 
 
 class StepFailed(Exception):
@@ -111,23 +73,6 @@ class StepFailed(Exception):
 
 class _Return(Exception):
     """``control.return``: end the run successfully."""
-
-
-SCOPES = ("payload.", "vars.", "meta.")
-FORBIDDEN_SEGMENTS = {"__proto__", "prototype", "constructor"}
-
-
-def scoped_path(path: str) -> list[str]:
-    """``saveAs`` / assign target as segments with its scope first: an unscoped name goes to ``vars``
-    (reference assignToScopePath; the same rule as publish validation's ``normalize_assign_path``, which
-    already rejected anything else). Raises ValueError for an empty segment or a forbidden one."""
-    path = path.strip()
-    if not path.startswith(SCOPES):
-        path = "vars." + path
-    segments = path.split(".")
-    if any(not s or s in FORBIDDEN_SEGMENTS for s in segments):
-        raise ValueError(f"Assignment path must be scoped and well-formed: {path}")
-    return segments
 
 
 @workflow.defn(name="AutomationRunWorkflow")
@@ -149,6 +94,9 @@ class AutomationRunWorkflow:
 
     @workflow.run
     async def run(self, run_input: RunInput) -> RunResult:
+        """Walk the definition's steps, then project the final status. Returns the scopes when the run
+        succeeds; raises ApplicationError (type ``WorkflowRun.<category>``, the structured error as its detail)
+        when a step failed, and CancelledError when the run was cancelled."""
         self._input = run_input
         self._scopes["payload"] = copy.deepcopy(run_input.payload)
         self._scopes["meta"] = {
@@ -159,7 +107,7 @@ class AutomationRunWorkflow:
         }
         status, error = "SUCCEEDED", None
         try:
-            await self._run_steps(run_input.definition.get("steps", []), "root.steps")
+            await self._run_steps(_parsed(run_input.definition).steps, "root.steps")
         except _Return:
             pass
         except StepFailed as failed:
@@ -179,7 +127,7 @@ class AutomationRunWorkflow:
         return result
 
     # -- steps --------------------------------------------------------------------------------------
-    async def _run_steps(self, steps: list[dict[str, Any]], prefix: str, *, continue_on_error: bool = False) -> None:
+    async def _run_steps(self, steps: list[Step], prefix: str, *, continue_on_error: bool = False) -> None:
         for index, step in enumerate(steps):
             try:
                 await self._run_step(step, f"{prefix}[{index}]")
@@ -188,29 +136,30 @@ class AutomationRunWorkflow:
                     raise
                 self._scopes["error"] = failed.info.model_dump()  # forEach onItemError: continue
 
-    async def _run_step(self, step: dict[str, Any], path: str) -> None:
+    async def _run_step(self, step: Step, path: str) -> None:
+        """Run one step and record its execution (STARTED, then SUCCEEDED, FAILED or CANCELED)."""
         record = self._start(step, path)
-        kind = step["type"]
         try:
-            if kind == "control.if":
-                branch = self._condition(step, path)
-                await self._run_steps(step.get(branch) or [], f"{path}.{branch}.steps")
-            elif kind == "control.forEach":
-                await self._for_each(step, path)
-            elif kind == "control.tryCatch":
-                await self._try_catch(step, path)
-            elif kind == "control.return":
-                self._end(record, "SUCCEEDED")
-                raise _Return()
-            elif kind == "transform.assign":
-                for target, expr in (step.get("config") or {}).get("assign", {}).items():
-                    self._assign(target, self._eval(expr, path))
-            elif kind == "state.set":
-                self._scopes["meta"]["state"] = step["config"]["state"]
-            elif kind == "action.call":
-                await self._action(step, path)
-            else:
-                raise StepFailed(_error("ValidationError", f"Unknown node type {kind}", path))
+            match step:
+                case IfStep():
+                    if self._condition(step, path):
+                        await self._run_steps(step.then, f"{path}.then.steps")
+                    else:
+                        await self._run_steps(step.else_ or [], f"{path}.else.steps")
+                case ForEachStep():
+                    await self._for_each(step, path)
+                case TryCatchStep():
+                    await self._try_catch(step, path)
+                case ReturnStep():
+                    self._end(record, "SUCCEEDED")
+                    raise _Return()
+                case TransformAssignStep():
+                    for target, expr in step.config.assign.items():
+                        self._assign(target, self._eval(expr.expr, path))
+                case StateSetStep():
+                    self._scopes["meta"]["state"] = step.config.state
+                case ActionCallStep():
+                    await self._action(step, path)
         except StepFailed as failed:
             self._end(record, "FAILED", failed.info)
             raise
@@ -223,17 +172,19 @@ class AutomationRunWorkflow:
             raise
         self._end(record, "SUCCEEDED")
 
-    def _condition(self, step: dict[str, Any], path: str) -> str:
-        value = self._eval(step["condition"], path)
+    def _condition(self, step: IfStep, path: str) -> bool:
+        value = self._eval(step.condition.expr, path)
         if not isinstance(value, bool):
             raise StepFailed(_error("ValidationError", "control.if condition must evaluate to a boolean", path))
-        return "then" if value else "else"
+        return value
 
-    async def _for_each(self, step: dict[str, Any], path: str) -> None:
-        items = self._eval(step["items"], path)
+    async def _for_each(self, step: ForEachStep, path: str) -> None:
+        """Run the body once per item, with the item in ``vars.<itemVar>`` (restored afterwards) and in the
+        lexical scope with ``item``, ``index``, ``length``, ``isFirst`` and ``isLast``."""
+        items = self._eval(step.items.expr, path)
         if not isinstance(items, list):
             raise StepFailed(_error("ValidationError", "control.forEach items did not evaluate to an array", path))
-        name, variables = step["itemVar"], self._scopes["vars"]
+        name, variables = step.item_var, self._scopes["vars"]
         had, previous = name in variables, variables.get(name)
         try:
             for index, item in enumerate(items):
@@ -250,9 +201,7 @@ class AutomationRunWorkflow:
                 )
                 try:
                     await self._run_steps(
-                        step.get("body") or [],
-                        f"{path}.body.steps",
-                        continue_on_error=step.get("onItemError") == "continue",
+                        step.body, f"{path}.body.steps", continue_on_error=step.on_item_error == "continue"
                     )
                 finally:
                     self._lexical.pop()
@@ -262,21 +211,22 @@ class AutomationRunWorkflow:
             else:
                 variables.pop(name, None)
 
-    async def _try_catch(self, step: dict[str, Any], path: str) -> None:
+    async def _try_catch(self, step: TryCatchStep, path: str) -> None:
         try:
-            await self._run_steps(step.get("try") or [], f"{path}.try.steps")
+            await self._run_steps(step.try_, f"{path}.try.steps")
         except StepFailed as failed:
             caught = failed.info.model_dump()
             self._scopes["error"] = caught
-            if step.get("captureErrorAs"):
-                self._assign(step["captureErrorAs"], caught)
-            await self._run_steps(step.get("catch") or [], f"{path}.catch.steps")
+            if step.capture_error_as:
+                self._assign(step.capture_error_as, caught)
+            await self._run_steps(step.catch, f"{path}.catch.steps")
 
-    async def _action(self, step: dict[str, Any], path: str) -> None:
+    async def _action(self, step: ActionCallStep, path: str) -> None:
+        """Run the action through ``run_action``, retrying by the step's ``retry`` policy; on a final failure,
+        record it in ``error`` (``onError: continue``) or raise StepFailed. ``saveAs`` receives the output."""
         assert self._input is not None
-        config = step["config"]
-        retry = step.get("retry") or {}
-        on_error = (step.get("onError") or config.get("onError") or {}).get("policy", "fail")
+        config = step.config
+        on_error = step.on_error or config.on_error
         attempt = 1
         while True:
             try:
@@ -284,16 +234,16 @@ class AutomationRunWorkflow:
                     tenant_id=self._input.tenant_id,
                     run_id=self._input.run_id,
                     step_path=path,
-                    action_id=config["actionId"],
-                    version=config["version"],
-                    input=self._resolve(config.get("inputMapping") or {}, path),
-                    idempotency_key=_string_or_none(self._eval(config["idempotencyKey"], path))
-                    if config.get("idempotencyKey")
+                    action_id=config.action_id,
+                    version=config.version,
+                    input=self._resolve(config.input_mapping, path),
+                    idempotency_key=_string_or_none(self._eval(config.idempotency_key.expr, path))
+                    if config.idempotency_key
                     else None,
                 )
                 await self._flush()
                 output = await workflow.execute_activity(
-                    "run_action",
+                    ActivityName.RUN_ACTION,
                     call,
                     result_type=dict,
                     start_to_close_timeout=ACTION_TIMEOUT,
@@ -303,16 +253,16 @@ class AutomationRunWorkflow:
                 break
             except (ActivityError, StepFailed) as exc:
                 info = exc.info if isinstance(exc, StepFailed) else _activity_error(exc, path)
-                if _should_retry(retry, attempt, info):
-                    await workflow.sleep(_backoff_seconds(retry, attempt))
+                if _should_retry(step.retry, attempt, info):
+                    await workflow.sleep(_backoff_seconds(step.retry, attempt))
                     attempt += 1
                     continue
-                if on_error == "continue":
+                if on_error is not None and on_error.policy == "continue":
                     self._scopes["error"] = info.model_dump()
                     return
                 raise StepFailed(info) from None
-        if config.get("saveAs"):
-            self._assign(config["saveAs"], output)
+        if config.save_as:
+            self._assign(config.save_as, output)
 
     # -- expressions and scopes ---------------------------------------------------------------------
     def _context(self) -> dict[str, Any]:
@@ -328,10 +278,9 @@ class AutomationRunWorkflow:
             "__now__": iso_z(workflow.now()),
         }
 
-    def _eval(self, expr: Any, path: str) -> Any:
-        source = expr.get("$expr") if isinstance(expr, dict) else expr
+    def _eval(self, source: str, path: str) -> Any:
         try:
-            return expressions.evaluate(expressions.compile_expression(str(source)), self._context())
+            return expressions.evaluate(expressions.compile_expression(source), self._context())
         except ActionFailure as failure:
             failure.info.node_path = path
             raise StepFailed(failure.info) from None
@@ -344,7 +293,9 @@ class AutomationRunWorkflow:
             raise StepFailed(failure.info) from None
 
     def _assign(self, target: str, value: Any) -> None:
-        segments = scoped_path(target)
+        """Write a copy of ``value`` at the assignment target (psa.automation.paths), creating objects on the
+        way."""
+        segments = assign_segments(target)
         scope = segments[0]
         if len(segments) == 1:
             self._scopes[scope] = copy.deepcopy(value)
@@ -359,12 +310,12 @@ class AutomationRunWorkflow:
         node[segments[-1]] = copy.deepcopy(value)
 
     # -- projection ---------------------------------------------------------------------------------
-    def _start(self, step: dict[str, Any], path: str) -> StepRecord:
+    def _start(self, step: Step, path: str) -> StepRecord:
         self._attempts[path] = self._attempts.get(path, 0) + 1
         record = StepRecord(
             step_id=str(workflow.uuid4()),
             step_path=path,
-            definition_step_id=str(step.get("id", "")),
+            definition_step_id=step.id,
             status="STARTED",
             attempt=self._attempts[path],
             started_at=_now(),
@@ -398,11 +349,23 @@ class AutomationRunWorkflow:
         )
         self._pending = []
         await workflow.execute_local_activity(
-            "project_run",
+            ActivityName.PROJECT_RUN,
             projection,
             start_to_close_timeout=LOCAL_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
+
+
+def _parsed(definition: dict[str, Any]) -> WorkflowDefinition:
+    """The typed definition. A stored definition passed publish validation; one that no longer parses fails
+    the run (a StepFailed at ``root``) instead of failing its workflow tasks forever."""
+    try:
+        return parse_definition(definition)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "root"
+        message = f"Invalid workflow definition: {where}: {first['msg']}"
+        raise StepFailed(_error("ValidationError", message, "root")) from None
 
 
 def _now() -> str:
@@ -416,7 +379,7 @@ def _error(category: str, message: str, path: str, code: str | None = None) -> A
 def _activity_error(exc: ActivityError, path: str) -> ActionErrorInfo:
     """The structured error an action raised, recovered from the activity failure's details."""
     cause = exc.cause
-    if isinstance(cause, ApplicationError) and cause.type == "ActionFailure" and cause.details:
+    if isinstance(cause, ApplicationError) and cause.type == ActionFailure.__name__ and cause.details:
         info = ActionErrorInfo.model_validate(cause.details[0])
         info.node_path = info.node_path or path
         return info
@@ -424,19 +387,21 @@ def _activity_error(exc: ActivityError, path: str) -> ActionErrorInfo:
     return _error("TransientError", message, path, code="TRANSIENT_FAILURE")
 
 
-def _should_retry(retry: dict[str, Any], attempt: int, info: ActionErrorInfo) -> bool:
-    if not retry or attempt >= int(retry.get("maxAttempts", 1)):
+def _should_retry(retry: StepRetryPolicy | None, attempt: int, info: ActionErrorInfo) -> bool:
+    """Another attempt is due: the policy allows more than ``attempt`` attempts and lists the error's category
+    in ``retryOn`` (or lists none)."""
+    if retry is None or attempt >= retry.max_attempts:
         return False
-    retry_on = retry.get("retryOn") or []
-    return not retry_on or info.category in retry_on
+    return not retry.retry_on or info.category in retry.retry_on
 
 
-def _backoff_seconds(retry: dict[str, Any], attempt: int) -> float:
+def _backoff_seconds(retry: StepRetryPolicy, attempt: int) -> float:
     """``backoffMs * multiplier^(attempt-1)`` capped at ``maxDelayMs`` (no jitter, as the reference
-    interpreter), in seconds."""
-    delay = float(retry.get("backoffMs", 0)) * float(retry.get("backoffMultiplier", 2)) ** (attempt - 1)
-    if retry.get("maxDelayMs"):
-        delay = min(delay, float(retry["maxDelayMs"]))
+    interpreter), in seconds; the multiplier defaults to 2."""
+    multiplier = 2.0 if retry.backoff_multiplier is None else retry.backoff_multiplier
+    delay = retry.backoff_ms * multiplier ** (attempt - 1)
+    if retry.max_delay_ms:
+        delay = min(delay, retry.max_delay_ms)
     return delay / 1000
 
 
