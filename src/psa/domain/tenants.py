@@ -36,6 +36,16 @@ class TenantRow:
     admin_last_name: str | None = None
 
 
+async def get_tenant(conn: AsyncConnection, id_or_slug: str) -> TenantRow | None:
+    """The tenant given by id (when ``id_or_slug`` parses as a UUID) or else by slug, or None."""
+    try:
+        tenant = UUID(id_or_slug)
+    except ValueError:
+        return await get_tenant_by_slug(conn, id_or_slug)
+    rows = await _tenants(conn, "WHERE t.tenant = :tenant", {"tenant": tenant})
+    return rows[0] if rows else None
+
+
 async def get_tenant_by_slug(conn: AsyncConnection, slug: str) -> TenantRow | None:
     """The tenant with ``slug``, or None."""
     rows = await _tenants(conn, "WHERE t.slug = :slug", {"slug": slug})
