@@ -1,5 +1,5 @@
 """Temporal client wiring shared by the worker, the CLI and the API: pydantic payloads encrypted with
-AES-256-GCM (DESIGN.md "Secrets stay out of history")."""
+AES-256-GCM (docs/provisioning.md, "Secrets")."""
 
 from __future__ import annotations
 

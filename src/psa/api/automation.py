@@ -5,7 +5,7 @@ Generic over the registry: every registered action (clients.*, contacts.*, crm.*
 invokable without a route of its own. Permissions: reading the catalog and runs needs ``workflow:read``,
 publishing ``workflow:publish``, starting a run ``workflow:manage``; an invocation is checked by the action's own
 permissions inside ``invoke_action`` (before any write). The key's user is the actor; a run's actor is the
-publisher of its definition version (DESIGN.md). Another tenant's ids behave like missing ones: 404.
+publisher of its definition version (docs/automation.md, "Runs"). Another tenant's ids behave like missing ones: 404.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class InvokeResult(BaseModel):
 
 
 class PublishBody(RequestBody):
-    """A workflow definition (spec §1.2 JSON) and an optional stable key."""
+    """A workflow definition (docs/automation.md, "Definition format") and an optional stable key."""
 
     definition: dict[str, Any] = Field(description="the workflow definition JSON")
     key: str | None = Field(default=None, min_length=1, max_length=200, description="stable key to address it by")

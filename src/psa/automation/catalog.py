@@ -1,4 +1,4 @@
-"""The designer's action catalog: registered actions grouped into tiles (reference: spec §4,
+"""The designer's action catalog: registered actions grouped into tiles (reference: the designer catalog;
 designer/actionCatalog.ts).
 
 Built-in groups are always emitted, in the seed order below, even when empty; an action lands in the group of
@@ -6,8 +6,8 @@ its module (the id's first dot-separated segment, trimmed and lowercased) or of 
 Actions of other modules go to a configured app module that lists them, else to an automatic
 ``app:<module>`` record. Within built-in records actions are sorted by label; app records sort their
 ``allowed_action_ids`` by id, their actions by label, and themselves by label, after the built-ins. Labels
-sort case-insensitively (the reference used JavaScript ``localeCompare``; spec §6.16). Records never carry
-schemas: only the top-level input and output field names, sorted.
+sort case-insensitively (the reference used JavaScript ``localeCompare``; docs/decisions.md, "Automation
+runtime"). Records never carry schemas: only the top-level input and output field names, sorted.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ BUILT_IN_SEEDS: tuple[BuiltInSeed, ...] = (
         description="Infer structured workflow data with the configured AI provider.",
     ),
 )
-"""The reference's built-in groups, in emission order (spec §4 table)."""
+"""The reference's built-in groups, in emission order (reference: the designer catalog's group table)."""
 
 
 def module_name(action_id: str) -> str:

@@ -1,5 +1,5 @@
-"""Workflow expressions: JSONata through ``jsonata-python`` (reference: spec §1.5 expressionEngine, §1.6
-mappingResolver).
+"""Workflow expressions: JSONata through ``jsonata-python`` (reference: expressionEngine and mappingResolver;
+docs/automation.md, "Expressions").
 
 An expression is ``{"$expr": "<JSONata>"}`` inside a definition. :func:`compile_expression` normalises and
 validates the source once (cached); :func:`evaluate` runs it against a context document (the interpreter's

@@ -1,5 +1,6 @@
-"""The actor of an action and its permissions (reference: spec §2.2 step 3 and §2.4; DESIGN.md: the actor is
-the publisher of the run's definition version, and the run records who it was)."""
+"""The actor of an action and its permissions (reference: the action contract's permission step and
+hasPermission). The actor is the publisher of the run's definition version, and the run records who it was
+(docs/automation.md, "Action contract")."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def require_granted(granted: Collection[str], needed: Sequence[tuple[str, str]])
     """Check ``needed`` ``(resource, action)`` pairs in order against the ``resource:action`` strings granted.
 
     Raises ActionFailure PERMISSION_DENIED "Permission denied: resource:action" (details ``resource``,
-    ``action``) for the first one missing (reference hasPermission, spec §2.4)."""
+    ``action``) for the first one missing (reference: hasPermission)."""
     for resource, action in needed:
         if f"{resource}:{action}" not in granted:
             raise ActionFailure.of(

@@ -1,9 +1,9 @@
-"""Table metadata (SQLAlchemy Core). Column names follow the reference schema (spec §4).
+"""Table metadata (SQLAlchemy Core). Column names follow the reference schema.
 
-Conventions (DESIGN.md "Data model conventions"): every tenant-owned table has ``tenant uuid not null`` as
+Conventions (docs/architecture.md, "Data model"): every tenant-owned table has ``tenant uuid not null`` as
 the leading column of its primary key, of every unique constraint and of every foreign key, so Citus can
 distribute by tenant and a cross-tenant reference cannot be expressed. Deviations from the reference are
-commented where they fix one of its defects (spec §7).
+commented where they fix one of its defects (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ clients = Table(
     ),
     CheckConstraint("lifecycle_status IN ('prospect', 'active', 'former')", name="lifecycle_status"),
     # Beyond the reference: one customer client per tracked tenant in the management tenant, keyed by the
-    # tracked tenant's id (the reference stored its name, spec §7-6).
+    # tracked tenant's id (the reference stored its name).
     Index(
         "ux_clients_customer_tenant_id",
         "tenant",
@@ -300,7 +300,7 @@ tenant_settings = Table(
 tenant_email_settings = Table(
     "tenant_email_settings",
     metadata,
-    # Reference: serial id and no unique tenant, so a re-run added a second row (spec §2.5). One row per tenant.
+    # Reference: serial id and no unique tenant, so a re-run added a second row. One row per tenant.
     _uuid("tenant", nullable=False),
     Column("default_from_domain", String(255)),
     Column("custom_domains", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
@@ -526,7 +526,7 @@ client_tax_rates = Table(
 client_email_settings = Table(
     "client_email_settings",
     metadata,
-    # A client's email domain suffix (reference: the former company email-suffix setting, spec §3.1-6).
+    # A client's email domain suffix (reference: the former company email-suffix setting).
     # Self-registration stays off unless an operator enables it: the reference removed the setting because
     # anyone at the domain could register for the portal.
     _uuid("tenant", nullable=False),
@@ -611,7 +611,7 @@ STATUS_TYPES = ("ticket", "interaction", "project", "project_task")
 statuses = Table(
     "statuses",
     metadata,
-    # Reference: statuses (spec provisioning §4). Ticket statuses are per tenant here (there are no boards yet).
+    # Reference: statuses. Ticket statuses are per tenant here (there are no boards yet).
     _uuid("tenant", nullable=False),
     _uuid("status_id", nullable=False, default=True),
     Column("name", Text, nullable=False),
@@ -640,7 +640,8 @@ statuses = Table(
 system_interaction_types = Table(
     "system_interaction_types",
     metadata,
-    # A global catalogue shared by every tenant (DESIGN.md: small reference tables); rows seeded by migration 0003.
+    # A global catalogue shared by every tenant (docs/architecture.md, "Data model": small reference tables);
+    # rows seeded by migration 0003.
     _uuid("type_id", nullable=False, default=True),
     Column("type_name", Text, nullable=False),
     Column("icon", Text),
@@ -765,7 +766,8 @@ interactions = Table(
 documents = Table(
     "documents",
     metadata,
-    # The columns the reference uses for notes documents (spec runtime §2.8); files and folders come later.
+    # The columns the reference uses for notes documents (reference: the notes-document helpers); files and
+    # folders come later.
     _uuid("tenant", nullable=False),
     _uuid("document_id", nullable=False, default=True),
     Column("document_name", Text, nullable=False),
@@ -830,7 +832,7 @@ document_associations = Table(
     Index("ix_document_associations_entity", "tenant", "entity_type", "entity_id"),
 )
 
-# -- contacts.* actions (reference: spec runtime §3.1; migration 0004) ---------------------------------------
+# -- contacts.* actions (reference: the contacts.* actions; migration 0004) ---------------------------------------
 # Search and phone lookups (contacts.search, contacts.find): trigram indexes (pg_trgm, with btree_gin for the
 # leading tenant) serve ``ILIKE '%q%'`` on names, emails and phone digits; the last-7 / last-10 digit
 # expressions serve phone matching by suffix. The trigram indexes have no pending list (fastupdate off): a search
@@ -985,7 +987,7 @@ asset_associations = Table(
     Index("ix_asset_associations_entity", "tenant", "entity_type", "entity_id"),
 )
 
-# -- workflow automation runtime (reference: spec runtime §1.12, tenant-first as in its Citus variant) ----
+# -- workflow automation runtime (reference: the runtime schema, tenant-first as in its Citus variant) ----
 
 workflow_definitions = Table(
     "workflow_definitions",
@@ -1143,7 +1145,8 @@ workflow_run_logs = Table(
 workflow_event_outbox = Table(
     "workflow_event_outbox",
     metadata,
-    # Transactional outbox of domain events (DESIGN.md): written with the action's rows, delivered after commit.
+    # Transactional outbox of domain events (docs/architecture.md, "Events and the outbox"): written with the
+    # action's rows, delivered after commit.
     _uuid("tenant", nullable=False),
     _uuid("event_id", nullable=False, default=True),
     Column("event_type", Text, nullable=False),
@@ -1162,7 +1165,7 @@ workflow_event_outbox = Table(
     Index("ix_workflow_event_outbox_undelivered", "created_at", postgresql_where=text("delivered_at IS NULL")),
 )
 
-# -- quotes (migration 0005; reference: spec runtime §3.3 crm.*quote*) --------------------------------
+# -- quotes (migration 0005; reference: crm.*quote*) --------------------------------
 
 QUOTE_STATUSES = (
     "draft",

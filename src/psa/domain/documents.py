@@ -1,6 +1,6 @@
 """Notes documents of clients and contacts: a ``documents`` row, its block content (a JSON array of editor blocks)
 and a ``document_associations`` row linking it to the entity, whose ``notes_document_id`` points at it
-(reference: append{Contact,Client}NoteBlock, spec runtime §2.8; contacts.add_note and clients.add_note, §3.1-3.2).
+(reference: append{Contact,Client}NoteBlock; contacts.add_note and clients.add_note).
 
 Every function takes an explicit connection and tenant and filters every query by tenant. Appending locks the
 entity row (``FOR UPDATE``), so concurrent appends to one entity queue up: exactly one creates the document and
@@ -46,7 +46,7 @@ def note_block(body: str) -> dict[str, Any]:
 
 def _blocks(value: Any) -> list[Any]:
     """Stored block data as a list: a JSON array as is, a string holding a JSON array parsed, anything else
-    (including invalid JSON) an empty list (reference: spec runtime §2.8)."""
+    (including invalid JSON) an empty list (reference: append{Contact,Client}NoteBlock)."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -82,7 +82,7 @@ async def append_note_block(
 
     Raises ValidationError: "entity_type must be one of client, contact" (entity_type), "body is required"
     (body, blank); NotFoundError "Client not found" (client_id) / "Contact not found" (contact_id).
-    Reference: append{Contact,Client}NoteBlock (spec runtime §2.8).
+    Reference: append{Contact,Client}NoteBlock.
     """
     _check_entity_type(entity_type, tuple(_NOTE_ENTITIES))
     if not isinstance(body, str) or not body.strip():
@@ -217,7 +217,7 @@ async def delete_entity_documents(conn: AsyncConnection, tenant: UUID, entity_ty
     ``notes_document_id`` is cleared. Returns the number of documents deleted. Idempotent.
 
     Raises ValidationError(field="entity_type") for an unknown type.
-    Reference: the notes-document cleanup of clients.delete and contacts.delete (spec runtime §3.1-3.2).
+    Reference: the notes-document cleanup of clients.delete and contacts.delete.
     """
     _check_entity_type(entity_type, DOCUMENT_ENTITY_TYPES)
     params = {"tenant": tenant, "entity_type": entity_type, "entity_id": entity_id}

@@ -74,7 +74,7 @@ async def next_number(
     row lock, so concurrent transactions never get the same number (the second waits for the first to end).
     A rolled-back transaction leaves a gap. An existing series keeps its stored prefix and padding. Numbers
     longer than the padding are not truncated (the reference's ``lpad`` cut them).
-    Reference: SQL function generate_next_number (spec provisioning §4).
+    Reference: SQL function generate_next_number.
     """
     row = (
         await conn.execute(

@@ -1,6 +1,6 @@
 """Quotes: a numbered header for a client (and contact), its line items with totals in integer minor units
 (cents), its activity log, status transitions and the tenant's approval setting (reference: the quote model
-and crm.*quote* actions, spec runtime §3.3).
+and crm.*quote* actions).
 
 Every function takes an explicit connection and tenant and filters every query by tenant, so another
 tenant's ids are not found. Error messages are the reference's; the error class says what kind of failure it
@@ -46,7 +46,7 @@ QUOTE_SERIES = "QUOTE"
 QUOTE_PREFIX = "Q-"
 QUOTE_PADDING = 5
 QUOTE_INITIAL_NUMBER = 1
-# Reference DAL transitions (spec runtime §3.3); a status may always be set to itself.
+# Reference DAL transitions; a status may always be set to itself.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("pending_approval", "sent", "cancelled"),
     "pending_approval": ("approved", "draft", "cancelled"),
@@ -280,7 +280,7 @@ async def find_quotes(
 ) -> list[Quote]:
     """One page of the tenant's quotes matching ``filters``, ordered by ``sort_by`` (SORT_COLUMNS) in
     ``sort_order``, ties by ``quote_id`` ascending. Raises ValidationError(field="sort_by") for another column.
-    Reference: crm.find_quotes (spec runtime §3.3)."""
+    Reference: crm.find_quotes."""
     if sort_by not in SORT_COLUMNS:
         raise ValidationError(f"sort_by must be one of {', '.join(SORT_COLUMNS)}", field="sort_by")
     given = {k: v for k, v in filters.model_dump().items() if v is not None}
@@ -354,7 +354,7 @@ async def create_quote(
     Raises NotFoundError "Client not found" (client_id) / "Contact not found" (contact_id); ValidationError
     "title is required" (title), "contact_id must belong to client_id" (contact_id), "valid_until must be on
     or after quote_date" (valid_until), "currency_code must be 3 letters" (currency_code).
-    Reference: crm.create_quote (spec runtime §3.3)."""
+    Reference: crm.create_quote."""
     cleaned = (title or "").strip()
     if not cleaned:
         raise ValidationError("title is required", field="title")
@@ -439,7 +439,7 @@ async def add_quote_item(
     ValidationError "Cannot add items to quote templates", "Only draft quotes are editable", the item rules
     (recurring needs billing_frequency, a discount needs discount_type, a percentage needs
     discount_percentage 0..100), and amounts past AMOUNT_MAX (tax_rate, unit_price) or no next display_order.
-    Reference: crm.add_quote_item (spec runtime §3.3)."""
+    Reference: crm.add_quote_item."""
     quote = await get_quote(conn, tenant, quote_id, lock=True)
     require_editable(quote, "Cannot add items to quote templates")
     _check_item(item)

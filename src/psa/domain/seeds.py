@@ -1,9 +1,10 @@
-"""What a new PSA tenant is seeded with (reference: spec §5.1, seeds 01-05).
+"""What a new PSA tenant is seeded with (reference: the PSA onboarding seeds 01-05; docs/provisioning.md,
+"Steps and progress").
 
 Roles, the permission catalogue of ``resource:action`` pairs, role grants (MSP Admin gets every MSP
 permission), the default tax region and rate, and default ticket and interaction statuses. Every statement
 is an idempotent ``INSERT ... ON CONFLICT DO NOTHING``; unlike the reference, grants are never wiped and
-re-inserted (spec §7 bug 16), so re-running the seeds changes nothing.
+re-inserted (docs/decisions.md, "Provisioning"), so re-running the seeds changes nothing.
 """
 
 from __future__ import annotations
@@ -213,8 +214,8 @@ ROLE_GRANTS: dict[tuple[str, bool, bool], tuple[tuple[str, str], ...]] = {
 
 
 # (status_type, name, order_number, is_default, is_closed). Beyond the reference, which seeds no ticket or
-# interaction statuses at provisioning (spec provisioning §5): actions that log interactions or open tickets
-# need a default status (reference: "No default interaction status found", spec runtime §2.8).
+# interaction statuses at provisioning: actions that log interactions or open tickets
+# need a default status (reference: "No default interaction status found").
 STATUSES: tuple[tuple[str, str, int, bool, bool], ...] = (
     ("ticket", "New", 1, True, False),
     ("ticket", "In Progress", 2, False, False),

@@ -1,5 +1,5 @@
 """Tags: one definition per (tenant, tag text, tagged type) and mappings from a definition to tagged
-records (reference: TagModel, spec §3.3).
+records (reference: TagModel).
 
 Every function takes an explicit connection and tenant and filters every query by tenant. Writes are
 ``INSERT ... ON CONFLICT DO NOTHING`` followed by a read, so retried or concurrent calls converge on one
@@ -39,7 +39,7 @@ _MAPPING_COLUMNS = """m.tenant, m.mapping_id, m.tag_id, d.tag_text, m.tagged_id,
 def validate_tag_text(tag_text: str) -> str:
     """The tag text trimmed: 1..50 UTF-16 code units of ASCII letters, digits, whitespace and
     ``-_!@#$%^&*()+=[]{};':",./<>?``. Raises ValidationError(field="tag_text") with the reference's
-    messages (reference: TagModel.validateTagText, spec §3.3)."""
+    messages (reference: TagModel.validateTagText)."""
     cleaned = tag_text.strip(_JS_WHITESPACE) if isinstance(tag_text, str) else ""
     if not cleaned:
         raise ValidationError("Tag text is required", field="tag_text")
@@ -60,7 +60,7 @@ def tag_colors(tag_text: str) -> tuple[str, str]:
     """``(background, text)`` colours of a new tag as upper-case ``#RRGGBB``: a pastel background whose hue
     is a hash of the text, and DEFAULT_TEXT_COLOR. 'PSA Customer' -> ('#BEC5F4', '#2C3E50').
 
-    Exactly the reference's generateTagColors (spec §3.3): ``h = c + ToInt32(ToInt32(h) << 5) - h`` over
+    Exactly the reference's generateTagColors: ``h = c + ToInt32(ToInt32(h) << 5) - h`` over
     the UTF-16 code units (only the shift is 32-bit), hue = |h| mod 360, HSL(hue, 70 %, 85 %) to RGB with
     channels rounded half up.
     """
@@ -192,7 +192,7 @@ async def ensure_tag_definition(
     (case-sensitive, like the reference). An existing definition is returned unchanged; a new one gets
     the given colours (stored upper-case) or generated ones (``tag_colors``).
 
-    Reference: TagModel.getOrCreateTagDefinition (spec §3.3). Raises ValidationError (fields tag_text,
+    Reference: TagModel.getOrCreateTagDefinition. Raises ValidationError (fields tag_text,
     tagged_type, background_color, text_color).
     """
     cleaned, background, foreground = _definition_values(tag_text, tagged_type, background_color, text_color)
@@ -224,8 +224,8 @@ async def apply_tag(
 
     Idempotent: applying a tag the record already has returns the existing mapping (with its original
     ``created_by`` and ``created_at``). ``created_by`` is recorded (the reference always stored NULL,
-    spec §7-15) and must be a user of the tenant. For tagged types ``client`` and ``contact`` the record
-    must exist in the tenant. Reference: TagModel.createTag (spec §3.3).
+    docs/decisions.md, "Shared domain models") and must be a user of the tenant. For tagged types ``client``
+    and ``contact`` the record must exist in the tenant. Reference: TagModel.createTag.
 
     Raises ValidationError (tag_text, tagged_type, background_color, text_color),
     NotFoundError(field="created_by"), NotFoundError(field="tagged_id").

@@ -1,7 +1,7 @@
 """Tenants: the tenant row, its default (MSP) client and location, and tenant settings.
 
 Every write is ``INSERT ... ON CONFLICT DO NOTHING`` on caller-supplied ids, so a retried or replayed
-step writes nothing twice (DESIGN.md "Idempotent steps"); the caller derives the ids from its business key.
+step writes nothing twice (docs/provisioning.md, "Idempotency"); the caller derives the ids from its business key.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ async def create_default_client(
 async def setup_tenant_settings(conn: AsyncConnection, *, tenant: UUID, email_provider: str) -> None:
     """``tenant_email_settings`` with a disabled provider config for ``email_provider``, and ``tenant_settings``.
 
-    Reference: setupTenantData (spec §2.5), minus its silent-rollback try/catch blocks. Idempotent.
+    Reference: setupTenantData, minus its silent-rollback try/catch blocks. Idempotent.
     Raises ValidationError for a provider outside smtp, resend, hybrid, microsoft.
     """
     if email_provider not in TENANT_EMAIL_PROVIDERS:

@@ -1,6 +1,5 @@
 """Tickets: creation with per-tenant ticket numbers, lookups, and moving a ticket to a client, contact and location
-(reference: clients.assign_to_ticket and contacts.assign_to_ticket, spec runtime §3.1-3.2; next_number, spec
-provisioning §4).
+(reference: clients.assign_to_ticket and contacts.assign_to_ticket; next_number: generate_next_number).
 
 Every function takes an explicit connection and tenant and filters every query by tenant, so another tenant's id
 is simply not found. Rows a write depends on are read ``FOR KEY SHARE`` (they cannot be deleted before commit) and
@@ -254,7 +253,7 @@ async def assign_ticket_client(
     Raises NotFoundError: "Client not found" (client_id), "Ticket not found" (ticket_id), "Contact not
     found" (contact_id), "Location not found" (location_id); ValidationError: "contact_id must belong to
     the selected client" (contact_id), "location_id must belong to the selected client" (location_id).
-    Reference: clients.assign_to_ticket (spec runtime §3.2).
+    Reference: clients.assign_to_ticket.
     """
     await require_client(conn, tenant, client_id)
     ticket = await _ticket(conn, tenant, ticket_id, lock=True)
@@ -300,7 +299,7 @@ async def assign_ticket_contact(
     it. Sets ``contact_name_id`` and ``updated_at``.
     Raises NotFoundError "Ticket not found" (ticket_id), "Contact not found" (contact_id);
     ValidationError("Contact must belong to the ticket client", field="contact_id").
-    Reference: contacts.assign_to_ticket (spec runtime §3.1).
+    Reference: contacts.assign_to_ticket.
     """
     ticket = await _ticket(conn, tenant, ticket_id, lock=True)
     if ticket is None:

@@ -49,7 +49,7 @@ async def find_internal_user_tenant(conn: AsyncConnection, email: str) -> UUID |
     """The tenant of an internal user with ``email`` in *any* tenant, or None.
 
     Deliberately unscoped: reference rule "each internal user email must be unique across all tenants"
-    (spec §1.12-2). ``email`` must already be normalised.
+    (docs/provisioning.md, "Validation"). ``email`` must already be normalised.
     """
     row = await conn.execute(
         text("SELECT tenant FROM users WHERE lower(email) = :email AND user_type = 'internal' LIMIT 1"),
@@ -78,8 +78,8 @@ async def create_internal_user(
     a transaction advisory lock. ``email`` must already be normalised. Returns the role id.
 
     Raises DuplicateError when an internal user with ``email`` exists in any tenant under another id
-    (reference rule: internal user emails are unique across tenants, spec §1.12-2), NotFoundError when
-    the tenant has no MSP role ``role_name`` (its seeds have not run).
+    (reference rule: internal user emails are unique across tenants; docs/provisioning.md, "Validation"),
+    NotFoundError when the tenant has no MSP role ``role_name`` (its seeds have not run).
     """
     await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": "user:" + email})
     clash = await conn.execute(
@@ -148,10 +148,10 @@ async def create_portal_user(
 ) -> PortalUser:
     """Create a client-portal user for a contact, with the client portal role "Admin" or "User".
 
-    Email, username and names come from the contact (reference: createPortalUserInDB, spec §2.9).
+    Email, username and names come from the contact (reference: createPortalUserInDB).
     ``is_client_admin`` None reads ``contacts.is_client_admin``. ``password_hash`` defaults to an unusable
     marker: the user sets a password through a reset, and no credential is shared with another user
-    (the reference reused the tenant admin's temporary password, spec §7-9).
+    (the reference reused the tenant admin's temporary password; docs/decisions.md, "Provisioning").
 
     Idempotent: a client user with the contact's email that is linked to the same contact is returned with
     ``created=False``. Raises NotFoundError when the contact is not in the tenant or the tenant has no client

@@ -62,7 +62,7 @@ def normalize_email(email: str | None, *, field: str = "email") -> str:
 
 
 def phone_digits(phone: str) -> str:
-    """Digits only: "+1 (555) 010-0000" -> "15550100000" (reference: phone normalisation, spec runtime §2.8)."""
+    """Digits only: "+1 (555) 010-0000" -> "15550100000" (reference: the actions' phone normalisation)."""
     return re.sub(r"\D", "", phone or "")
 
 

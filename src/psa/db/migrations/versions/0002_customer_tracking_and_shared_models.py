@@ -19,7 +19,7 @@ NOW = sa.text("CURRENT_TIMESTAMP")
 GEN_UUID = sa.text("gen_random_uuid()")
 
 # A primary email may not equal any additional email of the tenant, and vice versa (reference triggers
-# trg_check_contact_*_email_uniqueness, spec §3.2). Both triggers take the same transaction advisory lock on
+# trg_check_contact_*_email_uniqueness). Both triggers take the same transaction advisory lock on
 # (tenant, normalised email) before checking, so two concurrent inserts of one address cannot both pass.
 # BEFORE triggers do not see generated columns yet, so they normalise NEW themselves.
 TRIGGERS = """

@@ -1,7 +1,7 @@
 """HTTP API: api_keys (hashed keys of tenant users), the API's database roles, and row-level security on every
 table with a ``tenant`` column
 
-Design (README "HTTP API", DESIGN.md "Tenant isolation is defence in depth"):
+Design (docs/architecture.md, "Tenant isolation"; docs/operations.md, "HTTP API"):
 
 - ``psa_api`` (NOLOGIN) is the role of the API's transactions: its connections run ``SET ROLE psa_api`` when
   they open (``psa.db.engine.make_api_engine``), so every statement of the API, including the shared domain
