@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
+import pytest
 from sqlalchemy import text
 
+from psa.config import Settings
 from psa.db.engine import tenant_transaction
-from psa.domain.api_keys import authenticate, create_api_key, list_api_keys, revoke_api_key
-from tests.api.conftest import assert_problem
-from tests.factories import rows
+from psa.domain.api_keys import Principal, authenticate, create_api_key, list_api_keys, revoke_api_key
+from psa.domain.errors import NotFoundError, ValidationError
+from psa.domain.tenants import is_management_tenant
+from tests.helpers import assert_problem, rows
 
 ACTIONS = "/api/v1/automation/actions"
 
@@ -86,10 +90,6 @@ async def test_only_the_hash_is_stored_and_it_resolves_to_its_user(engine, tenan
 
 
 async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engine, tenant_a, tenant_b):
-    import pytest
-
-    from psa.domain.errors import NotFoundError, ValidationError
-
     async with tenant_transaction(engine, tenant_a.tenant) as conn:
         with pytest.raises(NotFoundError) as caught:
             await create_api_key(conn, tenant_a.tenant, tenant_b.actors.admin)
@@ -103,12 +103,6 @@ async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engi
 
 
 def test_the_management_tenant_is_known_by_id_when_set_else_by_the_slug_of_its_name():
-    import uuid
-
-    from psa.config import Settings
-    from psa.domain.api_keys import Principal
-    from psa.domain.tenants import is_management_tenant
-
     def is_management(settings: Settings, principal: Principal) -> bool:
         return is_management_tenant(settings, principal.tenant, principal.tenant_slug)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.api.conftest import assert_problem
-from tests.automation.conftest import audits, count
-from tests.conftest import wait_for
+from tests.helpers import assert_problem, audits, count, wait_for
 
 BASE = "/api/v1/automation"
 ONE_CLIENT = {

@@ -9,7 +9,7 @@ import httpx
 
 from psa.api.app import create_app
 from psa.api.bodies import MAX_DEPTH
-from tests.api.conftest import BASE_URL, assert_problem
+from tests.helpers import BASE_URL, assert_problem
 
 INVOKE = "/api/v1/automation/actions/clients.create/invoke"
 

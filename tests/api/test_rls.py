@@ -13,7 +13,7 @@ from psa.db.engine import DIRECTORY_ROLE, make_api_engine, tenant_transaction
 from psa.db.schema import TENANT_TABLES
 from psa.domain import contacts, users
 from psa.domain.tenants import list_tenants
-from tests.factories import rows, unique_email
+from tests.helpers import rows, unique_email
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import uuid
 import httpx
 from httpx_sse import aconnect_sse
 
-from tests.api.test_tenants import request_body
-from tests.e2e.test_cli import psa
+from tests.factories import tenant_request_body
+from tests.helpers import psa
 
 
 async def test_keys_from_the_cli_authenticate_until_revoked(api_server, api_settings, tenant_a):
@@ -49,7 +49,7 @@ async def test_keys_from_the_cli_authenticate_until_revoked(api_server, api_sett
 
 async def test_provisioning_streams_progress_over_real_http(api_server, api_worker, management):
     async with httpx.AsyncClient(base_url=api_server, headers=management.headers(), timeout=60) as http:
-        started = await http.post("/api/v1/tenants", json=request_body())
+        started = await http.post("/api/v1/tenants", json=tenant_request_body())
         assert started.status_code == 202, started.text
         events = []
         async with aconnect_sse(http, "GET", started.json()["events_url"]) as source:

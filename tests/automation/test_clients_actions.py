@@ -5,87 +5,25 @@ deterministic keys, and ledger attempts across a failure and its retry."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from psa.automation.actions import clients as client_actions
 from psa.db.engine import tenant_transaction
-from psa.domain import clients, contacts, documents, interactions, tags, tickets
+from psa.domain import clients, documents, interactions, tags
 from psa.domain.tenants import create_default_client
 from psa.domain.users import create_portal_user
-from tests.automation.conftest import Actors, audits, count, events, ledger
-from tests.factories import rows
-
-CALL_TYPE = uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1")  # system interaction type "Call" (migration 0003)
-
-
-# -- data helpers ---------------------------------------------------------------------------------------------
-
-
-async def new_client(engine, tenant: uuid.UUID, name: str | None = None, **data: Any) -> clients.Client:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await clients.create_client(
-            conn, tenant, {"client_name": name or f"Client {uuid.uuid4().hex[:8]}", **data}
-        )
-
-
-async def new_contact(engine, tenant: uuid.UUID, client_id: uuid.UUID | None, **data: Any) -> contacts.Contact:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await contacts.create_contact(
-            conn,
-            tenant,
-            {
-                "full_name": "Grace Hopper",
-                "email": f"{uuid.uuid4().hex[:10]}@example.com",
-                "client_id": client_id,
-                **data,
-            },
-        )
-
-
-async def new_location(
-    engine, tenant: uuid.UUID, client_id: uuid.UUID, phone: str, *, default: bool = False, active: bool = True
-) -> uuid.UUID:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await conn.scalar(
-            text(
-                """INSERT INTO client_locations (tenant, client_id, location_name, address_line1, city, country_code,
-                                                 country_name, phone, is_default, is_active)
-                   VALUES (:t, :c, 'Branch', '1 Main St', 'Springfield', 'US', 'United States', :p, :d, :a)
-                   RETURNING location_id"""
-            ),
-            {"t": tenant, "c": client_id, "p": phone, "d": default, "a": active},
-        )
-
-
-async def new_ticket(engine, tenant: uuid.UUID, **kwargs: Any) -> tickets.Ticket:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await tickets.create_ticket(conn, tenant, title="Printer on fire", **kwargs)
-
-
-async def tag_client(engine, tenant: uuid.UUID, client_id: uuid.UUID, *texts: str) -> None:
-    async with tenant_transaction(engine, tenant) as conn:
-        for tag_text in texts:
-            await tags.apply_tag(conn, tenant, tag_text=tag_text, tagged_id=client_id, tagged_type="client")
-
-
-async def get_client(engine, tenant: uuid.UUID, client_id: uuid.UUID) -> clients.Client | None:
-    async with engine.connect() as conn:
-        return await clients.find_client(conn, tenant, client_id)
-
-
-async def nothing_written(engine, tenant: uuid.UUID, action_id: str) -> None:
-    """No ledger row, no audit row, no event for the tenant and action."""
-    assert await ledger(engine, tenant, action_id) == []
-    assert await audits(engine, tenant, action_id) == []
-    assert await events(engine, tenant) == []
-
-
-def field_paths(info) -> list[str]:
-    return [f["path"] for f in (info.details or {}).get("fields", [])]
-
+from tests.factories import (
+    CALL_TYPE,
+    Actors,
+    new_client,
+    new_contact,
+    new_location,
+    new_ticket,
+    tag_client,
+)
+from tests.helpers import audits, count, events, field_paths, get_client, ledger, nothing_written, rows
 
 # -- registration ---------------------------------------------------------------------------------------------
 

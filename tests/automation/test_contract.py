@@ -16,7 +16,7 @@ from psa.automation.invocation import engine_key, invoke_action
 from psa.automation.registry import ActionDef, ActionRegistry, RegistrationError
 from psa.db.engine import tenant_transaction
 from psa.domain import clients, tags
-from tests.automation.conftest import count
+from tests.helpers import count, rows
 
 
 class TagInput(BaseModel):
@@ -184,8 +184,6 @@ async def test_failed_attempt_retries_under_the_same_key_and_counts(engine, test
 
 
 async def _ledger(engine, tenant, key):
-    from tests.factories import rows
-
     return await rows(
         engine,
         """SELECT status, attempt, error_json FROM workflow_action_invocations

@@ -15,9 +15,8 @@ from sqlalchemy import text
 from psa.automation.catalog import build_catalog
 from psa.db.engine import tenant_transaction
 from psa.domain import interactions
-from tests.automation.conftest import Actors, add_user, audits, count, events, ledger
-from tests.automation.test_clients_actions import field_paths, new_client, new_contact, new_ticket, nothing_written
-from tests.factories import rows
+from tests.factories import Actors, add_user, new_client, new_contact, new_ticket
+from tests.helpers import audits, count, events, field_paths, ledger, nothing_written, rows
 
 CALL = uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1")  # system interaction types (migration 0003)
 MEETING = uuid.UUID("933a78c3-f69c-5ae9-98cc-73480fb3a89a")

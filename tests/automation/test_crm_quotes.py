@@ -18,10 +18,9 @@ from psa.automation.runs import launch_run, run_handle
 from psa.config import get_settings
 from psa.db.engine import tenant_transaction
 from psa.domain import quotes
-from tests.automation.conftest import Actors, add_user, audits, count, events, ledger
-from tests.automation.test_clients_actions import field_paths, new_client, new_contact, nothing_written
-from tests.factories import rows
-from tests.smtp import CollectingHandler, free_port, smtp_server
+from tests.factories import Actors, add_user, new_client, new_contact
+from tests.helpers import audits, count, events, field_paths, free_port, ledger, nothing_written, rows
+from tests.smtp import CollectingHandler, smtp_server
 
 
 @pytest.fixture

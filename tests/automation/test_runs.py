@@ -10,6 +10,7 @@ import uuid
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from psa.automation.definitions import DefinitionInvalid, publish_definition
@@ -17,9 +18,8 @@ from psa.automation.outbox import dispatch_pending, event_trigger
 from psa.automation.registry import default_registry
 from psa.automation.runs import get_run, launch_run, run_handle
 from psa.db.engine import tenant_transaction
-from tests.automation.conftest import count
-from tests.conftest import wait_for
-from tests.factories import rows
+from psa.temporal import connect
+from tests.helpers import count, rows, wait_for
 
 ONBOARD = {
     "id": "onboard-clients",
@@ -360,10 +360,6 @@ async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worke
 async def test_a_refused_start_leaves_no_run_row(engine, base_settings, actors):
     """Temporal answers but refuses the start (a namespace it does not have): the error reaches the caller and
     no RUNNING run row is left without a workflow behind it."""
-    from temporalio.service import RPCError
-
-    from psa.temporal import connect
-
     definition = {
         "id": "refused",
         "name": "Refused",

@@ -7,10 +7,8 @@ import json
 import sys
 import uuid
 
-from tests.automation.conftest import make_actors
-from tests.conftest import cli_env, wait_for
-from tests.e2e.test_cli import psa
-from tests.factories import rows
+from tests.factories import make_actors
+from tests.helpers import cli_env, psa, rows, wait_for
 
 DEFINITION = {
     "id": "cli-onboard",

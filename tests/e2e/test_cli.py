@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import urllib.request
 import uuid
 
 from psa.provisioning.client import start_tenant_creation
-from tests.conftest import cli_env, wait_for
-from tests.workflows.helpers import make_request
-
-
-async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run ``python -m psa.cli ARGS`` with the test database, Temporal and task queue, plus ``env``;
-    returns (exit code, output)."""
-    env = cli_env(base_settings, task_queue, COLUMNS="200", **(env or {}))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "psa.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return proc.returncode, out.decode()
+from psa.provisioning.workflow import derived_id, workflow_id_for
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, cli_env, free_port, psa, tenant_row_counts, wait_for
 
 
 async def test_create_status_list_and_rerun(base_settings, worker):
@@ -123,10 +106,6 @@ async def test_duplicate_admin_email_fails_with_the_reason(base_settings, worker
 
 
 async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engine):
-    from psa.provisioning.workflow import derived_id, workflow_id_for
-    from tests.conftest import tenant_row_counts
-    from tests.workflows.helpers import ActivityHooks
-
     reached, release = asyncio.Event(), asyncio.Event()
 
     async def pause(info) -> None:
@@ -170,8 +149,6 @@ async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engi
     async def cancelled() -> bool:
         code, status = await psa(base_settings, task_queue, "tenants", "status", workflow_id)
         return "cancelled" in status and "duplicate order" in status
-
-    from tests.conftest import wait_for
 
     await wait_for(cancelled, timeout=60, interval=0.5)
     assert set((await tenant_row_counts(engine, derived_id(workflow_id, "tenant"))).values()) == {0}
@@ -238,12 +215,6 @@ async def test_reconcile_without_management_tenant_says_what_to_do(base_settings
     assert code == 1 and "bootstrap-management" in out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -253,7 +224,7 @@ def _get(url: str) -> str | None:
 
 
 async def test_worker_serves_metrics_that_count_its_provisionings(base_settings, client):
-    port, task_queue = _free_port(), f"metrics-{uuid.uuid4()}"
+    port, task_queue = free_port(), f"metrics-{uuid.uuid4()}"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

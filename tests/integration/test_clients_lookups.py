@@ -13,7 +13,8 @@ from psa.domain import clients, contacts, values
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.tenants import create_default_client
 from psa.domain.users import create_portal_user
-from tests.factories import NewTenant, make_tenant, rows
+from tests.factories import NewTenant, make_tenant
+from tests.helpers import rows
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from psa.domain.contacts import (
     update_contact,
 )
 from psa.domain.errors import ConflictError, EmailExistsError, NotFoundError, ValidationError
-from tests.conftest import wait_for
-from tests.factories import make_tenant, rows, unique_email
+from tests.factories import make_tenant
+from tests.helpers import rows, unique_email, wait_until_blocked_on_a_lock
 
 CONTACT_TABLES = (
     "contacts",
@@ -308,17 +308,6 @@ async def test_additional_email_may_not_be_used_by_another_contact(engine, taken
     assert (await counts(engine, t.tenant))["contacts"] == 1
 
 
-async def wait_for_blocked_lock(engine: AsyncEngine) -> None:
-    """Wait until some backend waits for a lock (the second writer queued behind the first)."""
-
-    async def blocked():
-        sql = """SELECT count(*) FROM pg_locks
-                  WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
-        return (await rows(engine, sql))[0][0] > 0
-
-    await wait_for(blocked, timeout=10)
-
-
 @pytest.mark.parametrize(
     ("second", "field"),
     [
@@ -342,7 +331,7 @@ async def test_concurrent_duplicate_gets_typed_error_from_the_database(engine, s
         async with tenant_transaction(engine, t.tenant) as conn:
             contact = await create_contact(conn, t.tenant, contact_data(email=email))
             inserted.set()
-            await wait_for_blocked_lock(engine)
+            await wait_until_blocked_on_a_lock(engine)
             return contact
 
     async def loser():

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from psa.config import Settings
 from psa.email import WelcomeEmail, send_welcome_email
-from tests.smtp import CollectingHandler, RejectingHandler, free_port
+from tests.helpers import free_port
+from tests.smtp import CollectingHandler, RejectingHandler
 
 PASSWORD = "Smtp-Secret-42#"
 

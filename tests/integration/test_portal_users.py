@@ -10,7 +10,8 @@ import pytest
 from psa.db.engine import tenant_transaction
 from psa.domain import contacts, users
 from psa.domain.errors import DuplicateError, NotFoundError
-from tests.factories import make_tenant, rows, unique_email
+from tests.factories import make_tenant
+from tests.helpers import rows, unique_email
 
 
 async def new_contact(engine, tenant: uuid.UUID, *, admin: bool = False, email: str | None = None) -> uuid.UUID:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.automation.definitions import (
@@ -24,7 +25,8 @@ from psa.automation.definitions import (
 from psa.automation.registry import ActionDef, ActionRegistry
 from psa.db.engine import tenant_transaction
 from psa.domain.errors import ConflictError, NotFoundError
-from tests.factories import NewTenant, make_tenant, rows
+from tests.factories import NewTenant, make_tenant
+from tests.helpers import rows
 
 
 class NoteInput(BaseModel):
@@ -232,8 +234,6 @@ async def test_list_event_triggered_returns_the_latest_version_of_each_workflow(
 
     # paused workflows are left out unless asked for
     async with tenant_transaction(engine, tenant.tenant) as conn:
-        from sqlalchemy import text
-
         await conn.execute(
             text("UPDATE workflow_definitions SET is_paused = true WHERE tenant = :t AND key = 'wf-a'"),
             {"t": tenant.tenant},

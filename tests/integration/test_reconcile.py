@@ -11,8 +11,8 @@ from psa.domain import clients, users
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.tenants import resolve_management_tenant
 from psa.provisioning.customer_tracking import bootstrap_management_tenant, reconcile
-from tests.conftest import unique_name
-from tests.factories import make_tenant, rows, unique_email
+from tests.factories import make_tenant
+from tests.helpers import rows, unique_email, unique_name
 
 
 async def add_admin(engine, tenant: uuid.UUID, email: str) -> None:

@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
-from psa.domain import documents, interactions, lookups, tickets
+from psa.domain import clients, contacts, documents, interactions, lookups, tickets
 from psa.domain.clients import create_client
 from psa.domain.contacts import create_contact
 from psa.domain.errors import ConflictError, NotFoundError, ValidationError
 from psa.domain.tenants import delete_tenant
-from tests.conftest import tenant_row_counts
-from tests.factories import NewTenant, make_tenant, rows, unique_email
+from tests.factories import NewTenant, make_tenant, new_ticket
+from tests.helpers import rows, tenant_row_counts, unique_email
 
 SYSTEM_TYPES = {
     "Call": uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1"),
@@ -103,11 +103,6 @@ async def status_id(engine: AsyncEngine, tenant: uuid.UUID, status_type: str, na
         n=name,
     )
     return found
-
-
-async def new_ticket(engine: AsyncEngine, tenant: uuid.UUID, **kwargs) -> tickets.Ticket:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await tickets.create_ticket(conn, tenant, **{"title": "Printer on fire", **kwargs})
 
 
 async def expect(engine: AsyncEngine, tenant: uuid.UUID, error: type, message: str, field: str, call):
@@ -928,8 +923,6 @@ async def test_deleting_the_tenant_removes_every_new_row(engine, world):
 
 
 async def test_deleting_a_client_or_contact_removes_their_notes_documents(engine):
-    from psa.domain import clients, contacts
-
     t = await make_tenant(engine)
     async with tenant_transaction(engine, t.tenant) as conn:
         client = await clients.create_client(conn, t.tenant, {"client_name": "Notes Co"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import BaseModel
 
@@ -265,8 +267,6 @@ def test_field_names_resolve_refs_and_nullable_variants() -> None:
 
 
 def test_catalog_dumps_to_plain_data(registry: ActionRegistry) -> None:
-    import json
-
     dumped = [record.model_dump() for record in build_catalog(registry)]
     assert json.loads(json.dumps(dumped)) == dumped
     assert all("input_schema" not in action for record in dumped for action in record["actions"])

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import uuid
 from typing import Any
 
 import pytest
@@ -207,9 +210,6 @@ def test_iter_steps_yields_reference_step_paths() -> None:
 
 
 def test_definition_hash_is_sha256_of_canonical_json() -> None:
-    import hashlib
-    import json
-
     a = {"b": 1, "a": [1, {"y": 2, "x": "é"}]}
     b = {"a": [1, {"x": "é", "y": 2}], "b": 1}
     assert definition_hash(a) == definition_hash(b)
@@ -218,8 +218,6 @@ def test_definition_hash_is_sha256_of_canonical_json() -> None:
 
 
 def test_workflow_id_for() -> None:
-    import uuid
-
     tenant = uuid.uuid4()
     explicit = uuid.uuid4()
     assert workflow_id_for(tenant, str(explicit)) == explicit

@@ -3,6 +3,8 @@ functions, result rules and mapping resolution (reference: spec §1.5, §1.6).""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -333,8 +335,6 @@ def test_runtime_errors_become_expression_errors() -> None:
 
 
 def test_context_must_be_json_data() -> None:
-    import uuid
-
     assert failure("a", {"a": uuid.uuid4()}).info.message.startswith("Expression evaluation failed:")
 
 

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
@@ -15,8 +16,8 @@ from psa.domain import seeds, tenants, users
 from psa.provisioning.client import start_tenant_creation
 from psa.provisioning.types import CancelSignal, UpdateRequest
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
-from tests.conftest import tenant_row_counts
-from tests.workflows.helpers import ActivityHooks, make_request
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, tenant_row_counts
 
 # activity -> (step, writing steps undone in reverse order when a cancel arrives during that activity)
 CANCEL_CASES = {
@@ -150,8 +151,6 @@ async def test_update_changes_a_field_not_yet_used(client, start_worker, engine)
     release.set()
     outcome = await handle.result()
     async with engine.connect() as conn:
-        from sqlalchemy import text
-
         name = (
             await conn.execute(text("SELECT client_name FROM tenants WHERE tenant = :t"), {"t": outcome.tenant_id})
         ).scalar_one()

@@ -21,9 +21,8 @@ from psa.provisioning.client import TenantAlreadyProvisioned, start_tenant_creat
 from psa.provisioning.customer_tracking import bootstrap_management_tenant
 from psa.provisioning.types import AdminUser, CancelSignal, CustomerTrackingArgs, TrackingTarget
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
-from tests.conftest import tenant_row_counts, unique_name
-from tests.factories import rows
-from tests.workflows.helpers import ActivityHooks, make_request
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, rows, tenant_row_counts, unique_name
 
 
 @dataclass

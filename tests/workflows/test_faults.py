@@ -22,9 +22,9 @@ from psa.provisioning.client import start_tenant_creation
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id, workflow_id_for
 from psa.temporal import data_converter
 from psa.worker import build_worker
-from tests.conftest import cli_env, tenant_row_counts
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, cli_env, tenant_row_counts
 from tests.smtp import CollectingHandler, GatedHandler, RejectingHandler, smtp_server
-from tests.workflows.helpers import ActivityHooks, make_request
 
 needs_embedded_db = pytest.mark.skipif(
     bool(os.environ.get("DATABASE_URL")), reason="stops and restarts the embedded PostgreSQL"

@@ -19,8 +19,8 @@ from psa.domain.users import PASSWORD_CLASSES, verify_password
 from psa.provisioning.client import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.types import AdminUser
 from psa.provisioning.workflow import TenantCreationWorkflow
-from tests.conftest import tenant_row_counts
-from tests.workflows.helpers import make_request
+from tests.factories import make_request
+from tests.helpers import scalar, tenant_row_counts
 
 EXPECTED_STEPS = [
     "initializing",
@@ -32,11 +32,6 @@ EXPECTED_STEPS = [
     "sending_welcome_email",
     "completed",
 ]
-
-
-async def _count(engine, sql: str, **params) -> int:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar_one()
 
 
 async def test_success_writes_every_table(client, worker, engine, base_settings):
@@ -121,8 +116,8 @@ async def test_same_request_started_twice_at_once_makes_one_tenant(client, worke
     results = await asyncio.gather(*(h.result() for h in handles))
     assert len({r.tenant_id for r in results}) == 1
     slug = handles[0].id.removeprefix("tenant-creation-")
-    assert await _count(engine, "SELECT count(*) FROM tenants WHERE slug = :s", s=slug) == 1
-    assert await _count(engine, "SELECT count(*) FROM users WHERE email = :e", e=request.admin_user.email) == 1
+    assert await scalar(engine, "SELECT count(*) FROM tenants WHERE slug = :s", s=slug) == 1
+    assert await scalar(engine, "SELECT count(*) FROM users WHERE email = :e", e=request.admin_user.email) == 1
 
 
 async def test_second_start_after_completion_reports_existing_tenant(client, worker):
@@ -161,12 +156,12 @@ async def _run_raw(client, worker, request) -> ApplicationError:
     ],
 )
 async def test_bad_input_fails_validation_and_writes_nothing(client, worker, engine, overrides, field):
-    before = await _count(engine, "SELECT count(*) FROM tenants")
+    before = await scalar(engine, "SELECT count(*) FROM tenants")
     cause = await _run_raw(client, worker, make_request(**overrides))
     assert cause.type == "ValidationError"
     assert cause.non_retryable
     assert cause.details[0]["field"] == field
-    assert await _count(engine, "SELECT count(*) FROM tenants") == before
+    assert await scalar(engine, "SELECT count(*) FROM tenants") == before
 
 
 async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothing(client, worker, engine):
@@ -175,11 +170,11 @@ async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothin
     second = make_request(
         admin_user=AdminUser(first_name="Jane", last_name="Roe", email=first.admin_user.email.upper())
     )
-    before = await _count(engine, "SELECT count(*) FROM tenants")
+    before = await scalar(engine, "SELECT count(*) FROM tenants")
     cause = await _run_raw(client, worker, second)
     assert cause.type == "DuplicateError"
     assert cause.details[0]["field"] == "admin_user.email"
-    assert await _count(engine, "SELECT count(*) FROM tenants") == before
+    assert await scalar(engine, "SELECT count(*) FROM tenants") == before
 
 
 async def test_tenant_name_taken_by_another_tenant_is_duplicate(client, worker, engine):
