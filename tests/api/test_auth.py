@@ -71,7 +71,8 @@ async def test_provisioning_needs_tenant_create_in_the_management_tenant(http, m
 async def test_only_the_hash_is_stored_and_it_resolves_to_its_user(engine, tenant_a):
     async with tenant_transaction(engine, tenant_a.tenant) as conn:
         created = await create_api_key(conn, tenant_a.tenant, tenant_a.actors.technician, name="ci")
-    assert created.key.startswith("psa_") and len(created.key) == 4 + 43
+    assert created.key.startswith("psa_")
+    assert len(created.key) == 4 + 43
     [stored] = await rows(
         engine, "SELECT * FROM api_keys WHERE tenant = :t AND key_id = :k", t=created.tenant, k=created.key_id
     )
@@ -109,6 +110,8 @@ def test_the_management_tenant_is_known_by_id_when_set_else_by_the_slug_of_its_n
     ops = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "nine-minds-ops", frozenset())
     other = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "acme-corp", frozenset())
     by_name = Settings(management_tenant_id=None, management_tenant_name="Nine Minds Ops")
-    assert is_management(by_name, ops) and not is_management(by_name, other)
+    assert is_management(by_name, ops)
+    assert not is_management(by_name, other)
     by_id = Settings(management_tenant_id=other.tenant, management_tenant_name="Nine Minds Ops")
-    assert is_management(by_id, other) and not is_management(by_id, ops)  # the id wins over the name
+    assert is_management(by_id, other)  # the id wins over the name
+    assert not is_management(by_id, ops)

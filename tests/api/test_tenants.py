@@ -44,16 +44,19 @@ async def test_start_follow_and_list(http, api_worker, management):
             events.append((event.event, json.loads(event.data)))
     assert events[-1] == ("end", {"workflow_id": workflow_id, "status": "COMPLETED"})
     progress = [data["state"]["progress"] for kind, data in events if kind == "state"]
-    assert progress == sorted(progress) and progress[-1] == 100  # monotonic, to the end
+    assert progress == sorted(progress)  # monotonic, to the end
+    assert progress[-1] == 100
 
     view = (await http.get(started.headers["location"], headers=management.headers())).json()
-    assert view["status"] == "COMPLETED" and view["state"]["step"] == "completed"
+    assert view["status"] == "COMPLETED"
+    assert view["state"]["step"] == "completed"
     assert view["state"]["customer_tracking"]["status"] == "ok"  # recorded in the API's management tenant
     assert "password" not in json.dumps(view).lower()
 
     listing = (await http.get(TENANTS, params={"limit": 1000}, headers=management.headers())).json()
     mine = next(t for t in listing if t["tenant"] == view["state"]["tenant_id"])
-    assert mine["name"] == body["company_name"] and mine["admin_email"] == body["admin_user"]["email"]
+    assert mine["name"] == body["company_name"]
+    assert mine["admin_email"] == body["admin_user"]["email"]
     assert any(t["tenant"] == str(management.tenant) for t in listing)
 
     again = await http.post(TENANTS, json=body, headers=management.headers())
@@ -98,17 +101,20 @@ async def test_update_then_cancel_a_running_provisioning(http, start_worker, api
     updated = await http.post(
         f"{location}/update", json={"field": "email_provider", "value": "smtp"}, headers=management.headers()
     )
-    assert updated.status_code == 200 and updated.json()["applied_at_step"] == "seeding", updated.text
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["applied_at_step"] == "seeding", updated.text
     late = await http.post(
         f"{location}/update", json={"field": "company_name", "value": "Too Late"}, headers=management.headers()
     )
     body = assert_problem(late, 422, "VALIDATION_ERROR")
-    assert "already used by step 'creating_tenant'" in body["detail"] and body["errors"][0]["path"] == "field"
+    assert "already used by step 'creating_tenant'" in body["detail"]
+    assert body["errors"][0]["path"] == "field"
 
     cancelled = await http.post(
         f"{location}/cancel", json={"reason": "customer withdrew"}, headers=management.headers()
     )
-    assert cancelled.status_code == 202 and cancelled.json()["state"]["cancel_reason"] == "customer withdrew"
+    assert cancelled.status_code == 202
+    assert cancelled.json()["state"]["cancel_reason"] == "customer withdrew"
     release.set()
     view = await finished(http, management.headers(), location)
     assert view["state"]["step"] == "cancelled"
@@ -202,4 +208,5 @@ async def test_events_end_with_an_error_event_when_temporal_stops_answering(http
             events.append((event.event, json.loads(event.data)))
     assert [kind for kind, _ in events] == ["state", "error"]
     problem = events[-1][1]
-    assert problem["status"] == 503 and problem["code"] == "TEMPORAL_UNAVAILABLE"
+    assert problem["status"] == 503
+    assert problem["code"] == "TEMPORAL_UNAVAILABLE"

@@ -98,7 +98,8 @@ async def test_replaying_a_step_writes_nothing_twice(engine, actors: Actors, wor
     before_events = len(await events(engine, t))
     second = await invoke(action_id, raw)
     assert (first.replayed, second.replayed) == (False, True)
-    assert second.output == first.output and second.invocation_id == first.invocation_id
+    assert second.output == first.output
+    assert second.invocation_id == first.invocation_id
     assert {table: await count(engine, f"{table} WHERE tenant = :t", t=t) for table in tables} == before
     assert len(await events(engine, t)) == before_events
     assert [r.status for r in await ledger(engine, t, action_id)] == ["SUCCEEDED"]
@@ -232,7 +233,8 @@ async def test_an_idempotency_key_too_long_to_store_is_a_validation_error(
 
 async def test_search_never_lists_another_tenants_contacts(actors: Actors, world: ContactWorld, invoke):
     result = await invoke("contacts.search", {"query": "Foreign"})
-    assert result.output["total"] == 0 and result.output["contacts"] == []
+    assert result.output["total"] == 0
+    assert result.output["contacts"] == []
     scoped = await invoke("contacts.search", {"query": "Grace", "client_id": str(world.foreign_client)})
     assert scoped.output["total"] == 0
 
@@ -378,7 +380,8 @@ async def test_search_matches_name_email_additional_email_and_phone(
         once = await invoke("contacts.search", {"query": query})
         assert (ids(once), once.output["total"]) == ([str(zed.contact_name_id)], 1), query
     both = await invoke("contacts.search", {"query": "555 01"})  # phone digits: Grace and Zed
-    assert set(ids(both)) == {str(world.contact), str(zed.contact_name_id)} and both.output["total"] == 2
+    assert set(ids(both)) == {str(world.contact), str(zed.contact_name_id)}
+    assert both.output["total"] == 2
 
 
 async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, world: ContactWorld, invoke):
@@ -392,7 +395,8 @@ async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, wo
     pages = []
     for page in (1, 2, 3):
         result = await invoke("contacts.search", {"query": "sam", "page": page, "page_size": 2})
-        assert result.output["total"] == 4 and result.output["page"] == page
+        assert result.output["total"] == 4
+        assert result.output["page"] == page
         pages += [c["contact_name_id"] for c in result.output["contacts"]]
     assert pages == [str(inactive.contact_name_id), *expected]  # "Sam Gone" < "Sam Same"; page 3 is empty
     assert len(pages) == len(set(pages))
@@ -400,7 +404,8 @@ async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, wo
     active = await invoke("contacts.search", {"query": "sam", "filters": {"is_inactive": False}})
     assert [c["contact_name_id"] for c in active.output["contacts"]] == expected
     only_inactive = await invoke("contacts.search", {"query": "sam", "filters": {"is_inactive": True}})
-    assert only_inactive.output["total"] == 1 and only_inactive.output["contacts"][0]["is_inactive"] is True
+    assert only_inactive.output["total"] == 1
+    assert only_inactive.output["contacts"][0]["is_inactive"] is True
     scoped = await invoke("contacts.search", {"query": "sam", "client_id": str(world.other_client)})
     assert [c["contact_name_id"] for c in scoped.output["contacts"]] == [str(inactive.contact_name_id)]
     tagged = await invoke("contacts.search", {"query": "sam", "filters": {"tags": ["vip", "gold"]}})
@@ -424,7 +429,8 @@ async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, wo
 )
 async def test_search_validation(engine, actors: Actors, fails, raw, path):
     info = await fails("contacts.search", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.search")
 
 

@@ -75,7 +75,8 @@ async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors,
     assert [p.phone_number for p in stored.phone_numbers] == ["+14155550101", "+442079460018"]  # display order
     assert stored.phone_numbers[1].phone_type == "Desk"
     assert [e.email_address for e in stored.additional_email_addresses] == ["countess@example.org"]
-    assert stored.primary_email_type == "personal" and stored.role == "Analyst"
+    assert stored.primary_email_type == "personal"
+    assert stored.role == "Analyst"
     async with engine.connect() as conn:
         assert [m.tag_text for m in await tags.tags_for(conn, t, stored.contact_name_id, "contact")] == ["Board", "vip"]
 
@@ -101,7 +102,8 @@ async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors,
         "personal",
         str(actors.admin),
     )
-    assert len(payload["phoneNumbers"]) == 2 and payload["createdAt"].endswith("Z")
+    assert len(payload["phoneNumbers"]) == 2
+    assert payload["createdAt"].endswith("Z")
 
 
 async def test_create_with_a_custom_primary_email_type_names_it_in_the_event(engine, actors: Actors, invoke):
@@ -125,7 +127,8 @@ async def test_create_with_an_idempotency_key_creates_once(engine, actors: Actor
     raw = {"full_name": "Key Holder", "email": unique_email("contact"), "idempotency_key": "crm-sync:42"}
     first = await invoke("contacts.create", raw)
     again = await invoke("contacts.create", {**raw, "full_name": "Key Holder (retry)"})  # same key: replay
-    assert again.replayed is True and again.output == first.output
+    assert again.replayed is True
+    assert again.output == first.output
     assert await count(engine, "contacts WHERE tenant = :t AND full_name LIKE 'Key Holder%'", t=actors.tenant) == 1
 
 
@@ -228,7 +231,8 @@ async def test_create_duplicate_email_names_the_field(engine, actors: Actors, wo
     info = await fails(
         "contacts.create", {"full_name": "Copycat", "email": world.contact_email.upper(), "tags": ["new-tag"]}
     )
-    assert is_validation(info, "email") and world.contact_email in info.message
+    assert is_validation(info, "email")
+    assert world.contact_email in info.message
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Copycat'", t=actors.tenant) == 0
     assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'new-tag'", t=actors.tenant) == 0
     assert await events(engine, actors.tenant, "CONTACT_CREATED") == []
@@ -277,7 +281,8 @@ async def test_update_patches_given_fields_and_reports_diffs(engine, actors: Act
     [audit] = await audits(engine, t, "contacts.update")
     assert audit.changed_data == {"contact_id": str(world.contact), "changed_fields": result.output["changed_fields"]}
     [event] = await events(engine, t, "CONTACT_UPDATED")
-    assert event.idempotency_key.startswith(f"contact_updated:{world.contact}:") and event.idempotency_key[-1] == "Z"
+    assert event.idempotency_key.startswith(f"contact_updated:{world.contact}:")
+    assert event.idempotency_key[-1] == "Z"
     changes = event.payload["changes"]
     assert changes["role"] == {"previous": "Engineer", "new": "Admiral"}
     assert changes["clientId"] == {"previous": str(world.client), "new": str(world.other_client)}
@@ -393,7 +398,8 @@ async def test_update_to_another_contacts_email_names_the_field(engine, actors: 
 async def test_update_to_inactive_also_archives(engine, actors: Actors, world: ContactWorld, invoke):
     await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {"is_inactive": True}})
     [archived] = await events(engine, actors.tenant, "CONTACT_ARCHIVED")
-    assert archived.payload["contactId"] == str(world.contact) and archived.payload["clientId"] == str(world.client)
+    assert archived.payload["contactId"] == str(world.contact)
+    assert archived.payload["clientId"] == str(world.client)
     assert archived.idempotency_key.startswith(f"contact_archived:{world.contact}:")
 
 
@@ -446,7 +452,8 @@ async def test_delete_requires_confirm(engine, actors: Actors, world: ContactWor
     missing = await fails("contacts.delete", {"contact_id": str(world.loose)})
     assert is_validation(missing, "input.confirm")
     refused = await fails("contacts.delete", {"contact_id": str(world.loose), "confirm": False})
-    assert is_validation(refused, "input.confirm") and "confirm must be true to delete a contact" in refused.message
+    assert is_validation(refused, "input.confirm")
+    assert "confirm must be true to delete a contact" in refused.message
     await nothing_written(engine, actors.tenant, "contacts.delete")
     assert await get_contact(engine, actors.tenant, world.loose) is not None
 
@@ -836,7 +843,8 @@ async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(
     assert is_validation(created, "additional_email_addresses.0.email_address")
     assert await count(engine, "contacts WHERE tenant = :t", t=t) == contacts_before
     assert (await get_contact(engine, t, world.contact)).additional_email_addresses == []
-    assert await audits(engine, t, "contacts.upsert") == [] and await events(engine, t) == []
+    assert await audits(engine, t, "contacts.upsert") == []
+    assert await events(engine, t) == []
 
 
 async def test_concurrent_upserts_of_one_address_make_one_contact(engine, actors: Actors, invoke):

@@ -69,7 +69,8 @@ async def test_add_tag_reports_added_and_existing(engine, actors: Actors, world:
 @pytest.mark.parametrize(("tags_in", "path"), [([], "input.tags"), ([""], "input.tags.0"), (None, "input.tags")])
 async def test_add_tag_validation(engine, actors: Actors, world: ContactWorld, fails, tags_in, path):
     info = await fails("contacts.add_tag", {"contact_id": str(world.contact), "tags": tags_in})
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.add_tag")
 
 
@@ -91,7 +92,8 @@ async def test_remove_tag_is_idempotent(engine, actors: Actors, world: ContactWo
 
 async def test_remove_tag_validation(engine, actors: Actors, world: ContactWorld, fails):
     info = await fails("contacts.remove_tag", {"contact_id": str(world.contact), "tags": []})
-    assert info.code == "VALIDATION_ERROR" and "input.tags" in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert "input.tags" in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.remove_tag")
     assert await contact_tags(engine, actors.tenant, world.contact) == ["vip"]
 
@@ -200,7 +202,8 @@ async def test_add_note_creates_the_document_once_then_appends(engine, actors: A
 async def test_add_note_validation(engine, actors: Actors, world: ContactWorld, fails):
     for body in ("", "   ", None):
         info = await fails("contacts.add_note", {"contact_id": str(world.contact), "body": body})
-        assert info.code == "VALIDATION_ERROR" and "input.body" in field_paths(info)
+        assert info.code == "VALIDATION_ERROR"
+        assert "input.body" in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.add_note")
 
 
@@ -308,7 +311,8 @@ async def test_add_interaction_refusals(engine, actors: Actors, world: ContactWo
 async def test_add_interaction_validation(engine, actors: Actors, world: ContactWorld, fails, extra, path):
     raw = {"contact_id": str(world.contact), "interaction_type_id": str(CALL_TYPE), "title": "Call", **extra}
     info = await fails("contacts.add_interaction", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.add_interaction")
 
 

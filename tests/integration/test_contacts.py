@@ -109,7 +109,8 @@ async def test_create_hydrates_phones_emails_and_custom_types(engine):
     assert (contact.full_name, contact.email, contact.client_id) == ("Grace Hopper", email, client_id)
     assert (contact.role, contact.notes, contact.is_inactive, contact.is_client_admin) == ("CTO", None, False, False)
     assert contact.primary_email_type == "Main inbox"
-    assert contact.primary_email_custom_type == "Main inbox" and contact.primary_email_canonical_type is None
+    assert contact.primary_email_custom_type == "Main inbox"
+    assert contact.primary_email_canonical_type is None
     assert [
         (p.phone_number, p.extension, p.phone_type, p.is_default, p.display_order) for p in contact.phone_numbers
     ] == [
@@ -125,7 +126,8 @@ async def test_create_hydrates_phones_emails_and_custom_types(engine):
         ("billing@example.com", "billing", "billing", None, 0),
         ("grace.home@example.com", "Weekend", None, "Weekend", 1),
     ]
-    assert contact.created_at == contact.updated_at and contact.created_at.utcoffset() == timedelta(0)
+    assert contact.created_at == contact.updated_at
+    assert contact.created_at.utcoffset() == timedelta(0)
     assert contact.model_dump(mode="json")["created_at"].endswith("Z")
     assert await fetch(engine, t.tenant, contact.contact_name_id) == contact
     [(label, normalized)] = await rows(
@@ -150,7 +152,8 @@ async def test_minimal_contact_defaults(engine):
     t = await make_tenant(engine)
     contact = await create(engine, t.tenant, contact_data())
     assert contact.primary_email_type == "work"
-    assert contact.phone_numbers == [] and contact.additional_email_addresses == []
+    assert contact.phone_numbers == []
+    assert contact.additional_email_addresses == []
     assert (contact.default_phone_number, contact.default_phone_type, contact.client_id) == (None, None, None)
 
 
@@ -519,7 +522,8 @@ async def test_create_with_the_same_contact_id_is_idempotent(engine):
     retry = await create(
         engine, t.tenant, contact_data(email=email.upper(), full_name="Changed"), contact_id=contact_id
     )
-    assert retry == first and retry.contact_name_id == contact_id
+    assert retry == first
+    assert retry.contact_name_id == contact_id
     with pytest.raises(ConflictError) as exc:
         await create(engine, t.tenant, contact_data(), contact_id=contact_id)
     assert exc.value.field == "contact_id"

@@ -103,6 +103,7 @@ async def test_closed_port_fails_fast(tmp_path):
     elapsed = time.monotonic() - started
     assert result.email_sent is False
     assert result.provider == "smtp"
-    assert result.error is not None and result.error.startswith("SMTP")
+    assert result.error is not None
+    assert result.error.startswith("SMTP")
     assert PASSWORD not in result.error
     assert elapsed < 5

@@ -114,8 +114,10 @@ async def test_first_publish_creates_the_definition_and_version_1(engine, tenant
     assert published.definition["id"] == str(expected_id)  # id and version forced into the stored JSON
     assert published.definition["version"] == 1
     assert published.definition_hash == definition_hash(published.definition)
-    assert published.published_by == publisher and published.published_at is not None
-    assert raw["id"] == "contact-welcome" and "version" not in raw  # the caller's dict is untouched
+    assert published.published_by == publisher
+    assert published.published_at is not None
+    assert raw["id"] == "contact-welcome"  # the caller's dict is untouched
+    assert "version" not in raw
 
     [definition_row] = await rows(
         engine,

@@ -171,16 +171,22 @@ def only(report, code: str) -> ValidationIssue:
 
 def test_valid_definition_passes_and_parses(registry: ActionRegistry) -> None:
     report = validate_definition(VALID, registry)
-    assert report.errors == [] and report.warnings == []
+    assert report.errors == []
+    assert report.warnings == []
     assert report.ok
     parsed = report.definition
     assert isinstance(parsed, WorkflowDefinition)
     guard = parsed.steps[2]
-    assert isinstance(guard, TryCatchStep) and guard.capture_error_as == "failure"
-    assert isinstance(guard.try_[0], ActionCallStep) and guard.try_[0].config.save_as == "contact"
+    assert isinstance(guard, TryCatchStep)
+    assert guard.capture_error_as == "failure"
+    assert isinstance(guard.try_[0], ActionCallStep)
+    assert guard.try_[0].config.save_as == "contact"
     loop = guard.try_[1]
-    assert isinstance(loop, ForEachStep) and loop.item_var == "tag" and loop.on_item_error == "continue"
-    assert isinstance(loop.body[0], IfStep) and loop.body[0].else_ is not None
+    assert isinstance(loop, ForEachStep)
+    assert loop.item_var == "tag"
+    assert loop.on_item_error == "continue"
+    assert isinstance(loop.body[0], IfStep)
+    assert loop.body[0].else_ is not None
 
 
 def test_to_json_round_trips_what_was_given() -> None:

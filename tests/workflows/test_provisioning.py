@@ -39,7 +39,8 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     handle = await start_tenant_creation(client, request, task_queue=worker)
     result = await handle.result()
 
-    assert result.success and result.email_sent
+    assert result.success
+    assert result.email_sent
     assert result.created_at.endswith("Z")
     counts = await tenant_row_counts(engine, result.tenant_id)
     catalogue = permission_catalogue()
@@ -83,7 +84,8 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     assert client_row.client_name == request.company_name
     assert client_row.properties["type"] == "msp"
     assert str(user.user_id) == result.admin_user_id
-    assert user.user_type == "internal" and user.must_change_password
+    assert user.user_type == "internal"
+    assert user.must_change_password
     assert (role.role_name, role.msp) == ("Admin", True)
     assert email_settings.email_provider == "resend"
     assert email_settings.provider_configs[0]["isEnabled"] is False
@@ -92,20 +94,24 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     password = result.temporary_password
     assert len(password) == 16
     assert all(any(c in cls for c in password) for cls in PASSWORD_CLASSES)
-    assert user.hashed_password.startswith("$2b$") and password not in user.hashed_password
+    assert user.hashed_password.startswith("$2b$")
+    assert password not in user.hashed_password
     assert verify_password(password, user.hashed_password)
 
     # The welcome email on disk.
     message = email.message_from_bytes(Path(result.email_location).read_bytes(), policy=email.policy.default)
     assert message["To"].addresses[0].addr_spec == request.admin_user.email.lower()
     body = message.get_body(("plain",)).get_content()
-    assert request.tenant_name in body and password in body
+    assert request.tenant_name in body
+    assert password in body
 
     # Progress rose monotonically through every step.
     state = await handle.query(TenantCreationWorkflow.get_state)
     assert [t.step for t in state.history] == EXPECTED_STEPS
     progress = [t.progress for t in state.history]
-    assert progress == sorted(progress) and progress[0] == 0 and progress[-1] == 100
+    assert progress == sorted(progress)
+    assert progress[0] == 0
+    assert progress[-1] == 100
     assert state.compensation.status == "not_needed"
 
 
