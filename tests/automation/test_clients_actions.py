@@ -1,4 +1,4 @@
-"""The clients.* actions (spec runtime §3.2) through the real runtime and database: success (rows and output),
+"""The clients.* actions (docs/actions.md) through the real runtime and database: success (rows and output),
 idempotent replay, permission denied, another tenant's ids, input validation, audit rows, outbox events with
 deterministic keys, and ledger attempts across a failure and its retry."""
 

@@ -1,4 +1,4 @@
-"""The contacts.* actions (spec runtime §3.1, issue 5) through the real runtime and database. This file: the
+"""The contacts.* actions (docs/actions.md) through the real runtime and database. This file: the
 registration, the contract checks every action must pass (idempotent replay, permission denied with nothing
 written, another tenant's ids not found), and contacts.find / contacts.search. The mutations are tested in
 test_contacts_mutations.py and test_contacts_relations.py."""

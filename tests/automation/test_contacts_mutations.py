@@ -1,4 +1,4 @@
-"""contacts.create / update / deactivate / delete / duplicate / upsert (spec runtime §3.1, issue 5) through the real
+"""contacts.create / update / deactivate / delete / duplicate / upsert (docs/actions.md) through the real
 runtime and database: rows, outputs, audit rows, outbox events, and every bad input failing with a structured
 error that names the field and leaves no partial data."""
 
@@ -120,7 +120,7 @@ async def test_create_with_a_custom_primary_email_type_names_it_in_the_event(eng
     [event] = await events(engine, t, "CONTACT_CREATED")
     assert event.payload["contactId"] == result.output["contact"]["contact_name_id"]
     assert (event.payload["primaryEmailCustomTypeId"], event.payload["primaryEmailType"]) == (str(type_id), "Assistant")
-    assert event.payload["primaryEmailCanonicalType"] is None  # kept even though null (spec §2.6)
+    assert event.payload["primaryEmailCanonicalType"] is None  # kept even though null (docs/automation.md, "Events")
 
 
 async def test_create_with_an_idempotency_key_creates_once(engine, actors: Actors, invoke):

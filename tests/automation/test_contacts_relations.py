@@ -1,5 +1,5 @@
 """contacts.add_tag / remove_tag / assign_to_ticket / add_note / add_interaction / add_to_client / move_to_client
-(spec runtime §3.1, issue 5) through the real runtime and database."""
+(docs/actions.md) through the real runtime and database."""
 
 from __future__ import annotations
 

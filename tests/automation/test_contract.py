@@ -181,7 +181,7 @@ async def test_failed_attempt_retries_under_the_same_key_and_counts(engine, test
     assert failed.value.info.node_path == "direct"
     [(status, attempt, error)] = [tuple(r) for r in await _ledger(engine, actors.tenant, "order-42")]
     assert (status, attempt, error["code"]) == ("FAILED", 1, "TRANSIENT_FAILURE")
-    assert await count(engine, "audit_logs WHERE tenant = :t", t=actors.tenant) == 0  # rolled back with the savepoint
+    assert await count(engine, "audit_logs WHERE tenant = :t", t=actors.tenant) == 0  # the attempt rolled back
 
     async with tenant_transaction(engine, actors.tenant) as conn:
         await tags.apply_tag(conn, actors.tenant, tag_text="ready", tagged_id=client_id, tagged_type="client")

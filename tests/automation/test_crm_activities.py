@@ -1,4 +1,4 @@
-"""The crm.* activity actions (spec runtime §3.3, plus crm.complete_activity) through the real runtime and
+"""The crm.* activity actions and crm.complete_activity (docs/actions.md) through the real runtime and
 database: success (rows, output, audit, outbox events), idempotent replay, permission denied with nothing
 written, another tenant's ids, and each validation rule."""
 

@@ -1,4 +1,4 @@
-"""The crm.* quote actions (spec runtime §3.3) through the real runtime and database, and crm.send_quote's
+"""The crm.* quote actions (docs/actions.md) through the real runtime and database, and crm.send_quote's
 email through the project's email service: the file outbox, a real SMTP server on loopback (aiosmtpd), and an
 SMTP server that is down."""
 

@@ -1,5 +1,5 @@
 """Versioned publishing of workflow definitions against the real PostgreSQL test database
-(psa.automation.definitions; reference: spec §1.12 publishing, §1.9 trigger routing)."""
+(psa.automation.definitions; docs/automation.md, "Definition format" and "Events")."""
 
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ async def test_seed_inserts_everything_once_and_is_idempotent(engine):
 
 
 async def test_seed_rows_keep_their_ids_on_a_rerun(engine):
-    """Unlike the reference (spec §7 bug 16), grants are never wiped and re-inserted."""
+    """Unlike the reference, whose role-permission seed wipes every grant of the tenant on each run (reference:
+    run_onboarding_seeds), grants are never wiped and re-inserted."""
     tenant = await new_tenant(engine)
     await seed(engine, tenant)
     sql = """SELECT string_agg(role_id::text || permission_id::text || created_at::text, ',' ORDER BY role_id,

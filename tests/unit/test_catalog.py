@@ -1,4 +1,4 @@
-"""The designer action catalog (psa.automation.catalog; reference: spec §4 designer/actionCatalog.ts)."""
+"""The designer action catalog (psa.automation.catalog; reference: the designer's actionCatalog)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Workflow definition models and publish validation (psa.automation.definitions; reference: spec §1.2,
-§1.3, §1.10). Every validation code is checked with the step path it is reported at."""
+"""Workflow definition models and publish validation (psa.automation.definitions; docs/automation.md,
+"Definition format", "Step types" and "Publish validation codes"). Every validation code is checked with the step
+path it is reported at."""
 
 from __future__ import annotations
 

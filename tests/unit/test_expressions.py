@@ -1,5 +1,5 @@
 """Workflow expressions (psa.automation.expressions): normalisation, the function allowlist, the five custom
-functions, result rules and mapping resolution (reference: spec §1.5, §1.6)."""
+functions, result rules and mapping resolution (docs/automation.md, "Expressions")."""
 
 from __future__ import annotations
 

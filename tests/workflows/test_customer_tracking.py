@@ -99,7 +99,8 @@ async def test_tracking_records_client_contact_tag_and_portal_user(client, start
     records = await tracking_records(engine, management.tenant, result.tenant_id)
     (customer,) = records["client"]
     assert str(customer.client_id) == tracking.customer_client_id
-    assert customer.properties["tenant_id"] == result.tenant_id  # the id, not the name (spec §7-6)
+    # the id, not the name (reference: createCustomerClientActivity stores the name)
+    assert customer.properties["tenant_id"] == result.tenant_id
     assert customer.client_name == request.company_name == tracking.customer_client_name
     assert not tracking.client_renamed
     (contact,) = records["contact"]
