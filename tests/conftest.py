@@ -52,6 +52,7 @@ def base_settings(stack: DevStack, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The application engine on the test database, for the whole session."""
     eng = make_engine(base_settings)
     yield eng
     await eng.dispose()
@@ -59,6 +60,7 @@ async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 async def client(base_settings: Settings):
+    """A Temporal client of the test server, with the project's data converter."""
     return await connect(base_settings)
 
 

@@ -27,6 +27,8 @@ NO_ACCESS_ROLE = "No Access"  # an MSP role that make_actors creates with no per
 
 @dataclass
 class NewTenant:
+    """A committed tenant: its id, slug and company name."""
+
     tenant: uuid.UUID
     slug: str
     name: str

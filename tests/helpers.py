@@ -1,5 +1,6 @@
-"""Assertion, query and process helpers shared by the tests (they read real rows and run real processes; none
-of them creates data: that is tests/factories.py)."""
+"""Assertion, query and process helpers shared by the tests: names, SQL reads, the action runtime's audit, ledger
+and outbox rows, polling, HTTP problems, the CLI as a subprocess, and activity hooks. Records are made by
+tests/factories.py."""
 
 from __future__ import annotations
 

@@ -54,16 +54,19 @@ async def management(engine, api_settings: Settings) -> Keyed:
 
 @pytest.fixture
 async def tenant_a(engine) -> Keyed:
+    """An ordinary tenant whose actors hold API keys."""
     return await keyed(engine, await make_actors(engine))
 
 
 @pytest.fixture
 async def tenant_b(engine) -> Keyed:
+    """A second ordinary tenant: its ids must be invisible to tenant_a."""
     return await keyed(engine, await make_actors(engine))
 
 
 @pytest.fixture(scope="session")
 async def app(api_settings: Settings):
+    """The real app (psa.api.app.create_app) with the API settings, closed at the end of the session."""
     app = create_app(api_settings)
     yield app
     await app.state.api.close()
@@ -71,6 +74,7 @@ async def app(api_settings: Settings):
 
 @pytest.fixture(scope="session")
 async def http(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client calling the app in process (ASGI transport)."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
         yield client
 

@@ -19,6 +19,7 @@ from tests.factories import Actors, ContactWorld, make_actors, make_contact_worl
 
 @pytest.fixture
 async def actors(engine) -> Actors:
+    """A new seeded tenant with an admin, a technician and an actor without permissions."""
     return await make_actors(engine)
 
 
