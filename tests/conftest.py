@@ -3,28 +3,23 @@ database per session, a Temporal client, and per-test workers on their own task 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.config import Settings
 from psa.db.engine import make_engine
 from psa.db.migrate import upgrade
-from psa.db.schema import TENANT_TABLES
 from psa.devstack import DevStack
 from psa.provisioning.activities import ProvisioningActivities
 from psa.temporal import connect
 from psa.worker import build_worker
+from tests.helpers import TEST_STATE
 
-ROOT = Path(__file__).resolve().parents[1]
-TEST_STATE = ROOT / ".psa" / "test-stack"
 TEST_DB = f"psa_test_{uuid.uuid4().hex[:8]}"  # per session: parallel sessions never collide
 
 
@@ -57,6 +52,7 @@ def base_settings(stack: DevStack, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The application engine on the test database, for the whole session."""
     eng = make_engine(base_settings)
     yield eng
     await eng.dispose()
@@ -64,6 +60,7 @@ async def engine(base_settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 async def client(base_settings: Settings):
+    """A Temporal client of the test server, with the project's data converter."""
     return await connect(base_settings)
 
 
@@ -87,50 +84,3 @@ async def start_worker(client, engine, base_settings):
 async def worker(start_worker) -> str:
     """A default worker on a fresh task queue; the task queue name."""
     return await start_worker()
-
-
-def cli_env(settings: Settings, task_queue: str, **extra: str) -> dict[str, str]:
-    """Environment for a `python -m psa.cli ...` subprocess that uses ``settings``' servers and outbox,
-    the test stack's codec key, and ``task_queue``; ``extra`` adds or overrides variables."""
-    return dict(
-        os.environ,
-        PSA_STATE_DIR=str(TEST_STATE),
-        DATABASE_URL=settings.database_url,
-        TEMPORAL_ADDRESS=settings.temporal_address,
-        PSA_TASK_QUEUE=task_queue,
-        PSA_OUTBOX_DIR=str(settings.outbox_path),
-        PSA_EMAIL_PROVIDER=settings.email_provider,
-        PSA_SMTP_HOST=settings.smtp_host,
-        PSA_SMTP_PORT=str(settings.smtp_port),
-        PSA_SMTP_TLS=settings.smtp_tls,
-        PSA_BCRYPT_ROUNDS=str(settings.bcrypt_rounds),
-        **extra,
-    )
-
-
-def unique_name(prefix: str = "Tenant") -> str:
-    return f"{prefix} {uuid.uuid4().hex[:10]}"
-
-
-async def tenant_row_counts(engine: AsyncEngine, tenant: str | uuid.UUID) -> dict[str, int]:
-    """Rows per table for ``tenant``, over every table with a tenant column."""
-    counts: dict[str, int] = {}
-    async with engine.connect() as conn:
-        for table in TENANT_TABLES:
-            result = await conn.execute(
-                text(f"SELECT count(*) FROM {table.name} WHERE tenant = :t"), {"t": str(tenant)}
-            )
-            counts[table.name] = result.scalar_one()
-    return counts
-
-
-async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
-    """Poll an async predicate until it returns a truthy value; returns it. Fails the test on timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)

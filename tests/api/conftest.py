@@ -4,13 +4,11 @@ keys (created through psa.domain.api_keys, stored hashed)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -19,43 +17,9 @@ from sqlalchemy import text
 from psa.api.app import create_app
 from psa.config import Settings
 from psa.db.engine import tenant_transaction
-from psa.domain.api_keys import create_api_key
 from psa.provisioning.customer_tracking import bootstrap_management_tenant
-from tests.automation.conftest import NO_ACCESS_ROLE, Actors, add_user, make_actors
-from tests.conftest import cli_env, unique_name
-
-BASE_URL = "http://psa.test"
-
-
-@dataclass
-class Keyed:
-    """A tenant's actors (admin: every MSP permission; technician; nobody: no permission) with an API key each."""
-
-    actors: Actors
-    admin_key: str
-    technician_key: str
-    nobody_key: str
-
-    @property
-    def tenant(self) -> uuid.UUID:
-        return self.actors.tenant
-
-    def headers(self, who: str = "admin") -> dict[str, str]:
-        return {"x-api-key": getattr(self, f"{who}_key")}
-
-
-async def new_key(engine, tenant: uuid.UUID, user_id: uuid.UUID) -> str:
-    async with tenant_transaction(engine, tenant) as conn:
-        return (await create_api_key(conn, tenant, user_id, name="tests")).key
-
-
-async def keyed(engine, actors: Actors) -> Keyed:
-    return Keyed(
-        actors,
-        await new_key(engine, actors.tenant, actors.admin),
-        await new_key(engine, actors.tenant, actors.technician),
-        await new_key(engine, actors.tenant, actors.nobody),
-    )
+from tests.factories import NO_ACCESS_ROLE, Actors, Keyed, add_user, keyed, make_actors
+from tests.helpers import BASE_URL, cli_env, free_port, unique_name
 
 
 @pytest.fixture(scope="session")
@@ -90,16 +54,19 @@ async def management(engine, api_settings: Settings) -> Keyed:
 
 @pytest.fixture
 async def tenant_a(engine) -> Keyed:
+    """An ordinary tenant whose actors hold API keys."""
     return await keyed(engine, await make_actors(engine))
 
 
 @pytest.fixture
 async def tenant_b(engine) -> Keyed:
+    """A second ordinary tenant: its ids must be invisible to tenant_a."""
     return await keyed(engine, await make_actors(engine))
 
 
 @pytest.fixture(scope="session")
 async def app(api_settings: Settings):
+    """The real app (psa.api.app.create_app) with the API settings, closed at the end of the session."""
     app = create_app(api_settings)
     yield app
     await app.state.api.close()
@@ -107,6 +74,7 @@ async def app(api_settings: Settings):
 
 @pytest.fixture(scope="session")
 async def http(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client calling the app in process (ASGI transport)."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
         yield client
 
@@ -117,25 +85,10 @@ async def api_worker(start_worker, api_settings: Settings) -> str:
     return await start_worker(settings=api_settings, task_queue=api_settings.task_queue)
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
-    """The response is an RFC 7807 problem with ``status`` and ``code``; returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    body = response.json()
-    assert body["status"] == status and body["code"] == code and body["title"], body
-    return body
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def api_server(api_settings: Settings) -> Iterator[str]:
     """A real ``psa api`` process (uvicorn) on a free loopback port with the app's settings; its base URL."""
-    port = _free_port()
+    port = free_port()
     mgmt = str(api_settings.management_tenant_id)
     env = cli_env(api_settings, api_settings.task_queue, PSA_MANAGEMENT_TENANT_ID=mgmt, PSA_API_SSE_POLL_SECONDS="0.1")
     proc = subprocess.Popen(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
+import pytest
 from sqlalchemy import text
 
+from psa.config import Settings
 from psa.db.engine import tenant_transaction
-from psa.domain.api_keys import authenticate, create_api_key, list_api_keys, revoke_api_key
-from tests.api.conftest import assert_problem
-from tests.factories import rows
+from psa.domain.api_keys import Principal, authenticate, create_api_key, list_api_keys, revoke_api_key
+from psa.domain.errors import NotFoundError, ValidationError
+from psa.domain.tenants import is_management_tenant
+from tests.helpers import assert_problem, rows
 
 ACTIONS = "/api/v1/automation/actions"
 
@@ -67,7 +71,8 @@ async def test_provisioning_needs_tenant_create_in_the_management_tenant(http, m
 async def test_only_the_hash_is_stored_and_it_resolves_to_its_user(engine, tenant_a):
     async with tenant_transaction(engine, tenant_a.tenant) as conn:
         created = await create_api_key(conn, tenant_a.tenant, tenant_a.actors.technician, name="ci")
-    assert created.key.startswith("psa_") and len(created.key) == 4 + 43
+    assert created.key.startswith("psa_")
+    assert len(created.key) == 4 + 43
     [stored] = await rows(
         engine, "SELECT * FROM api_keys WHERE tenant = :t AND key_id = :k", t=created.tenant, k=created.key_id
     )
@@ -86,10 +91,6 @@ async def test_only_the_hash_is_stored_and_it_resolves_to_its_user(engine, tenan
 
 
 async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engine, tenant_a, tenant_b):
-    import pytest
-
-    from psa.domain.errors import NotFoundError, ValidationError
-
     async with tenant_transaction(engine, tenant_a.tenant) as conn:
         with pytest.raises(NotFoundError) as caught:
             await create_api_key(conn, tenant_a.tenant, tenant_b.actors.admin)
@@ -103,18 +104,14 @@ async def test_create_key_rejects_a_user_of_another_tenant_and_a_blank_name(engi
 
 
 def test_the_management_tenant_is_known_by_id_when_set_else_by_the_slug_of_its_name():
-    import uuid
-
-    from psa.config import Settings
-    from psa.domain.api_keys import Principal
-    from psa.domain.tenants import is_management_tenant
-
     def is_management(settings: Settings, principal: Principal) -> bool:
         return is_management_tenant(settings, principal.tenant, principal.tenant_slug)
 
     ops = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "nine-minds-ops", frozenset())
     other = Principal(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "acme-corp", frozenset())
     by_name = Settings(management_tenant_id=None, management_tenant_name="Nine Minds Ops")
-    assert is_management(by_name, ops) and not is_management(by_name, other)
+    assert is_management(by_name, ops)
+    assert not is_management(by_name, other)
     by_id = Settings(management_tenant_id=other.tenant, management_tenant_name="Nine Minds Ops")
-    assert is_management(by_id, other) and not is_management(by_id, ops)  # the id wins over the name
+    assert is_management(by_id, other)  # the id wins over the name
+    assert not is_management(by_id, ops)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.api.conftest import assert_problem
-from tests.automation.conftest import audits, count
-from tests.conftest import wait_for
+from tests.helpers import assert_problem, audits, count, wait_for
 
 BASE = "/api/v1/automation"
 ONE_CLIENT = {
@@ -39,8 +37,10 @@ async def test_catalog_and_an_actions_schemas(http, tenant_a):
     assert "clients.find" in client_tile["allowed_action_ids"]
     described = (await http.get(f"{BASE}/actions/clients.create", headers=tenant_a.headers())).json()
     [v1] = described["versions"]
-    assert v1["version"] == 1 and "client_name" in v1["input_schema"]["properties"]
-    assert "client:create" in v1["permissions"] and v1["output_schema"]["type"] == "object"
+    assert v1["version"] == 1
+    assert "client_name" in v1["input_schema"]["properties"]
+    assert "client:create" in v1["permissions"]
+    assert v1["output_schema"]["type"] == "object"
     assert_problem(await http.get(f"{BASE}/actions/clients.nope", headers=tenant_a.headers()), 404, "NOT_FOUND")
     assert_problem(
         await http.get(f"{BASE}/actions/clients.create?version=9", headers=tenant_a.headers()), 404, "NOT_FOUND"
@@ -52,16 +52,19 @@ async def test_invoke_runs_the_full_contract_as_the_keys_user(http, engine, tena
     first = await http.post(invoke_url("clients.create"), json=body, headers=tenant_a.headers())
     assert first.status_code == 200, first.text
     created = first.json()
-    assert created["replayed"] is False and created["attempt"] == 1
+    assert created["replayed"] is False
+    assert created["attempt"] == 1
     client_id = created["output"]["client"]["client_id"]
     again = (await http.post(invoke_url("clients.create"), json=body, headers=tenant_a.headers())).json()
-    assert again["replayed"] is True and again["output"] == created["output"]
+    assert again["replayed"] is True
+    assert again["output"] == created["output"]
     [audit] = await audits(engine, tenant_a.tenant, "clients.create")
     assert audit.user_id == tenant_a.actors.admin  # the key's user is the actor
     found = await http.post(
         invoke_url("clients.find"), json={"input": {"client_id": client_id}}, headers=tenant_a.headers("technician")
     )
-    assert found.status_code == 200 and found.json()["output"]["client"]["client_id"] == client_id
+    assert found.status_code == 200
+    assert found.json()["output"]["client"]["client_id"] == client_id
 
 
 async def test_invoke_errors_are_problems_with_the_action_code_and_field_paths(http, tenant_a):
@@ -69,7 +72,8 @@ async def test_invoke_errors_are_problems_with_the_action_code_and_field_paths(h
         invoke_url("clients.create"), json={"input": {"client_name": 42, "url": "no url"}}, headers=tenant_a.headers()
     )
     body = assert_problem(invalid, 422, "VALIDATION_ERROR")
-    assert body["category"] == "ValidationError" and body["node_path"] == "direct"
+    assert body["category"] == "ValidationError"
+    assert body["node_path"] == "direct"
     assert {"input.client_name", "input.url"} <= {e["path"] for e in body["errors"]}
     denied = await http.post(
         invoke_url("clients.create"), json={"input": {"client_name": "Nope"}}, headers=tenant_a.headers("technician")
@@ -120,7 +124,8 @@ async def test_publish_rejects_an_invalid_definition_with_codes_and_paths(http, 
 async def test_publish_run_and_read_the_run_with_its_steps(http, api_worker, tenant_a, tenant_b):
     published = await http.post(f"{BASE}/workflows", json={"definition": ONE_CLIENT}, headers=tenant_a.headers())
     assert published.status_code == 201, published.text
-    assert published.json()["version"] == 1 and published.headers["location"].endswith(published.json()["workflow_id"])
+    assert published.json()["version"] == 1
+    assert published.headers["location"].endswith(published.json()["workflow_id"])
     started = await http.post(
         f"{BASE}/workflows/{ONE_CLIENT['id']}/runs", json={"payload": {"name": "Run Co"}}, headers=tenant_a.headers()
     )

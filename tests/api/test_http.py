@@ -9,7 +9,7 @@ import httpx
 
 from psa.api.app import create_app
 from psa.api.bodies import MAX_DEPTH
-from tests.api.conftest import BASE_URL, assert_problem
+from tests.helpers import BASE_URL, assert_problem
 
 INVOKE = "/api/v1/automation/actions/clients.create/invoke"
 
@@ -41,7 +41,8 @@ async def test_malformed_json_and_wrong_types_are_422_with_field_paths(http, ten
         INVOKE, content=b'{"input": {', headers={**tenant_a.headers(), "content-type": "application/json"}
     )
     body = assert_problem(malformed, 422, "VALIDATION_ERROR")
-    assert body["errors"][0]["in"] == "body" and "JSON" in body["errors"][0]["message"]
+    assert body["errors"][0]["in"] == "body"
+    assert "JSON" in body["errors"][0]["message"]
     wrong = await http.post(
         INVOKE, json={"input": ["not", "an", "object"], "version": "one"}, headers=tenant_a.headers()
     )
@@ -59,7 +60,8 @@ async def test_nul_characters_are_refused_with_their_path(http, tenant_a, manage
         INVOKE, json={"input": {"client_name": "Acme", "notes": ["ok", "bad\u0000"]}}, headers=tenant_a.headers()
     )
     body = assert_problem(nul, 422, "VALIDATION_ERROR")
-    assert body["errors"][0]["path"] == "input" and "input.notes.1" in body["errors"][0]["message"]
+    assert body["errors"][0]["path"] == "input"
+    assert "input.notes.1" in body["errors"][0]["message"]
     tenant = {
         "tenant_name": "Nul\u0000 Corp",
         "admin_user": {"first_name": "A", "last_name": "B", "email": "a@nul.example.com"},
@@ -77,14 +79,17 @@ async def test_unknown_routes_and_methods_are_problems(http):
 
 async def test_healthz_checks_the_database_and_temporal(http, api_settings):
     response = await http.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
     # Temporal unreachable (nothing listens on port 1): 503 naming the failing check.
     broken = create_app(api_settings.model_copy(update={"temporal_address": "127.0.0.1:1"}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=broken), base_url=BASE_URL) as other:
         response = await other.get("/healthz")
     await broken.state.api.close()
     body = response.json()
-    assert response.status_code == 503 and body["database"] == "ok" and body["temporal"].startswith("error")
+    assert response.status_code == 503
+    assert body["database"] == "ok"
+    assert body["temporal"].startswith("error")
 
 
 async def test_metrics_count_requests_by_route_template(http, tenant_a):
@@ -114,7 +119,8 @@ async def test_nan_and_infinity_are_refused_with_their_path(http, tenant_a):
         content = b'{"payload": {"deep": [1, {"x": ' + number + b"}]}}"
         run = await http.post("/api/v1/automation/workflows/api-nan/runs", content=content, headers=headers)
         body = assert_problem(run, 422, "VALIDATION_ERROR")
-        assert body["errors"][0]["path"] == "payload" and "payload.deep.1.x" in body["errors"][0]["message"]
+        assert body["errors"][0]["path"] == "payload"
+        assert "payload.deep.1.x" in body["errors"][0]["message"]
     invoke = await http.post(
         INVOKE, content=b'{"input": {"client_name": "Nan", "properties": {"x": NaN}}}', headers=headers
     )
@@ -157,7 +163,8 @@ async def test_deeply_nested_json_is_422_not_a_server_error(http, api_settings, 
             headers=headers,
         )
         body = assert_problem(run, 422, "VALIDATION_ERROR")
-        assert body["errors"][0]["path"] == "payload" and str(MAX_DEPTH) in body["errors"][0]["message"]
+        assert body["errors"][0]["path"] == "payload"
+        assert str(MAX_DEPTH) in body["errors"][0]["message"]
         invoke = await http.post(
             INVOKE, content=b'{"input": {"client_name": "Deep", "properties": ' + nested(depth) + b"}}", headers=headers
         )
@@ -207,7 +214,8 @@ async def test_lone_surrogates_are_refused_with_their_path(http, tenant_a, manag
             "/api/v1/automation/workflows/api-surrogate/runs", content=b'{"payload": ' + payload + b"}", headers=headers
         )
         body = assert_problem(run, 422, "VALIDATION_ERROR")
-        assert body["errors"][0]["path"] == "payload" and "payload." in body["errors"][0]["message"]
+        assert body["errors"][0]["path"] == "payload"
+        assert "payload." in body["errors"][0]["message"]
     tenant = (
         b'{"tenant_name": "Half \\ud800 Corp", "admin_user": {"first_name": "A", "last_name": "B", '
         b'"email": "a@surrogate.example.com"}}'

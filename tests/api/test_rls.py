@@ -13,7 +13,7 @@ from psa.db.engine import DIRECTORY_ROLE, make_api_engine, tenant_transaction
 from psa.db.schema import TENANT_TABLES
 from psa.domain import contacts, users
 from psa.domain.tenants import list_tenants
-from tests.factories import rows, unique_email
+from tests.helpers import rows, unique_email
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,9 @@ async def test_a_query_without_a_tenant_filter_sees_only_the_current_tenant(api_
         users = {r.tenant for r in await conn.execute(text("SELECT tenant FROM users"))}
         tenants = {r.tenant for r in await conn.execute(text("SELECT tenant FROM tenants"))}
         roles = await conn.scalar(text("SELECT count(*) FROM roles WHERE tenant = :b"), {"b": tenant_b.tenant})
-    assert users == {tenant_a.tenant} and tenants == {tenant_a.tenant} and roles == 0
+    assert users == {tenant_a.tenant}
+    assert tenants == {tenant_a.tenant}
+    assert roles == 0
     async with api_engine.begin() as conn:  # no tenant scope at all: nothing
         assert await conn.scalar(text("SELECT count(*) FROM users")) == 0
 
@@ -86,7 +88,8 @@ async def test_the_api_role_cannot_write_into_another_tenant(api_engine, engine,
             text("UPDATE users SET first_name = 'Hijacked' WHERE tenant = :b"), {"b": tenant_b.tenant}
         )
         deleted = await conn.execute(text("DELETE FROM roles WHERE tenant = :b"), {"b": tenant_b.tenant})
-    assert moved.rowcount == 0 and deleted.rowcount == 0
+    assert moved.rowcount == 0
+    assert deleted.rowcount == 0
     hijacked = "SELECT 1 FROM users WHERE tenant = :b AND first_name = 'Hijacked'"
     assert not await rows(engine, hijacked, b=tenant_b.tenant)
 

@@ -10,8 +10,8 @@ import uuid
 import httpx
 from httpx_sse import aconnect_sse
 
-from tests.api.test_tenants import request_body
-from tests.e2e.test_cli import psa
+from tests.factories import tenant_request_body
+from tests.helpers import psa
 
 
 async def test_keys_from_the_cli_authenticate_until_revoked(api_server, api_settings, tenant_a):
@@ -27,13 +27,19 @@ async def test_keys_from_the_cli_authenticate_until_revoked(api_server, api_sett
         found = await http.post(
             "/api/v1/automation/actions/clients.find/invoke", json={"input": {"name": f"Nobody {uuid.uuid4().hex[:6]}"}}
         )
-        assert found.status_code == 200 and found.json()["output"]["client"] is None, found.text
+        assert found.status_code == 200, found.text
+        assert found.json()["output"]["client"] is None, found.text
         code, listing = await psa(api_settings, api_settings.task_queue, "apikeys", "list", "--tenant", slug)
-        assert code == 0 and key_id in listing and key[4:12] in listing and key not in listing
+        assert code == 0
+        assert key_id in listing
+        assert key[4:12] in listing
+        assert key not in listing
         code, out = await psa(api_settings, api_settings.task_queue, "apikeys", "revoke", key_id, "--tenant", slug)
-        assert code == 0 and "revoked" in out
+        assert code == 0
+        assert "revoked" in out
         denied = await http.get("/api/v1/automation/actions")
-        assert denied.status_code == 401 and denied.headers["content-type"] == "application/problem+json"
+        assert denied.status_code == 401
+        assert denied.headers["content-type"] == "application/problem+json"
     code, out = await psa(
         api_settings,
         api_settings.task_queue,
@@ -44,20 +50,23 @@ async def test_keys_from_the_cli_authenticate_until_revoked(api_server, api_sett
         "--user",
         "nobody@nowhere.example.com",
     )
-    assert code == 2 and "not an internal user" in out
+    assert code == 2
+    assert "not an internal user" in out
 
 
 async def test_provisioning_streams_progress_over_real_http(api_server, api_worker, management):
     async with httpx.AsyncClient(base_url=api_server, headers=management.headers(), timeout=60) as http:
-        started = await http.post("/api/v1/tenants", json=request_body())
+        started = await http.post("/api/v1/tenants", json=tenant_request_body())
         assert started.status_code == 202, started.text
         events = []
         async with aconnect_sse(http, "GET", started.json()["events_url"]) as source:
             async for event in source.aiter_sse():
                 events.append((event.event, json.loads(event.data)))
-        assert events[-1][0] == "end" and events[-1][1]["status"] == "COMPLETED"
+        assert events[-1][0] == "end"
+        assert events[-1][1]["status"] == "COMPLETED"
         steps = [data["state"]["step"] for kind, data in events if kind == "state"]
-        assert len(steps) >= 2 and steps[-1] == "completed"  # several updates arrived while it ran
+        assert len(steps) >= 2  # several updates arrived while it ran
+        assert steps[-1] == "completed"
         assert (await http.get("/healthz")).json()["status"] == "ok"
         assert "psa_api_requests_total" in (await http.get("/metrics")).text
 
@@ -79,7 +88,8 @@ async def test_an_operator_added_with_the_cli_lists_tenants(api_server, api_sett
         "--last-name",
         "Erator",
     )
-    assert code == 0 and "Admin" in out, out
+    assert code == 0, out
+    assert "Admin" in out, out
     code, out = await psa(
         api_settings,
         api_settings.task_queue,
@@ -94,9 +104,11 @@ async def test_an_operator_added_with_the_cli_lists_tenants(api_server, api_sett
         "--last-name",
         "Erator",
     )
-    assert code == 2 and "already exists" in out
+    assert code == 2
+    assert "already exists" in out
     code, out = await psa(api_settings, api_settings.task_queue, "apikeys", "create", "--tenant", mgmt, "--user", email)
     [key] = re.findall(r"^psa_\S{43}$", out, flags=re.MULTILINE)
     async with httpx.AsyncClient(base_url=api_server, headers={"x-api-key": key}) as http:
         listing = await http.get("/api/v1/tenants")
-    assert listing.status_code == 200 and any(t["tenant"] == mgmt for t in listing.json())
+    assert listing.status_code == 200
+    assert any(t["tenant"] == mgmt for t in listing.json())

@@ -15,22 +15,10 @@ from psa.api import tenants as tenants_api
 from psa.domain.values import tenant_slug
 from psa.provisioning.starter import ProvisioningStatus
 from psa.provisioning.types import TenantCreationState
-from tests.api.conftest import assert_problem
-from tests.conftest import tenant_row_counts, wait_for
-from tests.factories import rows
-from tests.workflows.helpers import ActivityHooks
+from tests.factories import tenant_request_body
+from tests.helpers import ActivityHooks, assert_problem, rows, tenant_row_counts, wait_for
 
 TENANTS = "/api/v1/tenants"
-
-
-def request_body(**overrides) -> dict:
-    token = uuid.uuid4().hex[:10]
-    body = {
-        "tenant_name": f"Api Corp {token}",
-        "company_name": f"Api Corp {token} Inc",
-        "admin_user": {"first_name": "Ada", "last_name": "Lovelace", "email": f"ada.{token}@api.example.com"},
-    }
-    return {**body, **overrides}
 
 
 async def finished(http, headers, location: str) -> dict:
@@ -42,7 +30,7 @@ async def finished(http, headers, location: str) -> dict:
 
 
 async def test_start_follow_and_list(http, api_worker, management):
-    body = request_body()
+    body = tenant_request_body()
     started = await http.post(TENANTS, json=body, headers=management.headers())
     assert started.status_code == 202, started.text
     workflow_id = started.json()["workflow_id"]
@@ -56,16 +44,19 @@ async def test_start_follow_and_list(http, api_worker, management):
             events.append((event.event, json.loads(event.data)))
     assert events[-1] == ("end", {"workflow_id": workflow_id, "status": "COMPLETED"})
     progress = [data["state"]["progress"] for kind, data in events if kind == "state"]
-    assert progress == sorted(progress) and progress[-1] == 100  # monotonic, to the end
+    assert progress == sorted(progress)  # monotonic, to the end
+    assert progress[-1] == 100
 
     view = (await http.get(started.headers["location"], headers=management.headers())).json()
-    assert view["status"] == "COMPLETED" and view["state"]["step"] == "completed"
+    assert view["status"] == "COMPLETED"
+    assert view["state"]["step"] == "completed"
     assert view["state"]["customer_tracking"]["status"] == "ok"  # recorded in the API's management tenant
     assert "password" not in json.dumps(view).lower()
 
     listing = (await http.get(TENANTS, params={"limit": 1000}, headers=management.headers())).json()
     mine = next(t for t in listing if t["tenant"] == view["state"]["tenant_id"])
-    assert mine["name"] == body["company_name"] and mine["admin_email"] == body["admin_user"]["email"]
+    assert mine["name"] == body["company_name"]
+    assert mine["admin_email"] == body["admin_user"]["email"]
     assert any(t["tenant"] == str(management.tenant) for t in listing)
 
     again = await http.post(TENANTS, json=body, headers=management.headers())
@@ -73,7 +64,7 @@ async def test_start_follow_and_list(http, api_worker, management):
 
 
 async def test_concurrent_duplicate_starts_create_one_tenant(http, api_worker, management, engine):
-    body = request_body()
+    body = tenant_request_body()
     responses = await asyncio.gather(*(http.post(TENANTS, json=body, headers=management.headers()) for _ in range(6)))
     assert {r.status_code for r in responses} == {202}
     [workflow_id] = {r.json()["workflow_id"] for r in responses}
@@ -103,24 +94,27 @@ async def test_update_then_cancel_a_running_provisioning(http, start_worker, api
     await start_worker(
         settings=api_settings, task_queue=api_settings.task_queue, interceptors=[ActivityHooks({"seed_tenant": pause})]
     )
-    started = await http.post(TENANTS, json=request_body(), headers=management.headers())
+    started = await http.post(TENANTS, json=tenant_request_body(), headers=management.headers())
     location = started.headers["location"]
     await asyncio.wait_for(reached.wait(), 30)
 
     updated = await http.post(
         f"{location}/update", json={"field": "email_provider", "value": "smtp"}, headers=management.headers()
     )
-    assert updated.status_code == 200 and updated.json()["applied_at_step"] == "seeding", updated.text
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["applied_at_step"] == "seeding", updated.text
     late = await http.post(
         f"{location}/update", json={"field": "company_name", "value": "Too Late"}, headers=management.headers()
     )
     body = assert_problem(late, 422, "VALIDATION_ERROR")
-    assert "already used by step 'creating_tenant'" in body["detail"] and body["errors"][0]["path"] == "field"
+    assert "already used by step 'creating_tenant'" in body["detail"]
+    assert body["errors"][0]["path"] == "field"
 
     cancelled = await http.post(
         f"{location}/cancel", json={"reason": "customer withdrew"}, headers=management.headers()
     )
-    assert cancelled.status_code == 202 and cancelled.json()["state"]["cancel_reason"] == "customer withdrew"
+    assert cancelled.status_code == 202
+    assert cancelled.json()["state"]["cancel_reason"] == "customer withdrew"
     release.set()
     view = await finished(http, management.headers(), location)
     assert view["state"]["step"] == "cancelled"
@@ -131,12 +125,12 @@ async def test_update_then_cancel_a_running_provisioning(http, start_worker, api
 
 
 async def test_bad_input_is_422_with_field_paths_and_starts_nothing(http, management, client):
-    bad_email = request_body(admin_user={"first_name": "A", "last_name": "B", "email": "not-an-email"})
+    bad_email = tenant_request_body(admin_user={"first_name": "A", "last_name": "B", "email": "not-an-email"})
     body = assert_problem(
         await http.post(TENANTS, json=bad_email, headers=management.headers()), 422, "VALIDATION_ERROR"
     )
     assert body["errors"][0]["path"] == "admin_user.email"
-    wrong_types = request_body(license_count="many", skip_welcome_email="perhaps")
+    wrong_types = tenant_request_body(license_count="many", skip_welcome_email="perhaps")
     wrong_types["admin_user"].pop("email")
     body = assert_problem(
         await http.post(TENANTS, json=wrong_types, headers=management.headers()), 422, "VALIDATION_ERROR"
@@ -147,7 +141,7 @@ async def test_bad_input_is_422_with_field_paths_and_starts_nothing(http, manage
         TENANTS, content=b'{"tenant_name": "x",', headers={**management.headers(), "content-type": "application/json"}
     )
     assert_problem(malformed, 422, "VALIDATION_ERROR")
-    blank = request_body(tenant_name="  ")
+    blank = tenant_request_body(tenant_name="  ")
     body = assert_problem(await http.post(TENANTS, json=blank, headers=management.headers()), 422, "VALIDATION_ERROR")
     assert body["errors"][0]["path"] == "tenant_name"
     for payload in (bad_email, blank):  # nothing was started for the rejected requests
@@ -176,7 +170,7 @@ async def test_unknown_and_foreign_workflow_ids_are_404(http, management):
 
 async def test_cancel_or_update_of_a_run_that_ends_meanwhile_is_409(http, app, api_worker, management, monkeypatch):
     """The run is RUNNING when the route looks and has completed when the signal or Update reaches Temporal."""
-    started = await http.post(TENANTS, json=request_body(skip_welcome_email=True), headers=management.headers())
+    started = await http.post(TENANTS, json=tenant_request_body(skip_welcome_email=True), headers=management.headers())
     location = started.headers["location"]
     workflow_id = started.json()["workflow_id"]
     assert (await finished(http, management.headers(), location))["status"] == "COMPLETED"
@@ -214,4 +208,5 @@ async def test_events_end_with_an_error_event_when_temporal_stops_answering(http
             events.append((event.event, json.loads(event.data)))
     assert [kind for kind, _ in events] == ["state", "error"]
     problem = events[-1][1]
-    assert problem["status"] == 503 and problem["code"] == "TEMPORAL_UNAVAILABLE"
+    assert problem["status"] == 503
+    assert problem["code"] == "TEMPORAL_UNAVAILABLE"

@@ -1,91 +1,29 @@
-"""The clients.* actions (spec runtime §3.2) through the real runtime and database: success (rows and output),
+"""The clients.* actions (docs/actions.md) through the real runtime and database: success (rows and output),
 idempotent replay, permission denied, another tenant's ids, input validation, audit rows, outbox events with
 deterministic keys, and ledger attempts across a failure and its retry."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from psa.db.engine import tenant_transaction
-from psa.domain import clients, contacts, documents, interactions, tags, tickets
+from psa.domain import clients, documents, interactions, tags
 from psa.domain.tenants import create_default_client
 from psa.domain.users import create_portal_user
 from psa.timeutil import iso_z
-from tests.automation.conftest import Actors, audits, count, events, ledger
-from tests.factories import rows
-
-CALL_TYPE = uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1")  # system interaction type "Call" (migration 0003)
-
-
-# -- data helpers ---------------------------------------------------------------------------------------------
-
-
-async def new_client(engine, tenant: uuid.UUID, name: str | None = None, **data: Any) -> clients.Client:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await clients.create_client(
-            conn, tenant, {"client_name": name or f"Client {uuid.uuid4().hex[:8]}", **data}
-        )
-
-
-async def new_contact(engine, tenant: uuid.UUID, client_id: uuid.UUID | None, **data: Any) -> contacts.Contact:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await contacts.create_contact(
-            conn,
-            tenant,
-            {
-                "full_name": "Grace Hopper",
-                "email": f"{uuid.uuid4().hex[:10]}@example.com",
-                "client_id": client_id,
-                **data,
-            },
-        )
-
-
-async def new_location(
-    engine, tenant: uuid.UUID, client_id: uuid.UUID, phone: str, *, default: bool = False, active: bool = True
-) -> uuid.UUID:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await conn.scalar(
-            text(
-                """INSERT INTO client_locations (tenant, client_id, location_name, address_line1, city, country_code,
-                                                 country_name, phone, is_default, is_active)
-                   VALUES (:t, :c, 'Branch', '1 Main St', 'Springfield', 'US', 'United States', :p, :d, :a)
-                   RETURNING location_id"""
-            ),
-            {"t": tenant, "c": client_id, "p": phone, "d": default, "a": active},
-        )
-
-
-async def new_ticket(engine, tenant: uuid.UUID, **kwargs: Any) -> tickets.Ticket:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await tickets.create_ticket(conn, tenant, title="Printer on fire", **kwargs)
-
-
-async def tag_client(engine, tenant: uuid.UUID, client_id: uuid.UUID, *texts: str) -> None:
-    async with tenant_transaction(engine, tenant) as conn:
-        for tag_text in texts:
-            await tags.apply_tag(conn, tenant, tag_text=tag_text, tagged_id=client_id, tagged_type="client")
-
-
-async def get_client(engine, tenant: uuid.UUID, client_id: uuid.UUID) -> clients.Client | None:
-    async with engine.connect() as conn:
-        return await clients.find_client(conn, tenant, client_id)
-
-
-async def nothing_written(engine, tenant: uuid.UUID, action_id: str) -> None:
-    """No ledger row, no audit row, no event for the tenant and action."""
-    assert await ledger(engine, tenant, action_id) == []
-    assert await audits(engine, tenant, action_id) == []
-    assert await events(engine, tenant) == []
-
-
-def field_paths(info) -> list[str]:
-    return [f["path"] for f in (info.details or {}).get("fields", [])]
-
+from tests.factories import (
+    CALL_TYPE,
+    Actors,
+    new_client,
+    new_contact,
+    new_location,
+    new_ticket,
+    tag_client,
+)
+from tests.helpers import audits, count, events, field_paths, get_client, ledger, nothing_written, rows
 
 # -- registration ---------------------------------------------------------------------------------------------
 
@@ -235,7 +173,8 @@ async def test_find_by_id_name_external_ref_and_phone(engine, actors: Actors, in
     await new_location(engine, t, other.client_id, "+44 20 555 0199")
     await new_location(engine, t, other.client_id, "555-0199", active=False)
     exact = await invoke("clients.find", {"phone": "+1 415-555-0199"})
-    assert exact.output["client"] is None and exact.output["matched_count"] == 0  # digits differ: 1415... vs 415...
+    assert exact.output["client"] is None  # digits differ: 1415... vs 415...
+    assert exact.output["matched_count"] == 0
     last7 = await invoke("clients.find", {"phone": "415 555 0199", "phone_match": "last7"})
     assert last7.output["client"]["client_id"] == str(acme.client_id)
     assert last7.output["matched_location"]["phone"] == "415.555.0199"  # the default location wins
@@ -254,7 +193,8 @@ async def test_find_replays_from_the_ledger(engine, actors: Actors, invoke):
     first = await invoke("clients.find", {"client_id": str(acme.client_id)})
     second = await invoke("clients.find", {"client_id": str(acme.client_id)})
     assert (first.replayed, second.replayed) == (False, True)
-    assert second.output == first.output and second.invocation_id == first.invocation_id
+    assert second.output == first.output
+    assert second.invocation_id == first.invocation_id
     assert [r.status for r in await ledger(engine, actors.tenant, "clients.find")] == ["SUCCEEDED"]
     assert await audits(engine, actors.tenant, "clients.find") == []  # read-only: no audit row
 
@@ -320,7 +260,8 @@ async def test_search_pages_in_stable_order_without_duplicates(engine, actors: A
 
     page1 = await invoke("clients.search", {"query": " alpha ", "page_size": 2})
     names = [c["client_name"] for c in page1.output["clients"]]
-    assert page1.output["total"] == 4 and (page1.output["page"], page1.output["page_size"]) == (1, 2)
+    assert page1.output["total"] == 4
+    assert (page1.output["page"], page1.output["page_size"]) == (1, 2)
     page2 = await invoke("clients.search", {"query": "alpha", "page": 2, "page_size": 2})
     names += [c["client_name"] for c in page2.output["clients"]]
     expected = await rows(
@@ -353,7 +294,8 @@ async def test_search_pages_in_stable_order_without_duplicates(engine, actors: A
         "ORDER BY client_name DESC, client_id",
         t=t,
     )
-    assert "Alpha Gone" in listed and listed == [r.client_name for r in expected]
+    assert "Alpha Gone" in listed
+    assert listed == [r.client_name for r in expected]
 
     literal = await invoke("clients.search", {"query": "0%"})
     assert [c["client_name"] for c in literal.output["clients"]] == ["100% Alpha"]
@@ -376,7 +318,9 @@ async def test_search_orders_ties_by_id(engine, actors: Actors, invoke):
 async def test_search_replay_permission_and_tenant_scope(engine, actors: Actors, other: Actors, invoke, fails):
     await new_client(engine, other.tenant, "Foreign Alpha")
     first = await invoke("clients.search", {"query": "foreign"})
-    assert first.output["total"] == 0 and first.output["clients"] == [] and first.output["first_client"] is None
+    assert first.output["total"] == 0
+    assert first.output["clients"] == []
+    assert first.output["first_client"] is None
     assert (await invoke("clients.search", {"query": "foreign"})).replayed is True
     info = await fails("clients.search", {"query": "alpha"}, actor=actors.nobody)
     assert info.code == "PERMISSION_DENIED"
@@ -397,7 +341,8 @@ async def test_search_replay_permission_and_tenant_scope(engine, actors: Actors,
 )
 async def test_search_validation(engine, actors: Actors, fails, raw, path):
     info = await fails("clients.search", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if raw.get("query", "").strip() == "a":
         assert "query must be at least 2 characters" in info.message
     await nothing_written(engine, actors.tenant, "clients.search")
@@ -425,14 +370,16 @@ async def test_create_writes_client_location_tags_audit_and_event(engine, actors
     )
     out = result.output
     client_id = uuid.UUID(out["client"]["client_id"])
-    assert out["client"]["client_name"] == "Initech" and out["client"]["client_type"] == "company"
+    assert out["client"]["client_name"] == "Initech"
+    assert out["client"]["client_type"] == "company"
     assert out["client"]["billing_email"] == "ap@initech.example.com"
     assert out["client"]["properties"] == {"external_ref": "crm:7", "website": "https://initech.example.com"}
     assert [tag["tag_text"] for tag in out["tags"]] == ["VIP", "Priority"]
     assert result.idempotency_key == "create-initech"
 
     stored = await get_client(engine, t, client_id)
-    assert stored.default_currency_code == "USD" and stored.notes == "big account"
+    assert stored.default_currency_code == "USD"
+    assert stored.notes == "big account"
     [location] = await rows(
         engine,
         "SELECT location_name, phone, city, country_code, country_name, address_line1, is_default "
@@ -447,19 +394,24 @@ async def test_create_writes_client_location_tags_audit_and_event(engine, actors
     [audit] = await audits(engine, t, "clients.create")
     assert audit.user_id == actors.admin
     assert audit.changed_data == {"client_id": str(client_id), "client_name": "Initech"}
-    assert audit.details["client_id"] == str(client_id) and audit.details["action_id"] == "clients.create"
+    assert audit.details["client_id"] == str(client_id)
+    assert audit.details["action_id"] == "clients.create"
     [event] = await events(engine, t)
     assert (event.event_type, event.idempotency_key) == ("CLIENT_CREATED", f"client_created:{client_id}")
-    assert event.payload["clientId"] == str(client_id) and event.payload["clientName"] == "Initech"
-    assert event.payload["status"] == "active" and event.payload["createdByUserId"] == str(actors.admin)
-    assert event.payload["createdAt"].endswith("Z") and event.payload["tenantId"] == str(t)
+    assert event.payload["clientId"] == str(client_id)
+    assert event.payload["clientName"] == "Initech"
+    assert event.payload["status"] == "active"
+    assert event.payload["createdByUserId"] == str(actors.admin)
+    assert event.payload["createdAt"].endswith("Z")
+    assert event.payload["tenantId"] == str(t)
 
 
 async def test_create_replays_under_the_same_key(engine, actors: Actors, invoke):
     raw = {"client_name": "Replay Co", "tags": ["a"], "idempotency_key": "k-1"}
     first = await invoke("clients.create", raw)
     second = await invoke("clients.create", raw)
-    assert (first.replayed, second.replayed) == (False, True) and second.output == first.output
+    assert (first.replayed, second.replayed) == (False, True)
+    assert second.output == first.output
     assert await count(engine, "clients WHERE tenant = :t AND client_name = 'Replay Co'", t=actors.tenant) == 1
     assert len(await audits(engine, actors.tenant, "clients.create")) == 1
     assert len(await events(engine, actors.tenant, "CLIENT_CREATED")) == 1
@@ -497,7 +449,8 @@ async def test_create_with_another_tenants_parent_is_not_found(engine, actors: A
 )
 async def test_create_validation(engine, actors: Actors, fails, raw, path):
     info = await fails("clients.create", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "clients.create")
 
 
@@ -509,7 +462,8 @@ async def test_create_conflict_then_retry_counts_attempts(engine, actors: Actors
     assert info.code == "CONFLICT"
     [row] = await ledger(engine, t, "clients.create")
     assert (row.status, row.attempt, row.error_json["code"]) == ("FAILED", 1, "CONFLICT")
-    assert await audits(engine, t, "clients.create") == [] and await events(engine, t) == []
+    assert await audits(engine, t, "clients.create") == []
+    assert await events(engine, t) == []
     async with tenant_transaction(engine, t) as conn:
         await clients.update_client(conn, t, taken.client_id, {"client_name": "Renamed Co"})
     result = await invoke("clients.create", raw)
@@ -604,7 +558,8 @@ async def test_update_is_inactive_deactivates_contacts_and_portal_users(engine, 
     [(user_off,)] = await rows(
         engine, "SELECT is_inactive FROM users WHERE tenant = :t AND user_id = :u", t=t, u=portal_user
     )
-    assert contact_off and user_off
+    assert contact_off
+    assert user_off
     [event] = await events(engine, t, "CLIENT_UPDATED")
     assert event.payload["changes"] == {"isInactive": {"previous": False, "new": True}}
 
@@ -615,7 +570,8 @@ async def test_update_replay_permission_not_found(engine, actors: Actors, other:
     raw = {"client_id": str(client.client_id), "patch": {"notes": "n1"}}
     first = await invoke("clients.update", raw)
     second = await invoke("clients.update", raw)
-    assert second.replayed and second.output == first.output
+    assert second.replayed
+    assert second.output == first.output
     assert len(await audits(engine, t, "clients.update")) == 1
     assert len(await events(engine, t, "CLIENT_UPDATED")) == 1
 
@@ -648,7 +604,8 @@ async def test_update_replay_permission_not_found(engine, actors: Actors, other:
 async def test_update_validation(engine, actors: Actors, fails, patch, path):
     client = await new_client(engine, actors.tenant)
     info = await fails("clients.update", {"client_id": str(client.client_id), "patch": patch})
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if path == "input.patch":
         assert "patch must include at least one editable field" in info.message
     await nothing_written(engine, actors.tenant, "clients.update")
@@ -663,7 +620,8 @@ async def test_update_failure_then_retry_increments_attempt(engine, actors: Acto
     async with tenant_transaction(engine, t) as conn:
         await clients.update_client(conn, t, blocker.client_id, {"client_name": "Other Name"})
     result = await invoke("clients.update", raw)
-    assert result.attempt == 2 and result.output["client_after"]["client_name"] == "Wanted Name"
+    assert result.attempt == 2
+    assert result.output["client_after"]["client_name"] == "Wanted Name"
     assert [(r.status, r.attempt) for r in await ledger(engine, t, "clients.update")] == [("SUCCEEDED", 2)]
 
 
@@ -678,7 +636,8 @@ async def test_archive_deactivates_and_emits_once(engine, actors: Actors, invoke
     out = first.output
     assert (out["archived"], out["previous_is_inactive"], out["current_is_inactive"]) == (True, False, True)
     stored = await get_client(engine, t, client.client_id)
-    assert stored.is_inactive and out["archived_at"] == iso_z(stored.updated_at)
+    assert stored.is_inactive
+    assert out["archived_at"] == iso_z(stored.updated_at)
     [(contact_off,)] = await rows(
         engine,
         "SELECT is_inactive FROM contacts WHERE tenant = :t AND contact_name_id = :c",
@@ -689,10 +648,12 @@ async def test_archive_deactivates_and_emits_once(engine, actors: Actors, invoke
     [event] = await events(engine, t)
     assert event.event_type == "CLIENT_ARCHIVED"
     assert event.idempotency_key == f"client_archived:{client.client_id}:{out['archived_at']}"
-    assert event.payload["archivedAt"] == out["archived_at"] and event.payload["archivedByUserId"] == str(actors.admin)
+    assert event.payload["archivedAt"] == out["archived_at"]
+    assert event.payload["archivedByUserId"] == str(actors.admin)
 
     replay = await invoke("clients.archive", {"client_id": str(client.client_id)})
-    assert replay.replayed and replay.output == out
+    assert replay.replayed
+    assert replay.output == out
 
     again = await invoke("clients.archive", {"client_id": str(client.client_id)}, idempotency_key="second-run")
     assert (again.replayed, again.output["archived"], again.output["archived_at"]) == (False, False, None)
@@ -714,7 +675,8 @@ async def test_archive_permission_not_found_validation(engine, actors: Actors, o
     await nothing_written(engine, t, "clients.archive")
 
     invalid = await fails("clients.archive", {"client_id": "42"})
-    assert invalid.code == "VALIDATION_ERROR" and field_paths(invalid) == ["input.client_id"]
+    assert invalid.code == "VALIDATION_ERROR"
+    assert field_paths(invalid) == ["input.client_id"]
     assert (await fails("clients.archive", {})).code == "VALIDATION_ERROR"
     await nothing_written(engine, t, "clients.archive")
 
@@ -752,7 +714,8 @@ async def test_delete_removes_client_and_its_owned_rows(engine, actors: Actors, 
     assert audit.changed_data == {"client_id": str(client.client_id), "deleted": True}
     assert await events(engine, t) == []  # clients.delete emits no event
     replay = await invoke("clients.delete", {"client_id": str(client.client_id), "confirm": True})
-    assert replay.replayed and replay.output == result.output
+    assert replay.replayed
+    assert replay.output == result.output
     assert len(await audits(engine, t, "clients.delete")) == 1
 
 
@@ -817,7 +780,8 @@ async def test_delete_permission_and_validation(engine, actors: Actors, fails):
         ({"client_id": str(client.client_id), "confirm": True, "on_not_found": "x"}, "input.on_not_found"),
     ):
         info = await fails("clients.delete", raw)
-        assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+        assert info.code == "VALIDATION_ERROR"
+        assert path in field_paths(info)
     confirm = await fails("clients.delete", {"client_id": str(client.client_id), "confirm": False})
     assert "confirm must be true to delete a client" in confirm.message
     assert await get_client(engine, t, client.client_id) is not None
@@ -897,7 +861,8 @@ async def test_duplicate_copies_profile_tags_and_locations(engine, actors: Actor
             "idempotency_key": "dup-1",
         },
     )
-    assert replay.replayed and replay.output == out
+    assert replay.replayed
+    assert replay.output == out
     assert await count(engine, "clients WHERE tenant = :t AND client_name = 'Copy Co'", t=t) == 1
 
 
@@ -912,7 +877,8 @@ async def test_duplicate_permission_not_found_validation(engine, actors: Actors,
     await nothing_written(engine, t, "clients.duplicate")
 
     info = await fails("clients.duplicate", {"source_client_id": str(source.client_id)})
-    assert info.code == "VALIDATION_ERROR" and field_paths(info) == ["input.client_name"]
+    assert info.code == "VALIDATION_ERROR"
+    assert field_paths(info) == ["input.client_name"]
 
     foreign = await new_client(engine, other.tenant)
     missing = await fails("clients.duplicate", {"source_client_id": str(foreign.client_id), "client_name": "X"})
@@ -941,7 +907,8 @@ async def test_add_tag_reports_added_and_existing(engine, actors: Actors, invoke
         {"client_id": str(client.client_id), "added_count": 1, "existing_count": 1},
     ]
     replay = await invoke("clients.add_tag", {"client_id": str(client.client_id), "tags": ["VIP", "New"]})
-    assert replay.replayed and replay.output == second.output
+    assert replay.replayed
+    assert replay.output == second.output
     assert len(await audits(engine, t, "clients.add_tag")) == 2
 
 
@@ -958,7 +925,8 @@ async def test_add_tag_permission_not_found_validation(engine, actors: Actors, o
         ({"client_id": str(client.client_id)}, "input.tags"),
     ):
         info = await fails("clients.add_tag", raw)
-        assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+        assert info.code == "VALIDATION_ERROR"
+        assert path in field_paths(info)
     await nothing_written(engine, t, "clients.add_tag")
     assert await count(engine, "tag_definitions WHERE tenant = :t", t=t) == 0
 
@@ -1076,26 +1044,30 @@ async def test_add_note_creates_then_appends(engine, actors: Actors, invoke):
     body = "Called   about\n renewal. " + "x" * 250
     first = await invoke("clients.add_note", {"client_id": str(client.client_id), "body": body})
     out = first.output
-    assert out["created_document"] is True and out["updated_at"].endswith("Z")
+    assert out["created_document"] is True
+    assert out["updated_at"].endswith("Z")
     document_id = uuid.UUID(out["document_id"])
     [doc] = await rows(engine, "SELECT document_name, created_by FROM documents WHERE tenant = :t", t=t)
     assert tuple(doc) == ("Notable Co Notes", actors.admin)
     [event] = await events(engine, t)
     assert event.event_type == "NOTE_CREATED"
     assert event.idempotency_key == f"note_created:client:{client.client_id}:{document_id}"
-    assert event.payload["entityType"] == "client" and event.payload["visibility"] == "internal"
+    assert event.payload["entityType"] == "client"
+    assert event.payload["visibility"] == "internal"
     assert event.payload["bodyPreview"] == ("Called about renewal. " + "x" * 250)[:200] + "…"
     assert event.payload["createdAt"] == out["updated_at"]
 
     second = await invoke("clients.add_note", {"client_id": str(client.client_id), "body": "second"})
-    assert second.output["created_document"] is False and second.output["document_id"] == out["document_id"]
+    assert second.output["created_document"] is False
+    assert second.output["document_id"] == out["document_id"]
     async with engine.connect() as conn:
         assert len(await documents.read_note_blocks(conn, t, document_id)) == 2
     assert len(await events(engine, t)) == 1  # NOTE_CREATED only when the document is created
     assert [a.changed_data["created_document"] for a in await audits(engine, t, "clients.add_note")] == [True, False]
 
     replay = await invoke("clients.add_note", {"client_id": str(client.client_id), "body": "second"})
-    assert replay.replayed and replay.output == second.output
+    assert replay.replayed
+    assert replay.output == second.output
     async with engine.connect() as conn:
         assert len(await documents.read_note_blocks(conn, t, document_id)) == 2
 
@@ -1107,7 +1079,8 @@ async def test_add_note_permission_not_found_validation(engine, actors: Actors, 
     assert denied.code == "PERMISSION_DENIED"
     for body in ("", "   "):
         info = await fails("clients.add_note", {"client_id": str(client.client_id), "body": body})
-        assert info.code == "VALIDATION_ERROR" and field_paths(info) == ["input.body"]
+        assert info.code == "VALIDATION_ERROR"
+        assert field_paths(info) == ["input.body"]
     await nothing_written(engine, t, "clients.add_note")
     foreign = await new_client(engine, other.tenant)
     missing = await fails("clients.add_note", {"client_id": str(foreign.client_id), "body": "b"})
@@ -1143,15 +1116,19 @@ async def test_add_interaction_logs_with_actor_default_status_and_event(engine, 
     async with engine.connect() as conn:
         stored = await interactions.get_interaction(conn, t, interaction_id)
         default_status = await interactions.default_interaction_status(conn, t)
-    assert stored.user_id == actors.admin and stored.status_id == default_status
-    assert out["user_id"] == str(actors.admin) and out["status_id"] == str(default_status)
+    assert stored.user_id == actors.admin
+    assert stored.status_id == default_status
+    assert out["user_id"] == str(actors.admin)
+    assert out["status_id"] == str(default_status)
     assert (out["contact_id"], out["ticket_id"], out["title"]) == (
         str(contact.contact_name_id),
         str(ticket.ticket_id),
         "Quarterly review",
     )
-    assert out["start_time"] == "2026-03-01T10:00:00.000000Z" and out["interaction_date"] == out["start_time"]
-    assert out["end_time"] == "2026-03-01T10:30:00.500000Z" and out["duration"] == 30
+    assert out["start_time"] == "2026-03-01T10:00:00.000000Z"
+    assert out["interaction_date"] == out["start_time"]
+    assert out["end_time"] == "2026-03-01T10:30:00.500000Z"
+    assert out["duration"] == 30
 
     [audit] = await audits(engine, t, "clients.add_interaction")
     assert audit.changed_data == {
@@ -1165,7 +1142,8 @@ async def test_add_interaction_logs_with_actor_default_status_and_event(engine, 
     [event] = await events(engine, t)
     assert (event.event_type, event.idempotency_key) == ("INTERACTION_LOGGED", f"interaction_logged:{interaction_id}")
     assert (event.payload["interactionType"], event.payload["channel"]) == ("Call", "phone")
-    assert event.payload["subject"] == "Quarterly review" and event.payload["loggedByUserId"] == str(actors.admin)
+    assert event.payload["subject"] == "Quarterly review"
+    assert event.payload["loggedByUserId"] == str(actors.admin)
     assert event.payload["interactionOccurredAt"] == out["interaction_date"]
 
     replay = await invoke(
@@ -1177,7 +1155,8 @@ async def test_add_interaction_logs_with_actor_default_status_and_event(engine, 
             "idempotency_key": "call-1",
         },
     )
-    assert replay.replayed and replay.output == out  # the explicit key wins (actionProvided)
+    assert replay.replayed  # the explicit key wins (actionProvided)
+    assert replay.output == out
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 1
 
 
@@ -1201,7 +1180,8 @@ async def test_add_interaction_rules(engine, actors: Actors, other: Actors, fail
     missing = await fails("clients.add_interaction", {**base, "client_id": str(foreign.client_id)})
     assert (missing.code, missing.message) == ("NOT_FOUND", "Client not found")
     assert await count(engine, "interactions WHERE tenant = :t OR tenant = :o", t=t, o=other.tenant) == 0
-    assert await audits(engine, t, "clients.add_interaction") == [] and await events(engine, t) == []
+    assert await audits(engine, t, "clients.add_interaction") == []
+    assert await events(engine, t) == []
     assert [r.status for r in await ledger(engine, t, "clients.add_interaction")] == ["FAILED"] * 4
 
 
@@ -1219,7 +1199,8 @@ async def test_add_interaction_validation(engine, actors: Actors, fails, extra, 
     client = await new_client(engine, actors.tenant)
     raw = {"client_id": str(client.client_id), "type_id": str(CALL_TYPE), "title": "t", **extra}
     info = await fails("clients.add_interaction", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "clients.add_interaction")
 
 

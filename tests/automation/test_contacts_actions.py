@@ -1,4 +1,4 @@
-"""The contacts.* actions (spec runtime §3.1, issue 5) through the real runtime and database. This file: the
+"""The contacts.* actions (docs/actions.md) through the real runtime and database. This file: the
 registration, the contract checks every action must pass (idempotent replay, permission denied with nothing
 written, another tenant's ids not found), and contacts.find / contacts.search. The mutations are tested in
 test_contacts_mutations.py and test_contacts_relations.py."""
@@ -11,9 +11,24 @@ import uuid
 import pytest
 
 from psa.config import get_settings
-from tests.automation.conftest import Actors, audits, count, events, ledger
-from tests.automation.contact_world import FOREIGN, VALID, World, email, execute, make_world, tag_contact
-from tests.automation.test_clients_actions import field_paths, new_contact, nothing_written
+from tests.factories import (
+    FOREIGN_CONTACT_INPUTS,
+    VALID_CONTACT_INPUTS,
+    Actors,
+    ContactWorld,
+    new_contact,
+    tag_contact,
+)
+from tests.helpers import (
+    audits,
+    count,
+    events,
+    execute,
+    field_paths,
+    ledger,
+    nothing_written,
+    unique_email,
+)
 
 EXPECTED = {
     # id: (label, side_effectful, idempotency, permissions)
@@ -33,11 +48,6 @@ EXPECTED = {
     "contacts.upsert": ("Create or Update Contact", True, "action", ["contact:create", "contact:update"]),
     "contacts.remove_tag": ("Remove Tag from Contact", True, "engine", ["contact:update"]),
 }
-
-
-@pytest.fixture
-async def world(engine, actors: Actors, other: Actors) -> World:
-    return await make_world(engine, actors, other)
 
 
 def test_registers_the_contact_actions_after_the_client_actions(registry):
@@ -70,9 +80,9 @@ def test_input_schemas_carry_picker_metadata(registry):
 # -- the contract, for every action -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("action_id", list(VALID))
-async def test_replaying_a_step_writes_nothing_twice(engine, actors: Actors, world: World, invoke, action_id):
-    raw = VALID[action_id](world)
+@pytest.mark.parametrize("action_id", list(VALID_CONTACT_INPUTS))
+async def test_replaying_a_step_writes_nothing_twice(engine, actors: Actors, world: ContactWorld, invoke, action_id):
+    raw = VALID_CONTACT_INPUTS[action_id](world)
     t = actors.tenant
     first = await invoke(action_id, raw)
     tables = (
@@ -88,18 +98,19 @@ async def test_replaying_a_step_writes_nothing_twice(engine, actors: Actors, wor
     before_events = len(await events(engine, t))
     second = await invoke(action_id, raw)
     assert (first.replayed, second.replayed) == (False, True)
-    assert second.output == first.output and second.invocation_id == first.invocation_id
+    assert second.output == first.output
+    assert second.invocation_id == first.invocation_id
     assert {table: await count(engine, f"{table} WHERE tenant = :t", t=t) for table in tables} == before
     assert len(await events(engine, t)) == before_events
     assert [r.status for r in await ledger(engine, t, action_id)] == ["SUCCEEDED"]
     assert len(await audits(engine, t, action_id)) == (1 if EXPECTED[action_id][1] else 0)
 
 
-@pytest.mark.parametrize("action_id", list(VALID))
-async def test_permission_denied_writes_nothing(engine, actors: Actors, world: World, fails, action_id):
+@pytest.mark.parametrize("action_id", list(VALID_CONTACT_INPUTS))
+async def test_permission_denied_writes_nothing(engine, actors: Actors, world: ContactWorld, fails, action_id):
     t = actors.tenant
     contacts_before = await count(engine, "contacts WHERE tenant = :t", t=t)
-    info = await fails(action_id, VALID[action_id](world), actor=actors.nobody)
+    info = await fails(action_id, VALID_CONTACT_INPUTS[action_id](world), actor=actors.nobody)
     resource, action = EXPECTED[action_id][3][0].split(":")
     assert (info.category, info.code, info.message, info.details) == (
         "ActionError",
@@ -112,20 +123,24 @@ async def test_permission_denied_writes_nothing(engine, actors: Actors, world: W
 
 
 async def test_technician_may_read_create_and_update_but_not_delete(
-    engine, actors: Actors, world: World, invoke, fails
+    engine, actors: Actors, world: ContactWorld, invoke, fails
 ):
-    assert (await invoke("contacts.find", VALID["contacts.find"](world), actor=actors.technician)).output["contact"]
-    await invoke("contacts.add_tag", VALID["contacts.add_tag"](world), actor=actors.technician)
-    info = await fails("contacts.delete", VALID["contacts.delete"](world), actor=actors.technician)
+    assert (
+        await invoke("contacts.find", VALID_CONTACT_INPUTS["contacts.find"](world), actor=actors.technician)
+    ).output["contact"]
+    await invoke("contacts.add_tag", VALID_CONTACT_INPUTS["contacts.add_tag"](world), actor=actors.technician)
+    info = await fails("contacts.delete", VALID_CONTACT_INPUTS["contacts.delete"](world), actor=actors.technician)
     assert (info.code, info.details) == ("PERMISSION_DENIED", {"resource": "contact", "action": "delete"})
     assert (
         await count(engine, "contacts WHERE tenant = :t AND contact_name_id = :c", t=actors.tenant, c=world.loose) == 1
     )
 
 
-@pytest.mark.parametrize("action_id", list(FOREIGN))
-async def test_another_tenants_ids_are_not_found(engine, actors: Actors, other: Actors, world: World, fails, action_id):
-    info = await fails(action_id, FOREIGN[action_id](world))
+@pytest.mark.parametrize("action_id", list(FOREIGN_CONTACT_INPUTS))
+async def test_another_tenants_ids_are_not_found(
+    engine, actors: Actors, other: Actors, world: ContactWorld, fails, action_id
+):
+    info = await fails(action_id, FOREIGN_CONTACT_INPUTS[action_id](world))
     assert (info.category, info.code) == ("ActionError", "NOT_FOUND")
     assert [r.status for r in await ledger(engine, actors.tenant, action_id)] in ([], ["FAILED"])
     assert await audits(engine, actors.tenant, action_id) == []
@@ -191,7 +206,7 @@ NUL_INPUTS = [
 
 @pytest.mark.parametrize(("action_id", "path", "make"), NUL_INPUTS, ids=[f"{a}:{p}" for a, p, _ in NUL_INPUTS])
 async def test_text_with_nul_is_a_validation_error_naming_the_field(
-    engine, actors: Actors, world: World, fails, action_id, path, make
+    engine, actors: Actors, world: ContactWorld, fails, action_id, path, make
 ):
     t = actors.tenant
     contacts_before = await count(engine, "contacts WHERE tenant = :t", t=t)
@@ -204,10 +219,10 @@ async def test_text_with_nul_is_a_validation_error_naming_the_field(
 
 @pytest.mark.parametrize("action_id", [a for a, (*_, mode, _) in EXPECTED.items() if mode == "action"])
 async def test_an_idempotency_key_too_long_to_store_is_a_validation_error(
-    engine, actors: Actors, world: World, fails, action_id
+    engine, actors: Actors, world: ContactWorld, fails, action_id
 ):
     key = secrets.token_urlsafe(4000)  # incompressible: too big for the ledger's unique index
-    info = await fails(action_id, {**VALID[action_id](world), "idempotency_key": key})
+    info = await fails(action_id, {**VALID_CONTACT_INPUTS[action_id](world), "idempotency_key": key})
     assert (info.category, info.code, field_paths(info)) == (
         "ValidationError",
         "VALIDATION_ERROR",
@@ -216,9 +231,10 @@ async def test_an_idempotency_key_too_long_to_store_is_a_validation_error(
     await nothing_written(engine, actors.tenant, action_id)
 
 
-async def test_search_never_lists_another_tenants_contacts(actors: Actors, world: World, invoke):
+async def test_search_never_lists_another_tenants_contacts(actors: Actors, world: ContactWorld, invoke):
     result = await invoke("contacts.search", {"query": "Foreign"})
-    assert result.output["total"] == 0 and result.output["contacts"] == []
+    assert result.output["total"] == 0
+    assert result.output["contacts"] == []
     scoped = await invoke("contacts.search", {"query": "Grace", "client_id": str(world.foreign_client)})
     assert scoped.output["total"] == 0
 
@@ -226,9 +242,9 @@ async def test_search_never_lists_another_tenants_contacts(actors: Actors, world
 # -- contacts.find -----------------------------------------------------------------------------------------------
 
 
-async def test_find_by_id_email_additional_email_and_phone(engine, actors: Actors, world: World, invoke):
+async def test_find_by_id_email_additional_email_and_phone(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
-    extra = email()
+    extra = unique_email("contact")
     await execute(
         engine,
         t,
@@ -261,7 +277,7 @@ async def test_find_by_id_email_additional_email_and_phone(engine, actors: Actor
     assert loose.output["contact"]["contact_name_id"] == str(world.loose)
 
 
-async def test_find_by_phone_prefers_active_then_oldest_or_newest(engine, actors: Actors, world: World, invoke):
+async def test_find_by_phone_prefers_active_then_oldest_or_newest(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     phone = [{"phone_number": "+1 212 555 0199", "canonical_type": "mobile", "is_default": True}]
     oldest = await new_contact(engine, t, world.client, full_name="Oldest", phone_numbers=phone)
@@ -285,7 +301,7 @@ async def test_find_by_phone_prefers_active_then_oldest_or_newest(engine, actors
     assert scoped.output["contact"]["contact_name_id"] == str(newest.contact_name_id)  # inactive oldest last
 
 
-async def test_find_not_found_returns_null_or_errors(actors: Actors, world: World, invoke, fails):
+async def test_find_not_found_returns_null_or_errors(actors: Actors, world: ContactWorld, invoke, fails):
     missing = str(uuid.uuid4())
     assert (await invoke("contacts.find", {"contact_id": missing})).output == {"contact": None}
     assert (await invoke("contacts.find", {"email": "nobody@example.com"})).output == {"contact": None}
@@ -325,7 +341,9 @@ async def test_find_validation(engine, actors: Actors, fails, raw, path, message
 # -- contacts.search ---------------------------------------------------------------------------------------------
 
 
-async def test_search_matches_name_email_additional_email_and_phone(engine, actors: Actors, world: World, invoke):
+async def test_search_matches_name_email_additional_email_and_phone(
+    engine, actors: Actors, world: ContactWorld, invoke
+):
     t = actors.tenant
     ada = await new_contact(
         engine,
@@ -362,10 +380,11 @@ async def test_search_matches_name_email_additional_email_and_phone(engine, acto
         once = await invoke("contacts.search", {"query": query})
         assert (ids(once), once.output["total"]) == ([str(zed.contact_name_id)], 1), query
     both = await invoke("contacts.search", {"query": "555 01"})  # phone digits: Grace and Zed
-    assert set(ids(both)) == {str(world.contact), str(zed.contact_name_id)} and both.output["total"] == 2
+    assert set(ids(both)) == {str(world.contact), str(zed.contact_name_id)}
+    assert both.output["total"] == 2
 
 
-async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, world: World, invoke):
+async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     made = [await new_contact(engine, t, world.client, full_name="Sam Same") for _ in range(3)]
     inactive = await new_contact(engine, t, world.other_client, full_name="Sam Gone", is_inactive=True)
@@ -376,7 +395,8 @@ async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, wo
     pages = []
     for page in (1, 2, 3):
         result = await invoke("contacts.search", {"query": "sam", "page": page, "page_size": 2})
-        assert result.output["total"] == 4 and result.output["page"] == page
+        assert result.output["total"] == 4
+        assert result.output["page"] == page
         pages += [c["contact_name_id"] for c in result.output["contacts"]]
     assert pages == [str(inactive.contact_name_id), *expected]  # "Sam Gone" < "Sam Same"; page 3 is empty
     assert len(pages) == len(set(pages))
@@ -384,7 +404,8 @@ async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, wo
     active = await invoke("contacts.search", {"query": "sam", "filters": {"is_inactive": False}})
     assert [c["contact_name_id"] for c in active.output["contacts"]] == expected
     only_inactive = await invoke("contacts.search", {"query": "sam", "filters": {"is_inactive": True}})
-    assert only_inactive.output["total"] == 1 and only_inactive.output["contacts"][0]["is_inactive"] is True
+    assert only_inactive.output["total"] == 1
+    assert only_inactive.output["contacts"][0]["is_inactive"] is True
     scoped = await invoke("contacts.search", {"query": "sam", "client_id": str(world.other_client)})
     assert [c["contact_name_id"] for c in scoped.output["contacts"]] == [str(inactive.contact_name_id)]
     tagged = await invoke("contacts.search", {"query": "sam", "filters": {"tags": ["vip", "gold"]}})
@@ -408,7 +429,8 @@ async def test_search_filters_pages_and_orders_stably(engine, actors: Actors, wo
 )
 async def test_search_validation(engine, actors: Actors, fails, raw, path):
     info = await fails("contacts.search", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.search")
 
 

@@ -1,4 +1,4 @@
-"""contacts.create / update / deactivate / delete / duplicate / upsert (spec runtime §3.1, issue 5) through the real
+"""contacts.create / update / deactivate / delete / duplicate / upsert (docs/actions.md) through the real
 runtime and database: rows, outputs, audit rows, outbox events, and every bad input failing with a structured
 error that names the field and leaves no partial data."""
 
@@ -15,24 +15,27 @@ from sqlalchemy import text
 from psa.db.engine import tenant_transaction
 from psa.domain import documents, interactions, quotes, tags, tickets
 from psa.domain.users import create_portal_user
-from tests.automation.conftest import Actors, audits, count, events, ledger
-from tests.automation.contact_world import (
+from tests.factories import (
     CALL_TYPE,
-    World,
-    email,
-    execute,
-    get_contact,
-    make_world,
+    Actors,
+    ContactWorld,
+    new_contact,
+    new_ticket,
     tag_contact,
+)
+from tests.helpers import (
+    audits,
+    count,
+    events,
+    execute,
+    field_paths,
+    get_contact,
+    ledger,
+    nothing_written,
+    rows,
+    unique_email,
     wait_until_blocked_on_a_lock,
 )
-from tests.automation.test_clients_actions import field_paths, new_contact, new_ticket, nothing_written
-from tests.factories import rows
-
-
-@pytest.fixture
-async def world(engine, actors: Actors, other: Actors) -> World:
-    return await make_world(engine, actors, other)
 
 
 def is_validation(info, path: str) -> bool:
@@ -42,7 +45,7 @@ def is_validation(info, path: str) -> bool:
 # -- contacts.create ---------------------------------------------------------------------------------------------
 
 
-async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors, world: World, invoke):
+async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     raw = {
         "full_name": "  Ada Lovelace ",
@@ -72,7 +75,8 @@ async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors,
     assert [p.phone_number for p in stored.phone_numbers] == ["+14155550101", "+442079460018"]  # display order
     assert stored.phone_numbers[1].phone_type == "Desk"
     assert [e.email_address for e in stored.additional_email_addresses] == ["countess@example.org"]
-    assert stored.primary_email_type == "personal" and stored.role == "Analyst"
+    assert stored.primary_email_type == "personal"
+    assert stored.role == "Analyst"
     async with engine.connect() as conn:
         assert [m.tag_text for m in await tags.tags_for(conn, t, stored.contact_name_id, "contact")] == ["Board", "vip"]
 
@@ -98,13 +102,15 @@ async def test_create_with_client_phones_emails_and_tags(engine, actors: Actors,
         "personal",
         str(actors.admin),
     )
-    assert len(payload["phoneNumbers"]) == 2 and payload["createdAt"].endswith("Z")
+    assert len(payload["phoneNumbers"]) == 2
+    assert payload["createdAt"].endswith("Z")
 
 
 async def test_create_with_a_custom_primary_email_type_names_it_in_the_event(engine, actors: Actors, invoke):
     t = actors.tenant
     result = await invoke(
-        "contacts.create", {"full_name": "Custom Type", "email": email(), "primary_email_custom_type": "Assistant"}
+        "contacts.create",
+        {"full_name": "Custom Type", "email": unique_email("contact"), "primary_email_custom_type": "Assistant"},
     )
     type_id = await execute(
         engine,
@@ -114,14 +120,15 @@ async def test_create_with_a_custom_primary_email_type_names_it_in_the_event(eng
     [event] = await events(engine, t, "CONTACT_CREATED")
     assert event.payload["contactId"] == result.output["contact"]["contact_name_id"]
     assert (event.payload["primaryEmailCustomTypeId"], event.payload["primaryEmailType"]) == (str(type_id), "Assistant")
-    assert event.payload["primaryEmailCanonicalType"] is None  # kept even though null (spec §2.6)
+    assert event.payload["primaryEmailCanonicalType"] is None  # kept even though null (docs/automation.md, "Events")
 
 
 async def test_create_with_an_idempotency_key_creates_once(engine, actors: Actors, invoke):
-    raw = {"full_name": "Key Holder", "email": email(), "idempotency_key": "crm-sync:42"}
+    raw = {"full_name": "Key Holder", "email": unique_email("contact"), "idempotency_key": "crm-sync:42"}
     first = await invoke("contacts.create", raw)
     again = await invoke("contacts.create", {**raw, "full_name": "Key Holder (retry)"})  # same key: replay
-    assert again.replayed is True and again.output == first.output
+    assert again.replayed is True
+    assert again.output == first.output
     assert await count(engine, "contacts WHERE tenant = :t AND full_name LIKE 'Key Holder%'", t=actors.tenant) == 1
 
 
@@ -152,7 +159,7 @@ async def test_create_with_an_idempotency_key_creates_once(engine, actors: Actor
     ],
 )
 async def test_create_rejects_bad_input_before_writing(engine, actors: Actors, fails, extra, path):
-    info = await fails("contacts.create", {"full_name": "Bad Input", "email": email(), **extra})
+    info = await fails("contacts.create", {"full_name": "Bad Input", "email": unique_email("contact"), **extra})
     assert is_validation(info, path), info
     await nothing_written(engine, actors.tenant, "contacts.create")
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Bad Input'", t=actors.tenant) == 0
@@ -205,13 +212,13 @@ LONG_LABEL = secrets.token_urlsafe(3000)  # incompressible: too big for the labe
     ],
 )
 async def test_create_rejects_a_custom_type_label_too_long(engine, actors: Actors, fails, extra, field):
-    info = await fails("contacts.create", {"full_name": "Long Label", "email": email(), **extra})
+    info = await fails("contacts.create", {"full_name": "Long Label", "email": unique_email("contact"), **extra})
     assert (info.category, info.code, info.details["field"]) == ("ValidationError", "VALIDATION_ERROR", field)
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Long Label'", t=actors.tenant) == 0
     assert await audits(engine, actors.tenant, "contacts.create") == []
 
 
-async def test_update_rejects_a_custom_type_label_too_long(engine, actors: Actors, world: World, fails):
+async def test_update_rejects_a_custom_type_label_too_long(engine, actors: Actors, world: ContactWorld, fails):
     before = await get_contact(engine, actors.tenant, world.contact)
     info = await fails(
         "contacts.update", {"contact_id": str(world.contact), "patch": {"primary_email_custom_type": LONG_LABEL}}
@@ -220,25 +227,28 @@ async def test_update_rejects_a_custom_type_label_too_long(engine, actors: Actor
     assert await get_contact(engine, actors.tenant, world.contact) == before
 
 
-async def test_create_duplicate_email_names_the_field(engine, actors: Actors, world: World, fails):
+async def test_create_duplicate_email_names_the_field(engine, actors: Actors, world: ContactWorld, fails):
     info = await fails(
         "contacts.create", {"full_name": "Copycat", "email": world.contact_email.upper(), "tags": ["new-tag"]}
     )
-    assert is_validation(info, "email") and world.contact_email in info.message
+    assert is_validation(info, "email")
+    assert world.contact_email in info.message
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Copycat'", t=actors.tenant) == 0
     assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'new-tag'", t=actors.tenant) == 0
     assert await events(engine, actors.tenant, "CONTACT_CREATED") == []
 
 
 async def test_create_for_a_missing_client_is_not_found(engine, actors: Actors, fails):
-    info = await fails("contacts.create", {"full_name": "Orphan", "email": email(), "client_id": str(uuid.uuid4())})
+    info = await fails(
+        "contacts.create", {"full_name": "Orphan", "email": unique_email("contact"), "client_id": str(uuid.uuid4())}
+    )
     assert (info.code, info.message, info.details["field"]) == ("NOT_FOUND", "Client not found", "client_id")
 
 
 # -- contacts.update ---------------------------------------------------------------------------------------------
 
 
-async def test_update_patches_given_fields_and_reports_diffs(engine, actors: Actors, world: World, invoke):
+async def test_update_patches_given_fields_and_reports_diffs(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     await execute(
         engine,
@@ -271,7 +281,8 @@ async def test_update_patches_given_fields_and_reports_diffs(engine, actors: Act
     [audit] = await audits(engine, t, "contacts.update")
     assert audit.changed_data == {"contact_id": str(world.contact), "changed_fields": result.output["changed_fields"]}
     [event] = await events(engine, t, "CONTACT_UPDATED")
-    assert event.idempotency_key.startswith(f"contact_updated:{world.contact}:") and event.idempotency_key[-1] == "Z"
+    assert event.idempotency_key.startswith(f"contact_updated:{world.contact}:")
+    assert event.idempotency_key[-1] == "Z"
     changes = event.payload["changes"]
     assert changes["role"] == {"previous": "Engineer", "new": "Admiral"}
     assert changes["clientId"] == {"previous": str(world.client), "new": str(world.other_client)}
@@ -281,16 +292,16 @@ async def test_update_patches_given_fields_and_reports_diffs(engine, actors: Act
     assert await events(engine, t, "CONTACT_ARCHIVED") == []
 
 
-async def test_update_without_a_real_change_emits_no_event(engine, actors: Actors, world: World, invoke):
+async def test_update_without_a_real_change_emits_no_event(engine, actors: Actors, world: ContactWorld, invoke):
     result = await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {"full_name": "Grace Hopper"}})
     assert result.output["changed_fields"] == ["full_name"]  # listed even though unchanged (reference)
     assert await events(engine, actors.tenant, "CONTACT_UPDATED") == []
     assert len(await audits(engine, actors.tenant, "contacts.update")) == 1
 
 
-async def test_update_promotes_an_additional_email(engine, actors: Actors, world: World, invoke):
+async def test_update_promotes_an_additional_email(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
-    extra = email()
+    extra = unique_email("contact")
     await invoke(
         "contacts.update",
         {
@@ -307,8 +318,8 @@ async def test_update_promotes_an_additional_email(engine, actors: Actors, world
     assert event.payload["changes"]["email"] == {"previous": world.contact_email, "new": extra}
 
 
-async def test_update_accepts_a_spelled_out_primary_swap(engine, actors: Actors, world: World, invoke):
-    new = email()
+async def test_update_accepts_a_spelled_out_primary_swap(engine, actors: Actors, world: ContactWorld, invoke):
+    new = unique_email("contact")
     result = await invoke(
         "contacts.update",
         {
@@ -347,7 +358,7 @@ async def test_update_accepts_a_spelled_out_primary_swap(engine, actors: Actors,
         ),
     ],
 )
-async def test_update_rejects_bad_input_before_writing(engine, actors: Actors, world: World, fails, patch, path):
+async def test_update_rejects_bad_input_before_writing(engine, actors: Actors, world: ContactWorld, fails, patch, path):
     info = await fails("contacts.update", {"contact_id": str(world.contact), "patch": patch})
     assert is_validation(info, path), info
     await nothing_written(engine, actors.tenant, "contacts.update")
@@ -361,7 +372,9 @@ async def test_update_rejects_bad_input_before_writing(engine, actors: Actors, w
         ({"phone_numbers": [{"phone_number": "+14155550100", "canonical_type": "work"}]}, "phone_numbers"),
     ],
 )
-async def test_update_model_rules_fail_with_nothing_changed(engine, actors: Actors, world: World, fails, patch, field):
+async def test_update_model_rules_fail_with_nothing_changed(
+    engine, actors: Actors, world: ContactWorld, fails, patch, field
+):
     before = await get_contact(engine, actors.tenant, world.contact)
     info = await fails("contacts.update", {"contact_id": str(world.contact), "patch": {"role": "Changed", **patch}})
     assert (info.code, info.details["field"]) == ("VALIDATION_ERROR", field)
@@ -369,7 +382,7 @@ async def test_update_model_rules_fail_with_nothing_changed(engine, actors: Acto
     assert await audits(engine, actors.tenant, "contacts.update") == []
 
 
-async def test_update_to_another_contacts_email_names_the_field(engine, actors: Actors, world: World, fails):
+async def test_update_to_another_contacts_email_names_the_field(engine, actors: Actors, world: ContactWorld, fails):
     taken = (await get_contact(engine, actors.tenant, world.loose)).email
     info = await fails(
         "contacts.update",
@@ -382,17 +395,18 @@ async def test_update_to_another_contacts_email_names_the_field(engine, actors: 
     assert (await get_contact(engine, actors.tenant, world.contact)).additional_email_addresses == []
 
 
-async def test_update_to_inactive_also_archives(engine, actors: Actors, world: World, invoke):
+async def test_update_to_inactive_also_archives(engine, actors: Actors, world: ContactWorld, invoke):
     await invoke("contacts.update", {"contact_id": str(world.contact), "patch": {"is_inactive": True}})
     [archived] = await events(engine, actors.tenant, "CONTACT_ARCHIVED")
-    assert archived.payload["contactId"] == str(world.contact) and archived.payload["clientId"] == str(world.client)
+    assert archived.payload["contactId"] == str(world.contact)
+    assert archived.payload["clientId"] == str(world.client)
     assert archived.idempotency_key.startswith(f"contact_archived:{world.contact}:")
 
 
 # -- contacts.deactivate -----------------------------------------------------------------------------------------
 
 
-async def test_deactivate_is_idempotent_and_archives_once(engine, actors: Actors, world: World, invoke):
+async def test_deactivate_is_idempotent_and_archives_once(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     first = await invoke("contacts.deactivate", {"contact_id": str(world.contact), "reason": "left the company"})
     assert {k: first.output[k] for k in ("deactivated", "noop", "previous_is_inactive", "current_is_inactive")} == {
@@ -411,7 +425,9 @@ async def test_deactivate_is_idempotent_and_archives_once(engine, actors: Actors
     assert (await get_contact(engine, t, world.contact)).is_inactive is True
 
 
-async def test_deactivate_racing_another_deactivation_archives_once(engine, actors: Actors, world: World, invoke):
+async def test_deactivate_racing_another_deactivation_archives_once(
+    engine, actors: Actors, world: ContactWorld, invoke
+):
     t = actors.tenant
     async with tenant_transaction(engine, t) as conn:  # another deactivation holding the row
         await conn.execute(
@@ -432,16 +448,17 @@ async def test_deactivate_racing_another_deactivation_archives_once(engine, acto
 # -- contacts.delete ---------------------------------------------------------------------------------------------
 
 
-async def test_delete_requires_confirm(engine, actors: Actors, world: World, fails):
+async def test_delete_requires_confirm(engine, actors: Actors, world: ContactWorld, fails):
     missing = await fails("contacts.delete", {"contact_id": str(world.loose)})
     assert is_validation(missing, "input.confirm")
     refused = await fails("contacts.delete", {"contact_id": str(world.loose), "confirm": False})
-    assert is_validation(refused, "input.confirm") and "confirm must be true to delete a contact" in refused.message
+    assert is_validation(refused, "input.confirm")
+    assert "confirm must be true to delete a contact" in refused.message
     await nothing_written(engine, actors.tenant, "contacts.delete")
     assert await get_contact(engine, actors.tenant, world.loose) is not None
 
 
-async def test_delete_cleans_up_what_the_contact_owns(engine, actors: Actors, world: World, invoke):
+async def test_delete_cleans_up_what_the_contact_owns(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     doomed = await new_contact(
         engine,
@@ -449,7 +466,7 @@ async def test_delete_cleans_up_what_the_contact_owns(engine, actors: Actors, wo
         world.client,
         full_name="Doomed",
         phone_numbers=[{"phone_number": "+1 415 555 0142", "canonical_type": "work", "is_default": True}],
-        additional_email_addresses=[{"email_address": email(), "canonical_type": "other"}],
+        additional_email_addresses=[{"email_address": unique_email("contact"), "canonical_type": "other"}],
     )
     c = doomed.contact_name_id
     await tag_contact(engine, t, c, "vip", "former")
@@ -490,7 +507,7 @@ async def test_delete_cleans_up_what_the_contact_owns(engine, actors: Actors, wo
     assert audit.changed_data == {"contact_id": str(c), "deleted": True}
 
 
-async def test_delete_refuses_a_contact_with_dependencies(engine, actors: Actors, world: World, invoke, fails):
+async def test_delete_refuses_a_contact_with_dependencies(engine, actors: Actors, world: ContactWorld, invoke, fails):
     t, c = actors.tenant, world.contact
     await new_ticket(engine, t, client_id=world.client, contact_id=c)
     await new_ticket(engine, t, client_id=world.client, contact_id=c)
@@ -561,7 +578,7 @@ async def test_delete_refuses_a_contact_with_dependencies(engine, actors: Actors
     assert await audits(engine, t, "contacts.delete") == []
 
 
-async def test_delete_refuses_a_contact_named_on_a_quote(engine, actors: Actors, world: World, fails):
+async def test_delete_refuses_a_contact_named_on_a_quote(engine, actors: Actors, world: ContactWorld, fails):
     t = actors.tenant
     async with tenant_transaction(engine, t) as conn:
         await quotes.create_quote(
@@ -582,7 +599,7 @@ async def test_delete_refuses_a_contact_named_on_a_quote(engine, actors: Actors,
     assert await audits(engine, t, "contacts.delete") == []
 
 
-async def test_delete_sees_a_ticket_opened_concurrently(engine, actors: Actors, world: World, fails):
+async def test_delete_sees_a_ticket_opened_concurrently(engine, actors: Actors, world: ContactWorld, fails):
     """The dependency check runs on the locked contact: a ticket committed meanwhile gives CONFLICT, not a
     foreign-key INTERNAL_ERROR."""
     t = actors.tenant
@@ -609,7 +626,9 @@ async def test_delete_missing_contact_honours_on_not_found(engine, actors: Actor
 # -- contacts.duplicate ------------------------------------------------------------------------------------------
 
 
-async def test_duplicate_copies_profile_phones_and_tags_but_no_history(engine, actors: Actors, world: World, invoke):
+async def test_duplicate_copies_profile_phones_and_tags_but_no_history(
+    engine, actors: Actors, world: ContactWorld, invoke
+):
     t = actors.tenant
     await invoke(
         "contacts.update",
@@ -618,14 +637,16 @@ async def test_duplicate_copies_profile_phones_and_tags_but_no_history(engine, a
             "patch": {
                 "role": "Admiral",
                 "notes": "navy",
-                "additional_email_addresses": [{"email_address": email(), "canonical_type": "personal"}],
+                "additional_email_addresses": [
+                    {"email_address": unique_email("contact"), "canonical_type": "personal"}
+                ],
             },
         },
     )
     await tag_contact(engine, t, world.contact, "navy")
     await invoke("contacts.add_note", {"contact_id": str(world.contact), "body": "history"})
     await new_ticket(engine, t, client_id=world.client, contact_id=world.contact)
-    new = email()
+    new = unique_email("contact")
     result = await invoke("contacts.duplicate", {"source_contact_id": str(world.contact), "email": new})
     dup = result.output["duplicate_contact"]
     assert result.output["source_contact"]["contact_name_id"] == str(world.contact)
@@ -649,13 +670,13 @@ async def test_duplicate_copies_profile_phones_and_tags_but_no_history(engine, a
     }
 
 
-async def test_duplicate_overrides(engine, actors: Actors, world: World, invoke):
-    extra = email()
+async def test_duplicate_overrides(engine, actors: Actors, world: ContactWorld, invoke):
+    extra = unique_email("contact")
     result = await invoke(
         "contacts.duplicate",
         {
             "source_contact_id": str(world.contact),
-            "email": email(),
+            "email": unique_email("contact"),
             "full_name": "Grace Copy",
             "target_client_id": None,
             "role": None,
@@ -675,7 +696,7 @@ async def test_duplicate_overrides(engine, actors: Actors, world: World, invoke)
     assert [e.email_address for e in copy.additional_email_addresses] == [extra]
 
 
-async def test_duplicate_needs_a_new_unique_email(engine, actors: Actors, world: World, fails):
+async def test_duplicate_needs_a_new_unique_email(engine, actors: Actors, world: ContactWorld, fails):
     missing = await fails("contacts.duplicate", {"source_contact_id": str(world.contact)})
     assert is_validation(missing, "input.email")
     taken = await fails("contacts.duplicate", {"source_contact_id": str(world.contact), "email": world.contact_email})
@@ -697,20 +718,26 @@ async def test_duplicate_needs_a_new_unique_email(engine, actors: Actors, world:
         ),
     ],
 )
-async def test_duplicate_rejects_bad_input_before_writing(engine, actors: Actors, world: World, fails, extra, path):
-    info = await fails("contacts.duplicate", {"source_contact_id": str(world.contact), "email": email(), **extra})
+async def test_duplicate_rejects_bad_input_before_writing(
+    engine, actors: Actors, world: ContactWorld, fails, extra, path
+):
+    info = await fails(
+        "contacts.duplicate", {"source_contact_id": str(world.contact), "email": unique_email("contact"), **extra}
+    )
     assert is_validation(info, path), info
     await nothing_written(engine, actors.tenant, "contacts.duplicate")
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Grace Hopper'", t=actors.tenant) == 1
 
 
-async def test_duplicate_with_another_contacts_address_names_the_field(engine, actors: Actors, world: World, fails):
+async def test_duplicate_with_another_contacts_address_names_the_field(
+    engine, actors: Actors, world: ContactWorld, fails
+):
     taken = (await get_contact(engine, actors.tenant, world.loose)).email
     info = await fails(
         "contacts.duplicate",
         {
             "source_contact_id": str(world.contact),
-            "email": email(),
+            "email": unique_email("contact"),
             "additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}],
         },
     )
@@ -722,9 +749,9 @@ async def test_duplicate_with_another_contacts_address_names_the_field(engine, a
 # -- contacts.upsert ---------------------------------------------------------------------------------------------
 
 
-async def test_upsert_creates_then_updates_only_given_fields(engine, actors: Actors, world: World, invoke):
+async def test_upsert_creates_then_updates_only_given_fields(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
-    address = email()
+    address = unique_email("contact")
     created = await invoke(
         "contacts.upsert",
         {
@@ -755,8 +782,8 @@ async def test_upsert_creates_then_updates_only_given_fields(engine, actors: Act
     assert await count(engine, "contacts WHERE tenant = :t AND email = :e", t=t, e=address) == 1
 
 
-async def test_upsert_by_additional_email_updates_that_contact(engine, actors: Actors, world: World, invoke):
-    extra = email()
+async def test_upsert_by_additional_email_updates_that_contact(engine, actors: Actors, world: ContactWorld, invoke):
+    extra = unique_email("contact")
     await invoke(
         "contacts.update",
         {
@@ -775,18 +802,20 @@ async def test_upsert_rejects_bad_input(engine, actors: Actors, fails):
     bad = await fails("contacts.upsert", {"email": "nobody at example", "full_name": "X"})
     assert is_validation(bad, "input.email")
     await nothing_written(engine, actors.tenant, "contacts.upsert")
-    nameless = await fails("contacts.upsert", {"email": email()})  # a new contact needs a name
+    nameless = await fails("contacts.upsert", {"email": unique_email("contact")})  # a new contact needs a name
     assert (nameless.code, nameless.details["field"]) == ("VALIDATION_ERROR", "full_name")
     assert await count(engine, "contacts WHERE tenant = :t", t=actors.tenant) == contacts_before
 
 
-async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(engine, actors: Actors, world: World, fails):
+async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(
+    engine, actors: Actors, world: ContactWorld, fails
+):
     t = actors.tenant
     contacts_before = await count(engine, "contacts WHERE tenant = :t", t=t)
     phone = await fails(
         "contacts.upsert",
         {
-            "email": email(),
+            "email": unique_email("contact"),
             "full_name": "X",
             "phone_numbers": [{"phone_number": "12", "canonical_type": "work", "is_default": True}],
         },
@@ -806,7 +835,7 @@ async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(engine, a
     created = await fails(
         "contacts.upsert",
         {
-            "email": email(),
+            "email": unique_email("contact"),
             "full_name": "New",
             "additional_email_addresses": [{"email_address": world.contact_email, "canonical_type": "work"}],
         },
@@ -814,11 +843,12 @@ async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(engine, a
     assert is_validation(created, "additional_email_addresses.0.email_address")
     assert await count(engine, "contacts WHERE tenant = :t", t=t) == contacts_before
     assert (await get_contact(engine, t, world.contact)).additional_email_addresses == []
-    assert await audits(engine, t, "contacts.upsert") == [] and await events(engine, t) == []
+    assert await audits(engine, t, "contacts.upsert") == []
+    assert await events(engine, t) == []
 
 
 async def test_concurrent_upserts_of_one_address_make_one_contact(engine, actors: Actors, invoke):
-    address = email()
+    address = unique_email("contact")
     first, second = await asyncio.gather(
         invoke("contacts.upsert", {"email": address, "full_name": "Racer", "role": "A"}),
         invoke("contacts.upsert", {"email": address, "full_name": "Racer", "notes": "B"}),

@@ -1,5 +1,5 @@
 """contacts.add_tag / remove_tag / assign_to_ticket / add_note / add_interaction / add_to_client / move_to_client
-(spec runtime §3.1, issue 5) through the real runtime and database."""
+(docs/actions.md) through the real runtime and database."""
 
 from __future__ import annotations
 
@@ -12,22 +12,26 @@ from sqlalchemy import text
 from psa.automation.errors import ActionFailure
 from psa.db.engine import tenant_transaction
 from psa.domain import documents, tags
-from tests.automation.conftest import Actors, audits, count, events, ledger
-from tests.automation.contact_world import (
+from tests.factories import (
     CALL_TYPE,
-    World,
-    execute,
-    get_contact,
-    make_world,
+    Actors,
+    ContactWorld,
+    new_client,
+    new_contact,
+    new_ticket,
     tag_contact,
+)
+from tests.helpers import (
+    audits,
+    count,
+    events,
+    execute,
+    field_paths,
+    get_contact,
+    ledger,
+    nothing_written,
     wait_until_blocked_on_a_lock,
 )
-from tests.automation.test_clients_actions import field_paths, new_client, new_contact, new_ticket, nothing_written
-
-
-@pytest.fixture
-async def world(engine, actors: Actors, other: Actors) -> World:
-    return await make_world(engine, actors, other)
 
 
 async def contact_tags(engine, tenant: uuid.UUID, contact_id: uuid.UUID) -> list[str]:
@@ -38,7 +42,7 @@ async def contact_tags(engine, tenant: uuid.UUID, contact_id: uuid.UUID) -> list
 # -- contacts.add_tag / contacts.remove_tag ----------------------------------------------------------------------
 
 
-async def test_add_tag_reports_added_and_existing(engine, actors: Actors, world: World, invoke):
+async def test_add_tag_reports_added_and_existing(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     await tag_contact(engine, t, world.loose, "gold")  # the definition exists, not yet on this contact
     definitions = await count(engine, "tag_definitions WHERE tenant = :t", t=t)
@@ -63,13 +67,14 @@ async def test_add_tag_reports_added_and_existing(engine, actors: Actors, world:
 
 
 @pytest.mark.parametrize(("tags_in", "path"), [([], "input.tags"), ([""], "input.tags.0"), (None, "input.tags")])
-async def test_add_tag_validation(engine, actors: Actors, world: World, fails, tags_in, path):
+async def test_add_tag_validation(engine, actors: Actors, world: ContactWorld, fails, tags_in, path):
     info = await fails("contacts.add_tag", {"contact_id": str(world.contact), "tags": tags_in})
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.add_tag")
 
 
-async def test_remove_tag_is_idempotent(engine, actors: Actors, world: World, invoke):
+async def test_remove_tag_is_idempotent(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     await tag_contact(engine, t, world.contact, "Gold")
     await tag_contact(engine, t, world.loose, "vip")
@@ -85,9 +90,10 @@ async def test_remove_tag_is_idempotent(engine, actors: Actors, world: World, in
     assert (second.replayed, second.output["removed"], second.output["not_present"]) == (False, [], ["vip"])
 
 
-async def test_remove_tag_validation(engine, actors: Actors, world: World, fails):
+async def test_remove_tag_validation(engine, actors: Actors, world: ContactWorld, fails):
     info = await fails("contacts.remove_tag", {"contact_id": str(world.contact), "tags": []})
-    assert info.code == "VALIDATION_ERROR" and "input.tags" in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert "input.tags" in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.remove_tag")
     assert await contact_tags(engine, actors.tenant, world.contact) == ["vip"]
 
@@ -95,7 +101,7 @@ async def test_remove_tag_validation(engine, actors: Actors, world: World, fails
 # -- contacts.assign_to_ticket -----------------------------------------------------------------------------------
 
 
-async def test_assign_to_ticket_sets_only_the_contact(engine, actors: Actors, world: World, invoke):
+async def test_assign_to_ticket_sets_only_the_contact(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     raw = {
         "contact_id": str(world.contact),
@@ -126,7 +132,7 @@ async def test_assign_to_ticket_sets_only_the_contact(engine, actors: Actors, wo
     assert (first.details["reason"], first.details["comment"]) == ("caller", "from phone")
 
 
-async def test_assign_to_ticket_requires_the_ticket_client(engine, actors: Actors, world: World, fails):
+async def test_assign_to_ticket_requires_the_ticket_client(engine, actors: Actors, world: ContactWorld, fails):
     outsider = await new_contact(engine, actors.tenant, world.other_client, full_name="Outsider")
     info = await fails(
         "contacts.assign_to_ticket", {"contact_id": str(outsider.contact_name_id), "ticket_id": str(world.ticket)}
@@ -151,7 +157,9 @@ async def test_assign_to_ticket_requires_the_ticket_client(engine, actors: Actor
     assert (missing.code, missing.message) == ("NOT_FOUND", "Contact not found")
 
 
-async def test_assign_to_ticket_needs_ticket_update_permission_first(engine, actors: Actors, world: World, fails):
+async def test_assign_to_ticket_needs_ticket_update_permission_first(
+    engine, actors: Actors, world: ContactWorld, fails
+):
     info = await fails(
         "contacts.assign_to_ticket",
         {"contact_id": str(world.contact), "ticket_id": str(world.ticket)},
@@ -163,7 +171,7 @@ async def test_assign_to_ticket_needs_ticket_update_permission_first(engine, act
 # -- contacts.add_note -------------------------------------------------------------------------------------------
 
 
-async def test_add_note_creates_the_document_once_then_appends(engine, actors: Actors, world: World, invoke):
+async def test_add_note_creates_the_document_once_then_appends(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     first = await invoke("contacts.add_note", {"contact_id": str(world.contact), "body": "Prefers  email\n  replies"})
     second = await invoke("contacts.add_note", {"contact_id": str(world.contact), "body": "Called back"})
@@ -191,17 +199,18 @@ async def test_add_note_creates_the_document_once_then_appends(engine, actors: A
     assert [a.changed_data["created_document"] for a in await audits(engine, t, "contacts.add_note")] == [True, False]
 
 
-async def test_add_note_validation(engine, actors: Actors, world: World, fails):
+async def test_add_note_validation(engine, actors: Actors, world: ContactWorld, fails):
     for body in ("", "   ", None):
         info = await fails("contacts.add_note", {"contact_id": str(world.contact), "body": body})
-        assert info.code == "VALIDATION_ERROR" and "input.body" in field_paths(info)
+        assert info.code == "VALIDATION_ERROR"
+        assert "input.body" in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.add_note")
 
 
 # -- contacts.add_interaction ------------------------------------------------------------------------------------
 
 
-async def test_add_interaction_logs_it_for_the_actor(engine, actors: Actors, world: World, invoke):
+async def test_add_interaction_logs_it_for_the_actor(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     result = await invoke(
         "contacts.add_interaction",
@@ -249,7 +258,7 @@ async def test_add_interaction_logs_it_for_the_actor(engine, actors: Actors, wor
     }
 
 
-async def test_add_interaction_refusals(engine, actors: Actors, world: World, fails):
+async def test_add_interaction_refusals(engine, actors: Actors, world: ContactWorld, fails):
     t = actors.tenant
     unassigned = await fails(
         "contacts.add_interaction",
@@ -299,15 +308,16 @@ async def test_add_interaction_refusals(engine, actors: Actors, world: World, fa
         ({"duration": 2**31}, "input.duration"),
     ],
 )
-async def test_add_interaction_validation(engine, actors: Actors, world: World, fails, extra, path):
+async def test_add_interaction_validation(engine, actors: Actors, world: ContactWorld, fails, extra, path):
     raw = {"contact_id": str(world.contact), "interaction_type_id": str(CALL_TYPE), "title": "Call", **extra}
     info = await fails("contacts.add_interaction", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "contacts.add_interaction")
 
 
 async def test_add_interaction_ending_too_long_after_it_starts_names_end_time(
-    engine, actors: Actors, world: World, fails
+    engine, actors: Actors, world: ContactWorld, fails
 ):
     info = await fails(
         "contacts.add_interaction",
@@ -328,7 +338,7 @@ async def test_add_interaction_ending_too_long_after_it_starts_names_end_time(
 
 
 async def test_add_to_client_assigns_once_and_refuses_another_client(
-    engine, actors: Actors, world: World, invoke, fails
+    engine, actors: Actors, world: ContactWorld, invoke, fails
 ):
     t = actors.tenant
     raw = {"contact_id": str(world.loose), "client_id": str(world.client)}
@@ -360,7 +370,7 @@ async def test_add_to_client_assigns_once_and_refuses_another_client(
     assert (await get_contact(engine, t, world.loose)).client_id == world.client
 
 
-async def test_move_to_client_with_and_without_guard(engine, actors: Actors, world: World, invoke):
+async def test_move_to_client_with_and_without_guard(engine, actors: Actors, world: ContactWorld, invoke):
     t = actors.tenant
     moved = await invoke(
         "contacts.move_to_client",
@@ -389,7 +399,9 @@ async def test_move_to_client_with_and_without_guard(engine, actors: Actors, wor
     assert audit.details["expected_current_client_id"] == str(world.client)
 
 
-async def test_move_guard_mismatch_names_the_field_and_changes_nothing(engine, actors: Actors, world: World, fails):
+async def test_move_guard_mismatch_names_the_field_and_changes_nothing(
+    engine, actors: Actors, world: ContactWorld, fails
+):
     t = actors.tenant
     for guard in (str(world.other_client), None):
         info = await fails(
@@ -411,7 +423,7 @@ async def test_move_guard_mismatch_names_the_field_and_changes_nothing(engine, a
     assert await audits(engine, t, "contacts.move_to_client") == []
 
 
-async def test_move_guard_sees_a_concurrent_move(engine, actors: Actors, world: World, invoke):
+async def test_move_guard_sees_a_concurrent_move(engine, actors: Actors, world: ContactWorld, invoke):
     """The guard is checked against the contact as it is once locked, not against a stale read: a move that
     commits first makes the guarded move fail instead of being overwritten."""
     t = actors.tenant
@@ -441,7 +453,9 @@ async def test_move_guard_sees_a_concurrent_move(engine, actors: Actors, world: 
     assert (await get_contact(engine, t, world.contact)).client_id == world.other_client
 
 
-async def test_concurrent_add_to_client_cannot_take_an_assigned_contact(engine, actors: Actors, world: World, invoke):
+async def test_concurrent_add_to_client_cannot_take_an_assigned_contact(
+    engine, actors: Actors, world: ContactWorld, invoke
+):
     t = actors.tenant
     async with tenant_transaction(engine, t) as conn:
         await conn.execute(
@@ -459,7 +473,7 @@ async def test_concurrent_add_to_client_cannot_take_an_assigned_contact(engine, 
 
 
 @pytest.mark.parametrize("action_id", ["contacts.add_to_client", "contacts.move_to_client"])
-async def test_client_moves_validation(engine, actors: Actors, world: World, fails, action_id):
+async def test_client_moves_validation(engine, actors: Actors, world: ContactWorld, fails, action_id):
     info = await fails(action_id, {"contact_id": str(world.contact)})
     assert info.code == "VALIDATION_ERROR"
     assert field_paths(info) == [

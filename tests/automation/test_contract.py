@@ -16,7 +16,7 @@ from psa.automation.invocation import engine_key, invoke_action
 from psa.automation.registry import ActionDef, ActionRegistry, RegistrationError
 from psa.db.engine import tenant_transaction
 from psa.domain import clients, tags
-from tests.automation.conftest import count
+from tests.helpers import count, rows
 
 
 class TagInput(BaseModel):
@@ -98,13 +98,16 @@ def test_registration_rules():
     registry.register(make_action(version=2))
     assert [a.version for a in registry.versions("test.tag_client")] == [1, 2]
     meta = registry.get("test.tag_client", 1).meta()
-    assert meta["idempotency"] == {"mode": "engine"} and meta["permissions"] == ["client:update"]
-    assert "client_id" in meta["input_schema"]["required"] and "idempotency_key" not in meta["input_schema"]["required"]
+    assert meta["idempotency"] == {"mode": "engine"}
+    assert meta["permissions"] == ["client:update"]
+    assert "client_id" in meta["input_schema"]["required"]
+    assert "idempotency_key" not in meta["input_schema"]["required"]
 
 
 def test_engine_key_is_sha256_of_the_call():
     key = engine_key(None, "root.steps[0]", "clients.create", 1, {"client_name": "Acme"})
-    assert len(key) == 64 and key == engine_key(None, "root.steps[0]", "clients.create", 1, {"client_name": "Acme"})
+    assert len(key) == 64
+    assert key == engine_key(None, "root.steps[0]", "clients.create", 1, {"client_name": "Acme"})
     assert key != engine_key(None, "root.steps[1]", "clients.create", 1, {"client_name": "Acme"})
 
 
@@ -119,7 +122,8 @@ async def test_success_writes_ledger_audit_and_outbox_in_one_transaction(engine,
         actor_user_id=actors.admin,
         idempotency_key="req-1",
     )
-    assert not invocation.replayed and invocation.attempt == 1
+    assert not invocation.replayed
+    assert invocation.attempt == 1
     t = actors.tenant
     assert await count(engine, "workflow_action_invocations WHERE tenant = :t AND status = 'SUCCEEDED'", t=t) == 1
     assert (
@@ -137,7 +141,9 @@ async def test_success_writes_ledger_audit_and_outbox_in_one_transaction(engine,
         actor_user_id=actors.admin,
         idempotency_key="req-1",
     )
-    assert again.replayed and again.output == invocation.output and again.invocation_id == invocation.invocation_id
+    assert again.replayed
+    assert again.output == invocation.output
+    assert again.invocation_id == invocation.invocation_id
     assert await count(engine, "audit_logs WHERE tenant = :t", t=t) == 1  # a replay has no side effects
     assert await count(engine, "workflow_event_outbox WHERE tenant = :t", t=t) == 1
 
@@ -171,21 +177,21 @@ async def test_failed_attempt_retries_under_the_same_key_and_counts(engine, test
     }
     with pytest.raises(ActionFailure) as failed:
         await invoke_action(engine, test_registry, **args)
-    assert failed.value.info.category == "TransientError" and failed.value.info.node_path == "direct"
+    assert failed.value.info.category == "TransientError"
+    assert failed.value.info.node_path == "direct"
     [(status, attempt, error)] = [tuple(r) for r in await _ledger(engine, actors.tenant, "order-42")]
     assert (status, attempt, error["code"]) == ("FAILED", 1, "TRANSIENT_FAILURE")
-    assert await count(engine, "audit_logs WHERE tenant = :t", t=actors.tenant) == 0  # rolled back with the savepoint
+    assert await count(engine, "audit_logs WHERE tenant = :t", t=actors.tenant) == 0  # the attempt rolled back
 
     async with tenant_transaction(engine, actors.tenant) as conn:
         await tags.apply_tag(conn, actors.tenant, tag_text="ready", tagged_id=client_id, tagged_type="client")
     invocation = await invoke_action(engine, test_registry, **args)
-    assert invocation.attempt == 2 and not invocation.replayed
+    assert invocation.attempt == 2
+    assert not invocation.replayed
     assert [tuple(r)[:2] for r in await _ledger(engine, actors.tenant, "order-42")] == [("SUCCEEDED", 2)]
 
 
 async def _ledger(engine, tenant, key):
-    from tests.factories import rows
-
     return await rows(
         engine,
         """SELECT status, attempt, error_json FROM workflow_action_invocations
@@ -207,7 +213,9 @@ async def test_direct_calls_without_a_key_run_each_time(engine, test_registry, a
         await invoke_action(engine, test_registry, **args),
         await invoke_action(engine, test_registry, **args),
     )
-    assert not first.replayed and not second.replayed and first.idempotency_key != second.idempotency_key
+    assert not first.replayed
+    assert not second.replayed
+    assert first.idempotency_key != second.idempotency_key
 
 
 async def test_action_mode_uses_the_input_idempotency_key(engine, test_registry, actors, client_id):
@@ -218,7 +226,9 @@ async def test_action_mode_uses_the_input_idempotency_key(engine, test_registry,
     second = await invoke_action(  # different input, same key: the stored output comes back
         engine, test_registry, raw_input={"client_id": str(client_id), "tag": "b", "idempotency_key": "k1"}, **base
     )
-    assert second.replayed and second.output == first.output and first.idempotency_key == "k1"
+    assert second.replayed
+    assert second.output == first.output
+    assert first.idempotency_key == "k1"
 
 
 async def test_permission_denied_writes_nothing_not_even_the_ledger(engine, test_registry, actors, client_id):
@@ -232,7 +242,8 @@ async def test_permission_denied_writes_nothing_not_even_the_ledger(engine, test
             raw_input={"client_id": str(client_id), "tag": "vip"},
             actor_user_id=actors.nobody,
         )
-    assert denied.value.info.code == "PERMISSION_DENIED" and denied.value.info.details == {
+    assert denied.value.info.code == "PERMISSION_DENIED"
+    assert denied.value.info.details == {
         "resource": "client",
         "action": "update",
     }
@@ -252,7 +263,8 @@ async def test_invalid_input_names_every_field_and_writes_nothing(engine, test_r
             actor_user_id=actors.admin,
         )
     info = invalid.value.info
-    assert info.category == "ValidationError" and info.code == "VALIDATION_ERROR"
+    assert info.category == "ValidationError"
+    assert info.code == "VALIDATION_ERROR"
     assert {f["path"] for f in info.details["fields"]} == {"input.client_id", "input.tag"}
     assert await count(engine, "workflow_action_invocations WHERE tenant = :t", t=actors.tenant) == 0
 
@@ -343,5 +355,8 @@ async def test_a_key_longer_than_the_ledger_stores_is_hashed_and_replays(engine,
         )
         for _ in range(2)
     ]
-    assert first.idempotency_key.startswith("sha256:") and first.idempotency_key == again.idempotency_key
-    assert not first.replayed and again.replayed and again.output == first.output
+    assert first.idempotency_key.startswith("sha256:")
+    assert first.idempotency_key == again.idempotency_key
+    assert not first.replayed
+    assert again.replayed
+    assert again.output == first.output

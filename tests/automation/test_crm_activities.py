@@ -1,4 +1,4 @@
-"""The crm.* activity actions (spec runtime §3.3, plus crm.complete_activity) through the real runtime and
+"""The crm.* activity actions and crm.complete_activity (docs/actions.md) through the real runtime and
 database: success (rows, output, audit, outbox events), idempotent replay, permission denied with nothing
 written, another tenant's ids, and each validation rule."""
 
@@ -15,9 +15,8 @@ from sqlalchemy import text
 from psa.automation.catalog import build_catalog
 from psa.db.engine import tenant_transaction
 from psa.domain import interactions
-from tests.automation.conftest import Actors, add_user, audits, count, events, ledger
-from tests.automation.test_clients_actions import field_paths, new_client, new_contact, new_ticket, nothing_written
-from tests.factories import rows
+from tests.factories import Actors, add_user, new_client, new_contact, new_ticket
+from tests.helpers import audits, count, events, field_paths, ledger, nothing_written, rows
 
 CALL = uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1")  # system interaction types (migration 0003)
 MEETING = uuid.UUID("933a78c3-f69c-5ae9-98cc-73480fb3a89a")
@@ -182,7 +181,8 @@ async def test_create_activity_note_replay_permissions_and_tenants(
     acme = await new_client(engine, t)
     raw = {"target": {"type": "client", "id": str(acme.client_id)}, "body": "Once"}
     first, second = await invoke("crm.create_activity_note", raw), await invoke("crm.create_activity_note", raw)
-    assert second.replayed and second.output == first.output
+    assert second.replayed
+    assert second.output == first.output
     assert await count(engine, "interactions WHERE tenant = :t AND type_id = :n", t=t, n=NOTE) == 1
 
     ticket = await new_ticket(engine, t, client_id=acme.client_id)
@@ -239,7 +239,8 @@ async def test_denied_notes_and_types_write_nothing(engine, actors: Actors, fail
 )
 async def test_create_activity_note_validation(engine, actors: Actors, fails, raw, path, message):
     info = await fails("crm.create_activity_note", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if message:
         assert message in info.message
     await nothing_written(engine, actors.tenant, "crm.create_activity_note")
@@ -292,7 +293,8 @@ async def test_find_activities_filters_pages_and_on_empty(engine, actors: Actors
         False,
     )
     assert page1["matched_filters"]["client_id"] == str(acme.client_id)
-    assert page1["matched_filters"]["contact_id"] is None and page1["matched_filters"]["limit"] == 2
+    assert page1["matched_filters"]["contact_id"] is None
+    assert page1["matched_filters"]["limit"] == 2
     first = page1["activities"][0]
     assert (first["client_name"], first["type_name"], first["status_name"], first["user_name"]) == (
         "Acme Find",
@@ -300,8 +302,10 @@ async def test_find_activities_filters_pages_and_on_empty(engine, actors: Actors
         "Planned",
         "Test Admin",
     )
-    assert first["notes_preview"].startswith("lots of notes lots") and len(first["notes_preview"]) == 181
-    assert first["notes_preview"].endswith("…") and first["state"] == "overdue"
+    assert first["notes_preview"].startswith("lots of notes lots")
+    assert len(first["notes_preview"]) == 181
+    assert first["notes_preview"].endswith("…")
+    assert first["state"] == "overdue"
 
     by_contact = (await invoke("crm.find_activities", {"contact_id": str(grace.contact_name_id)})).output
     assert [a["activity_id"] for a in by_contact["activities"]] == [str(same_time.interaction_id)]
@@ -361,7 +365,8 @@ async def test_find_activities_replay_permissions_and_tenants(engine, actors: Ac
 )
 async def test_find_activities_validation(engine, actors: Actors, fails, raw, path, message):
     info = await fails("crm.find_activities", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if message:
         assert message in info.message
     await nothing_written(engine, actors.tenant, "crm.find_activities")
@@ -392,7 +397,8 @@ async def test_update_activity_patches_and_diffs(engine, actors: Actors, invoke)
     assert out["changed_fields"] == ["category", "status_id", "tags", "title", "type_id"]  # notes preview unchanged
     assert (out["activity_before"]["title"], out["activity_after"]["title"]) == ("Call", "Call with CFO")
     assert (out["activity_after"]["status_name"], out["activity_after"]["type_name"]) == ("Completed", "Meeting")
-    assert out["activity_after"]["category"] is None and out["activity_after"]["tags"] == ["vip"]
+    assert out["activity_after"]["category"] is None
+    assert out["activity_after"]["tags"] == ["vip"]
     [row] = await rows(
         engine, "SELECT * FROM interactions WHERE tenant = :t AND interaction_id = :i", t=t, i=activity.interaction_id
     )
@@ -410,7 +416,8 @@ async def test_update_activity_patches_and_diffs(engine, actors: Actors, invoke)
     assert await events(engine, t) == []  # no event
 
     replay = await invoke("crm.update_activity", raw)
-    assert replay.replayed and replay.output == out
+    assert replay.replayed
+    assert replay.output == out
 
 
 async def test_update_activity_permissions_tenants_and_rules(engine, actors: Actors, other: Actors, fails):
@@ -468,7 +475,8 @@ async def test_update_activity_permissions_tenants_and_rules(engine, actors: Act
 )
 async def test_update_activity_validation(engine, actors: Actors, fails, patch, path):
     info = await fails("crm.update_activity", {"activity_id": str(uuid.uuid4()), "patch": patch})
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "crm.update_activity")
 
 
@@ -520,7 +528,8 @@ async def test_schedule_activity_creates_a_follow_up_and_logs_it(engine, actors:
     assert audit.changed_data["duration"] == 60
 
     again = await invoke("crm.schedule_activity", raw)  # same idempotency_key: a replay
-    assert again.replayed and again.output == result.output
+    assert again.replayed
+    assert again.output == result.output
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 1
     assert len(await events(engine, t)) == 1
 
@@ -583,7 +592,8 @@ async def test_schedule_activity_permissions_tenants_and_rules(engine, actors: A
         info = await fails("crm.schedule_activity", base | extra)
         assert (info.code, info.message) == (code, message), extra
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 0
-    assert await events(engine, t) == [] and await audits(engine, t, "crm.schedule_activity") == []
+    assert await events(engine, t) == []
+    assert await audits(engine, t, "crm.schedule_activity") == []
 
 
 @pytest.mark.parametrize(
@@ -603,7 +613,8 @@ async def test_schedule_activity_permissions_tenants_and_rules(engine, actors: A
 async def test_schedule_activity_validation(engine, actors: Actors, fails, extra, path, message):
     raw = {"type_id": str(CALL), "title": "Follow up", "start_time": "2026-02-01T00:00:00Z", **extra}
     info = await fails("crm.schedule_activity", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if message:
         assert message in info.message
     await nothing_written(engine, actors.tenant, "crm.schedule_activity")
@@ -663,7 +674,8 @@ async def test_state_and_duration_at_the_ends_of_the_calendar(engine, actors: Ac
             "end_time": "9999-12-31T23:59:59Z",
         },
     )
-    assert too_long.code == "VALIDATION_ERROR" and field_paths(too_long) == ["end_time"]
+    assert too_long.code == "VALIDATION_ERROR"
+    assert field_paths(too_long) == ["end_time"]
     assert await count(engine, "interactions WHERE tenant = :t", t=t) == 2
 
 
@@ -702,7 +714,8 @@ async def test_state_and_duration_at_the_ends_of_the_calendar(engine, actors: Ac
 )
 async def test_activity_text_with_nul_is_refused_naming_the_field(engine, actors: Actors, fails, action_id, raw, path):
     info = await fails(action_id, raw)
-    assert info.code == "VALIDATION_ERROR" and field_paths(info) == [path]
+    assert info.code == "VALIDATION_ERROR"
+    assert field_paths(info) == [path]
     await nothing_written(engine, actors.tenant, action_id)
 
 
@@ -737,13 +750,15 @@ async def test_update_activity_status_by_id_or_name(engine, actors: Actors, invo
     same = await invoke(
         "crm.update_activity_status", {"activity_id": str(activity.interaction_id), "status_id": str(done)}
     )
-    assert same.output["no_op"] is True and same.output["current_status_id"] == str(done)
+    assert same.output["no_op"] is True
+    assert same.output["current_status_id"] == str(done)
     updated_sql = "SELECT updated_at FROM interactions WHERE tenant = :t AND interaction_id = :i"
     [(updated_at,)] = await rows(engine, updated_sql, t=t, i=activity.interaction_id)
     replay = await invoke(
         "crm.update_activity_status", {"activity_id": str(activity.interaction_id), "status_id": str(done)}
     )
-    assert replay.replayed and replay.output == same.output
+    assert replay.replayed
+    assert replay.output == same.output
     forced = await invoke(
         "crm.update_activity_status",
         {"activity_id": str(activity.interaction_id), "status_id": str(done), "no_op_if_already_status": False},
@@ -791,7 +806,8 @@ async def test_update_activity_status_permissions_tenants_and_rules(engine, acto
 )
 async def test_update_activity_status_validation(engine, actors: Actors, fails, extra, path, message):
     info = await fails("crm.update_activity_status", {"activity_id": str(uuid.uuid4()), **extra})
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if message:
         assert message in info.message
     await nothing_written(engine, actors.tenant, "crm.update_activity_status")
@@ -845,7 +861,8 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
             actor=other.admin,
         )
     ).output["interaction_type"]
-    assert theirs["created"] is True and theirs["type_id"] != first["type_id"]
+    assert theirs["created"] is True
+    assert theirs["type_id"] != first["type_id"]
     no_icon = (await invoke("crm.create_interaction_type", {"type_name": "Call back", "icon": None})).output
     assert no_icon["interaction_type"]["icon"] is None
     denied = await fails("crm.create_interaction_type", {"type_name": "Nope"}, actor=actors.technician)
@@ -866,7 +883,8 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
 )
 async def test_create_interaction_type_validation(engine, actors: Actors, fails, raw, path):
     info = await fails("crm.create_interaction_type", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     await nothing_written(engine, actors.tenant, "crm.create_interaction_type")
 
 
@@ -907,7 +925,8 @@ async def test_tag_activity_tags_the_ticket_then_contact_then_client(engine, act
         == 2
     )
     [audit] = await audits(engine, t, "crm.tag_activity")
-    assert audit.changed_data["tags"] == ["urgent", "Urgent"] and audit.details["tagged_entity_type"] == "ticket"
+    assert audit.changed_data["tags"] == ["urgent", "Urgent"]
+    assert audit.details["tagged_entity_type"] == "ticket"
 
     contact_tag = (
         await invoke("crm.tag_activity", {"activity_id": str(on_contact.interaction_id), "tags": ["vip"]})
@@ -960,7 +979,8 @@ async def test_tag_activity_permissions_tenants_and_rules(engine, actors: Actors
         (["ok", "  "], "input.tags.1"),
     ):
         bad = await fails("crm.tag_activity", raw | {"tags": tags})
-        assert bad.code == "VALIDATION_ERROR" and path in field_paths(bad)
+        assert bad.code == "VALIDATION_ERROR"
+        assert path in field_paths(bad)
     assert await count(engine, "tag_definitions WHERE tenant = :t", t=t) == 0
 
 
@@ -1018,7 +1038,8 @@ async def test_complete_activity_with_feedback_and_next_follow_up(engine, actors
 
     assert (await invoke("crm.complete_activity", raw)).replayed
     again = await invoke("crm.complete_activity", {"activity_id": first["activity_id"]})
-    assert again.output["no_op"] is True and again.output["next_activity"] is None
+    assert again.output["no_op"] is True
+    assert again.output["next_activity"] is None
     strict = await fails(
         "crm.complete_activity", {"activity_id": first["activity_id"], "no_op_if_already_completed": False}
     )
@@ -1043,7 +1064,8 @@ async def test_complete_activity_follow_up_on_a_ticket_needs_ticket_read(engine,
         t=t,
         i=first["activity_id"],
     )
-    assert row.completed_at is None and await count(engine, "interactions WHERE tenant = :t", t=t) == 1
+    assert row.completed_at is None
+    assert await count(engine, "interactions WHERE tenant = :t", t=t) == 1
     done = await invoke("crm.complete_activity", {"activity_id": first["activity_id"]}, actor=finance)
     assert done.output["activity"]["state"] == "done"
 
@@ -1103,4 +1125,5 @@ async def test_complete_activity_permissions_tenants_and_rules(engine, actors: A
         ({"title": " ", "start_time": days(2)}, "input.next_activity.title"),
     ):
         info = await fails("crm.complete_activity", {"activity_id": first["activity_id"], "next_activity": nxt})
-        assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+        assert info.code == "VALIDATION_ERROR"
+        assert path in field_paths(info)

@@ -1,4 +1,4 @@
-"""The crm.* quote actions (spec runtime §3.3) through the real runtime and database, and crm.send_quote's
+"""The crm.* quote actions (docs/actions.md) through the real runtime and database, and crm.send_quote's
 email through the project's email service: the file outbox, a real SMTP server on loopback (aiosmtpd), and an
 SMTP server that is down."""
 
@@ -18,10 +18,9 @@ from psa.automation.run.starter import launch_run, run_handle
 from psa.config import get_settings
 from psa.db.engine import tenant_transaction
 from psa.domain import quotes
-from tests.automation.conftest import Actors, add_user, audits, count, events, ledger
-from tests.automation.test_clients_actions import field_paths, new_client, new_contact, nothing_written
-from tests.factories import rows
-from tests.smtp import CollectingHandler, free_port, smtp_server
+from tests.factories import Actors, add_user, new_client, new_contact
+from tests.helpers import audits, count, events, field_paths, free_port, ledger, nothing_written, rows
+from tests.smtp import CollectingHandler, smtp_server
 
 
 @pytest.fixture
@@ -148,7 +147,8 @@ async def test_create_quote_numbers_drafts_from_next_number(engine, actors: Acto
         "idempotency_key": "quote-1",
     }
     one, two = await invoke("crm.create_quote", keyed), await invoke("crm.create_quote", keyed)
-    assert two.replayed and one.output == two.output
+    assert two.replayed
+    assert one.output == two.output
     assert await count(engine, "quotes WHERE tenant = :t", t=t) == 3
 
 
@@ -192,7 +192,8 @@ async def test_create_quote_permissions_tenants_and_rules(engine, actors: Actors
 async def test_create_quote_validation(engine, actors: Actors, fails, extra, path, message):
     raw = {"client_id": str(uuid.uuid4()), "title": "Q", "quote_date": "2026-03-01", "valid_until": "2026-03-31"}
     info = await fails("crm.create_quote", raw | extra)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if message:
         assert message in info.message
     await nothing_written(engine, actors.tenant, "crm.create_quote")
@@ -288,7 +289,8 @@ async def test_add_quote_item_recalculates_totals(engine, actors: Actors, invoke
             "idempotency_key": "loyalty",
         },
     )
-    assert replay.replayed and replay.output == last
+    assert replay.replayed
+    assert replay.output == last
     assert await count(engine, "quote_items WHERE tenant = :t AND quote_id = :q", t=t, q=q) == 5
     [audit, *_] = await audits(engine, t, "crm.add_quote_item")
     assert audit.changed_data == {"quote_id": q, "quote_item_id": item_id, "display_order": 0, "total_price": 300000}
@@ -364,7 +366,8 @@ async def test_add_quote_item_refuses_amounts_past_the_money_columns(engine, act
 )
 async def test_add_quote_item_validation(engine, actors: Actors, fails, extra, path, message):
     info = await fails("crm.add_quote_item", {"quote_id": str(uuid.uuid4()), "description": "x", "quantity": 1} | extra)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if message:
         assert message in info.message
     await nothing_written(engine, actors.tenant, "crm.add_quote_item")
@@ -387,13 +390,15 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
 
     by_client = (await invoke("crm.find_quotes", {"client_id": str(acme.client_id)})).output
     assert [q["title"] for q in by_client["quotes"]] == ["A2", "A1", "A0"]  # quote_date desc; templates excluded
-    assert by_client["first_quote"] == by_client["quotes"][0] and by_client["count"] == 3
+    assert by_client["first_quote"] == by_client["quotes"][0]
+    assert by_client["count"] == 3
     page2 = (
         await invoke(
             "crm.find_quotes", {"client_id": str(acme.client_id), "pageSize": 2, "page": 2, "sortOrder": "asc"}
         )
     ).output
-    assert [q["title"] for q in page2["quotes"]] == ["A2"] and page2["pagination"] == {"page": 2, "page_size": 2}
+    assert [q["title"] for q in page2["quotes"]] == ["A2"]
+    assert page2["pagination"] == {"page": 2, "page_size": 2}
     pending = (await invoke("crm.find_quotes", {"status": "pending_approval"})).output
     assert [q["quote_id"] for q in pending["quotes"]] == [made[1]["quote_id"]]
     window = (await invoke("crm.find_quotes", {"date_from": "2026-03-02", "date_to": "2026-03-02"})).output
@@ -408,7 +413,8 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
     foreign = (
         await invoke("crm.find_quotes", {"client_id": str(acme.client_id)}, tenant=other.tenant, actor=other.admin)
     ).output
-    assert foreign["quotes"] == [] and foreign["first_quote"] is None
+    assert foreign["quotes"] == []
+    assert foreign["first_quote"] is None
     empty = await fails(
         "crm.find_quotes",
         {"client_id": str(acme.client_id), "on_empty": "error"},
@@ -444,7 +450,8 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
 )
 async def test_find_quotes_validation(engine, actors: Actors, fails, raw, path, message):
     info = await fails("crm.find_quotes", raw)
-    assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+    assert info.code == "VALIDATION_ERROR"
+    assert path in field_paths(info)
     if message:
         assert message in info.message
     await nothing_written(engine, actors.tenant, "crm.find_quotes")
@@ -489,7 +496,8 @@ async def test_submit_quote_for_approval(engine, actors: Actors, other: Actors, 
     }
     assert (await invoke("crm.submit_quote_for_approval", raw)).replayed
     again = await invoke("crm.submit_quote_for_approval", {"quote_id": quote["quote_id"]})
-    assert again.output["no_op"] is True and again.output["new_status"] == "pending_approval"
+    assert again.output["no_op"] is True
+    assert again.output["new_status"] == "pending_approval"
     strict = await fails(
         "crm.submit_quote_for_approval", {"quote_id": quote["quote_id"], "no_op_if_already_pending": False}
     )
@@ -504,7 +512,8 @@ async def test_submit_quote_for_approval(engine, actors: Actors, other: Actors, 
     )
     assert (foreign.code, foreign.message) == ("NOT_FOUND", "Quote not found")
     bad = await fails("crm.submit_quote_for_approval", {"quote_id": "nope"})
-    assert bad.code == "VALIDATION_ERROR" and "input.quote_id" in field_paths(bad)
+    assert bad.code == "VALIDATION_ERROR"
+    assert "input.quote_id" in field_paths(bad)
 
 
 # -- crm.send_quote ------------------------------------------------------------------------------------------
@@ -541,7 +550,8 @@ async def test_send_quote_without_approval_sends_a_draft(
         True,
         False,
     )
-    assert out["message_id"].startswith("<") and out["sent_at"].endswith("Z")
+    assert out["message_id"].startswith("<")
+    assert out["sent_at"].endswith("Z")
     assert out["quote"] == {
         "quote_id": quote["quote_id"],
         "quote_number": "Q-00001",
@@ -556,7 +566,8 @@ async def test_send_quote_without_approval_sends_a_draft(
     assert message["To"] == "CFO@acme.example, Grace@acme.example, billing@acme.example"
     assert (message["Subject"], message["X-PSA-Quote-Id"]) == ("Quote Q-00001 is ready", quote["quote_id"])
     body = message.get_body(("plain",)).get_content()
-    assert "Here is the quote we discussed." in body and "USD 1,234.56" in body
+    assert "Here is the quote we discussed." in body
+    assert "USD 1,234.56" in body
     assert "View quote: https://psa.example.com/client-portal/billing?tab=quotes" in body
     [(activity_type, description, metadata)] = await rows(
         engine,
@@ -587,7 +598,8 @@ async def test_send_quote_without_approval_sends_a_draft(
     assert await events(engine, t) == []  # no domain event
 
     replay = await invoke("crm.send_quote", raw)
-    assert replay.replayed and replay.output == out
+    assert replay.replayed
+    assert replay.output == out
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1  # replay sends nothing
     already = await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})
     assert already.output == {
@@ -681,7 +693,8 @@ async def test_send_quote_permissions_tenants_and_rules(
         ({}, "input.quote_id"),
     ):
         info = await fails("crm.send_quote", raw)
-        assert info.code == "VALIDATION_ERROR" and path in field_paths(info)
+        assert info.code == "VALIDATION_ERROR"
+        assert path in field_paths(info)
     assert [r.status for r in await ledger(engine, t, "crm.send_quote")] == ["FAILED"]  # the template attempt
 
 
@@ -705,7 +718,8 @@ async def test_send_quote_permissions_tenants_and_rules(
 )
 async def test_quote_text_with_nul_is_refused_naming_the_field(engine, actors: Actors, fails, action_id, raw, path):
     info = await fails(action_id, raw)
-    assert info.code == "VALIDATION_ERROR" and field_paths(info) == [path]
+    assert info.code == "VALIDATION_ERROR"
+    assert field_paths(info) == [path]
     await nothing_written(engine, actors.tenant, action_id)
 
 
@@ -753,7 +767,8 @@ async def test_send_quote_when_smtp_is_down_still_sends_the_quote(engine, actors
         "SELECT description, metadata FROM quote_activities WHERE tenant = :t AND activity_type = 'sent'",
         t=actors.tenant,
     )
-    assert description == "Quote published in client portal" and metadata["email_sent"] is False
+    assert description == "Quote published in client portal"
+    assert metadata["email_sent"] is False
     [audit] = await audits(engine, actors.tenant, "crm.send_quote")
     assert audit.changed_data["email_sent"] is False
 

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from psa.automation.actions import builtin_registry
@@ -18,9 +19,8 @@ from psa.automation.outbox import dispatch_pending, event_trigger
 from psa.automation.run.records import get_run
 from psa.automation.run.starter import launch_run, run_handle
 from psa.db.engine import tenant_transaction
-from tests.automation.conftest import count
-from tests.conftest import wait_for
-from tests.factories import rows
+from psa.temporal import connect
+from tests.helpers import count, rows, wait_for
 
 ONBOARD = {
     "id": "onboard-clients",
@@ -114,7 +114,8 @@ async def test_if_foreach_trycatch_saveas_across_actions(engine, client, worker,
     names = [f"Run {uuid.uuid4().hex[:6]} {i}" for i in range(3)]
     view = await run_to_end(engine, client, worker, actors, "onboard-clients", {"names": names})
 
-    assert view.status == "SUCCEEDED" and view.workflow_version == published.version
+    assert view.status == "SUCCEEDED"
+    assert view.workflow_version == published.version
     assert view.actor_user_id == actors.admin  # the publisher of the version
     created = await rows(
         engine, "SELECT client_name FROM clients WHERE tenant = :t AND client_name = ANY(:n)", t=actors.tenant, n=names
@@ -133,11 +134,13 @@ async def test_if_foreach_trycatch_saveas_across_actions(engine, client, worker,
     by_path = {(s["step_path"], s["attempt"]): s for s in view.steps}
     assert by_path[("root.steps[1].body.steps[0]", 3)]["status"] == "SUCCEEDED"  # third loop iteration
     failed = by_path[("root.steps[2].try.steps[0]", 1)]
-    assert failed["status"] == "FAILED" and failed["error_json"]["code"] == "CONFLICT"
+    assert failed["status"] == "FAILED"
+    assert failed["error_json"]["code"] == "CONFLICT"
     assert failed["error_json"]["node_path"] == "root.steps[2].try.steps[0]"
     assert by_path[("root.steps[2].catch.steps[0]", 1)]["status"] == "SUCCEEDED"
     assert ("root.steps[4]", 1) not in by_path  # control.return ended the run
-    assert all(s["status"] != "STARTED" and s["duration_ms"] is not None for s in view.steps)
+    assert all(s["status"] != "STARTED" for s in view.steps)
+    assert all(s["duration_ms"] is not None for s in view.steps)
     logs = await rows(
         engine,
         "SELECT level, message FROM workflow_run_logs WHERE tenant = :t AND run_id = :r ORDER BY created_at",
@@ -167,7 +170,8 @@ async def test_failed_step_fails_the_run_with_its_structured_error(engine, clien
     await publish(engine, actors, definition)
     view = await run_to_end(engine, client, worker, actors, "find-missing", {})
     assert view.status == "FAILED"
-    assert view.error_json["code"] == "NOT_FOUND" and view.error_json["node_path"] == "root.steps[0]"
+    assert view.error_json["code"] == "NOT_FOUND"
+    assert view.error_json["node_path"] == "root.steps[0]"
     assert [s["status"] for s in view.steps] == ["FAILED"]  # NOT_FOUND is not in retryOn: one attempt
 
 
@@ -196,7 +200,8 @@ async def test_on_error_continue_and_retry_then_give_up(engine, client, worker, 
         engine, client, tenant=actors.tenant, workflow="keep-going", payload={}, task_queue=worker
     )
     result = await run_handle(client, launched.run_id).result()
-    assert result["status"] == "SUCCEEDED" and result["vars"]["seen"] == "NOT_FOUND"
+    assert result["status"] == "SUCCEEDED"
+    assert result["vars"]["seen"] == "NOT_FOUND"
     ledger = await rows(
         engine,
         "SELECT status, attempt FROM workflow_action_invocations WHERE tenant = :t AND run_id = :r",
@@ -355,16 +360,13 @@ async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worke
         return view if view.status != "RUNNING" else None
 
     view = await wait_for(canceled, timeout=30)
-    assert view.status == "CANCELED" and view.steps[0]["status"] == "CANCELED"
+    assert view.status == "CANCELED"
+    assert view.steps[0]["status"] == "CANCELED"
 
 
 async def test_a_refused_start_leaves_no_run_row(engine, base_settings, actors):
     """Temporal answers but refuses the start (a namespace it does not have): the error reaches the caller and
     no RUNNING run row is left without a workflow behind it."""
-    from temporalio.service import RPCError
-
-    from psa.temporal import connect
-
     definition = {
         "id": "refused",
         "name": "Refused",

@@ -7,10 +7,8 @@ import json
 import sys
 import uuid
 
-from tests.automation.conftest import make_actors
-from tests.conftest import cli_env, wait_for
-from tests.e2e.test_cli import psa
-from tests.factories import rows
+from tests.factories import make_actors
+from tests.helpers import cli_env, psa, rows, wait_for
 
 DEFINITION = {
     "id": "cli-onboard",
@@ -44,11 +42,11 @@ async def test_actions_catalog_as_table_and_json(base_settings, worker):
     assert code == 0, out
     catalog = json.loads(out)
     client_group = next(r for r in catalog if r["group_key"] == "client")
-    assert (
-        "clients.create" in client_group["allowed_action_ids"] and client_group["default_action_id"] == "clients.find"
-    )
+    assert "clients.create" in client_group["allowed_action_ids"]
+    assert client_group["default_action_id"] == "clients.find"
     code, out = await psa(base_settings, worker, "automation", "actions")
-    assert code == 0 and "Create Client" in out
+    assert code == 0
+    assert "Create Client" in out
 
 
 async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_path):
@@ -71,7 +69,8 @@ async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_pa
     assert code == 0, out
     assert json.loads(out)["client"]["client_name"] == name + " direct"
     code, out = await psa(base_settings, worker, *direct)
-    assert code == 0 and "replayed from the idempotency ledger" in out
+    assert code == 0
+    assert "replayed from the idempotency ledger" in out
 
     code, out = await psa(
         base_settings,
@@ -84,7 +83,9 @@ async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_pa
         "--input",
         json.dumps({"client_name": ""}),
     )
-    assert code == 1 and "VALIDATION_ERROR" in out and "input.client_name" in out
+    assert code == 1
+    assert "VALIDATION_ERROR" in out
+    assert "input.client_name" in out
 
     bad = {
         **DEFINITION,
@@ -96,13 +97,16 @@ async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_pa
     code, out = await psa(
         base_settings, worker, "automation", "publish", str(tmp_path / "bad.json"), "--tenant", tenant
     )
-    assert code == 1 and "UNKNOWN_ACTION" in out and "root.steps[0]" in out
+    assert code == 1
+    assert "UNKNOWN_ACTION" in out
+    assert "root.steps[0]" in out
 
     (tmp_path / "def.json").write_text(json.dumps(DEFINITION))
     code, out = await psa(
         base_settings, worker, "automation", "publish", str(tmp_path / "def.json"), "--tenant", tenant
     )
-    assert code == 0 and "version 1" in out, out
+    assert code == 0, out
+    assert "version 1" in out, out
 
     code, out = await psa(
         base_settings,
@@ -116,15 +120,20 @@ async def test_invoke_publish_run_and_show(base_settings, worker, engine, tmp_pa
         json.dumps({"name": name}),
     )
     assert code == 0, out
-    assert "SUCCEEDED root.steps[0] (create)" in out and "SUCCEEDED root.steps[1] (tag)" in out
+    assert "SUCCEEDED root.steps[0] (create)" in out
+    assert "SUCCEEDED root.steps[1] (tag)" in out
     assert "run SUCCEEDED" in out
     run_id = out.split("run ", 1)[1].split()[0]
 
     code, out = await psa(base_settings, worker, "automation", "runs", "show", run_id, "--tenant", tenant)
-    assert code == 0 and "SUCCEEDED" in out and "root.steps[1]" in out and str(actors.admin) in out
+    assert code == 0
+    assert "SUCCEEDED" in out
+    assert "root.steps[1]" in out
+    assert str(actors.admin) in out
 
     code, out = await psa(base_settings, worker, "automation", "run", "no-such-workflow", "--tenant", tenant)
-    assert code == 2 and "workflow 'no-such-workflow' has no published version in this tenant" in out
+    assert code == 2
+    assert "workflow 'no-such-workflow' has no published version in this tenant" in out
 
 
 async def test_the_worker_dispatches_events_to_event_triggered_workflows(base_settings, engine, tmp_path):
@@ -190,7 +199,8 @@ async def test_the_worker_dispatches_events_to_event_triggered_workflows(base_se
         delivered = await rows(
             engine, "SELECT delivered_at FROM workflow_event_outbox WHERE tenant = :t", t=actors.tenant
         )
-        assert delivered and all(r.delivered_at is not None for r in delivered)
+        assert delivered
+        assert all(r.delivered_at is not None for r in delivered)
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=30)

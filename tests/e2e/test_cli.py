@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import urllib.request
 import uuid
 
 from psa.provisioning.starter import start_tenant_creation
-from tests.conftest import cli_env, wait_for
-from tests.workflows.helpers import make_request
-
-
-async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run ``python -m psa.cli ARGS`` with the test database, Temporal and task queue, plus ``env``;
-    returns (exit code, output)."""
-    env = cli_env(base_settings, task_queue, COLUMNS="200", **(env or {}))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "psa.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return proc.returncode, out.decode()
+from psa.provisioning.workflow import derived_id, workflow_id_for
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, cli_env, free_port, psa, tenant_row_counts, wait_for
 
 
 async def test_create_status_list_and_rerun(base_settings, worker):
@@ -49,18 +32,26 @@ async def test_create_status_list_and_rerun(base_settings, worker):
     ]
     code, out = await psa(base_settings, worker, *args)
     assert code == 0, out
-    assert "completed" in out and "100%" in out
-    assert "temporary password" in out and "change it at first login" in out
-    assert "welcome email written to:" in out and ".eml" in out
+    assert "completed" in out
+    assert "100%" in out
+    assert "temporary password" in out
+    assert "change it at first login" in out
+    assert "welcome email written to:" in out
+    assert ".eml" in out
 
     code, again = await psa(base_settings, worker, *args)
-    assert code == 0 and "tenant already exists" in again
+    assert code == 0
+    assert "tenant already exists" in again
 
     code, status = await psa(base_settings, worker, "tenants", "status", name)
-    assert code == 0 and "COMPLETED" in status and "progress" in status
+    assert code == 0
+    assert "COMPLETED" in status
+    assert "progress" in status
 
     code, listing = await psa(base_settings, worker, "tenants", "list")
-    assert code == 0 and name + " Inc" in listing and email in listing
+    assert code == 0
+    assert name + " Inc" in listing
+    assert email in listing
 
 
 async def test_bad_input_is_rejected_before_starting(base_settings, worker):
@@ -78,7 +69,9 @@ async def test_bad_input_is_rejected_before_starting(base_settings, worker):
         "--admin-last-name",
         "B",
     )
-    assert code == 2 and "tenant_name" in out and "required" in out
+    assert code == 2
+    assert "tenant_name" in out
+    assert "required" in out
     code, out = await psa(
         base_settings,
         worker,
@@ -93,7 +86,8 @@ async def test_bad_input_is_rejected_before_starting(base_settings, worker):
         "--admin-last-name",
         "B",
     )
-    assert code == 2 and "admin_user.email" in out
+    assert code == 2
+    assert "admin_user.email" in out
     code, out = await psa(
         base_settings,
         worker,
@@ -110,7 +104,8 @@ async def test_bad_input_is_rejected_before_starting(base_settings, worker):
         "--email-provider",
         "pigeon",
     )
-    assert code == 2 and "email_provider" in out
+    assert code == 2
+    assert "email_provider" in out
 
 
 async def test_duplicate_admin_email_fails_with_the_reason(base_settings, worker):
@@ -119,14 +114,12 @@ async def test_duplicate_admin_email_fails_with_the_reason(base_settings, worker
     code, out = await psa(base_settings, worker, "tenants", "create", "--name", f"First {uuid.uuid4().hex[:6]}", *base)
     assert code == 0, out
     code, out = await psa(base_settings, worker, "tenants", "create", "--name", f"Second {uuid.uuid4().hex[:6]}", *base)
-    assert code == 1 and "provisioning failed" in out and "internal user with this email already exists" in out
+    assert code == 1
+    assert "provisioning failed" in out
+    assert "internal user with this email already exists" in out
 
 
 async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engine):
-    from psa.provisioning.workflow import derived_id, workflow_id_for
-    from tests.conftest import tenant_row_counts
-    from tests.workflows.helpers import ActivityHooks
-
     reached, release = asyncio.Event(), asyncio.Event()
 
     async def pause(info) -> None:
@@ -150,17 +143,21 @@ async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engi
         "Q",
         "--no-wait",
     )
-    assert code == 0 and "tenant-creation-" in out and "warning" not in out
+    assert code == 0
+    assert "tenant-creation-" in out
+    assert "warning" not in out
     await asyncio.wait_for(reached.wait(), 30)
 
     code, out = await psa(
         base_settings, task_queue, "tenants", "update", name, "--field", "email_provider", "--value", "smtp"
     )
-    assert code == 0 and "email_provider updated at step seeding" in out
+    assert code == 0
+    assert "email_provider updated at step seeding" in out
     code, out = await psa(
         base_settings, task_queue, "tenants", "update", name, "--field", "company_name", "--value", '"Too Late"'
     )
-    assert code == 1 and "already used by step 'creating_tenant'" in out
+    assert code == 1
+    assert "already used by step 'creating_tenant'" in out
 
     code, out = await psa(base_settings, task_queue, "tenants", "cancel", name, "--reason", "duplicate order")
     assert code == 0
@@ -170,8 +167,6 @@ async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engi
     async def cancelled() -> bool:
         code, status = await psa(base_settings, task_queue, "tenants", "status", workflow_id)
         return "cancelled" in status and "duplicate order" in status
-
-    from tests.conftest import wait_for
 
     await wait_for(cancelled, timeout=60, interval=0.5)
     assert set((await tenant_row_counts(engine, derived_id(workflow_id, "tenant"))).values()) == {0}
@@ -194,7 +189,8 @@ async def test_warns_when_no_worker_polls(base_settings, client):
         "M",
         "--no-wait",
     )
-    assert code == 0 and "no worker polls task queue" in out
+    assert code == 0
+    assert "no worker polls task queue" in out
     await client.get_workflow_handle("tenant-creation-" + name.lower().replace(" ", "-")).terminate("test done")
 
 
@@ -205,9 +201,11 @@ async def test_bootstrap_management_then_create_tracks_the_customer_and_reconcil
     env = {"PSA_MANAGEMENT_TENANT_NAME": mgmt_name}
 
     code, out = await psa(base_settings, task_queue, "tenants", "bootstrap-management", env=env)
-    assert code == 0 and "created" in out, out
+    assert code == 0, out
+    assert "created" in out, out
     code, out = await psa(base_settings, task_queue, "tenants", "bootstrap-management", env=env)
-    assert code == 0 and "already exists" in out
+    assert code == 0
+    assert "already exists" in out
 
     name = f"Tracked {uuid.uuid4().hex[:8]}"
     code, out = await psa(
@@ -225,23 +223,20 @@ async def test_bootstrap_management_then_create_tracks_the_customer_and_reconcil
         "R",
         env=env,
     )
-    assert code == 0 and f"ok: client '{name}'" in out, out
+    assert code == 0, out
+    assert f"ok: client '{name}'" in out, out
 
     slug = name.lower().replace(" ", "-")
     code, out = await psa(base_settings, task_queue, "customers", "reconcile", "--dry-run", "--tenant", slug, env=env)
-    assert code == 0 and "1 ok" in out, out
+    assert code == 0, out
+    assert "1 ok" in out, out
 
 
 async def test_reconcile_without_management_tenant_says_what_to_do(base_settings, worker):
     env = {"PSA_MANAGEMENT_TENANT_NAME": f"Missing {uuid.uuid4().hex[:8]}"}
     code, out = await psa(base_settings, worker, "customers", "reconcile", env=env)
-    assert code == 1 and "bootstrap-management" in out
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    assert code == 1
+    assert "bootstrap-management" in out
 
 
 def _get(url: str) -> str | None:
@@ -253,7 +248,7 @@ def _get(url: str) -> str | None:
 
 
 async def test_worker_serves_metrics_that_count_its_provisionings(base_settings, client):
-    port, task_queue = _free_port(), f"metrics-{uuid.uuid4()}"
+    port, task_queue = free_port(), f"metrics-{uuid.uuid4()}"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

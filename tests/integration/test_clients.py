@@ -15,7 +15,8 @@ from psa.domain import clients, tags
 from psa.domain.clients import Client, ClientInput, ClientUpdate
 from psa.domain.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from psa.domain.tenants import create_default_client
-from tests.factories import NewTenant, make_tenant, rows
+from tests.factories import NewTenant, make_tenant
+from tests.helpers import rows, table_count
 
 
 async def create(engine: AsyncEngine, t: NewTenant, data: dict[str, Any] | ClientInput, **kwargs) -> Client:
@@ -26,11 +27,6 @@ async def create(engine: AsyncEngine, t: NewTenant, data: dict[str, Any] | Clien
 async def update(engine: AsyncEngine, t: NewTenant, client_id: uuid.UUID, changes: dict[str, Any]) -> Client:
     async with tenant_transaction(engine, t.tenant) as conn:
         return await clients.update_client(conn, t.tenant, client_id, changes)
-
-
-async def count(engine: AsyncEngine, table: str, tenant: uuid.UUID) -> int:
-    [(n,)] = await rows(engine, f"SELECT count(*) FROM {table} WHERE tenant = :t", t=tenant)
-    return n
 
 
 async def email_suffixes(engine: AsyncEngine, t: NewTenant) -> list[str]:
@@ -80,7 +76,7 @@ async def test_create_minimal_client_uses_defaults_and_default_tax_settings(engi
         t=tenant.tenant,
     )
     assert tuple(link) == (client.client_id, True, "Non-taxable")  # the seeded 0 % rate
-    assert await count(engine, "client_email_settings", tenant.tenant) == 0  # no url, no suffix
+    assert await table_count(engine, "client_email_settings", tenant.tenant) == 0  # no url, no suffix
 
 
 async def test_create_with_every_field(engine, tenant):
@@ -144,7 +140,7 @@ async def test_given_url_wins_over_a_different_website_property(engine, tenant):
 async def test_url_without_a_registered_domain_gets_no_email_suffix(engine, tenant, url):
     client = await create(engine, tenant, {"client_name": "Local", "url": url})
     assert client.url == url
-    assert await count(engine, "client_email_settings", tenant.tenant) == 0
+    assert await table_count(engine, "client_email_settings", tenant.tenant) == 0
 
 
 async def test_skip_flags_skip_tax_settings_and_email_suffix(engine, tenant):
@@ -156,15 +152,15 @@ async def test_skip_flags_skip_tax_settings_and_email_suffix(engine, tenant):
         skip_email_suffix=True,
     )
     for table in ("client_tax_settings", "client_tax_rates", "client_email_settings"):
-        assert await count(engine, table, tenant.tenant) == 0, table
-    assert await count(engine, "clients", tenant.tenant) == 1
+        assert await table_count(engine, table, tenant.tenant) == 0, table
+    assert await table_count(engine, "clients", tenant.tenant) == 1
 
 
 async def test_tax_settings_without_any_tax_rate_write_no_link(engine):
     t = await make_tenant(engine, seeded=False)
     await create(engine, t, {"client_name": "No Rates"})
-    assert await count(engine, "client_tax_settings", t.tenant) == 1
-    assert await count(engine, "client_tax_rates", t.tenant) == 0
+    assert await table_count(engine, "client_tax_settings", t.tenant) == 1
+    assert await table_count(engine, "client_tax_rates", t.tenant) == 0
 
 
 async def test_tax_link_goes_to_the_first_active_rate_by_creation(engine, tenant):
@@ -212,7 +208,7 @@ async def test_invalid_input_is_rejected_and_writes_nothing(engine, tenant, data
     with pytest.raises(ValidationError) as exc:
         await create(engine, tenant, data)
     assert exc.value.field == field
-    assert await count(engine, "clients", tenant.tenant) == 0
+    assert await table_count(engine, "clients", tenant.tenant) == 0
 
 
 async def test_max_length_name_and_blank_optional_fields_are_accepted(engine, tenant):
@@ -259,9 +255,9 @@ async def test_concurrent_duplicate_names_make_exactly_one_row(engine, tenant):
     assert len(errors) == 1, results
     assert isinstance(errors[0], DuplicateError)
     assert errors[0].field == "client_name"
-    assert await count(engine, "clients", tenant.tenant) == 1
-    assert await count(engine, "client_tax_settings", tenant.tenant) == 1
-    assert await count(engine, "client_email_settings", tenant.tenant) == 1  # the loser's suffix rolled back
+    assert await table_count(engine, "clients", tenant.tenant) == 1
+    assert await table_count(engine, "client_tax_settings", tenant.tenant) == 1
+    assert await table_count(engine, "client_email_settings", tenant.tenant) == 1  # the loser's suffix rolled back
 
 
 async def test_concurrent_retries_of_one_client_id_both_get_the_client(engine, tenant):
@@ -277,8 +273,8 @@ async def test_concurrent_retries_of_one_client_id_both_get_the_client(engine, t
     first, second = await asyncio.wait_for(asyncio.gather(attempt(), attempt()), timeout=30)
     assert first == second
     assert first.client_id == client_id
-    assert await count(engine, "clients", tenant.tenant) == 1
-    assert await count(engine, "client_tax_rates", tenant.tenant) == 1
+    assert await table_count(engine, "clients", tenant.tenant) == 1
+    assert await table_count(engine, "client_tax_rates", tenant.tenant) == 1
 
 
 async def test_recreate_with_the_same_id_and_name_returns_the_client_unchanged(engine, tenant):
@@ -286,9 +282,9 @@ async def test_recreate_with_the_same_id_and_name_returns_the_client_unchanged(e
     first = await create(engine, tenant, {"client_name": "Idem", "url": "idem.example.com"}, client_id=client_id)
     again = await create(engine, tenant, {"client_name": " Idem ", "notes": "ignored"}, client_id=client_id)
     assert again == first
-    assert await count(engine, "clients", tenant.tenant) == 1
-    assert await count(engine, "client_tax_rates", tenant.tenant) == 1
-    assert await count(engine, "client_email_settings", tenant.tenant) == 1
+    assert await table_count(engine, "clients", tenant.tenant) == 1
+    assert await table_count(engine, "client_tax_rates", tenant.tenant) == 1
+    assert await table_count(engine, "client_email_settings", tenant.tenant) == 1
 
 
 async def test_recreate_with_the_same_id_and_another_name_is_a_conflict(engine, tenant):
@@ -335,7 +331,7 @@ async def test_create_default_client_goes_through_create_client(engine):
         client = await clients.get_client(conn, t.tenant, client_id)
     assert client.properties == {"type": "msp", "is_system_client": True, "created_by": "tenant_setup"}
     for table in ("client_tax_settings", "client_tax_rates", "client_email_settings"):
-        assert await count(engine, table, t.tenant) == 0, table
+        assert await table_count(engine, table, t.tenant) == 0, table
     with pytest.raises(ConflictError):
         async with tenant_transaction(engine, t.tenant) as conn:
             await create_default_client(
@@ -525,4 +521,4 @@ async def test_delete_cascades_to_children_and_removes_tags(engine, tenant):
         assert n == 0, table
     [(tagged,)] = await rows(engine, "SELECT tagged_id FROM tag_mappings WHERE tenant = :t", t=tenant.tenant)
     assert tagged == keeper.client_id
-    assert await count(engine, "tag_definitions", tenant.tenant) == 2  # definitions stay
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 2  # definitions stay

@@ -13,7 +13,8 @@ from psa.domain import clients, contacts, values
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.tenants import create_default_client
 from psa.domain.users import create_portal_user
-from tests.factories import NewTenant, make_tenant, rows
+from tests.factories import NewTenant, make_tenant
+from tests.helpers import rows
 
 
 @pytest.fixture
@@ -41,7 +42,8 @@ async def test_find_by_name_ignores_case_and_surrounding_spaces(engine, tenant):
     async with tenant_transaction(engine, tenant.tenant) as conn:
         made = await clients.create_client(conn, tenant.tenant, {"client_name": "Wayne Enterprises"})
         found = await clients.find_client_by_name_ci(conn, tenant.tenant, "  wayne ENTERPRISES ")
-        assert found is not None and found.client_id == made.client_id
+        assert found is not None
+        assert found.client_id == made.client_id
         assert await clients.find_client_by_name_ci(conn, tenant.tenant, "wayne") is None
     other = await make_tenant(engine)
     async with engine.connect() as conn:
@@ -59,7 +61,8 @@ async def test_find_by_location_phone_modes_and_counts(engine, tenant):
         await location(conn, t, b.client_id, "555-0100", active=False)
 
         exact = await clients.find_client_by_location_phone(conn, t, "212-555-0100")
-        assert exact.client.client_id == a.client_id and exact.location_id == a_main
+        assert exact.client.client_id == a.client_id
+        assert exact.location_id == a_main
         assert exact.matched_count == 1
         last10 = await clients.find_client_by_location_phone(conn, t, "2125550100", "last10")
         assert (last10.location_id, last10.matched_count) == (a_main, 2)
@@ -79,11 +82,13 @@ async def test_search_filters_pages_and_escapes(engine, tenant):
         for name in ("Gamma_1", "Gamma 2", "Gamma 3", "gamma_x"):
             await clients.create_client(conn, t, {"client_name": name, "is_inactive": name == "Gamma 3"})
         page, total = await clients.search_clients(conn, t, "gamma", limit=2)
-        assert total == 3 and [c.client_name for c in page] == ["Gamma 2", "Gamma_1"]
+        assert total == 3
+        assert [c.client_name for c in page] == ["Gamma 2", "Gamma_1"]
         _, with_inactive = await clients.search_clients(conn, t, "gamma", include_inactive=True)
         assert with_inactive == 4
         underscore, total = await clients.search_clients(conn, t, "a_", sort_order="desc")
-        assert total == 2 and [c.client_name for c in underscore] == ["gamma_x", "Gamma_1"]
+        assert total == 2
+        assert [c.client_name for c in underscore] == ["gamma_x", "Gamma_1"]
         none, total = await clients.search_clients(conn, t, "gamma", tags=["missing"])
         assert (none, total) == ([], 0)
 
@@ -150,7 +155,8 @@ async def test_duplicate_client_and_copy_locations(engine, tenant):
         await location(conn, t, source.client_id, "1", default=True)
         copy = await clients.duplicate_client(conn, t, source.client_id, "Orig (copy)")
         assert copy.properties == {"k": 1, "website": "https://orig.example.com"}
-        assert copy.client_id != source.client_id and not copy.is_inactive
+        assert copy.client_id != source.client_id
+        assert not copy.is_inactive
         assert await clients.copy_client_locations(conn, t, source.client_id, copy.client_id) == 1
         with pytest.raises(NotFoundError):
             await clients.duplicate_client(conn, t, uuid.uuid4(), "Nope")

@@ -25,8 +25,8 @@ from psa.domain.contacts import (
     update_contact,
 )
 from psa.domain.errors import ConflictError, EmailExistsError, NotFoundError, ValidationError
-from tests.conftest import wait_for
-from tests.factories import make_tenant, rows, unique_email
+from tests.factories import make_tenant
+from tests.helpers import rows, unique_email, wait_until_blocked_on_a_lock
 
 CONTACT_TABLES = (
     "contacts",
@@ -109,7 +109,8 @@ async def test_create_hydrates_phones_emails_and_custom_types(engine):
     assert (contact.full_name, contact.email, contact.client_id) == ("Grace Hopper", email, client_id)
     assert (contact.role, contact.notes, contact.is_inactive, contact.is_client_admin) == ("CTO", None, False, False)
     assert contact.primary_email_type == "Main inbox"
-    assert contact.primary_email_custom_type == "Main inbox" and contact.primary_email_canonical_type is None
+    assert contact.primary_email_custom_type == "Main inbox"
+    assert contact.primary_email_canonical_type is None
     assert [
         (p.phone_number, p.extension, p.phone_type, p.is_default, p.display_order) for p in contact.phone_numbers
     ] == [
@@ -125,7 +126,8 @@ async def test_create_hydrates_phones_emails_and_custom_types(engine):
         ("billing@example.com", "billing", "billing", None, 0),
         ("grace.home@example.com", "Weekend", None, "Weekend", 1),
     ]
-    assert contact.created_at == contact.updated_at and contact.created_at.utcoffset() == timedelta(0)
+    assert contact.created_at == contact.updated_at
+    assert contact.created_at.utcoffset() == timedelta(0)
     assert contact.model_dump(mode="json")["created_at"].endswith("Z")
     assert await fetch(engine, t.tenant, contact.contact_name_id) == contact
     [(label, normalized)] = await rows(
@@ -150,7 +152,8 @@ async def test_minimal_contact_defaults(engine):
     t = await make_tenant(engine)
     contact = await create(engine, t.tenant, contact_data())
     assert contact.primary_email_type == "work"
-    assert contact.phone_numbers == [] and contact.additional_email_addresses == []
+    assert contact.phone_numbers == []
+    assert contact.additional_email_addresses == []
     assert (contact.default_phone_number, contact.default_phone_type, contact.client_id) == (None, None, None)
 
 
@@ -308,17 +311,6 @@ async def test_additional_email_may_not_be_used_by_another_contact(engine, taken
     assert (await counts(engine, t.tenant))["contacts"] == 1
 
 
-async def wait_for_blocked_lock(engine: AsyncEngine) -> None:
-    """Wait until some backend waits for a lock (the second writer queued behind the first)."""
-
-    async def blocked():
-        sql = """SELECT count(*) FROM pg_locks
-                  WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
-        return (await rows(engine, sql))[0][0] > 0
-
-    await wait_for(blocked, timeout=10)
-
-
 @pytest.mark.parametrize(
     ("second", "field"),
     [
@@ -342,7 +334,7 @@ async def test_concurrent_duplicate_gets_typed_error_from_the_database(engine, s
         async with tenant_transaction(engine, t.tenant) as conn:
             contact = await create_contact(conn, t.tenant, contact_data(email=email))
             inserted.set()
-            await wait_for_blocked_lock(engine)
+            await wait_until_blocked_on_a_lock(engine)
             return contact
 
     async def loser():
@@ -530,7 +522,8 @@ async def test_create_with_the_same_contact_id_is_idempotent(engine):
     retry = await create(
         engine, t.tenant, contact_data(email=email.upper(), full_name="Changed"), contact_id=contact_id
     )
-    assert retry == first and retry.contact_name_id == contact_id
+    assert retry == first
+    assert retry.contact_name_id == contact_id
     with pytest.raises(ConflictError) as exc:
         await create(engine, t.tenant, contact_data(), contact_id=contact_id)
     assert exc.value.field == "contact_id"

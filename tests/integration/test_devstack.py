@@ -44,5 +44,6 @@ def test_external_servers_start_nothing(tmp_path):
     )
     stack = DevStack(settings)
     assert stack.up() == {"database_url": "postgresql://u@db.invalid/x", "temporal_address": "t.invalid:7233"}
-    assert not (tmp_path / "pg").exists() and not (tmp_path / "temporal.db").exists()
+    assert not (tmp_path / "pg").exists()
+    assert not (tmp_path / "temporal.db").exists()
     assert all(c.external for c in stack.status() if c.name != "worker")

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from psa.config import Settings
 from psa.email import WelcomeEmail, send_welcome_email
-from tests.smtp import CollectingHandler, RejectingHandler, free_port
+from tests.helpers import free_port
+from tests.smtp import CollectingHandler, RejectingHandler
 
 PASSWORD = "Smtp-Secret-42#"
 
@@ -102,6 +103,7 @@ async def test_closed_port_fails_fast(tmp_path):
     elapsed = time.monotonic() - started
     assert result.email_sent is False
     assert result.provider == "smtp"
-    assert result.error is not None and result.error.startswith("SMTP")
+    assert result.error is not None
+    assert result.error.startswith("SMTP")
     assert PASSWORD not in result.error
     assert elapsed < 5

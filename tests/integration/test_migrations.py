@@ -117,7 +117,7 @@ def test_migrated_tables_are_usable(scratch_url: str):
         engine.dispose()
 
 
-# -- key conventions (DESIGN.md "Data model conventions") ------------------------------------------
+# -- key conventions (docs/architecture.md, "Data model") ------------------------------------------
 
 
 def test_tenant_tables_cover_every_table_with_a_tenant_column():

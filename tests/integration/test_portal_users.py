@@ -10,7 +10,8 @@ import pytest
 from psa.db.engine import tenant_transaction
 from psa.domain import contacts, users
 from psa.domain.errors import DuplicateError, NotFoundError
-from tests.factories import make_tenant, rows, unique_email
+from tests.factories import make_tenant
+from tests.helpers import rows, unique_email
 
 
 async def new_contact(engine, tenant: uuid.UUID, *, admin: bool = False, email: str | None = None) -> uuid.UUID:
@@ -49,7 +50,8 @@ async def test_portal_user_role_follows_client_admin_flag(engine, is_admin, role
     assert created.created
     (row,) = await role_of(engine, t.tenant, created.user_id)
     assert (row.role_name, row.client, row.msp, row.user_type) == (role, True, False, "client")
-    assert (row.first_name, row.last_name) == ("Grace", "Hopper") and row.must_change_password
+    assert (row.first_name, row.last_name) == ("Grace", "Hopper")
+    assert row.must_change_password
     assert not users.verify_password("", row.hashed_password)  # no usable password until a reset
 
 
@@ -64,7 +66,8 @@ async def test_portal_user_is_idempotent_per_contact_and_concurrent_calls_make_o
     t = await make_tenant(engine, seeded=True)
     contact_id = await new_contact(engine, t.tenant)
     results = await asyncio.gather(*(portal(engine, t.tenant, contact_id, user_id=uuid.uuid4()) for _ in range(3)))
-    assert sum(r.created for r in results) == 1 and len({r.user_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert len({r.user_id for r in results}) == 1
     assert (
         len(await rows(engine, "SELECT 1 FROM users WHERE tenant = :t AND contact_id = :c", t=t.tenant, c=contact_id))
         == 1
@@ -118,4 +121,5 @@ async def test_service_user_is_one_inactive_row_per_tenant(engine):
     ids = await asyncio.gather(ensure(), ensure())
     assert ids[0] == ids[1]
     (row,) = await rows(engine, "SELECT is_inactive, user_type FROM users WHERE tenant = :t", t=t.tenant)
-    assert row.is_inactive and row.user_type == "internal"
+    assert row.is_inactive
+    assert row.user_type == "internal"

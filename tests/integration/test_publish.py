@@ -1,5 +1,5 @@
 """Versioned publishing of workflow definitions against the real PostgreSQL test database
-(psa.automation.definitions; reference: spec §1.12 publishing, §1.9 trigger routing)."""
+(psa.automation.definitions; docs/automation.md, "Definition format" and "Events")."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.automation.definitions import (
@@ -24,7 +25,8 @@ from psa.automation.definitions import (
 from psa.automation.registry import ActionDef, ActionRegistry
 from psa.db.engine import tenant_transaction
 from psa.domain.errors import ConflictError, NotFoundError
-from tests.factories import NewTenant, make_tenant, rows
+from tests.factories import NewTenant, make_tenant
+from tests.helpers import rows
 
 
 class NoteInput(BaseModel):
@@ -112,8 +114,10 @@ async def test_first_publish_creates_the_definition_and_version_1(engine, tenant
     assert published.definition["id"] == str(expected_id)  # id and version forced into the stored JSON
     assert published.definition["version"] == 1
     assert published.definition_hash == definition_hash(published.definition)
-    assert published.published_by == publisher and published.published_at is not None
-    assert raw["id"] == "contact-welcome" and "version" not in raw  # the caller's dict is untouched
+    assert published.published_by == publisher
+    assert published.published_at is not None
+    assert raw["id"] == "contact-welcome"  # the caller's dict is untouched
+    assert "version" not in raw
 
     [definition_row] = await rows(
         engine,
@@ -232,8 +236,6 @@ async def test_list_event_triggered_returns_the_latest_version_of_each_workflow(
 
     # paused workflows are left out unless asked for
     async with tenant_transaction(engine, tenant.tenant) as conn:
-        from sqlalchemy import text
-
         await conn.execute(
             text("UPDATE workflow_definitions SET is_paused = true WHERE tenant = :t AND key = 'wf-a'"),
             {"t": tenant.tenant},

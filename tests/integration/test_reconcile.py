@@ -11,8 +11,8 @@ from psa.domain import clients, users
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.tenants import resolve_management_tenant
 from psa.provisioning.customer_tracking import bootstrap_management_tenant, reconcile
-from tests.conftest import unique_name
-from tests.factories import make_tenant, rows, unique_email
+from tests.factories import make_tenant
+from tests.helpers import rows, unique_email, unique_name
 
 
 async def add_admin(engine, tenant: uuid.UUID, email: str) -> None:
@@ -45,11 +45,14 @@ async def test_bootstrap_is_idempotent_and_seeds_the_tenant(engine):
     name = unique_name("Mgmt")
     first = await bootstrap_management_tenant(engine, name, email="Ops@Mgmt.Example.com")
     again = await bootstrap_management_tenant(engine, name, email="ops@mgmt.example.com")
-    assert first.created and not again.created and again.tenant == first.tenant
+    assert first.created
+    assert not again.created
+    assert again.tenant == first.tenant
     roles = await rows(engine, "SELECT role_name FROM roles WHERE tenant = :t AND client", t=first.tenant)
     assert {"Admin", "User"} <= {r.role_name for r in roles}  # client-portal roles for customer portal users
     (service,) = await rows(engine, "SELECT is_inactive, hashed_password FROM users WHERE tenant = :t", t=first.tenant)
-    assert service.is_inactive and not users.verify_password("", service.hashed_password)
+    assert service.is_inactive
+    assert not users.verify_password("", service.hashed_password)
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 256, "!!!"])
@@ -93,12 +96,15 @@ async def test_reconcile_backfills_then_finds_everything_ok(engine, mgmt_setting
     assert (await customer_counts(engine, mgmt.tenant))["clients"] == 1  # only the management tenant's own client
 
     (created,) = await reconcile(engine, settings, only=only)
-    assert created.action == "created" and created.tracking.status == "ok"
+    assert created.action == "created"
+    assert created.tracking.status == "ok"
     assert created.tracking.customer_client_name == tenant.name
     counts = await customer_counts(engine, mgmt.tenant)
 
     (again,) = await reconcile(engine, settings, only=[tenant.slug])
-    assert again.action == "ok" and again.missing == [] and again.tracking.customer_client_name == tenant.name
+    assert again.action == "ok"
+    assert again.missing == []
+    assert again.tracking.customer_client_name == tenant.name
     assert await customer_counts(engine, mgmt.tenant) == counts  # no duplicates
 
 
@@ -113,26 +119,29 @@ async def test_reconcile_repairs_a_partial_record(engine, mgmt_settings):
             (mgmt.tenant, uuid.UUID(created.tracking.customer_contact_id)),
         )
     (repaired,) = await reconcile(engine, settings, only=[tenant.slug])
-    assert repaired.action == "repaired" and repaired.missing == ["contact", "portal_user"]
-    assert (
-        repaired.tracking.status == "ok" and repaired.tracking.customer_client_id == created.tracking.customer_client_id
-    )
+    assert repaired.action == "repaired"
+    assert repaired.missing == ["contact", "portal_user"]
+    assert repaired.tracking.status == "ok"
+    assert repaired.tracking.customer_client_id == created.tracking.customer_client_id
 
 
 async def test_reconcile_without_admin_records_client_and_tag_and_reports_failure(engine, mgmt_settings):
     mgmt, settings = mgmt_settings
     tenant = await make_tenant(engine, seeded=True)
     (row,) = await reconcile(engine, settings, only=[tenant.slug])
-    assert row.action == "failed" and "no admin user" in row.tracking.error
+    assert row.action == "failed"
+    assert "no admin user" in row.tracking.error
     async with engine.connect() as conn:
         customer = await clients.find_client_by_property(conn, mgmt.tenant, "tenant_id", str(tenant.tenant))
-    assert customer is not None and row.tracking.tag_id is not None
+    assert customer is not None
+    assert row.tracking.tag_id is not None
 
 
 async def test_reconcile_over_every_tenant_twice_creates_no_duplicates(engine, mgmt_settings):
     mgmt, settings = mgmt_settings
     first = await reconcile(engine, settings)
-    assert first and all(r.tenant_id != str(mgmt.tenant) for r in first)
+    assert first
+    assert all(r.tenant_id != str(mgmt.tenant) for r in first)
     counts = await customer_counts(engine, mgmt.tenant)
     second = await reconcile(engine, settings)
     assert await customer_counts(engine, mgmt.tenant) == counts

@@ -19,7 +19,7 @@ from psa.domain.seeds import (
     seed_tenant,
 )
 from psa.domain.tenants import create_tenant
-from tests.conftest import tenant_row_counts, unique_name
+from tests.helpers import scalar, tenant_row_counts, unique_name
 
 SEEDED_TABLES = ("roles", "permissions", "role_permissions", "tax_regions", "tax_rates", "statuses")
 
@@ -35,11 +35,6 @@ async def new_tenant(engine: AsyncEngine) -> uuid.UUID:
 async def seed(engine: AsyncEngine, tenant: uuid.UUID) -> SeedResult:
     async with tenant_transaction(engine, tenant) as conn:
         return await seed_tenant(conn, tenant)
-
-
-async def scalar(engine: AsyncEngine, sql: str, **params):
-    async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar_one()
 
 
 def expected_grants() -> int:
@@ -98,7 +93,8 @@ async def test_seed_inserts_everything_once_and_is_idempotent(engine):
 
 
 async def test_seed_rows_keep_their_ids_on_a_rerun(engine):
-    """Unlike the reference (spec §7 bug 16), grants are never wiped and re-inserted."""
+    """Unlike the reference, whose role-permission seed wipes every grant of the tenant on each run (reference:
+    run_onboarding_seeds), grants are never wiped and re-inserted."""
     tenant = await new_tenant(engine)
     await seed(engine, tenant)
     sql = """SELECT string_agg(role_id::text || permission_id::text || created_at::text, ',' ORDER BY role_id,

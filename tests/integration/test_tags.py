@@ -10,15 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
-from psa.domain import clients, tags
+from psa.domain import tags
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.users import create_internal_user, hash_password
-from tests.factories import NewTenant, make_tenant, rows, unique_email
-
-
-async def new_client(engine: AsyncEngine, t: NewTenant, name: str = "Tagged Client") -> uuid.UUID:
-    async with tenant_transaction(engine, t.tenant) as conn:
-        return (await clients.create_client(conn, t.tenant, {"client_name": name})).client_id
+from tests.factories import NewTenant, make_tenant, new_client
+from tests.helpers import rows, table_count, unique_email
 
 
 async def new_user(engine: AsyncEngine, t: NewTenant) -> uuid.UUID:
@@ -44,11 +40,6 @@ async def apply(engine: AsyncEngine, t: NewTenant, **kwargs) -> tags.TagMapping:
 async def ensure(engine: AsyncEngine, t: NewTenant, tag_text: str, tagged_type: str, **kwargs) -> tags.TagDefinition:
     async with tenant_transaction(engine, t.tenant) as conn:
         return await tags.ensure_tag_definition(conn, t.tenant, tag_text, tagged_type, **kwargs)
-
-
-async def count(engine: AsyncEngine, table: str, tenant: uuid.UUID) -> int:
-    [(n,)] = await rows(engine, f"SELECT count(*) FROM {table} WHERE tenant = :t", t=tenant)
-    return n
 
 
 @pytest.fixture
@@ -82,7 +73,7 @@ async def test_definition_is_get_or_create_and_keeps_its_first_colours(engine, t
     assert (first.background_color, first.text_color, first.board_id) == ("#FF0000", "#00FF00", board)
     again = await ensure(engine, tenant, "Hot", "ticket", background_color="#0000FF")
     assert again == first
-    assert await count(engine, "tag_definitions", tenant.tenant) == 1
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 1
 
 
 async def test_definition_matches_text_exactly_and_per_type(engine, tenant):
@@ -91,7 +82,7 @@ async def test_definition_matches_text_exactly_and_per_type(engine, tenant):
     assert (await ensure(engine, tenant, "Hot", "contact")).tag_id != hot.tag_id
     other = await make_tenant(engine)
     assert (await ensure(engine, other, "Hot", "client")).tag_id != hot.tag_id
-    assert await count(engine, "tag_definitions", tenant.tenant) == 3
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 3
 
 
 async def test_only_a_missing_colour_is_generated(engine, tenant):
@@ -120,7 +111,7 @@ async def test_invalid_definition_input_writes_nothing(engine, tenant, kwargs, f
     with pytest.raises(ValidationError) as exc:
         await ensure(engine, tenant, args.pop("tag_text"), args.pop("tagged_type"), **args)
     assert exc.value.field == field
-    assert await count(engine, "tag_definitions", tenant.tenant) == 0
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 0
 
 
 async def test_concurrent_ensures_make_one_definition(engine, tenant):
@@ -134,14 +125,14 @@ async def test_concurrent_ensures_make_one_definition(engine, tenant):
 
     first, second = await asyncio.wait_for(asyncio.gather(attempt(), attempt()), timeout=30)
     assert first == second
-    assert await count(engine, "tag_definitions", tenant.tenant) == 1
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 1
 
 
 # -- mappings --------------------------------------------------------------------------------------
 
 
 async def test_apply_tag_maps_the_client_and_records_the_user(engine, tenant):
-    client_id, user_id = await new_client(engine, tenant), await new_user(engine, tenant)
+    client_id, user_id = (await new_client(engine, tenant.tenant)).client_id, await new_user(engine, tenant)
     mapping = await apply(
         engine, tenant, tag_text="PSA Customer", tagged_id=client_id, tagged_type="client", created_by=user_id
     )
@@ -159,7 +150,7 @@ async def test_apply_tag_maps_the_client_and_records_the_user(engine, tenant):
 
 
 async def test_apply_tag_twice_returns_the_first_mapping(engine, tenant):
-    client_id, user_id = await new_client(engine, tenant), await new_user(engine, tenant)
+    client_id, user_id = (await new_client(engine, tenant.tenant)).client_id, await new_user(engine, tenant)
     first = await apply(engine, tenant, tag_text="VIP", tagged_id=client_id, tagged_type="client")
     again = await apply(
         engine,
@@ -172,12 +163,12 @@ async def test_apply_tag_twice_returns_the_first_mapping(engine, tenant):
     )
     assert again == first
     assert again.created_by is None
-    assert await count(engine, "tag_mappings", tenant.tenant) == 1
-    assert await count(engine, "tag_definitions", tenant.tenant) == 1
+    assert await table_count(engine, "tag_mappings", tenant.tenant) == 1
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 1
 
 
 async def test_concurrent_apply_of_one_tag_makes_one_definition_and_one_mapping(engine, tenant):
-    client_id = await new_client(engine, tenant)
+    client_id = (await new_client(engine, tenant.tenant)).client_id
     both_open = asyncio.Barrier(2)
 
     async def attempt() -> tags.TagMapping:
@@ -190,42 +181,45 @@ async def test_concurrent_apply_of_one_tag_makes_one_definition_and_one_mapping(
 
     first, second = await asyncio.wait_for(asyncio.gather(attempt(), attempt()), timeout=30)
     assert first == second
-    assert await count(engine, "tag_definitions", tenant.tenant) == 1
-    assert await count(engine, "tag_mappings", tenant.tenant) == 1
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 1
+    assert await table_count(engine, "tag_mappings", tenant.tenant) == 1
 
 
 async def test_concurrent_apply_to_two_clients_shares_one_definition(engine, tenant):
-    a, b = await new_client(engine, tenant, "A"), await new_client(engine, tenant, "B")
+    a, b = (
+        (await new_client(engine, tenant.tenant, "A")).client_id,
+        (await new_client(engine, tenant.tenant, "B")).client_id,
+    )
     results = await asyncio.gather(
         apply(engine, tenant, tag_text="Shared", tagged_id=a, tagged_type="client"),
         apply(engine, tenant, tag_text="Shared", tagged_id=b, tagged_type="client"),
     )
     assert results[0].tag_id == results[1].tag_id
     assert results[0].mapping_id != results[1].mapping_id
-    assert await count(engine, "tag_definitions", tenant.tenant) == 1
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 1
 
 
 async def test_created_by_from_another_tenant_is_rejected(engine, tenant):
     other = await make_tenant(engine, seeded=True)
-    client_id, stranger = await new_client(engine, tenant), await new_user(engine, other)
+    client_id, stranger = (await new_client(engine, tenant.tenant)).client_id, await new_user(engine, other)
     for created_by in (stranger, uuid.uuid4()):
         with pytest.raises(NotFoundError) as exc:
             await apply(
                 engine, tenant, tag_text="VIP", tagged_id=client_id, tagged_type="client", created_by=created_by
             )
         assert exc.value.field == "created_by"
-    assert await count(engine, "tag_definitions", tenant.tenant) == 0
-    assert await count(engine, "tag_mappings", tenant.tenant) == 0
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 0
+    assert await table_count(engine, "tag_mappings", tenant.tenant) == 0
 
 
 async def test_tagged_client_or_contact_must_exist_in_the_tenant(engine, tenant):
     other = await make_tenant(engine, seeded=True)
-    foreign_client = await new_client(engine, other)
+    foreign_client = (await new_client(engine, other.tenant)).client_id
     for tagged_id, tagged_type in ((foreign_client, "client"), (uuid.uuid4(), "client"), (uuid.uuid4(), "contact")):
         with pytest.raises(NotFoundError) as exc:
             await apply(engine, tenant, tag_text="VIP", tagged_id=tagged_id, tagged_type=tagged_type)
         assert exc.value.field == "tagged_id"
-    assert await count(engine, "tag_mappings", tenant.tenant) == 0
+    assert await table_count(engine, "tag_mappings", tenant.tenant) == 0
 
 
 async def test_contacts_and_unchecked_types_can_be_tagged(engine, tenant):
@@ -251,14 +245,17 @@ async def test_contacts_and_unchecked_types_can_be_tagged(engine, tenant):
     ],
 )
 async def test_invalid_apply_input_is_rejected(engine, tenant, kwargs, field):
-    client_id = await new_client(engine, tenant)
+    client_id = (await new_client(engine, tenant.tenant)).client_id
     with pytest.raises(ValidationError) as exc:
         await apply(engine, tenant, **{"tag_text": "VIP", "tagged_id": client_id, "tagged_type": "client", **kwargs})
     assert exc.value.field == field
 
 
 async def test_tags_for_lists_a_records_tags_in_text_order_within_the_tenant(engine, tenant):
-    client_id, other_client = await new_client(engine, tenant, "One"), await new_client(engine, tenant, "Two")
+    client_id, other_client = (
+        (await new_client(engine, tenant.tenant, "One")).client_id,
+        (await new_client(engine, tenant.tenant, "Two")).client_id,
+    )
     for tag_text in ("Zulu", "Alpha", "Mike"):
         await apply(engine, tenant, tag_text=tag_text, tagged_id=client_id, tagged_type="client")
     await apply(engine, tenant, tag_text="Other", tagged_id=other_client, tagged_type="client")
@@ -273,7 +270,7 @@ async def test_tags_for_lists_a_records_tags_in_text_order_within_the_tenant(eng
 
 
 async def test_remove_tag_deletes_the_mapping_and_keeps_the_definition(engine, tenant):
-    client_id = await new_client(engine, tenant)
+    client_id = (await new_client(engine, tenant.tenant)).client_id
     mapping = await apply(engine, tenant, tag_text="VIP", tagged_id=client_id, tagged_type="client")
     other = await make_tenant(engine)
     async with tenant_transaction(engine, other.tenant) as conn:
@@ -282,6 +279,6 @@ async def test_remove_tag_deletes_the_mapping_and_keeps_the_definition(engine, t
         assert await tags.remove_tag(conn, tenant.tenant, tag_id=mapping.tag_id, tagged_id=client_id) == 1
         assert await tags.remove_tag(conn, tenant.tenant, tag_id=mapping.tag_id, tagged_id=client_id) == 0
         assert await tags.tags_for(conn, tenant.tenant, client_id, "client") == []
-    assert await count(engine, "tag_definitions", tenant.tenant) == 1
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 1
     again = await apply(engine, tenant, tag_text="VIP", tagged_id=client_id, tagged_type="client")
     assert (again.tag_id, again.mapping_id != mapping.mapping_id) == (mapping.tag_id, True)

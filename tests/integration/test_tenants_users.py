@@ -31,8 +31,8 @@ from psa.domain.users import (
     hash_password,
     verify_password,
 )
-from tests.conftest import tenant_row_counts, unique_name
-from tests.factories import NewTenant, make_tenant, rows, unique_email
+from tests.factories import NewTenant, make_tenant
+from tests.helpers import rows, table_count, tenant_row_counts, unique_email, unique_name
 
 
 async def add_admin(
@@ -48,11 +48,6 @@ async def add_admin(
             email=email,
             password_hash=hash_password(password, rounds=4),
         )
-
-
-async def count(engine: AsyncEngine, table: str, tenant: uuid.UUID) -> int:
-    [(n,)] = await rows(engine, f"SELECT count(*) FROM {table} WHERE tenant = :t", t=tenant)
-    return n
 
 
 # -- create_tenant ---------------------------------------------------------------------------------
@@ -184,8 +179,8 @@ async def test_setup_tenant_settings_twice_writes_one_row_each(engine, provider)
 
     async with tenant_transaction(engine, t.tenant) as conn:
         assert await remove_tenant_settings(conn, t.tenant) == 2
-    assert await count(engine, "tenant_email_settings", t.tenant) == 0
-    assert await count(engine, "tenant_settings", t.tenant) == 0
+    assert await table_count(engine, "tenant_email_settings", t.tenant) == 0
+    assert await table_count(engine, "tenant_settings", t.tenant) == 0
 
 
 async def test_setup_tenant_settings_config_carries_no_secret_values(engine):
@@ -206,8 +201,8 @@ async def test_setup_tenant_settings_unknown_provider(engine, provider):
         async with tenant_transaction(engine, t.tenant) as conn:
             await setup_tenant_settings(conn, tenant=t.tenant, email_provider=provider)
     assert exc.value.field == "email_provider"
-    assert await count(engine, "tenant_email_settings", t.tenant) == 0
-    assert await count(engine, "tenant_settings", t.tenant) == 0
+    assert await table_count(engine, "tenant_email_settings", t.tenant) == 0
+    assert await table_count(engine, "tenant_settings", t.tenant) == 0
 
 
 # -- create_admin_user -----------------------------------------------------------------------------
@@ -253,8 +248,8 @@ async def test_create_admin_user_retry_keeps_one_user_and_updates_the_hash(engin
     [(hashed,)] = await rows(engine, "SELECT hashed_password FROM users WHERE tenant = :t", t=t.tenant)
     assert verify_password("second-password", hashed)
     assert not verify_password("first-password", hashed)
-    assert await count(engine, "users", t.tenant) == 1
-    assert await count(engine, "user_roles", t.tenant) == 1
+    assert await table_count(engine, "users", t.tenant) == 1
+    assert await table_count(engine, "user_roles", t.tenant) == 1
 
 
 async def test_same_email_under_another_id_in_the_same_tenant_is_a_duplicate(engine):
@@ -264,7 +259,7 @@ async def test_same_email_under_another_id_in_the_same_tenant_is_a_duplicate(eng
     with pytest.raises(DuplicateError) as exc:
         await add_admin(engine, t, email)
     assert exc.value.field == "admin_user.email"
-    assert await count(engine, "users", t.tenant) == 1
+    assert await table_count(engine, "users", t.tenant) == 1
 
 
 async def test_same_email_in_another_tenant_is_a_duplicate_and_writes_nothing(engine):
@@ -276,9 +271,9 @@ async def test_same_email_in_another_tenant_is_a_duplicate_and_writes_nothing(en
         await add_admin(engine, b, email)
     assert exc.value.field == "admin_user.email"
     assert exc.value.code == "DUPLICATE"
-    assert await count(engine, "users", b.tenant) == 0
+    assert await table_count(engine, "users", b.tenant) == 0
     assert await tenant_row_counts(engine, b.tenant) == before
-    assert await count(engine, "users", a.tenant) == 1
+    assert await table_count(engine, "users", a.tenant) == 1
 
 
 async def test_email_uniqueness_is_case_insensitive_against_stored_rows(engine):
@@ -325,8 +320,8 @@ async def test_create_admin_user_on_unseeded_tenant_is_not_found_and_writes_noth
     with pytest.raises(NotFoundError) as exc:
         await add_admin(engine, t, unique_email())
     assert exc.value.field == "tenant_id"
-    assert await count(engine, "users", t.tenant) == 0
-    assert await count(engine, "user_roles", t.tenant) == 0
+    assert await table_count(engine, "users", t.tenant) == 0
+    assert await table_count(engine, "user_roles", t.tenant) == 0
 
 
 async def test_delete_user_removes_the_user_and_its_role_link(engine):
@@ -337,9 +332,9 @@ async def test_delete_user_removes_the_user_and_its_role_link(engine):
         assert await delete_user(conn, tenant=t.tenant, user_id=user_id) == 1
     async with tenant_transaction(engine, t.tenant) as conn:
         assert await delete_user(conn, tenant=t.tenant, user_id=user_id) == 0
-    assert await count(engine, "users", t.tenant) == 0
-    assert await count(engine, "user_roles", t.tenant) == 0
-    assert await count(engine, "roles", t.tenant) == 8  # roles stay
+    assert await table_count(engine, "users", t.tenant) == 0
+    assert await table_count(engine, "user_roles", t.tenant) == 0
+    assert await table_count(engine, "roles", t.tenant) == 8  # roles stay
 
 
 # -- a fully provisioned tenant: listing and deletion ------------------------------------------------

@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
-from psa.domain import documents, interactions, lookups, tickets
+from psa.domain import clients, contacts, documents, interactions, lookups, tickets
 from psa.domain.clients import create_client
 from psa.domain.contacts import create_contact
 from psa.domain.errors import ConflictError, NotFoundError, ValidationError
 from psa.domain.tenants import delete_tenant
-from tests.conftest import tenant_row_counts
-from tests.factories import NewTenant, make_tenant, rows, unique_email
+from tests.factories import NewTenant, make_tenant, new_ticket
+from tests.helpers import rows, tenant_row_counts, unique_email
 
 SYSTEM_TYPES = {
     "Call": uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1"),
@@ -105,11 +105,6 @@ async def status_id(engine: AsyncEngine, tenant: uuid.UUID, status_type: str, na
     return found
 
 
-async def new_ticket(engine: AsyncEngine, tenant: uuid.UUID, **kwargs) -> tickets.Ticket:
-    async with tenant_transaction(engine, tenant) as conn:
-        return await tickets.create_ticket(conn, tenant, **{"title": "Printer on fire", **kwargs})
-
-
 async def expect(engine: AsyncEngine, tenant: uuid.UUID, error: type, message: str, field: str, call):
     """Run ``call(conn)`` in a transaction of ``tenant`` and check the typed error it raises."""
     with pytest.raises(error) as info:
@@ -159,7 +154,8 @@ async def test_create_ticket_defaults(engine, world):
     assert ticket.client_id == world.client_a  # the contact's client
     assert ticket.contact_name_id == world.contact_a
     assert ticket.status_id == await status_id(engine, world.tenant, "ticket", "New")
-    assert ticket.entered_by == world.user and ticket.closed_at is None
+    assert ticket.entered_by == world.user
+    assert ticket.closed_at is None
     assert ticket.created_at.tzinfo == UTC
 
     by_location = await new_ticket(engine, world.tenant, location_id=world.location_b)
@@ -358,7 +354,8 @@ async def test_system_interaction_types_are_seeded_by_the_migration(engine):
     assert {r.type_name: r.type_id for r in found} == SYSTEM_TYPES
     async with engine.connect() as conn:
         note = await interactions.find_system_interaction_type(conn, "Note")
-    assert note is not None and (note.type_id, note.is_system) == (SYSTEM_TYPES["Note"], True)
+    assert note is not None
+    assert (note.type_id, note.is_system) == (SYSTEM_TYPES["Note"], True)
 
 
 async def test_resolve_interaction_type(engine, world, other):
@@ -736,7 +733,8 @@ async def test_note_append_repairs_bad_content(engine, world):
     async with tenant_transaction(engine, world.tenant) as conn:  # a dangling notes_document_id: a new document
         await conn.execute(text("DELETE FROM documents WHERE tenant = :t AND document_id = :d"), params)
     fresh = await append(engine, world, "client", world.client_a, "five")
-    assert fresh.created_document and fresh.document_id != first.document_id
+    assert fresh.created_document
+    assert fresh.document_id != first.document_id
 
 
 async def test_concurrent_note_appends_make_one_document_and_keep_every_block(engine, world):
@@ -779,7 +777,8 @@ async def test_delete_entity_documents(engine, world):
         t=world.tenant,
         c=world.client_a,
     )
-    assert notes_doc is None and notes.created_document
+    assert notes_doc is None
+    assert notes.created_document
     with pytest.raises(ValidationError):
         async with engine.connect() as conn:
             await documents.count_document_associations(conn, world.tenant, "galaxy", world.client_a)
@@ -928,8 +927,6 @@ async def test_deleting_the_tenant_removes_every_new_row(engine, world):
 
 
 async def test_deleting_a_client_or_contact_removes_their_notes_documents(engine):
-    from psa.domain import clients, contacts
-
     t = await make_tenant(engine)
     async with tenant_transaction(engine, t.tenant) as conn:
         client = await clients.create_client(conn, t.tenant, {"client_name": "Notes Co"})

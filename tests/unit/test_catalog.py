@@ -1,6 +1,8 @@
-"""The designer action catalog (psa.automation.catalog; reference: spec §4 designer/actionCatalog.ts)."""
+"""The designer action catalog (psa.automation.catalog; reference: the designer's actionCatalog)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from pydantic import BaseModel
@@ -125,7 +127,8 @@ def test_built_in_records_come_first_in_seed_order_even_when_empty(registry: Act
     ]
     assert keys[: len(seeds)] == seeds
     empty = by_key(catalog)["scheduling"]
-    assert empty.actions == [] and empty.allowed_action_ids == []
+    assert empty.actions == []
+    assert empty.allowed_action_ids == []
     assert empty.default_action_id == "scheduling.assign_user"
     assert by_key(catalog)["transform"].default_action_id is None
     assert by_key(catalog)["transform"].tile_kind == "transform"
@@ -164,7 +167,8 @@ def test_action_entries_carry_trimmed_labels_and_sorted_field_names(registry: Ac
         "output_field_names": ["alpha", "Beta", "zeta"],
     }
     search = next(a for a in contact.actions if a.id == "contacts.search")
-    assert search.description is None and search.input_field_names == []
+    assert search.description is None
+    assert search.input_field_names == []
 
 
 def test_crm_labels_sort_like_the_reference(registry: ActionRegistry) -> None:
@@ -220,7 +224,8 @@ def test_configured_app_modules_claim_their_actions(registry: ActionRegistry) ->
     )
     catalog = build_catalog(registry, [module])
     keys = [r.group_key for r in catalog]
-    assert "app:zoom" not in keys and "app:hubspot" not in keys  # claimed: no automatic records
+    assert "app:zoom" not in keys  # claimed: no automatic records
+    assert "app:hubspot" not in keys
     meetings = by_key(catalog)["app:meetings"]
     assert meetings.allowed_action_ids == ["contacts.find", "hubspot.sync", "zoom.schedule"]  # deduped, known, by id
     assert [a.label for a in meetings.actions] == [
@@ -249,7 +254,8 @@ def test_helpers() -> None:
     assert built_in_seed("Contacts").group_key == "contact"
     assert built_in_seed("links").group_key == "data-store"
     assert built_in_seed("billing") is None
-    assert is_built_in_group("crm") and not is_built_in_group("app:crm")
+    assert is_built_in_group("crm")
+    assert not is_built_in_group("app:crm")
 
 
 def test_field_names_resolve_refs_and_nullable_variants() -> None:
@@ -265,8 +271,6 @@ def test_field_names_resolve_refs_and_nullable_variants() -> None:
 
 
 def test_catalog_dumps_to_plain_data(registry: ActionRegistry) -> None:
-    import json
-
     dumped = [record.model_dump() for record in build_catalog(registry)]
     assert json.loads(json.dumps(dumped)) == dumped
     assert all("input_schema" not in action for record in dumped for action in record["actions"])

@@ -1,9 +1,13 @@
-"""Workflow definition models and publish validation (psa.automation.definitions; reference: spec §1.2,
-§1.3, §1.10). Every validation code is checked with the step path it is reported at."""
+"""Workflow definition models and publish validation (psa.automation.definitions; docs/automation.md,
+"Definition format", "Step types" and "Publish validation codes"). Every validation code is checked with the step
+path it is reported at."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import uuid
 from typing import Any
 
 import pytest
@@ -164,16 +168,22 @@ def only(report, code: str) -> ValidationIssue:
 
 def test_valid_definition_passes_and_parses(registry: ActionRegistry) -> None:
     report = validate_definition(VALID, registry)
-    assert report.errors == [] and report.warnings == []
+    assert report.errors == []
+    assert report.warnings == []
     assert report.ok
     parsed = report.definition
     assert isinstance(parsed, WorkflowDefinition)
     guard = parsed.steps[2]
-    assert isinstance(guard, TryCatchStep) and guard.capture_error_as == "failure"
-    assert isinstance(guard.try_[0], ActionCallStep) and guard.try_[0].config.save_as == "contact"
+    assert isinstance(guard, TryCatchStep)
+    assert guard.capture_error_as == "failure"
+    assert isinstance(guard.try_[0], ActionCallStep)
+    assert guard.try_[0].config.save_as == "contact"
     loop = guard.try_[1]
-    assert isinstance(loop, ForEachStep) and loop.item_var == "tag" and loop.on_item_error == "continue"
-    assert isinstance(loop.body[0], IfStep) and loop.body[0].else_ is not None
+    assert isinstance(loop, ForEachStep)
+    assert loop.item_var == "tag"
+    assert loop.on_item_error == "continue"
+    assert isinstance(loop.body[0], IfStep)
+    assert loop.body[0].else_ is not None
 
 
 def test_to_json_round_trips_what_was_given() -> None:
@@ -203,9 +213,6 @@ def test_iter_steps_yields_reference_step_paths() -> None:
 
 
 def test_definition_hash_is_sha256_of_canonical_json() -> None:
-    import hashlib
-    import json
-
     a = {"b": 1, "a": [1, {"y": 2, "x": "é"}]}
     b = {"a": [1, {"x": "é", "y": 2}], "b": 1}
     assert definition_hash(a) == definition_hash(b)
@@ -214,8 +221,6 @@ def test_definition_hash_is_sha256_of_canonical_json() -> None:
 
 
 def test_workflow_id_for() -> None:
-    import uuid
-
     tenant = uuid.uuid4()
     explicit = uuid.uuid4()
     assert workflow_id_for(tenant, str(explicit)) == explicit

@@ -50,7 +50,8 @@ async def test_outbox_writes_one_parseable_eml(tmp_path, caplog):
     assert result.provider == "outbox"
     assert result.error is None
     files = list(settings.outbox_path.iterdir())
-    assert len(files) == 1 and files[0].suffix == ".eml"
+    assert len(files) == 1
+    assert files[0].suffix == ".eml"
     assert result.location == str(files[0])
     assert Path(result.location).is_absolute()
 
@@ -70,7 +71,8 @@ async def test_custom_outbox_dir_and_multiple_messages(tmp_path):
     settings = make_settings(tmp_path, outbox_dir=tmp_path / "nested" / "mail")
     first = await send_welcome_email(settings, make_welcome())
     second = await send_welcome_email(settings, make_welcome(email="bob@initech.example"))
-    assert first.email_sent and second.email_sent
+    assert first.email_sent
+    assert second.email_sent
     assert first.location != second.location
     assert sorted(p.name for p in (tmp_path / "nested" / "mail").iterdir()) == sorted(
         [Path(first.location).name, Path(second.location).name]
@@ -83,7 +85,8 @@ async def test_invalid_recipient_is_reported_not_raised(tmp_path, caplog):
         result = await send_welcome_email(settings, make_welcome(email="not-an-email"))
     assert result.email_sent is False
     assert result.provider == "outbox"
-    assert result.error is not None and "invalid recipient address" in result.error
+    assert result.error is not None
+    assert "invalid recipient address" in result.error
     assert "not-an-email" in result.error
     assert not settings.outbox_path.exists() or not any(settings.outbox_path.iterdir())
     assert PASSWORD not in caplog.text
@@ -95,7 +98,8 @@ async def test_unwritable_outbox_is_reported_not_raised(tmp_path):
     settings = make_settings(tmp_path, outbox_dir=blocker / "outbox")
     result = await send_welcome_email(settings, make_welcome())
     assert result.email_sent is False
-    assert result.error is not None and "Error" in result.error.split(":")[0]
+    assert result.error is not None
+    assert "Error" in result.error.split(":")[0]
     assert result.message_id is not None
 
 
@@ -109,5 +113,6 @@ async def test_password_scrubbed_from_error(tmp_path):
     result = await send_welcome_email(make_settings(tmp_path), make_welcome(), provider=LeakyProvider())
     assert result.email_sent is False
     assert result.provider == "leaky"
-    assert result.error is not None and result.error.startswith("RuntimeError: server said")
+    assert result.error is not None
+    assert result.error.startswith("RuntimeError: server said")
     assert PASSWORD not in result.error

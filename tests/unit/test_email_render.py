@@ -53,7 +53,8 @@ def test_headers(tmp_path):
     assert message["From"] == "Acme PSA <noreply@acme.example>"
     assert message["To"].addresses[0].addr_spec == "ada@globex.example"
     assert message["To"].addresses[0].display_name == "Ada Lovelace"
-    assert message["Message-ID"].startswith("<") and message["Message-ID"].endswith("@acme.example>")
+    assert message["Message-ID"].startswith("<")
+    assert message["Message-ID"].endswith("@acme.example>")
     assert message["Date"]
     assert message["X-PSA-Tenant-Id"] == "ten_123"
     assert message["X-PSA-Email-Type"] == "tenant_welcome"
@@ -69,7 +70,8 @@ def test_body_content_in_both_parts(tmp_path):
         assert "Your Acme PSA account for Globex Corporation is ready" in body.replace("<strong>", "").replace(
             "</strong>", ""
         )
-        assert "Login URL:" in body and "https://app.example.test/login" in body
+        assert "Login URL:" in body
+        assert "https://app.example.test/login" in body
         assert "ada@globex.example" in body
         assert PASSWORD in body
         assert "first login only" in body
@@ -109,7 +111,8 @@ def test_round_trips_through_bytes(tmp_path):
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     text, body_html = parts(parsed)
     assert "Hello Zoë Lovelace," in text
-    assert PASSWORD in text and PASSWORD in body_html
+    assert PASSWORD in text
+    assert PASSWORD in body_html
     assert parsed["Subject"] == message["Subject"]
 
 

@@ -1,7 +1,9 @@
 """Workflow expressions (psa.automation.expressions): normalisation, the function allowlist, the five custom
-functions, result rules and mapping resolution (reference: spec §1.5, §1.6)."""
+functions, result rules and mapping resolution (docs/automation.md, "Expressions")."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -181,7 +183,8 @@ def test_allowlist_is_the_five_reference_functions() -> None:
 
 def test_now_iso() -> None:
     value = ev("nowIso()")
-    assert value.endswith("Z") and "T" in value
+    assert value.endswith("Z")
+    assert "T" in value
     assert ev("nowIso()", now="2026-01-05T10:00:00.000Z") == "2026-01-05T10:00:00.000Z"
     assert ev("nowIso()", now=lambda: "2026-01-06T00:00:00.000Z") == "2026-01-06T00:00:00.000Z"
     # the interpreter pins time in the context (deterministic under Temporal replay)
@@ -333,8 +336,6 @@ def test_runtime_errors_become_expression_errors() -> None:
 
 
 def test_context_must_be_json_data() -> None:
-    import uuid
-
     assert failure("a", {"a": uuid.uuid4()}).info.message.startswith("Expression evaluation failed:")
 
 

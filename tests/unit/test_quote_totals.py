@@ -125,12 +125,15 @@ def test_total_is_subtotal_minus_discounts_plus_tax_and_ignores_unselected_optio
 
 def test_notes_preview_and_tags():
     assert notes_preview("  a \n\t b  ") == "a b"
-    assert notes_preview("   ") is None and notes_preview(None) is None
+    assert notes_preview("   ") is None
+    assert notes_preview(None) is None
     long = "word " * 100
     assert notes_preview(long) == long.strip()[:180] + "…"
     assert summary_tags(["  vip ", "", 3, "gold"]) == ["vip", "gold"]
     assert summary_tags('["a", " b "]') == ["a", "b"]
-    assert summary_tags("solo") == ["solo"] and summary_tags("") is None and summary_tags(None) is None
+    assert summary_tags("solo") == ["solo"]
+    assert summary_tags("") is None
+    assert summary_tags(None) is None
 
 
 def test_unique_recipients_keep_the_first_spelling():
@@ -139,5 +142,6 @@ def test_unique_recipients_keep_the_first_spelling():
 
 def test_email_amounts_are_exact_to_the_cent():
     assert format_amount(123456, "USD") == "USD 1,234.56"
-    assert format_amount(5, "EUR") == "EUR 0.05" and format_amount(-150, "EUR") == "EUR -1.50"
+    assert format_amount(5, "EUR") == "EUR 0.05"
+    assert format_amount(-150, "EUR") == "EUR -1.50"
     assert format_amount(9 * 10**18 + 1, "USD") == "USD 90,000,000,000,000,000.01"  # a float says .00

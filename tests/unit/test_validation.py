@@ -124,7 +124,8 @@ def test_any_tenant_name_either_slugs_cleanly_or_fails_on_tenant_name(name: str)
     assert 0 < len(slug) <= SLUG_MAX
     assert slug == slug.lower()
     assert set(slug) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
-    assert not slug.startswith("-") and not slug.endswith("-")
+    assert not slug.startswith("-")
+    assert not slug.endswith("-")
     assert validated.input.tenant_name == name.strip()
 
 

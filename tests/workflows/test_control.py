@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from sqlalchemy import text
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
@@ -15,8 +16,8 @@ from psa.domain import seeds, tenants, users
 from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.types import CancelSignal, UpdateRequest
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
-from tests.conftest import tenant_row_counts
-from tests.workflows.helpers import ActivityHooks, make_request
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, tenant_row_counts
 
 # activity -> (step, writing steps undone in reverse order when a cancel arrives during that activity)
 CANCEL_CASES = {
@@ -61,11 +62,13 @@ async def test_cancel_signal_during_each_step_removes_every_row(client, start_wo
     handle = await start_tenant_creation(client, make_request(), task_queue=task_queue)
     with pytest.raises(WorkflowFailureError) as info:
         await handle.result()
-    assert isinstance(info.value.cause, ApplicationError) and info.value.cause.type == "Cancelled"
+    assert isinstance(info.value.cause, ApplicationError)
+    assert info.value.cause.type == "Cancelled"
 
     state = await handle.query(TenantCreationWorkflow.get_state)
     assert state.step == "cancelled"
-    assert state.cancel_reason == "customer withdrew" and state.cancelled_by == "ops"
+    assert state.cancel_reason == "customer withdrew"
+    assert state.cancelled_by == "ops"
     assert step in [t.step for t in state.history]
     assert state.compensation.compensated == undone
     assert state.compensation.status == ("completed" if undone else "not_needed")
@@ -91,7 +94,9 @@ async def test_cancel_after_completion_is_ignored(client, worker, engine):
     with pytest.raises(RPCError, match="already completed"):
         await handle.signal(TenantCreationWorkflow.cancel, CancelSignal(reason="too late", cancelled_by="ops"))
     state = await handle.query(TenantCreationWorkflow.get_state)
-    assert state.step == "completed" and state.error is None and state.cancel_reason is None
+    assert state.step == "completed"
+    assert state.error is None
+    assert state.cancel_reason is None
     assert (await tenant_row_counts(engine, result.tenant_id))["tenants"] == 1
 
 
@@ -124,7 +129,8 @@ async def test_business_failure_after_writes_compensates(client, start_worker, e
         await handle.result()
     assert info.value.cause.type == "DuplicateError"
     state = await handle.query(TenantCreationWorkflow.get_state)
-    assert state.step == "failed" and state.error_type == "DuplicateError"
+    assert state.step == "failed"
+    assert state.error_type == "DuplicateError"
     assert state.compensation.status == "completed"
     assert state.compensation.compensated == ["creating_admin_user", "seeding", "creating_tenant"]
     assert set((await tenant_row_counts(engine, derived_id(handle.id, "tenant"))).values()) == {0}
@@ -146,12 +152,11 @@ async def test_update_changes_a_field_not_yet_used(client, start_worker, engine)
     result = await handle.execute_update(
         TenantCreationWorkflow.update, UpdateRequest(field="company_name", value="Renamed Holdings")
     )
-    assert result.field == "company_name" and result.applied_at_step == "validating"
+    assert result.field == "company_name"
+    assert result.applied_at_step == "validating"
     release.set()
     outcome = await handle.result()
     async with engine.connect() as conn:
-        from sqlalchemy import text
-
         name = (
             await conn.execute(text("SELECT client_name FROM tenants WHERE tenant = :t"), {"t": outcome.tenant_id})
         ).scalar_one()

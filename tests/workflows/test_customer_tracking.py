@@ -21,9 +21,8 @@ from psa.provisioning.customer_tracking import bootstrap_management_tenant
 from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.types import AdminUser, CancelSignal, CustomerTrackingArgs, TrackingTarget
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
-from tests.conftest import tenant_row_counts, unique_name
-from tests.factories import rows
-from tests.workflows.helpers import ActivityHooks, make_request
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, rows, tenant_row_counts, unique_name
 
 
 @dataclass
@@ -89,51 +88,62 @@ async def test_tracking_records_client_contact_tag_and_portal_user(client, start
     handle = await start_tenant_creation(client, request, task_queue=task_queue)
     result = await handle.result()
     tracking = result.customer_tracking
-    assert result.success and tracking.status == "ok" and tracking.error is None
+    assert result.success
+    assert tracking.status == "ok"
+    assert tracking.error is None
     assert tracking.management_tenant_id == str(management.tenant)
     state = await handle.query(TenantCreationWorkflow.get_state)
-    assert state.customer_tracking == tracking and state.progress == 100
+    assert state.customer_tracking == tracking
+    assert state.progress == 100
 
     records = await tracking_records(engine, management.tenant, result.tenant_id)
     (customer,) = records["client"]
     assert str(customer.client_id) == tracking.customer_client_id
-    assert customer.properties["tenant_id"] == result.tenant_id  # the id, not the name (spec §7-6)
+    # the id, not the name (reference: createCustomerClientActivity stores the name)
+    assert customer.properties["tenant_id"] == result.tenant_id
     assert customer.client_name == request.company_name == tracking.customer_client_name
     assert not tracking.client_renamed
     (contact,) = records["contact"]
-    assert str(contact.contact_name_id) == tracking.customer_contact_id and contact.role == "Admin"
+    assert str(contact.contact_name_id) == tracking.customer_contact_id
+    assert contact.role == "Admin"
     assert contact.email == request.admin_user.email
     (tag,) = records["tag"]
-    assert tag.tag_text == "PSA Customer" and tag.background_color == "#BEC5F4"
+    assert tag.tag_text == "PSA Customer"
+    assert tag.background_color == "#BEC5F4"
     assert tag.created_by is not None  # the management tenant's service user, not NULL as in the reference
     (portal,) = records["portal_user"]
     assert str(portal.user_id) == tracking.portal_user_id
-    assert portal.user_type == "client" and portal.role_name == "Admin" and portal.client
+    assert portal.user_type == "client"
+    assert portal.role_name == "Admin"
+    assert portal.client
 
 
 async def test_missing_management_tenant_fails_tracking_but_not_provisioning(client, start_worker, base_settings):
     settings = base_settings.model_copy(update={"management_tenant_name": unique_name("Nobody")})
     task_queue = await start_worker(settings=settings)
     _, result = await provision(client, task_queue)
-    assert result.success and result.customer_tracking.status == "failed"
-    assert "not found" in result.customer_tracking.error and "bootstrap-management" in result.customer_tracking.error
+    assert result.success
+    assert result.customer_tracking.status == "failed"
+    assert "not found" in result.customer_tracking.error
+    assert "bootstrap-management" in result.customer_tracking.error
 
 
 async def test_management_tenant_id_pointing_at_no_tenant_fails_tracking(client, start_worker, base_settings):
     missing = uuid.uuid4()
     task_queue = await start_worker(settings=base_settings.model_copy(update={"management_tenant_id": missing}))
     _, result = await provision(client, task_queue)
-    assert result.success and result.customer_tracking.status == "failed"
-    assert (
-        str(missing) in result.customer_tracking.error and "PSA_MANAGEMENT_TENANT_ID" in result.customer_tracking.error
-    )
+    assert result.success
+    assert result.customer_tracking.status == "failed"
+    assert str(missing) in result.customer_tracking.error
+    assert "PSA_MANAGEMENT_TENANT_ID" in result.customer_tracking.error
 
 
 async def test_disabled_tracking_is_skipped_and_writes_nothing(client, start_worker, engine, management):
     settings = management.settings.model_copy(update={"enable_customer_tracking": False})
     task_queue = await start_worker(settings=settings)
     _, result = await provision(client, task_queue)
-    assert result.success and result.customer_tracking.status == "skipped"
+    assert result.success
+    assert result.customer_tracking.status == "skipped"
     assert "ENABLE_CUSTOMER_TRACKING" in result.customer_tracking.error
     assert all(not v for v in (await tracking_records(engine, management.tenant, result.tenant_id)).values())
 
@@ -151,7 +161,8 @@ async def test_two_tenants_with_the_same_company_name_are_both_tracked(client, s
     _, first = await provision(client, task_queue, company_name=company)
     handle, second = await provision(client, task_queue, company_name=company)
     assert first.customer_tracking.status == second.customer_tracking.status == "ok"
-    assert first.customer_tracking.customer_client_name == company and not first.customer_tracking.client_renamed
+    assert first.customer_tracking.customer_client_name == company
+    assert not first.customer_tracking.client_renamed
     slug = (await handle.query(TenantCreationWorkflow.get_state)).slug
     assert second.customer_tracking.customer_client_name == f"{company} ({slug})"
     assert second.customer_tracking.client_renamed
@@ -179,7 +190,8 @@ async def test_existing_unlinked_contact_is_reused_and_linked(client, start_work
         client, task_queue, admin_user=AdminUser(first_name="Known", last_name="Person", email=email)
     )
     tracking = result.customer_tracking
-    assert tracking.status == "ok" and tracking.contact_reused
+    assert tracking.status == "ok"
+    assert tracking.contact_reused
     assert tracking.customer_contact_id == str(existing.contact_name_id)
     (contact,) = (await tracking_records(engine, management.tenant, result.tenant_id))["contact"]
     assert contact.contact_name_id == existing.contact_name_id
@@ -194,7 +206,8 @@ async def test_contact_of_another_client_fails_tracking_with_the_reason(client, 
         )
     task_queue = await start_worker(settings=management.settings)
     _, result = await provision(client, task_queue, admin_user=AdminUser(first_name="A", last_name="B", email=email))
-    assert result.success and result.customer_tracking.status == "failed"
+    assert result.success
+    assert result.customer_tracking.status == "failed"
     assert "another management client" in result.customer_tracking.error
     assert result.customer_tracking.portal_user_id is None
 
@@ -222,7 +235,8 @@ async def test_cancel_during_tracking_removes_every_tracking_record(
     with pytest.raises(WorkflowFailureError):
         await handle.result()
     state = await handle.query(TenantCreationWorkflow.get_state)
-    assert state.step == "cancelled" and state.compensation.status == "completed"
+    assert state.step == "cancelled"
+    assert state.compensation.status == "completed"
     assert state.compensation.compensated[0] == "tracking_customer"
     tenant_id = derived_id(handle.id, "tenant")
     assert all(not v for v in (await tracking_records(engine, management.tenant, tenant_id)).values())
@@ -277,7 +291,9 @@ async def test_worker_metrics_count_tracking_outcomes_and_durations(client, star
         sample("psa_customer_tracking_total", status="skipped"),
         sample("psa_provisioning_duration_seconds_count", outcome="completed"),
     )
-    assert after[0] - before[0] == 1 and after[1] - before[1] == 1 and after[2] - before[2] == 2
+    assert after[0] - before[0] == 1
+    assert after[1] - before[1] == 1
+    assert after[2] - before[2] == 2
     assert sample("psa_provisioning_duration_seconds_sum", outcome="completed") > 0
 
 

@@ -22,9 +22,9 @@ from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id, workflow_id_for
 from psa.temporal import data_converter
 from psa.worker import build_worker
-from tests.conftest import cli_env, tenant_row_counts
+from tests.factories import make_request
+from tests.helpers import ActivityHooks, cli_env, tenant_row_counts
 from tests.smtp import CollectingHandler, GatedHandler, RejectingHandler, smtp_server
-from tests.workflows.helpers import ActivityHooks, make_request
 
 needs_embedded_db = pytest.mark.skipif(
     bool(os.environ.get("DATABASE_URL")), reason="stops and restarts the embedded PostgreSQL"
@@ -66,7 +66,8 @@ async def test_smtp_delivery(client, start_worker, engine, base_settings):
         task_queue = await start_worker(settings=_smtp(base_settings, server.port))
         request = make_request()
         result = await (await start_tenant_creation(client, request, task_queue=task_queue)).result()
-    assert result.email_sent and result.email_error is None
+    assert result.email_sent
+    assert result.email_error is None
     assert [e.rcpt_tos for e in handler.envelopes] == [[request.admin_user.email.lower()]]
     message = email.message_from_bytes(handler.envelopes[0].content, policy=email.policy.default)
     assert result.temporary_password in message.get_body(("plain",)).get_content()
@@ -77,10 +78,14 @@ async def test_smtp_refusal_keeps_provisioning_successful(client, start_worker, 
         task_queue = await start_worker(settings=_smtp(base_settings, server.port))
         handle = await start_tenant_creation(client, make_request(), task_queue=task_queue)
         result = await handle.result()
-    assert result.success and result.email_sent is False
-    assert "550" in result.email_error and result.temporary_password not in result.email_error
+    assert result.success
+    assert result.email_sent is False
+    assert "550" in result.email_error
+    assert result.temporary_password not in result.email_error
     state = await handle.query(TenantCreationWorkflow.get_state)
-    assert state.step == "completed" and state.email_sent is False and "550" in state.email_error
+    assert state.step == "completed"
+    assert state.email_sent is False
+    assert "550" in state.email_error
     _assert_one_of_each(await tenant_row_counts(engine, result.tenant_id))
 
 
@@ -176,8 +181,10 @@ async def test_outage_outliving_the_timeout_fails_without_destroying_then_rerun_
                 assert failure.retry_state == RetryState.TIMEOUT
                 assert "OperationalError" in str(failure.cause)
                 state = await handle.query(TenantCreationWorkflow.get_state)
-                assert state.step == "failed" and state.error_type == "OperationalError"
-                assert "[SQL" not in state.error and "parameters" not in state.error, "no SQL or its parameters"
+                assert state.step == "failed"
+                assert state.error_type == "OperationalError"
+                assert "[SQL" not in state.error, "no SQL or its parameters"
+                assert "parameters" not in state.error, "no SQL or its parameters"
                 assert state.compensation.status == "not_needed"
     finally:
         await asyncio.to_thread(stack.start_postgres)

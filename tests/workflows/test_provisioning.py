@@ -19,8 +19,8 @@ from psa.domain.users import PASSWORD_CLASSES, verify_password
 from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.types import AdminUser
 from psa.provisioning.workflow import TenantCreationWorkflow
-from tests.conftest import tenant_row_counts
-from tests.workflows.helpers import make_request
+from tests.factories import make_request
+from tests.helpers import scalar, tenant_row_counts
 
 EXPECTED_STEPS = [
     "initializing",
@@ -34,17 +34,13 @@ EXPECTED_STEPS = [
 ]
 
 
-async def _count(engine, sql: str, **params) -> int:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar_one()
-
-
 async def test_success_writes_every_table(client, worker, engine, base_settings):
     request = make_request()
     handle = await start_tenant_creation(client, request, task_queue=worker)
     result = await handle.result()
 
-    assert result.success and result.email_sent
+    assert result.success
+    assert result.email_sent
     assert result.created_at.endswith("Z")
     counts = await tenant_row_counts(engine, result.tenant_id)
     catalogue = permission_catalogue()
@@ -88,7 +84,8 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     assert client_row.client_name == request.company_name
     assert client_row.properties["type"] == "msp"
     assert str(user.user_id) == result.admin_user_id
-    assert user.user_type == "internal" and user.must_change_password
+    assert user.user_type == "internal"
+    assert user.must_change_password
     assert (role.role_name, role.msp) == ("Admin", True)
     assert email_settings.email_provider == "resend"
     assert email_settings.provider_configs[0]["isEnabled"] is False
@@ -97,20 +94,24 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     password = result.temporary_password
     assert len(password) == 16
     assert all(any(c in cls for c in password) for cls in PASSWORD_CLASSES)
-    assert user.hashed_password.startswith("$2b$") and password not in user.hashed_password
+    assert user.hashed_password.startswith("$2b$")
+    assert password not in user.hashed_password
     assert verify_password(password, user.hashed_password)
 
     # The welcome email on disk.
     message = email.message_from_bytes(Path(result.email_location).read_bytes(), policy=email.policy.default)
     assert message["To"].addresses[0].addr_spec == request.admin_user.email.lower()
     body = message.get_body(("plain",)).get_content()
-    assert request.tenant_name in body and password in body
+    assert request.tenant_name in body
+    assert password in body
 
     # Progress rose monotonically through every step.
     state = await handle.query(TenantCreationWorkflow.get_state)
     assert [t.step for t in state.history] == EXPECTED_STEPS
     progress = [t.progress for t in state.history]
-    assert progress == sorted(progress) and progress[0] == 0 and progress[-1] == 100
+    assert progress == sorted(progress)
+    assert progress[0] == 0
+    assert progress[-1] == 100
     assert state.compensation.status == "not_needed"
 
 
@@ -121,8 +122,8 @@ async def test_same_request_started_twice_at_once_makes_one_tenant(client, worke
     results = await asyncio.gather(*(h.result() for h in handles))
     assert len({r.tenant_id for r in results}) == 1
     slug = handles[0].id.removeprefix("tenant-creation-")
-    assert await _count(engine, "SELECT count(*) FROM tenants WHERE slug = :s", s=slug) == 1
-    assert await _count(engine, "SELECT count(*) FROM users WHERE email = :e", e=request.admin_user.email) == 1
+    assert await scalar(engine, "SELECT count(*) FROM tenants WHERE slug = :s", s=slug) == 1
+    assert await scalar(engine, "SELECT count(*) FROM users WHERE email = :e", e=request.admin_user.email) == 1
 
 
 async def test_second_start_after_completion_reports_existing_tenant(client, worker):
@@ -161,12 +162,12 @@ async def _run_raw(client, worker, request) -> ApplicationError:
     ],
 )
 async def test_bad_input_fails_validation_and_writes_nothing(client, worker, engine, overrides, field):
-    before = await _count(engine, "SELECT count(*) FROM tenants")
+    before = await scalar(engine, "SELECT count(*) FROM tenants")
     cause = await _run_raw(client, worker, make_request(**overrides))
     assert cause.type == "ValidationError"
     assert cause.non_retryable
     assert cause.details[0]["field"] == field
-    assert await _count(engine, "SELECT count(*) FROM tenants") == before
+    assert await scalar(engine, "SELECT count(*) FROM tenants") == before
 
 
 async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothing(client, worker, engine):
@@ -175,11 +176,11 @@ async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothin
     second = make_request(
         admin_user=AdminUser(first_name="Jane", last_name="Roe", email=first.admin_user.email.upper())
     )
-    before = await _count(engine, "SELECT count(*) FROM tenants")
+    before = await scalar(engine, "SELECT count(*) FROM tenants")
     cause = await _run_raw(client, worker, second)
     assert cause.type == "DuplicateError"
     assert cause.details[0]["field"] == "admin_user.email"
-    assert await _count(engine, "SELECT count(*) FROM tenants") == before
+    assert await scalar(engine, "SELECT count(*) FROM tenants") == before
 
 
 async def test_tenant_name_taken_by_another_tenant_is_duplicate(client, worker, engine):

@@ -1,0 +1,243 @@
+"""Assertion, query and process helpers shared by the tests: names, SQL reads, the action runtime's audit, ledger
+and outbox rows, polling, HTTP problems, the CLI as a subprocess, and activity hooks. Records are made by
+tests/factories.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from psa.config import Settings
+from psa.db.engine import tenant_transaction
+from psa.db.schema import TENANT_TABLES
+from psa.domain import clients, contacts
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_STATE = ROOT / ".psa" / "test-stack"
+BASE_URL = "http://psa.test"  # the in-process app's base URL (httpx ASGI transport)
+
+
+def unique_name(prefix: str = "Tenant") -> str:
+    """``prefix`` and a random suffix: a tenant or client name no other test uses."""
+    return f"{prefix} {uuid.uuid4().hex[:10]}"
+
+
+def unique_email(prefix: str = "admin") -> str:
+    """An address at example.com that no other test uses."""
+    return f"{prefix}.{uuid.uuid4().hex[:12]}@example.com"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list:
+    """Rows of one SQL query, read in its own connection."""
+    async with engine.connect() as conn:
+        return list(await conn.execute(text(sql), params))
+
+
+async def scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
+    """The single value of a one-row, one-column query."""
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql), params)).scalar_one()
+
+
+async def count(engine: AsyncEngine, sql: str, **params: Any) -> int:
+    """``SELECT count(*) FROM <sql>``: ``sql`` is a table and its conditions."""
+    return await scalar(engine, f"SELECT count(*) FROM {sql}", **params)
+
+
+async def table_count(engine: AsyncEngine, table: str, tenant: uuid.UUID) -> int:
+    """Rows of ``table`` belonging to ``tenant``."""
+    return await count(engine, f"{table} WHERE tenant = :t", t=tenant)
+
+
+async def tenant_row_counts(engine: AsyncEngine, tenant: str | uuid.UUID) -> dict[str, int]:
+    """Rows per table for ``tenant``, over every table with a tenant column."""
+    counts: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for table in TENANT_TABLES:
+            result = await conn.execute(
+                text(f"SELECT count(*) FROM {table.name} WHERE tenant = :t"), {"t": str(tenant)}
+            )
+            counts[table.name] = result.scalar_one()
+    return counts
+
+
+async def execute(engine: AsyncEngine, tenant: uuid.UUID | None, sql: str, **params: Any) -> Any:
+    """Run one statement in a tenant transaction (``:t`` is the tenant); returns the first column of the first
+    row, if any."""
+    async with tenant_transaction(engine, tenant) as conn:
+        result = await conn.execute(text(sql), {"t": tenant, **params})
+        return result.scalar() if result.returns_rows else None
+
+
+async def get_client(engine: AsyncEngine, tenant: uuid.UUID, client_id: uuid.UUID) -> clients.Client | None:
+    """The client as the domain reads it, or None."""
+    async with engine.connect() as conn:
+        return await clients.find_client(conn, tenant, client_id)
+
+
+async def get_contact(engine: AsyncEngine, tenant: uuid.UUID, contact_id: uuid.UUID) -> contacts.Contact | None:
+    """The contact as the domain reads it, or None."""
+    async with engine.connect() as conn:
+        return await contacts.find_contact(conn, tenant, contact_id)
+
+
+async def audits(engine: AsyncEngine, tenant: uuid.UUID, action_id: str) -> list:
+    """The audit rows an action wrote: (user_id, changed_data, details), oldest first."""
+    return await rows(
+        engine,
+        "SELECT user_id, changed_data, details FROM audit_logs WHERE tenant = :t AND operation = :op "
+        "ORDER BY timestamp, audit_id",
+        t=tenant,
+        op=f"workflow_action:{action_id}",
+    )
+
+
+async def ledger(engine: AsyncEngine, tenant: uuid.UUID, action_id: str) -> list:
+    """The action's idempotency ledger rows: (status, attempt, idempotency_key, error_json, output_json)."""
+    return await rows(
+        engine,
+        "SELECT status, attempt, idempotency_key, error_json, output_json FROM workflow_action_invocations "
+        "WHERE tenant = :t AND action_id = :a ORDER BY created_at",
+        t=tenant,
+        a=action_id,
+    )
+
+
+async def events(engine: AsyncEngine, tenant: uuid.UUID, event_type: str | None = None) -> list:
+    """The tenant's outbox events (of ``event_type``, or all): (event_type, idempotency_key, payload)."""
+    return await rows(
+        engine,
+        "SELECT event_type, idempotency_key, payload FROM workflow_event_outbox WHERE tenant = :t "
+        "AND (CAST(:e AS text) IS NULL OR event_type = :e) ORDER BY created_at, idempotency_key",
+        t=tenant,
+        e=event_type,
+    )
+
+
+async def nothing_written(engine: AsyncEngine, tenant: uuid.UUID, action_id: str) -> None:
+    """No ledger row, no audit row, no event for the tenant and action."""
+    assert await ledger(engine, tenant, action_id) == []
+    assert await audits(engine, tenant, action_id) == []
+    assert await events(engine, tenant) == []
+
+
+def field_paths(info) -> list[str]:
+    """The field paths an ActionErrorInfo names in ``details.fields``."""
+    return [f["path"] for f in (info.details or {}).get("fields", [])]
+
+
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    """Poll an async predicate until it returns a truthy value; returns it. Fails the test on timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def wait_until_blocked_on_a_lock(engine: AsyncEngine) -> None:
+    """Until some session of this database waits for a lock (row or advisory: a second writer queued behind the
+    first). Fails the test after 10 s."""
+
+    async def blocked() -> bool:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        return await scalar(engine, sql) > 0
+
+    await wait_for(blocked, timeout=10)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
+    """The response is an RFC 7807 problem with ``status`` and ``code``; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    assert body["status"] == status, body
+    assert body["code"] == code, body
+    assert body["title"], body
+    return body
+
+
+def cli_env(settings: Settings, task_queue: str, **extra: str) -> dict[str, str]:
+    """Environment for a `python -m psa.cli ...` subprocess that uses ``settings``' servers and outbox,
+    the test stack's codec key, and ``task_queue``; ``extra`` adds or overrides variables."""
+    return dict(
+        os.environ,
+        PSA_STATE_DIR=str(TEST_STATE),
+        DATABASE_URL=settings.database_url,
+        TEMPORAL_ADDRESS=settings.temporal_address,
+        PSA_TASK_QUEUE=task_queue,
+        PSA_OUTBOX_DIR=str(settings.outbox_path),
+        PSA_EMAIL_PROVIDER=settings.email_provider,
+        PSA_SMTP_HOST=settings.smtp_host,
+        PSA_SMTP_PORT=str(settings.smtp_port),
+        PSA_SMTP_TLS=settings.smtp_tls,
+        PSA_BCRYPT_ROUNDS=str(settings.bcrypt_rounds),
+        **extra,
+    )
+
+
+async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``python -m psa.cli ARGS`` with the test database, Temporal and task queue, plus ``env``;
+    returns (exit code, output)."""
+    env = cli_env(base_settings, task_queue, COLUMNS="200", **(env or {}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "psa.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return proc.returncode, out.decode()
+
+
+Hook = Callable[[activity.Info], Awaitable[None]]
+
+
+class ActivityHooks(Interceptor):
+    """A worker interceptor that calls ``hooks[activity_type](info)`` before that activity runs (every attempt).
+    Hooks inject real faults (stop PostgreSQL, send a signal, hold the activity); they never fake results."""
+
+    def __init__(self, hooks: dict[str, Hook]) -> None:
+        self.hooks = hooks
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _HookedActivity(next, self.hooks)
+
+
+class _HookedActivity(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, hooks: dict[str, Hook]) -> None:
+        super().__init__(next)
+        self.hooks = hooks
+
+    async def execute_activity(self, input: ExecuteActivityInput):
+        info = activity.info()
+        hook = self.hooks.get(info.activity_type)
+        if hook is not None:
+            await hook(info)
+        return await self.next.execute_activity(input)
