@@ -7,7 +7,8 @@ import uuid
 from psa.db.engine import tenant_transaction
 from psa.domain.tenants import get_tenant
 from psa.domain.users import UNUSABLE_PASSWORD, create_internal_user
-from tests.factories import make_tenant, unique_email
+from tests.factories import make_tenant
+from tests.helpers import unique_email
 
 
 async def test_get_tenant_by_id_or_slug_returns_the_row_with_its_admin(engine):
