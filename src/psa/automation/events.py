@@ -65,15 +65,12 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-# -- change diffs (CLIENT_UPDATED, CONTACT_UPDATED) ---------------------------------------------------------
-
-
-def camel(key: str) -> str:
+def _camel(key: str) -> str:
     """``snake_case`` -> ``camelCase`` for a change path (``external_ref`` -> ``externalRef``)."""
     return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
 
 
-def jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> Any:
     """``value`` as JSON data, datetimes by ``iso_z``."""
     if isinstance(value, datetime):
         return iso_z(value)
@@ -81,14 +78,11 @@ def jsonable(value: Any) -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return pydantic_core.to_json(jsonable(a)) == pydantic_core.to_json(jsonable(b))
+    return pydantic_core.to_json(_jsonable(a)) == pydantic_core.to_json(_jsonable(b))
 
 
 def _change(old: Any, new: Any) -> dict[str, Any]:
-    return {"previous": jsonable(old), "new": jsonable(new)}
-
-
-# -- clients ------------------------------------------------------------------------------------------------
+    return {"previous": _jsonable(old), "new": _jsonable(new)}
 
 
 _NOT_DIFFED = ("tenant", "updated_at", "created_at", "properties")
@@ -144,10 +138,10 @@ class ClientUpdated(Event):
             old_props, new_props = old.get("properties") or {}, new.get("properties") or {}
             for key in [*old_props, *(k for k in new_props if k not in old_props)]:
                 if not _same(old_props.get(key), new_props.get(key)):
-                    changes[f"properties.{camel(key)}"] = _change(old_props.get(key), new_props.get(key))
+                    changes[f"properties.{_camel(key)}"] = _change(old_props.get(key), new_props.get(key))
         for key in keys:
             if key not in _NOT_DIFFED and not _same(old.get(key), new.get(key)):
-                changes[camel(key)] = _change(old.get(key), new.get(key))
+                changes[_camel(key)] = _change(old.get(key), new.get(key))
         return cls(
             client_id=after.client_id, updated_at=after.updated_at, updated_fields=list(changes), changes=changes
         )
@@ -169,9 +163,6 @@ class ClientArchived(Event):
 
     def key(self) -> str:
         return f"client_archived:{self.client_id}:{iso_z(self.archived_at)}"
-
-
-# -- contacts -----------------------------------------------------------------------------------------------
 
 
 def _diffable(contact: Contact) -> dict[str, Any]:
@@ -199,7 +190,7 @@ def _diffable(contact: Contact) -> dict[str, Any]:
 
 
 def _camel_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{camel(k): jsonable(v) for k, v in row.items()} for row in rows]
+    return [{_camel(k): _jsonable(v) for k, v in row.items()} for row in rows]
 
 
 class ContactCreated(Event):
@@ -272,7 +263,7 @@ class ContactUpdated(Event):
     def of(cls, before: Contact, after: Contact, actor: UUID) -> ContactUpdated:
         """Every compared field (``_diffable``) that changed from ``before`` to ``after``."""
         old, new = _diffable(before), _diffable(after)
-        changes = {camel(k): _change(old[k], new[k]) for k in old if not _same(old[k], new[k])}
+        changes = {_camel(k): _change(old[k], new[k]) for k in old if not _same(old[k], new[k])}
         return cls(
             contact_id=after.contact_name_id,
             client_id=after.client_id or before.client_id,
@@ -317,9 +308,6 @@ class ContactArchived(Event):
 
     def occurred_at(self) -> datetime:
         return self.archived_at
-
-
-# -- notes and interactions ---------------------------------------------------------------------------------
 
 
 def body_preview(body: Any) -> str:
@@ -418,9 +406,6 @@ class InteractionLogged(Event):
 
     def key(self) -> str:
         return f"interaction_logged:{self.interaction_id}"
-
-
-# -- tags ---------------------------------------------------------------------------------------------------
 
 
 class TagDefinitionCreated(Event):
