@@ -8,14 +8,15 @@ import asyncio
 import uuid
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from psa.automation.errors import ActionFailure
+from psa.automation.events import Event
 from psa.automation.invocation import engine_key, invoke_action
 from psa.automation.registry import ActionDef, ActionRegistry, RegistrationError
 from psa.db.engine import tenant_transaction
-from psa.domain import clients, tags
+from psa.domain import clients, lookups, tags
 from tests.helpers import count, rows
 
 
@@ -30,6 +31,19 @@ class TagOutput(BaseModel):
     tag_id: uuid.UUID
 
 
+class Tagged(Event):
+    """The test action's event: ``{clientId, tag}``, keyed by the client and the tag's id."""
+
+    event_type = "TEST_TAGGED"
+
+    client_id: uuid.UUID
+    tag: str
+    tag_id: uuid.UUID = Field(exclude=True)
+
+    def key(self) -> str:
+        return f"test_tagged:{self.client_id}:{self.tag_id}"
+
+
 async def tag_client(ctx, data: TagInput) -> TagOutput:
     """Tags the client; fails (retryably for the test) when the client has no 'ready' tag and the tag asked
     for is 'needs-ready'."""
@@ -37,7 +51,7 @@ async def tag_client(ctx, data: TagInput) -> TagOutput:
         present = [m.tag_text for m in await tags.tags_for(ctx.conn, ctx.tenant, data.client_id, "client")]
         if "ready" not in present:
             raise ActionFailure.of("TransientError", "TRANSIENT_FAILURE", "client is not ready yet")
-    await clients.get_client(ctx.conn, ctx.tenant, data.client_id)  # NotFoundError -> NOT_FOUND
+    await lookups.require_client(ctx.conn, ctx.tenant, data.client_id)  # NotFoundError -> NOT_FOUND
     mapping = await tags.apply_tag(
         ctx.conn,
         ctx.tenant,
@@ -47,11 +61,7 @@ async def tag_client(ctx, data: TagInput) -> TagOutput:
         created_by=ctx.actor_user_id,
     )
     await ctx.audit({"client_id": str(data.client_id), "tag": data.tag}, {"client_id": str(data.client_id)})
-    await ctx.emit(
-        "TEST_TAGGED",
-        {"clientId": str(data.client_id), "tag": data.tag},
-        f"test_tagged:{data.client_id}:{mapping.tag_id}",
-    )
+    await ctx.emit(Tagged(client_id=data.client_id, tag=data.tag, tag_id=mapping.tag_id))
     return TagOutput(mapping_id=mapping.mapping_id, tag_id=mapping.tag_id)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
-from psa.domain import clients, tags
+from psa.domain import clients, lookups, tags
 from psa.domain.clients import Client, ClientInput, ClientUpdate
 from psa.domain.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from psa.domain.tenants import create_default_client
@@ -100,7 +100,7 @@ async def test_create_with_every_field(engine, tenant):
     assert (client.billing_email, client.notes) == ("billing@example.co.uk", "Pays on time")
     assert (client.is_inactive, client.default_currency_code) == (True, "GBP")
     async with engine.connect() as conn:
-        assert await clients.get_client(conn, tenant.tenant, client.client_id) == client
+        assert await lookups.require_client(conn, tenant.tenant, client.client_id) == client
     [suffix] = await rows(
         engine,
         "SELECT client_id, email_suffix, self_registration_enabled FROM client_email_settings WHERE tenant = :t",
@@ -328,7 +328,7 @@ async def test_create_default_client_goes_through_create_client(engine):
             email="office@example.com",
         )
     async with engine.connect() as conn:
-        client = await clients.get_client(conn, t.tenant, client_id)
+        client = await lookups.require_client(conn, t.tenant, client_id)
     assert client.properties == {"type": "msp", "is_system_client": True, "created_by": "tenant_setup"}
     for table in ("client_tax_settings", "client_tax_rates", "client_email_settings"):
         assert await table_count(engine, table, t.tenant) == 0, table
@@ -351,14 +351,14 @@ async def test_lookups_are_scoped_to_the_tenant(engine, tenant):
     other = await make_tenant(engine)
     client = await create(engine, tenant, {"client_name": "Mine", "properties": {"tenant_id": "abc"}})
     async with engine.connect() as conn:
-        assert await clients.get_client(conn, tenant.tenant, client.client_id) == client
+        assert await lookups.require_client(conn, tenant.tenant, client.client_id) == client
         assert await clients.find_client_by_name(conn, tenant.tenant, " Mine ") == client
         assert await clients.find_client(conn, other.tenant, client.client_id) is None
         assert await clients.find_client_by_name(conn, other.tenant, "Mine") is None
         assert await clients.find_client_by_name(conn, tenant.tenant, "mine") is None  # exact match
         assert await clients.find_client_by_property(conn, other.tenant, "tenant_id", "abc") is None
         with pytest.raises(NotFoundError) as exc:
-            await clients.get_client(conn, other.tenant, client.client_id)
+            await lookups.require_client(conn, other.tenant, client.client_id)
     assert exc.value.field == "client_id"
 
 
@@ -448,7 +448,7 @@ async def test_invalid_update_is_rejected_and_changes_nothing(engine, tenant, ch
         await update(engine, tenant, client.client_id, changes)
     assert exc.value.field == field
     async with engine.connect() as conn:
-        assert await clients.get_client(conn, tenant.tenant, client.client_id) == client
+        assert await lookups.require_client(conn, tenant.tenant, client.client_id) == client
 
 
 async def test_update_of_another_tenants_client_is_not_found(engine, tenant):
@@ -484,7 +484,7 @@ async def test_archive_deactivates_the_client_and_its_contacts_idempotently(engi
     }
     assert inactive == {**dict.fromkeys(leaving_contacts, True), staying_contact: False}
     async with engine.connect() as conn:
-        assert not (await clients.get_client(conn, tenant.tenant, other.client_id)).is_inactive
+        assert not (await lookups.require_client(conn, tenant.tenant, other.client_id)).is_inactive
 
 
 async def test_archive_of_a_missing_or_foreign_client_is_not_found(engine, tenant):
@@ -494,7 +494,7 @@ async def test_archive_of_a_missing_or_foreign_client_is_not_found(engine, tenan
         with pytest.raises(NotFoundError):
             await clients.archive_client(conn, other.tenant, client.client_id)
     async with engine.connect() as conn:
-        assert not (await clients.get_client(conn, tenant.tenant, client.client_id)).is_inactive
+        assert not (await lookups.require_client(conn, tenant.tenant, client.client_id)).is_inactive
 
 
 async def test_delete_cascades_to_children_and_removes_tags(engine, tenant):

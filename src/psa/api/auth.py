@@ -28,7 +28,7 @@ API_KEY_HEADER = APIKeyHeader(name="x-api-key", auto_error=False, description="a
 class Authorized:
     """Dependency: the request's Principal, after checking its key, the ``needed`` permissions
     (``(resource, action)`` pairs, in order) and, with ``management``, that it belongs to the management
-    tenant. Raises ApiProblem 401 / 403 and ActionFailure PERMISSION_DENIED (403)."""
+    tenant. Raises ApiProblem 401 / 403 and PermissionDenied (403 PERMISSION_DENIED)."""
 
     def __init__(self, *needed: tuple[str, str], management: bool = False) -> None:
         self.needed: Sequence[tuple[str, str]] = needed

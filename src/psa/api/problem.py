@@ -5,8 +5,11 @@ error code (``VALIDATION_ERROR``, ``NOT_FOUND``, ``CONFLICT``, ``PERMISSION_DENI
 or one of the API's own (``UNAUTHENTICATED``, ``PAYLOAD_TOO_LARGE``, ``TEMPORAL_UNAVAILABLE``, ...). ``errors``
 lists ``{path, message}`` per offending field (dotted paths, e.g. ``admin_user.email``; ``in`` says where:
 body, query, path or header) and, for a rejected workflow definition, the publish codes with their step paths.
-Structured action errors pass through unchanged (category, details, node_path); only their HTTP status is
-chosen here, by code, never by message text.
+
+One mapping (docs/architecture.md, "Error contract"): a structured action error passes through unchanged
+(category, details, node_path) and only its HTTP status is chosen here, by code (``STATUS_BY_CODE``), never by
+message text. A domain error that reaches a route is first converted as the action contract converts it
+(``psa.automation.errors.from_domain``), then answered the same way.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from psa.automation.definitions import DefinitionInvalid
-from psa.automation.errors import ActionFailure
-from psa.domain.errors import ConflictError, DomainError, NotFoundError
+from psa.automation.errors import ActionFailure, from_domain
+from psa.domain.errors import DomainError
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("psa.api")
@@ -88,11 +90,12 @@ def problem_response(
 
 def action_failure_response(failure: ActionFailure) -> JSONResponse:
     """A structured action error as a problem: status by code (by category when it has none), its fields
-    (``details.fields``) as ``errors``, and category, details and node_path unchanged."""
+    (``details.fields``: path, message and any more keys, such as a publish issue's ``code``) as ``errors``, and
+    category, details and node_path unchanged."""
     info = failure.info
     code = info.code or ("VALIDATION_ERROR" if info.category == "ValidationError" else "INTERNAL_ERROR")
     fields = (info.details or {}).get("fields")
-    errors = [{"path": f.get("path"), "message": f.get("message", ""), "in": "body"} for f in fields or ()] or None
+    errors = [{**f, "message": f.get("message", ""), "in": "body"} for f in fields or ()] or None
     return problem_response(
         STATUS_BY_CODE.get(code, 500),
         code,
@@ -105,25 +108,9 @@ def action_failure_response(failure: ActionFailure) -> JSONResponse:
 
 
 def domain_error_response(exc: DomainError) -> JSONResponse:
-    """A typed domain error: NotFoundError 404, ConflictError (and DuplicateError) 409, anything else 422; the
-    field, when known, as the one ``errors`` entry."""
-    if isinstance(exc, DefinitionInvalid):
-        errors = [
-            {
-                "path": issue.step_path,
-                "message": issue.message,
-                "code": issue.code,
-                "step_id": issue.step_id,
-                "suggestion": issue.suggestion,
-                "in": "body",
-            }
-            for issue in exc.report.errors
-        ]
-        return problem_response(422, "VALIDATION_ERROR", exc.message, errors=errors)
-    status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, ConflictError) else 422
-    errors = [{"path": exc.field, "message": exc.message, "in": "body"}] if exc.field else None
-    code = {404: "NOT_FOUND", 409: "CONFLICT"}.get(status, "VALIDATION_ERROR")
-    return problem_response(status, code, exc.message, errors=errors)
+    """A domain error as a problem: converted by ``from_domain``, then answered as that action error (so a
+    DuplicateError is CONFLICT 409, a rejected definition VALIDATION_ERROR 422 listing its publish issues)."""
+    return action_failure_response(from_domain(exc))
 
 
 def _location(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:

@@ -115,6 +115,19 @@ class DefinitionInvalid(DomainValidationError):
         super().__init__(f"Workflow definition is invalid: {first.step_path}: {first.message}{more}")
         self.report = report
 
+    def field_errors(self) -> list[dict[str, Any]]:
+        """One entry per publish error: ``{path (the step path), message, code, step_id, suggestion}``."""
+        return [
+            {
+                "path": issue.step_path,
+                "message": issue.message,
+                "code": issue.code,
+                "step_id": issue.step_id,
+                "suggestion": issue.suggestion,
+            }
+            for issue in self.report.errors
+        ]
+
 
 def _msg(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")

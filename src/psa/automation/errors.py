@@ -1,5 +1,12 @@
-"""Structured action and runtime errors (reference: spec §2.3, with DESIGN.md's fix: structured errors pass
-through unchanged and are never re-mapped from message text)."""
+"""Structured action and runtime errors, and the one conversion from domain errors to them
+(docs/architecture.md, "Error contract"; docs/automation.md, "Errors").
+
+Every failure in the automation runtime is an ``ActionFailure`` carrying an ``ActionErrorInfo``. Handlers and
+domain code raise domain errors (psa.domain.errors); the action contract (psa.automation.invocation) converts
+them here, once, with ``from_domain``; the API answers a domain error the same way (psa.api.problem). From then
+on a structured error passes through unchanged (ledger, Temporal activity boundary, ``captureErrorAs``) and is
+never re-mapped from its message text.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from psa.domain.errors import ConflictError, DomainError, NotFoundError
+from psa.domain.errors import DomainError
 from psa.timeutil import utc_now_iso
 
 Category = Literal[
@@ -25,6 +32,18 @@ Code = Literal[
     "INVALID_EXPR",
 ]
 
+ACTION_CODE_BY_DOMAIN_CODE: dict[str, Code] = {
+    "VALIDATION_ERROR": "VALIDATION_ERROR",
+    "NOT_FOUND": "NOT_FOUND",
+    "CONFLICT": "CONFLICT",
+    "DUPLICATE": "CONFLICT",
+    # A contact email already used answers like an invalid field (docs/decisions.md, "Actions").
+    "EMAIL_EXISTS": "VALIDATION_ERROR",
+    "PERMISSION_DENIED": "PERMISSION_DENIED",
+    "INTERNAL_ERROR": "INTERNAL_ERROR",
+}
+"""The action error code of each domain error code; any other code is VALIDATION_ERROR."""
+
 
 class ActionErrorInfo(BaseModel):
     """``{category, code, message, details, node_path, at}``: the shape every failure carries, through the
@@ -39,7 +58,7 @@ class ActionErrorInfo(BaseModel):
 
 
 class ActionFailure(Exception):
-    """Raised by actions and the runtime; carries an ActionErrorInfo unchanged."""
+    """Raised by the runtime; carries an ActionErrorInfo unchanged."""
 
     def __init__(self, info: ActionErrorInfo) -> None:
         super().__init__(f"{info.code or info.category}: {info.message}")
@@ -49,6 +68,7 @@ class ActionFailure(Exception):
     def of(
         cls, category: Category, code: Code | None, message: str, details: dict[str, Any] | None = None
     ) -> ActionFailure:
+        """A failure of ``category`` and ``code``."""
         return cls(ActionErrorInfo(category=category, code=code, message=message, details=details))
 
 
@@ -63,11 +83,17 @@ def validation_failure(exc: PydanticValidationError, *, prefix: str = "") -> Act
 
 
 def from_domain(exc: DomainError) -> ActionFailure:
-    """A typed domain error as a structured action error (by class, never by message text). ``details`` has the
-    same ``fields`` list as an input validation error, plus ``field``."""
-    details = {"field": exc.field, "fields": [{"path": exc.field, "message": exc.message}]} if exc.field else None
-    if isinstance(exc, NotFoundError):
-        return ActionFailure.of("ActionError", "NOT_FOUND", exc.message, details)
-    if isinstance(exc, ConflictError):
-        return ActionFailure.of("ActionError", "CONFLICT", exc.message, details)
-    return ActionFailure.of("ValidationError", "VALIDATION_ERROR", exc.message, details)
+    """A domain error as a structured action error, by its ``code`` (``ACTION_CODE_BY_DOMAIN_CODE``; category
+    ``ValidationError`` for VALIDATION_ERROR, else ``ActionError``) and its own data, never by message text.
+
+    ``details`` are the error's ``details``, plus, when it names fields, ``field`` (when it has one) and
+    ``fields``: ``[{path, message, ...}]``, the list an input validation error has."""
+    code = ACTION_CODE_BY_DOMAIN_CODE.get(exc.code, "VALIDATION_ERROR")
+    category: Category = "ValidationError" if code == "VALIDATION_ERROR" else "ActionError"
+    details = dict(exc.details or {})
+    fields = exc.field_errors()
+    if exc.field:
+        details["field"] = exc.field
+    if fields:
+        details["fields"] = fields
+    return ActionFailure.of(category, code, exc.message, details or None)

@@ -1,6 +1,6 @@
-"""The action contract: one invocation of a registered action (reference: spec §1.7 action step execution,
-§1.8 idempotency, §2.2 handler context, §2.4 permissions, §2.5 audit, §2.6 events; DESIGN.md "Automation
-runtime").
+"""The action contract: one invocation of a registered action (reference: the action step execution, its
+idempotency, handler context, permissions, audit and events; docs/automation.md, "Action contract",
+"Idempotency" and "Events"; docs/decisions.md, "Automation runtime").
 
 In ONE transaction on the tenant (``app.current_tenant`` set), in as few round trips as the handler allows:
 
@@ -15,6 +15,10 @@ In ONE transaction on the tenant (``app.current_tenant`` set), in as few round t
    together with the ledger row marked SUCCEEDED. On failure the transaction is rolled back and the ledger
    row is then marked FAILED with the structured error and the attempt number, so a retry runs under the
    same key and ``attempt`` counts for real.
+
+Errors (docs/architecture.md, "Error contract"): handlers, the domain and the permission check raise domain
+errors; this module converts them to ``ActionFailure`` with ``from_domain``, the one place that does. An
+``ActionFailure`` raised by the runtime passes unchanged; every failure gets the step path as ``node_path``.
 
 Keys: in a run, the engine key is the SHA-256 of the canonical JSON of ``{run_id, step_path, action_id,
 version, input}``; an explicit key (a step's ``idempotencyKey``, the caller's key, or the input's
@@ -39,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from psa.automation import permissions
 from psa.automation.errors import ActionFailure, from_domain, validation_failure
+from psa.automation.events import Event
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry
 from psa.db.engine import tenant_transaction
 from psa.db.storable import unstorable
@@ -55,8 +60,8 @@ the key: the same key still maps to the same ledger row."""
 
 
 def engine_key(run_id: UUID | None, step_path: str, action_id: str, version: int, parsed_input: dict) -> str:
-    """The runtime's idempotency key: SHA-256 hex of the canonical JSON of the call (reference used a 32-bit
-    rolling hash, spec §1.8)."""
+    """The runtime's idempotency key: SHA-256 hex of the canonical JSON of the call (the reference used a
+    32-bit rolling hash; docs/automation.md, "Idempotency")."""
     call = {
         "run_id": str(run_id) if run_id else None,
         "step_path": step_path,
@@ -127,8 +132,8 @@ async def invoke_action(
             actor = await permissions.authorize(
                 conn, tenant, action.permissions_for(parsed), run_id=run_id, actor_user_id=actor_user_id
             )
-        except ActionFailure as failure:
-            raise _at(failure, step_path) from None
+        except DomainError as exc:
+            raise _at(from_domain(exc), step_path) from None
         ledger = await _claim(conn, tenant, action, key, run_id, step_path, input_json)
         if ledger.status == "SUCCEEDED":
             return Invocation(ledger.output_json, True, ledger.invocation_id, ledger.attempt, key)
@@ -264,16 +269,20 @@ async def _execute(
     async def record_audit(changed_data: dict[str, Any] | None = None, details: dict[str, Any] | None = None) -> None:
         effects.audit = {"changed_data": changed_data or {}, "details": details or {}}
 
-    async def emit(
-        event_type: str, payload: dict[str, Any], idempotency_key: str, occurred_at: datetime | None = None
-    ) -> None:
-        at = iso_z(occurred_at or datetime.now(UTC))
-        body = {**payload, "tenantId": str(tenant), "occurredAt": at, "actorType": "USER", "actorUserId": str(actor)}
+    async def emit(event: Event) -> None:
+        at = iso_z(event.occurred_at() or datetime.now(UTC))
+        body = {
+            **event.payload(),
+            "tenantId": str(tenant),
+            "occurredAt": at,
+            "actorType": "USER",
+            "actorUserId": str(actor),
+        }
         effects.events.append(
             {
                 "event_id": str(uuid4()),
-                "event_type": event_type,
-                "idempotency_key": idempotency_key,
+                "event_type": event.event_type,
+                "idempotency_key": event.key(),
                 "payload": body,
                 "occurred_at": at,
             }
@@ -318,7 +327,8 @@ async def _execute(
 
 
 # One round trip after the handler: the outbox rows (a key already queued is not queued twice), the audit row
-# of a side-effectful action (reference writeRunAudit, spec §2.5), and the ledger row marked SUCCEEDED.
+# of a side-effectful action (reference writeRunAudit; docs/automation.md, "Action contract"), and the ledger row
+# marked SUCCEEDED.
 SUCCEED = text(
     """WITH events AS (
          INSERT INTO workflow_event_outbox (tenant, event_id, event_type, idempotency_key, payload, occurred_at,

@@ -1,6 +1,8 @@
-"""The actor of an action and its permissions (reference: the action contract's permission step and
-hasPermission). The actor is the publisher of the run's definition version, and the run records who it was
-(docs/automation.md, "Action contract")."""
+"""The actor of an action and its permissions (reference: hasPermissionByUserId; docs/automation.md, "Action
+contract": the actor is the publisher of the run's definition version, and the run records who it was).
+
+Failures are domain errors (psa.domain.errors), which the action contract and the API convert like any other:
+PermissionDenied, and InternalError when the actor is not an active user of the tenant."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from psa.automation.errors import ActionFailure
+from psa.domain.errors import InternalError, PermissionDenied
 
 # One round trip: resolve the actor (given, else the run's) among the tenant's active users, and list which of
 # the wanted MSP permissions its MSP roles grant
@@ -46,8 +48,8 @@ async def authorize(
     visible only then. The actor is ``actor_user_id`` when given (direct invocation), else the run's
     recorded actor, and must be an active user of the tenant.
 
-    Raises ActionFailure INTERNAL_ERROR "Workflow actor user not found" (reference message) or
-    PERMISSION_DENIED "Permission denied: resource:action" for the first permission missing.
+    Raises InternalError "Workflow actor user not found" ``{actor_user_id}`` (reference message) or
+    PermissionDenied "Permission denied: resource:action" for the first permission missing.
     """
     params = {
         "t": tenant,
@@ -59,7 +61,7 @@ async def authorize(
     row = (await conn.execute(AUTHORIZE, params)).one()
     if row.actor is None:
         who = str(actor_user_id) if actor_user_id else None
-        raise ActionFailure.of("ActionError", "INTERNAL_ERROR", "Workflow actor user not found", {"actor_user_id": who})
+        raise InternalError("Workflow actor user not found", details={"actor_user_id": who})
     require_granted(row.granted, needed)
     return row.actor
 
@@ -67,13 +69,8 @@ async def authorize(
 def require_granted(granted: Collection[str], needed: Sequence[tuple[str, str]]) -> None:
     """Check ``needed`` ``(resource, action)`` pairs in order against the ``resource:action`` strings granted.
 
-    Raises ActionFailure PERMISSION_DENIED "Permission denied: resource:action" (details ``resource``,
-    ``action``) for the first one missing (reference: hasPermission)."""
+    Raises PermissionDenied "Permission denied: resource:action" (details ``resource``, ``action``) for the
+    first one missing (reference hasPermission)."""
     for resource, action in needed:
         if f"{resource}:{action}" not in granted:
-            raise ActionFailure.of(
-                "ActionError",
-                "PERMISSION_DENIED",
-                f"Permission denied: {resource}:{action}",
-                {"resource": resource, "action": action},
-            )
+            raise PermissionDenied(resource, action)

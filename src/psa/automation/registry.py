@@ -24,6 +24,8 @@ from uuid import UUID
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.automation.events import Event
+
 IdempotencyMode = Literal["engine", "action"]
 Permission = tuple[str, str]
 """A ``(resource, action)`` pair, shown as ``resource:action``."""
@@ -55,7 +57,8 @@ def picker(kind: str, dependencies: list[str] | None = None) -> dict[str, Any]:
 class ActionContext:
     """What a handler gets: an open tenant-scoped transaction (``app.current_tenant`` set), the tenant, the
     resolved actor, the run and step, the idempotency key and attempt, and helpers that write the audit row
-    and queue domain events in the same transaction."""
+    (``audit(changed_data, details)``) and queue a domain event (``emit(event)``, a psa.automation.events
+    type) in the same transaction."""
 
     conn: AsyncConnection
     tenant: UUID
@@ -68,7 +71,7 @@ class ActionContext:
     attempt: int
     now: datetime
     audit: Callable[..., Awaitable[None]]
-    emit: Callable[..., Awaitable[None]]
+    emit: Callable[[Event], Awaitable[None]]
 
 
 Handler = Callable[[ActionContext, Any], Awaitable[BaseModel | dict[str, Any]]]

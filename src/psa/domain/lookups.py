@@ -1,27 +1,46 @@
-"""Lookups that several domain modules share: does this client, contact or location exist in the tenant (and
-whose is it), and the next number of a numbered series. Each takes the caller's connection and tenant, reads
-under ``FOR KEY SHARE`` so the row cannot be deleted before the caller commits, and raises NotFoundError
-naming the field."""
+"""Lookups that several domain modules and the actions share: does this client, contact or location exist in
+the tenant (and whose is it), and the next number of a numbered series. Each takes the caller's connection and
+tenant, reads under ``FOR KEY SHARE`` so the row cannot be deleted before the caller commits, and raises
+NotFoundError naming the field. ``require_client`` is the one "does this client exist?" check."""
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.domain.clients.models import CLIENT_COLUMNS, Client
 from psa.domain.errors import NotFoundError
 
 
-async def require_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> None:
-    """Raises NotFoundError("Client not found", field="client_id") unless the client exists in the tenant;
-    locks it against deletion until commit."""
-    result = await conn.execute(
-        text("SELECT 1 FROM clients WHERE tenant = :tenant AND client_id = :id FOR KEY SHARE"),
-        {"tenant": tenant, "id": client_id},
-    )
-    if result.first() is None:
-        raise NotFoundError("Client not found", field="client_id")
+async def require_client(
+    conn: AsyncConnection,
+    tenant: UUID,
+    client_id: UUID,
+    *,
+    field: str = "client_id",
+    message: str = "Client not found",
+    cite: Literal["field", "id"] = "field",
+) -> Client:
+    """The client ``client_id`` of the tenant, locked against deletion until commit: the one check that a
+    client exists (another tenant's id is not found).
+
+    Raises NotFoundError(``message``) naming ``field``: as its ``field`` (``cite="field"``: the action error's
+    ``details {field, fields}``), or with ``cite="id"`` as ``details {<field>: <client id>}`` (the shape of the
+    clients.* actions, e.g. "Parent client not found" ``{parent_client_id}``)."""
+    row = (
+        await conn.execute(
+            text(f"SELECT {CLIENT_COLUMNS} FROM clients WHERE tenant = :tenant AND client_id = :id FOR KEY SHARE"),
+            {"tenant": tenant, "id": client_id},
+        )
+    ).first()
+    if row is None:
+        if cite == "id":
+            raise NotFoundError(message, details={field: str(client_id)})
+        raise NotFoundError(message, field=field)
+    return Client(**row._mapping)
 
 
 async def contact_client(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> UUID | None:

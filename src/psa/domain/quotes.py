@@ -1,6 +1,6 @@
 """Quotes: a numbered header for a client (and contact), its line items with totals in integer minor units
 (cents), its activity log, status transitions and the tenant's approval setting (reference: the quote model
-and crm.*quote* actions).
+and crm.*quote* actions; docs/actions.md).
 
 Every function takes an explicit connection and tenant and filters every query by tenant, so another
 tenant's ids are not found. Error messages are the reference's; the error class says what kind of failure it
@@ -46,7 +46,7 @@ QUOTE_SERIES = "QUOTE"
 QUOTE_PREFIX = "Q-"
 QUOTE_PADDING = 5
 QUOTE_INITIAL_NUMBER = 1
-# Reference DAL transitions; a status may always be set to itself.
+# Reference DAL transitions (the quote model); a status may always be set to itself.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("pending_approval", "sent", "cancelled"),
     "pending_approval": ("approved", "draft", "cancelled"),
@@ -426,6 +426,43 @@ def require_editable(quote: Quote, template_message: str) -> None:
         raise ValidationError(template_message, field="quote_id")
     if (quote.status or "draft") != "draft":
         raise ValidationError("Only draft quotes are editable", field="status")
+
+
+async def check_sendable(conn: AsyncConnection, tenant: UUID, quote: Quote) -> None:
+    """The rules for sending a quote (reference crm.send_quote): a template is never sent, a sent one not
+    again, and with the tenant's ``approvalRequired`` only an approved quote is sent, otherwise a draft or an
+    approved one. Raises ValidationError "Quote templates cannot be sent to clients" ``{quote_id}``, "Quote is
+    already sent; resend behavior is not supported by crm.send_quote v1" ``{quote_id}``, "Only approved quotes
+    can be sent when quote approval is required" / "Only draft or approved quotes can be sent"
+    ``{quote_id, status}``."""
+    if quote.is_template:
+        raise ValidationError("Quote templates cannot be sent to clients", details=_cited(quote))
+    if quote.status == "sent":
+        raise ValidationError(
+            "Quote is already sent; resend behavior is not supported by crm.send_quote v1", details=_cited(quote)
+        )
+    if await approval_required(conn, tenant):
+        if quote.status != "approved":
+            raise ValidationError(
+                "Only approved quotes can be sent when quote approval is required", details=_cited(quote, status=True)
+            )
+    elif quote.status not in ("draft", "approved"):
+        raise ValidationError("Only draft or approved quotes can be sent", details=_cited(quote, status=True))
+
+
+def check_submittable(quote: Quote) -> None:
+    """The rules for submitting a quote for approval (reference crm.submit_quote_for_approval): not a
+    template, and a draft. Raises ValidationError "Quote templates cannot be submitted for approval"
+    ``{quote_id}``, "Only draft quotes can be submitted for approval" ``{quote_id, status}``."""
+    if quote.is_template:
+        raise ValidationError("Quote templates cannot be submitted for approval", details=_cited(quote))
+    if quote.status != "draft":
+        raise ValidationError("Only draft quotes can be submitted for approval", details=_cited(quote, status=True))
+
+
+def _cited(quote: Quote, *, status: bool = False) -> dict[str, str]:
+    """The details of a refused status change: the quote id, and its status when that is the reason."""
+    return {"quote_id": str(quote.quote_id), **({"status": quote.status} if status else {})}
 
 
 async def add_quote_item(

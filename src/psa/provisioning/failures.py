@@ -1,4 +1,5 @@
-"""How activity errors become Temporal failures (shared by every provisioning activity)."""
+"""How activity errors become Temporal failures (shared by every provisioning activity): the provisioning
+boundary's one mapping of domain errors (docs/architecture.md, "Error contract")."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ T = TypeVar("T")
 
 
 def activity_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Map errors to Temporal failures: a DomainError becomes a non-retryable ApplicationError of the
-    same type name whose details carry ``{code, message, field}``; a database error becomes a retryable
-    one carrying only the driver's message, so SQL parameters (a password hash, say) never reach
-    workflow state or history. Anything else propagates and Temporal retries it."""
+    """Map errors to Temporal failures: a DomainError becomes a non-retryable ApplicationError of the same type
+    name (the workflow's NON_RETRYABLE names them) whose details carry ``DomainError.to_dict()`` (``{code,
+    message, field}``); a database error becomes a retryable one carrying only the driver's message, so SQL
+    parameters (a password hash, say) never reach workflow state or history. Anything else propagates and
+    Temporal retries it."""
 
     @functools.wraps(fn)
     async def wrapper(*args, **kwargs) -> T:

@@ -1,7 +1,6 @@
-"""Shapes and helpers shared by the action modules (reference: the domain event builders and the actions' shared
-schemas; docs/automation.md, "Action contract" and "Events"): ISO-8601 UTC date-times, tag texts, field-located
-validation errors, ActionFailure shorthands, tag application, JSON diffs and the event payload builders used by
-more than one area."""
+"""Shapes and helpers shared by the action modules (reference: the actions' shared schemas; docs/automation.md,
+"Action contract"): ISO-8601 UTC date-times, tag texts, field-located validation errors, tag application, the
+permission checks a handler makes itself, and entity notes. The event types are psa.automation.events."""
 
 from __future__ import annotations
 
@@ -16,25 +15,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainSer
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from psa.automation import permissions
-from psa.automation.errors import ActionFailure
+from psa.automation.events import NoteCreated
 from psa.automation.registry import ActionContext
-from psa.domain import documents, interactions, tags
+from psa.domain import documents, tags
 from psa.domain.errors import ValidationError
 from psa.timeutil import iso_z
 
-BODY_PREVIEW_MAX = 200
 INT4_MAX = 2**31 - 1
 """The largest value of a PostgreSQL ``integer`` column (display orders, durations, percentages)."""
 PAGE_MAX = 1_000_000
 """The largest page number a search accepts (so ``OFFSET`` stays far inside ``bigint``)."""
-DELETE_ALTERNATIVES = [
-    {
-        "action": "deactivate",
-        "label": "Mark as Inactive",
-        "description": "Deactivates the record without deleting its data.",
-        "warning": "Inactive records will no longer be selectable in new workflows.",
-    }
-]
 _ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
 
 # -- shared field types ------------------------------------------------------------------------------------
@@ -121,33 +111,6 @@ class TagResult(BaseModel):
 # -- helpers ----------------------------------------------------------------------------------------------
 
 
-def failure(category: str, code: str, message: str, details: dict[str, Any] | None = None) -> ActionFailure:
-    return ActionFailure.of(category, code, message, details)  # type: ignore[arg-type]
-
-
-def dependency_conflict(
-    entity: str, counts: dict[str, int], labels: dict[str, tuple[str, str]], view_urls: dict[str, str] | None = None
-) -> ActionFailure:
-    """CONFLICT "This {entity} has associated records that must be removed or reassigned first: 2 tickets, ..."
-    with ``details`` ``{dependencies: [{type, count, label, viewUrl?}], alternatives}`` (reference: the
-    clients.delete / contacts.delete dependency validation). ``counts`` (type -> count > 0) keeps its order;
-    ``labels`` gives each type's (singular, plural) label."""
-    dependencies = []
-    parts = []
-    for kind, n in counts.items():
-        singular, plural = labels[kind]
-        label = singular if n == 1 else plural
-        parts.append(f"{n} {label}")
-        dependency: dict[str, Any] = {"type": kind, "count": n, "label": label}
-        if view_urls and kind in view_urls:
-            dependency["viewUrl"] = view_urls[kind]
-        dependencies.append(dependency)
-    message = f"This {entity} has associated records that must be removed or reassigned first: " + ", ".join(parts)
-    return failure(
-        "ActionError", "CONFLICT", message, {"dependencies": dependencies, "alternatives": DELETE_ALTERNATIVES}
-    )
-
-
 def normalize_tags(texts: Iterable[str] | None) -> list[str]:
     """Trimmed, blanks dropped, deduplicated ignoring case keeping the first spelling (reference tag ensure)."""
     seen: set[str] = set()
@@ -188,93 +151,10 @@ async def ensure_tags(
     return added, existing
 
 
-def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso_z(value)
-    return pydantic_core.to_jsonable_python(value)
-
-
-def camel(key: str) -> str:
-    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
-
-
-def same(a: Any, b: Any) -> bool:
-    return pydantic_core.to_json(jsonable(a)) == pydantic_core.to_json(jsonable(b))
-
-
-# -- event payload builders (reference: domainEventBuilders; docs/automation.md, "Events") -----------------
-
-
-def compact(payload: dict[str, Any]) -> dict[str, Any]:
-    """Drop keys whose value is falsy (the builders omit absent values); ``False`` / ``0`` are kept."""
-    return {k: v for k, v in payload.items() if v is not None and v != "" and v != [] and v != {}}
-
-
-def body_preview(body: Any) -> str:
-    """Whitespace collapsed and trimmed; longer than 200 characters: the first 200 and ``…``."""
-    value = body if isinstance(body, str) else pydantic_core.to_json(body).decode()
-    collapsed = " ".join(value.split())
-    return collapsed if len(collapsed) <= BODY_PREVIEW_MAX else collapsed[:BODY_PREVIEW_MAX] + "…"
-
-
-def note_created_payload(
-    document_id: UUID, entity_type: str, entity_id: UUID, actor: UUID, created_at: datetime, body: str
-) -> dict[str, Any]:
-    """NOTE_CREATED: ``{noteId, entityType, entityId, createdByUserId, createdAt, visibility, bodyPreview}``."""
-    return compact(
-        {
-            "noteId": str(document_id),
-            "entityType": entity_type,
-            "entityId": str(entity_id),
-            "createdByUserId": str(actor),
-            "createdAt": iso_z(created_at),
-            "visibility": "internal",
-            "bodyPreview": body_preview(body),
-        }
-    )
-
-
-def interaction_channel(type_name: str | None) -> str:
-    """``email`` / ``phone`` (call, phone) / ``meeting`` / ``note`` from the type name, else ``other``."""
-    name = (type_name or "").lower()
-    for needle, channel in (
-        ("email", "email"),
-        ("call", "phone"),
-        ("phone", "phone"),
-        ("meeting", "meeting"),
-        ("note", "note"),
-    ):
-        if needle in name:
-            return channel
-    return "other"
-
-
-def interaction_logged_payload(
-    interaction: interactions.Interaction, type_name: str | None, actor: UUID, channel: str | None = None
-) -> dict[str, Any]:
-    """INTERACTION_LOGGED: ``{interactionId, clientId, contactId?, interactionType, interactionTypeId,
-    channel, interactionOccurredAt, loggedByUserId, subject?}``."""
-    interaction_type = (type_name or "").strip() or "interaction"
-    return compact(
-        {
-            "interactionId": str(interaction.interaction_id),
-            "clientId": str(interaction.client_id) if interaction.client_id else None,
-            "contactId": str(interaction.contact_name_id) if interaction.contact_name_id else None,
-            "interactionType": interaction_type,
-            "interactionTypeId": str(interaction.type_id),
-            "channel": channel or interaction_channel(interaction_type),
-            "interactionOccurredAt": iso_z(interaction.interaction_date),
-            "loggedByUserId": str(actor),
-            "subject": interaction.title.strip() or None,
-        }
-    )
-
-
 async def require_permission(ctx: ActionContext, resource: str, action: str) -> None:
     """Check one more permission of the actor inside a handler, for a permission that depends on what the
     database holds (reference crm.tag_activity: ``{target}:update``, ``tag:create`` per new definition).
-    Raises ActionFailure PERMISSION_DENIED "Permission denied: resource:action" (docs/automation.md,
-    "Errors")."""
+    Raises PermissionDenied "Permission denied: resource:action" (docs/automation.md, "Errors")."""
     await permissions.authorize(
         ctx.conn, ctx.tenant, [(resource, action)], run_id=None, actor_user_id=ctx.actor_user_id
     )
@@ -301,8 +181,6 @@ async def append_entity_note(
     )
     if note.created_document:
         await ctx.emit(
-            "NOTE_CREATED",
-            note_created_payload(note.document_id, entity_type, entity_id, ctx.actor_user_id, note.updated_at, body),
-            f"note_created:{entity_type}:{entity_id}:{note.document_id}",
+            NoteCreated.of(note.document_id, entity_type, entity_id, ctx.actor_user_id, note.updated_at, body)
         )
     return note

@@ -42,17 +42,15 @@ from psa.automation.actions.common import (
     IsoDateTimeIn,
     TagResult,
     TagText,
-    compact,
-    failure,
     field_error,
     idempotency_key_field,
-    interaction_logged_payload,
     require_permission,
 )
+from psa.automation.events import InteractionLogged, TagApplied, TagDefinitionCreated
 from psa.automation.registry import ActionContext, ActionSet, picker
-from psa.domain import clients, contacts, interactions, lookups, tags, tickets
-from psa.domain.errors import ConflictError
-from psa.domain.interactions import Activity, ActivityFilters, ActivityState, Visibility
+from psa.domain import clients, contacts, interactions, tags, tickets
+from psa.domain.errors import ConflictError, InternalError, NotFoundError, ValidationError
+from psa.domain.interactions import Activity, ActivityFilters, ActivityState, FollowUp, Visibility
 from psa.timeutil import iso_z
 
 NOTES_PREVIEW_MAX = 180
@@ -169,16 +167,12 @@ def summary(activity: Activity, now: datetime) -> ActivitySummary:
     )
 
 
-def _not_found(activity_id: UUID) -> Any:
-    return failure("ActionError", "NOT_FOUND", "Activity not found", {"activity_id": str(activity_id)})
-
-
 async def _activity(ctx: ActionContext, activity_id: UUID, *, lock: bool = False) -> Activity:
-    """The activity (``lock``: locked for the transaction), or NOT_FOUND "Activity not found" ``{activity_id}``
-    (another tenant's id too)."""
+    """The activity (``lock``: locked for the transaction), or NotFoundError "Activity not found"
+    ``{activity_id}`` (another tenant's id too)."""
     found = await interactions.find_activity(ctx.conn, ctx.tenant, activity_id, lock=lock)
     if found is None:
-        raise _not_found(activity_id)
+        raise NotFoundError("Activity not found", details={"activity_id": str(activity_id)})
     return found
 
 
@@ -219,8 +213,8 @@ class CreateActivityNoteOutput(BaseModel):
 
 
 async def _note_links(ctx: ActionContext, target: NoteTarget) -> tuple[dict[str, UUID | None], dict[str, Any]]:
-    """The interaction links of a note target and its target_summary; NOT_FOUND "{Type} not found"."""
-    missing = failure("ActionError", "NOT_FOUND", f"{target.type.capitalize()} not found")
+    """The interaction links of a note target and its target_summary; NotFoundError "{Type} not found"."""
+    missing = NotFoundError(f"{target.type.capitalize()} not found")
     if target.type == "client":
         client = await clients.find_client(ctx.conn, ctx.tenant, target.id)
         if client is None:
@@ -273,7 +267,7 @@ async def create_activity_note(ctx: ActionContext, inp: CreateActivityNoteInput)
     the actor, titled ``category`` else "Note", linked to the target and what it belongs to; no event."""
     note_type = await interactions.find_system_interaction_type(ctx.conn, "Note")
     if note_type is None:
-        raise failure("ActionError", "INTERNAL_ERROR", "System interaction type Note missing")
+        raise InternalError("System interaction type Note missing")
     links, target_summary = await _note_links(ctx, inp.target)
     note = await interactions.create_interaction(
         ctx.conn,
@@ -383,7 +377,7 @@ async def find_activities(ctx: ActionContext, inp: FindActivitiesInput) -> FindA
     )
     page = found[: inp.limit]
     if not page and inp.on_empty == "error":
-        raise failure("ActionError", "NOT_FOUND", "No CRM activities matched the supplied filters")
+        raise NotFoundError("No CRM activities matched the supplied filters")
     return FindActivitiesOutput(
         activities=[summary(a, ctx.now) for a in page],
         count=len(page),
@@ -500,90 +494,14 @@ class ScheduleActivityOutput(BaseModel):
     activity: ActivitySummary
 
 
-class FollowUp(BaseModel):
-    """What a scheduled activity needs once its links are known."""
-
-    type_id: UUID
-    title: str
-    notes: str | None = None
-    status_id: UUID | None = None
-    start_time: datetime
-    end_time: datetime | None = None
-    duration: int | None = None
-    visibility: Visibility | None = None
-    category: str | None = None
-    tags: list[str] | None = None
-    owner: UUID | None = None
-
-
-async def schedule(
-    ctx: ActionContext, client_id: UUID | None, contact_id: UUID | None, ticket_id: UUID | None, follow_up: FollowUp
-) -> Activity:
-    """Reference crm.schedule_activity's checks, in order, then the insert and INTERACTION_LOGGED (with the
-    scheduled date as ``interactionOccurredAt`` and the status as ``outcome``). Shared with
-    crm.complete_activity's next follow-up."""
-    if contact_id is not None:
-        contact_client = await lookups.contact_client(ctx.conn, ctx.tenant, contact_id)
-        if client_id is not None and contact_client != client_id:
-            raise failure(
-                "ValidationError",
-                "VALIDATION_ERROR",
-                "contact_id must belong to the selected client",
-                {"contact_id": str(contact_id), "client_id": str(client_id)},
-            )
-        client_id = contact_client or client_id
-    if client_id is None:
-        raise failure("ValidationError", "VALIDATION_ERROR", "Unable to resolve a client from client_id/contact_id")
-    await lookups.require_client(ctx.conn, ctx.tenant, client_id)
-    if ticket_id is not None:
-        ticket = await tickets.find_ticket(ctx.conn, ctx.tenant, ticket_id)
-        if ticket is None:
-            raise failure("ActionError", "NOT_FOUND", "Ticket not found", {"ticket_id": str(ticket_id)})
-        if ticket.client_id is not None and ticket.client_id != client_id:
-            raise failure(
-                "ValidationError",
-                "VALIDATION_ERROR",
-                "ticket_id must belong to the selected client",
-                {"ticket_id": str(ticket_id)},
-            )
-        if ticket.contact_name_id is not None and contact_id is not None and ticket.contact_name_id != contact_id:
-            raise failure(
-                "ValidationError",
-                "VALIDATION_ERROR",
-                "ticket_id contact does not match the selected contact_id",
-                {"ticket_id": str(ticket_id)},
-            )
-    await interactions.check_activity_type_and_status(
-        ctx.conn, ctx.tenant, type_id=follow_up.type_id, status_id=follow_up.status_id
-    )
-    owner = follow_up.owner or ctx.actor_user_id
-    await interactions.require_user(ctx.conn, ctx.tenant, owner, "Assigned user not found")
-    created = await interactions.create_interaction(
-        ctx.conn,
-        ctx.tenant,
-        type_id=follow_up.type_id,
-        title=follow_up.title,
-        user_id=owner,
-        client_id=client_id,
-        contact_id=contact_id,
-        ticket_id=ticket_id,
-        notes=follow_up.notes,
-        interaction_date=follow_up.start_time,
-        start_time=follow_up.start_time,
-        end_time=follow_up.end_time,
-        duration=follow_up.duration,
-        status_id=follow_up.status_id,
-        visibility=follow_up.visibility or "internal",
-        category=follow_up.category,
-        tags=follow_up.tags,
-    )
-    activity = await interactions.get_activity(ctx.conn, ctx.tenant, created.interaction_id)
-    payload = interaction_logged_payload(created, activity.type_name or str(activity.type_id), owner)
-    await ctx.emit(
-        "INTERACTION_LOGGED",
-        compact({**payload, "outcome": activity.status_name}),
-        f"interaction_logged:{created.interaction_id}",
-    )
+async def schedule(ctx: ActionContext, follow_up: FollowUp) -> Activity:
+    """Schedule the follow-up (``interactions.schedule_activity``: the reference crm.schedule_activity's checks,
+    in order, then the insert) and queue INTERACTION_LOGGED with the scheduled date as
+    ``interactionOccurredAt`` and the status as ``outcome``. Shared with crm.complete_activity's next
+    follow-up."""
+    created, activity = await interactions.schedule_activity(ctx.conn, ctx.tenant, follow_up)
+    type_name = activity.type_name or str(activity.type_id)
+    await ctx.emit(InteractionLogged.of(created, type_name, follow_up.owner, outcome=activity.status_name))
     return activity
 
 
@@ -607,6 +525,9 @@ async def schedule_activity(ctx: ActionContext, inp: ScheduleActivityInput) -> S
     follow_up = FollowUp(
         **inp.model_dump(
             include={
+                "client_id",
+                "contact_id",
+                "ticket_id",
                 "type_id",
                 "title",
                 "notes",
@@ -619,9 +540,9 @@ async def schedule_activity(ctx: ActionContext, inp: ScheduleActivityInput) -> S
                 "tags",
             }
         ),
-        owner=inp.assigned_user_id or inp.owner_user_id,
+        owner=inp.assigned_user_id or inp.owner_user_id or ctx.actor_user_id,
     )
-    activity = await schedule(ctx, inp.client_id, inp.contact_id, inp.ticket_id, follow_up)
+    activity = await schedule(ctx, follow_up)
     await ctx.audit(
         {
             "activity_id": str(activity.activity_id),
@@ -674,19 +595,15 @@ class CreateInteractionTypeOutput(BaseModel):
 async def create_interaction_type(ctx: ActionContext, inp: CreateInteractionTypeInput) -> CreateInteractionTypeOutput:
     """Reference crm.create_interaction_type: names compare trimmed, whitespace-collapsed, case-insensitively;
     an existing one is returned (``created: false``) or, with ``if_exists='error'``, CONFLICT."""
-    try:
-        found, created = await interactions.create_interaction_type(
-            ctx.conn,
-            ctx.tenant,
-            type_name=inp.type_name,
-            icon=inp.icon,
-            display_order=inp.display_order,
-            created_by=ctx.actor_user_id,
-            if_exists=inp.if_exists,
-        )
-    except ConflictError:
-        details = {"type_name": inp.type_name}
-        raise failure("ActionError", "CONFLICT", "Interaction type already exists", details) from None
+    found, created = await interactions.create_interaction_type(
+        ctx.conn,
+        ctx.tenant,
+        type_name=inp.type_name,
+        icon=inp.icon,
+        display_order=inp.display_order,
+        created_by=ctx.actor_user_id,
+        if_exists=inp.if_exists,
+    )
     await ctx.audit(
         {
             "type_id": str(found.type_id),
@@ -753,11 +670,9 @@ async def update_activity_status(ctx: ActionContext, inp: UpdateActivityStatusIn
         ctx.conn, ctx.tenant, status_id=inp.status_id, name=inp.status_name
     )
     if target is None:
-        raise failure(
-            "ValidationError",
-            "VALIDATION_ERROR",
+        raise ValidationError(
             "Target interaction status was not found",
-            {"status_id": _str(inp.status_id), "status_name": inp.status_name},
+            details={"status_id": _str(inp.status_id), "status_name": inp.status_name},
         )
     no_op = before.status_id == target.status_id and inp.no_op_if_already_status
     after = before
@@ -787,8 +702,6 @@ async def update_activity_status(ctx: ActionContext, inp: UpdateActivityStatusIn
 
 
 # -- crm.tag_activity ----------------------------------------------------------------------------------------
-
-SUPPORTED_TAG_TARGETS = ["ticket", "contact", "client"]
 
 
 def _required_tag(value: str) -> str:
@@ -832,25 +745,7 @@ async def tag_activity(ctx: ActionContext, inp: TagActivityInput) -> TagActivity
     Texts are trimmed and deduplicated exactly. TAG_DEFINITION_CREATED per new definition, TAG_APPLIED per new
     mapping; an existing mapping is listed, or with ``if_exists='error'`` a CONFLICT."""
     activity = await _activity(ctx, inp.activity_id)
-    entity_type, entity_id = next(
-        (
-            (kind, value)
-            for kind, value in (
-                ("ticket", activity.ticket_id),
-                ("contact", activity.contact_id),
-                ("client", activity.client_id),
-            )
-            if value is not None
-        ),
-        (None, None),
-    )
-    if entity_type is None or entity_id is None:
-        raise failure(
-            "ValidationError",
-            "VALIDATION_ERROR",
-            "Activity cannot be tagged because it is not linked to a supported tag target",
-            {"supported_entity_types": SUPPORTED_TAG_TARGETS},
-        )
+    entity_type, entity_id = activity.tag_target()
     await require_permission(ctx, entity_type, "update")
     texts = list(dict.fromkeys(t.strip() for t in inp.tags))
     new_definitions = [t for t in texts if await tags.find_tag_definition(ctx.conn, ctx.tenant, t, entity_type) is None]
@@ -873,33 +768,14 @@ async def tag_activity(ctx: ActionContext, inp: TagActivityInput) -> TagActivity
         if mapping.tag_id in current:
             if inp.if_exists == "error":
                 details = {"activity_id": str(inp.activity_id), "tagged_entity": tagged, "tag_text": tag_text}
-                raise failure("ActionError", "CONFLICT", "Tag is already applied to this activity target", details)
+                raise ConflictError("Tag is already applied to this activity target", details=details)
             existing.append(result)
             continue
         current.add(mapping.tag_id)
         added.append(result)
         if tag_text in new_definitions:
-            await ctx.emit(
-                "TAG_DEFINITION_CREATED",
-                {
-                    "tagId": str(mapping.tag_id),
-                    "tagName": mapping.tag_text,
-                    "createdByUserId": str(ctx.actor_user_id),
-                    "createdAt": iso_z(mapping.created_at),
-                },
-                f"tag_definition_created:{mapping.tag_id}",
-            )
-        await ctx.emit(
-            "TAG_APPLIED",
-            {
-                "tagId": str(mapping.tag_id),
-                "entityType": entity_type,
-                "entityId": str(entity_id),
-                "appliedByUserId": str(ctx.actor_user_id),
-                "appliedAt": iso_z(mapping.created_at),
-            },
-            f"tag_applied:{entity_type}:{entity_id}:{mapping.tag_id}",
-        )
+            await ctx.emit(TagDefinitionCreated.of(mapping, ctx.actor_user_id))
+        await ctx.emit(TagApplied.of(mapping, ctx.actor_user_id))
     await ctx.audit(
         {
             "activity_id": str(inp.activity_id),
@@ -973,12 +849,7 @@ async def complete_activity(ctx: ActionContext, inp: CompleteActivityInput) -> C
     current = await _activity(ctx, inp.activity_id, lock=True)  # a concurrent completion waits, then no-ops
     if current.completed_at is not None:
         if not inp.no_op_if_already_completed:
-            raise failure(
-                "ValidationError",
-                "VALIDATION_ERROR",
-                "Activity is already completed",
-                {"activity_id": str(inp.activity_id)},
-            )
+            raise ValidationError("Activity is already completed", details={"activity_id": str(inp.activity_id)})
         await ctx.audit({"activity_id": str(inp.activity_id), "no_op": True}, {"activity_id": str(inp.activity_id)})
         return CompleteActivityOutput(activity=summary(current, ctx.now), next_activity=None, no_op=True)
     if inp.next_activity is not None and current.ticket_id is not None:
@@ -991,10 +862,10 @@ async def complete_activity(ctx: ActionContext, inp: CompleteActivityInput) -> C
         nxt = inp.next_activity
         follow_up = await schedule(
             ctx,
-            done.client_id,
-            done.contact_id,
-            done.ticket_id,
             FollowUp(
+                client_id=done.client_id,
+                contact_id=done.contact_id,
+                ticket_id=done.ticket_id,
                 type_id=nxt.type_id or done.type_id,
                 title=nxt.title,
                 notes=nxt.notes,

@@ -27,13 +27,13 @@ from psa.automation.actions.common import (
     INT4_MAX,
     PAGE_MAX,
     IsoDateTime,
-    failure,
     field_error,
     idempotency_key_field,
 )
 from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.config import get_settings
-from psa.domain import clients, contacts, quotes
+from psa.domain import contacts, lookups, quotes
+from psa.domain.errors import NotFoundError
 from psa.domain.quotes import NewQuoteItem, Quote, QuoteItem, QuoteStatus
 from psa.email import QuoteEmail, send_quote_email
 from psa.timeutil import iso_z
@@ -136,15 +136,11 @@ def item_summary(item: QuoteItem) -> QuoteItemSummary:
 
 
 async def _quote(ctx: ActionContext, quote_id: UUID, *, lock: bool = True) -> Quote:
-    """The quote (locked for the transaction), or NOT_FOUND "Quote not found" ``{quote_id}``."""
+    """The quote (locked for the transaction), or NotFoundError "Quote not found" ``{quote_id}``."""
     found = await quotes.find_quote(ctx.conn, ctx.tenant, quote_id, lock=lock)
     if found is None:
-        raise failure("ActionError", "NOT_FOUND", "Quote not found", {"quote_id": str(quote_id)})
+        raise NotFoundError("Quote not found", details={"quote_id": str(quote_id)})
     return found
-
-
-def _invalid(message: str, **details: Any) -> Any:
-    return failure("ValidationError", "VALIDATION_ERROR", message, {k: str(v) for k, v in details.items()} or None)
 
 
 # -- crm.send_quote ------------------------------------------------------------------------------------------
@@ -206,13 +202,7 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
     through the configured email provider. A delivery failure gives ``email_sent: false``, not an error. A
     ``sent`` quote activity records recipients and outcome."""
     quote = await _quote(ctx, inp.quote_id)
-    if quote.is_template:
-        raise _invalid("Quote templates cannot be sent to clients", quote_id=quote.quote_id)
-    if quote.status == "sent":
-        if not inp.no_op_if_already_sent:
-            raise _invalid(
-                "Quote is already sent; resend behavior is not supported by crm.send_quote v1", quote_id=quote.quote_id
-            )
+    if quote.status == "sent" and inp.no_op_if_already_sent and not quote.is_template:
         await ctx.audit({"quote_id": str(quote.quote_id), "no_op": True}, {"quote_id": str(quote.quote_id)})
         return SendQuoteOutput(
             quote=brief(quote),
@@ -224,17 +214,9 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
             message_id=None,
             no_op=True,
         )
-    if await quotes.approval_required(ctx.conn, ctx.tenant):
-        if quote.status != "approved":
-            raise _invalid(
-                "Only approved quotes can be sent when quote approval is required",
-                quote_id=quote.quote_id,
-                status=quote.status,
-            )
-    elif quote.status not in ("draft", "approved"):
-        raise _invalid("Only draft or approved quotes can be sent", quote_id=quote.quote_id, status=quote.status)
+    await quotes.check_sendable(ctx.conn, ctx.tenant, quote)
     sent = await quotes.set_status(ctx.conn, ctx.tenant, quote, "sent", updated_by=ctx.actor_user_id)
-    client = await clients.get_client(ctx.conn, ctx.tenant, quote.client_id)
+    client = await lookups.require_client(ctx.conn, ctx.tenant, quote.client_id)
     contact = await contacts.find_contact(ctx.conn, ctx.tenant, quote.contact_id) if quote.contact_id else None
     recipients = unique_recipients(
         *(inp.email_addresses or []), contact.email if contact else None, client.billing_email
@@ -505,7 +487,7 @@ async def find_quotes(ctx: ActionContext, inp: FindQuotesInput) -> FindQuotesOut
         offset=(inp.page - 1) * inp.pageSize,
     )
     if not found and inp.on_empty == "error":
-        raise failure("ActionError", "NOT_FOUND", "No quotes matched the supplied filters")
+        raise NotFoundError("No quotes matched the supplied filters")
     listed = [detail(q) for q in found]
     return FindQuotesOutput(
         quotes=listed,
@@ -544,13 +526,10 @@ async def submit_quote_for_approval(ctx: ActionContext, inp: SubmitQuoteInput) -
     plus an ``approval_submitted`` activity "Quote submitted for approval: {comment}" when a comment (else
     reason) is given. Already pending with ``no_op_if_already_pending`` is a no-op."""
     quote = await _quote(ctx, inp.quote_id)
-    if quote.is_template:
-        raise _invalid("Quote templates cannot be submitted for approval", quote_id=quote.quote_id)
-    if quote.status == "pending_approval" and inp.no_op_if_already_pending:
+    if quote.status == "pending_approval" and inp.no_op_if_already_pending and not quote.is_template:
         await ctx.audit({"quote_id": str(quote.quote_id), "no_op": True}, {"quote_id": str(quote.quote_id)})
         return SubmitQuoteOutput(quote=detail(quote), previous_status=quote.status, new_status=quote.status, no_op=True)
-    if quote.status != "draft":
-        raise _invalid("Only draft quotes can be submitted for approval", quote_id=quote.quote_id, status=quote.status)
+    quotes.check_submittable(quote)
     updated = await quotes.set_status(ctx.conn, ctx.tenant, quote, "pending_approval", updated_by=ctx.actor_user_id)
     comment = (inp.comment or "").strip() or (inp.reason or "").strip() or None
     if comment:

@@ -3,7 +3,8 @@ archiving, duplication and deletion, and the default location (reference: Client
 
 ``models`` holds the pydantic models and the field rules, ``service`` the writes and the reads by id, name and
 property, and ``search`` the search and lookup queries, which read clients through ``service``. Callers use this
-package: ``clients.create_client(...)``.
+package: ``clients.create_client(...)``. The check that a client given by id exists (and its row) is
+``psa.domain.lookups.require_client``.
 """
 
 from psa.domain.clients.models import (
@@ -42,7 +43,6 @@ from psa.domain.clients.service import (
     find_client_by_name,
     find_client_by_name_ci,
     find_client_by_property,
-    get_client,
     update_client,
     upsert_default_location,
 )
@@ -78,7 +78,6 @@ __all__ = [
     "find_client_by_name",
     "find_client_by_name_ci",
     "find_client_by_property",
-    "get_client",
     "is_default_client",
     "notes_document_id",
     "search_clients",

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.domain.clients.models import CLIENT_COLUMNS, Client, LocationPhoneMatch
-from psa.domain.clients.service import get_client
+from psa.domain.clients.service import find_client
 from psa.domain.errors import ValidationError
 from psa.domain.values import PHONE_MATCH_MIN_DIGITS, PhoneMatch, phone_digits
 
@@ -97,9 +97,9 @@ async def find_client_by_location_phone(
         {"tenant": tenant, "digits": digits, "n": PHONE_MATCH_MIN_DIGITS[match]},
     )
     row = result.first()
-    if row is None:
+    client = await find_client(conn, tenant, row.client_id) if row is not None else None
+    if row is None or client is None:  # no location matched, or its client was deleted since
         return None
-    client = await get_client(conn, tenant, row.client_id)
     return LocationPhoneMatch(
         client=client,
         location_id=row.location_id,

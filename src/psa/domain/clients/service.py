@@ -102,14 +102,6 @@ async def find_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> C
     return await _one(conn, "client_id = :client_id", {"tenant": tenant, "client_id": client_id})
 
 
-async def get_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> Client:
-    """The client with ``client_id`` in ``tenant``. Raises NotFoundError(field="client_id")."""
-    client = await find_client(conn, tenant, client_id)
-    if client is None:
-        raise NotFoundError(f"client {client_id} not found", field="client_id")
-    return client
-
-
 async def find_client_by_name(conn: AsyncConnection, tenant: UUID, client_name: str) -> Client | None:
     """The client named exactly ``client_name`` (after trimming; case-sensitive like the reference's
     UNIQUE (tenant, client_name)), or None."""
@@ -224,7 +216,7 @@ async def update_client(
             raise ValidationError(f"{name}: must not be null", field=name)
     current = await _one(conn, "client_id = :client_id", {"tenant": tenant, "client_id": client_id}, lock=True)
     if current is None:
-        raise NotFoundError(f"client {client_id} not found", field="client_id")
+        raise NotFoundError("Client not found", field="client_id")
     values = {name: getattr(changes, name) for name in fields}
     if not values:
         return current
@@ -296,7 +288,7 @@ async def archive_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -
     )
     row = result.first()
     if row is None:
-        raise NotFoundError(f"client {client_id} not found", field="client_id")
+        raise NotFoundError("Client not found", field="client_id")
     return Client(**row._mapping)
 
 
@@ -340,7 +332,7 @@ async def duplicate_client(
     """
     source = await find_client(conn, tenant, source_id)
     if source is None:
-        raise NotFoundError(f"client {source_id} not found", field="source_client_id")
+        raise NotFoundError("Client not found", field="source_client_id")
     properties = {k: v for k, v in source.properties.items() if k not in _UNIQUE_PROPERTIES}
     data = {
         "client_name": client_name,
@@ -364,7 +356,9 @@ async def duplicate_client(
         ),
         {"tenant": tenant, "new_id": created.client_id, "source": source_id},
     )
-    return await get_client(conn, tenant, created.client_id)
+    duplicate = await find_client(conn, tenant, created.client_id)
+    assert duplicate is not None  # created above, in this transaction
+    return duplicate
 
 
 async def copy_client_locations(conn: AsyncConnection, tenant: UUID, source_id: UUID, target_id: UUID) -> int:

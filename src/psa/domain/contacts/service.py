@@ -35,6 +35,7 @@ from psa.domain.contacts.models import (
 )
 from psa.domain.documents import delete_entity_documents
 from psa.domain.errors import ConflictError, EmailExistsError, NotFoundError, ValidationError
+from psa.domain.lookups import require_client
 from psa.domain.values import clean_name, normalize_email
 
 
@@ -63,7 +64,8 @@ async def create_contact(
     primary = clean_primary_type(data.primary_email_canonical_type, data.primary_email_custom_type)
     phones = clean_phones(data.phone_numbers, default_region)
     emails = clean_emails(data.additional_email_addresses, primary=email)
-    await _check_client(conn, tenant, data.client_id)
+    if data.client_id is not None:
+        await require_client(conn, tenant, data.client_id)
     values = {
         "tenant": tenant,
         "id": contact_id or uuid4(),
@@ -125,7 +127,8 @@ async def update_contact(
     values.update({name: blank_to_none(getattr(changes, name)) for name in ("role", "notes") if name in given})
     values.update({name: getattr(changes, name) for name in ("is_inactive", "is_client_admin") if name in given})
     if "client_id" in given:
-        await _check_client(conn, tenant, changes.client_id)
+        if changes.client_id is not None:
+            await require_client(conn, tenant, changes.client_id)
         values["client_id"] = changes.client_id
     primary = (current.primary_email_canonical_type, current.primary_email_custom_type)
     additional = (changes.additional_email_addresses or []) if "additional_email_addresses" in given else None
@@ -381,13 +384,3 @@ async def _email_of(conn: AsyncConnection, tenant: UUID, contact_id: UUID) -> st
         text("SELECT email FROM contacts WHERE tenant = :t AND contact_name_id = :id"), {"t": tenant, "id": contact_id}
     )
     return result.scalar_one_or_none()
-
-
-async def _check_client(conn: AsyncConnection, tenant: UUID, client_id: UUID | None) -> None:
-    if client_id is None:
-        return
-    found = await conn.execute(
-        text("SELECT 1 FROM clients WHERE tenant = :t AND client_id = :c"), {"t": tenant, "c": client_id}
-    )
-    if found.first() is None:
-        raise NotFoundError(f"client {client_id} not found", field="client_id")

@@ -3,8 +3,9 @@ statuses, and logging, updating, completing and finding interactions against a c
 (reference: contacts.add_interaction, clients.add_interaction and the crm.* actions).
 
 ``models`` holds the pydantic models, the activity query and the input rules, ``service`` the writes and the
-reads by id, and ``search`` the filtered activity page, the dependency counts and the lookups the crm.* actions
-use. Callers use this package: ``interactions.create_interaction(...)``.
+reads by id, ``scheduling`` the rules and the insert of a scheduled follow-up, and ``search`` the filtered
+activity page, the dependency counts and the lookups the crm.* actions use. Callers use this package:
+``interactions.create_interaction(...)``.
 """
 
 from psa.domain.interactions.models import (
@@ -23,6 +24,7 @@ from psa.domain.interactions.models import (
     Visibility,
     owner_zone,
 )
+from psa.domain.interactions.scheduling import FollowUp, schedule_activity
 from psa.domain.interactions.search import (
     count_interactions_for_client,
     count_interactions_for_contact,
@@ -57,6 +59,7 @@ __all__ = [
     "Activity",
     "ActivityFilters",
     "ActivityState",
+    "FollowUp",
     "Interaction",
     "InteractionStatus",
     "InteractionType",
@@ -82,5 +85,6 @@ __all__ = [
     "require_interaction_status",
     "require_user",
     "resolve_interaction_type",
+    "schedule_activity",
     "update_activity",
 ]

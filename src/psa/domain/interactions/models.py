@@ -20,6 +20,8 @@ DURATION_MAX = 2**31 - 1
 VISIBILITIES = ("internal", "client_visible")
 
 ActivityState = Literal["overdue", "today", "planned", "done"]
+TagTarget = Literal["ticket", "contact", "client"]
+"""A record an activity's tags can go to (reference: crm.tag_activity)."""
 ACTIVITY_PATCH_FIELDS = (
     "title",
     "notes",
@@ -179,6 +181,23 @@ class Activity(BaseModel):
         except OverflowError:  # a date near 0001-01-01 or 9999-12-31 has no local day in this zone
             return "overdue" if self.interaction_date < now else "planned"
         return "overdue" if due < today else "today" if due == today else "planned"
+
+    def tag_target(self) -> tuple[TagTarget, UUID]:
+        """The record that tags on this activity go to: its ticket, else its contact, else its client, never the
+        interaction itself (reference: crm.tag_activity). Raises ValidationError "Activity cannot be tagged
+        because it is not linked to a supported tag target" ``{supported_entity_types}``."""
+        links: tuple[tuple[TagTarget, UUID | None], ...] = (
+            ("ticket", self.ticket_id),
+            ("contact", self.contact_id),
+            ("client", self.client_id),
+        )
+        for kind, linked in links:
+            if linked is not None:
+                return kind, linked
+        raise ValidationError(
+            "Activity cannot be tagged because it is not linked to a supported tag target",
+            details={"supported_entity_types": [kind for kind, _ in links]},
+        )
 
 
 def owner_zone(name: str | None) -> ZoneInfo:

@@ -161,8 +161,8 @@ async def create_interaction_type(
 ) -> tuple[TenantInteractionType, bool]:
     """A tenant interaction type and whether it was created. Names match trimmed, internal whitespace
     collapsed, case-insensitively; an existing one is returned (``if_exists='return_existing'``) or raises
-    ConflictError("Interaction type already exists", field="type_name"). A new type gets ``display_order`` or
-    the tenant's max + 1 (0 for the first). Reference: crm.create_interaction_type.
+    ConflictError("Interaction type already exists") ``{type_name}`` (the name as given). A new type gets
+    ``display_order`` or the tenant's max + 1 (0 for the first). Reference: crm.create_interaction_type.
     Raises ValidationError "type_name is required" / "type_name must be at most 120 characters"."""
     cleaned = (type_name or "").strip()
     if not cleaned:
@@ -184,7 +184,7 @@ async def create_interaction_type(
     ).first()
     if existing is not None:
         if if_exists == "error":
-            raise ConflictError("Interaction type already exists", field="type_name")
+            raise ConflictError("Interaction type already exists", details={"type_name": type_name})
         return TenantInteractionType(**existing._mapping), False
     row = (
         await conn.execute(

@@ -1,16 +1,17 @@
 """The 11 ``clients.*`` workflow actions (reference: the clients actions; docs/automation.md, "Action contract";
 the catalog is docs/actions.md). The modules are laid out as ``actions/contacts``: ``lookup`` (find, search),
 ``mutations`` (create, update, archive, delete, duplicate) and ``relations`` (tag, ticket, note, interaction),
-with the shared shapes in ``models`` and the event payloads in ``events``; :data:`actions` lists them in catalog
-order.
+with the shared shapes in ``models``; :data:`actions` lists them in catalog order. Their events are types of
+``psa.automation.events``.
 
 Each action is version 1 in category "Business Operations", with pydantic input and output models, the
 permissions it needs (checked by the runtime before the handler, in order), an idempotency mode (``engine``:
 the runtime's key; ``action``: the input's ``idempotency_key`` when given) and a handler that calls the
-domain models (``psa.domain.*``) inside the runtime's tenant transaction. Side-effectful handlers hand the
-runtime their audit ``changed_data`` and ``details`` (``ctx.audit``) and queue domain events in the
-transactional outbox (``ctx.emit``) with deterministic keys whose timestamps are ISO-8601 UTC (``...Z``,
-microseconds), never a locale date string (docs/automation.md, "Events").
+domain models (``psa.domain.*``) inside the runtime's tenant transaction. The rules are the domain's; it and
+the handlers raise domain errors, which the runtime converts (docs/architecture.md, "Error contract").
+Side-effectful handlers hand the runtime their audit ``changed_data`` and ``details`` (``ctx.audit``) and queue
+domain events in the transactional outbox (``ctx.emit``) with deterministic keys whose timestamps are ISO-8601
+UTC (``...Z``, microseconds), never a locale date string (docs/automation.md, "Events").
 
 Input follows zod's semantics (docs/automation.md, "Action contract"): unknown keys are ignored, defaults are
 applied, and where a key being absent differs from it being null (``clients.update``'s patch,

@@ -1,5 +1,5 @@
-"""``clients.find`` and ``clients.search``, and the lookup the other clients actions share: a client by id
-(NOT_FOUND otherwise)."""
+"""``clients.find`` and ``clients.search``. The other clients actions check a client given by id with
+``psa.domain.lookups.require_client`` (``cite="id"``: NOT_FOUND "Client not found" ``{client_id}``)."""
 
 from __future__ import annotations
 
@@ -11,29 +11,15 @@ from pydantic import BaseModel, Field, field_validator, model_serializer, model_
 from pydantic_core import PydanticCustomError
 
 from psa.automation.actions.clients.models import READ, ClientSummary, summary
-from psa.automation.actions.common import PAGE_MAX, failure, field_error
-from psa.automation.errors import ActionFailure
+from psa.automation.actions.common import PAGE_MAX, field_error
 from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.config import get_settings
 from psa.domain import clients, contacts, values
-from psa.domain.clients import Client
+from psa.domain.errors import NotFoundError
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
 _EXTERNAL_REF = re.compile(r"[A-Za-z0-9._:-]+")
-
-
-def client_not_found(client_id: UUID, field: str = "client_id") -> ActionFailure:
-    """NOT_FOUND "Client not found" ``{<field>: <id>}``."""
-    return failure("ActionError", "NOT_FOUND", "Client not found", {field: str(client_id)})
-
-
-async def require_client(ctx: ActionContext, client_id: UUID, field: str = "client_id") -> Client:
-    """The client, or NOT_FOUND "Client not found" (another tenant's id is not found)."""
-    client = await clients.find_client(ctx.conn, ctx.tenant, client_id)
-    if client is None:
-        raise client_not_found(client_id, field)
-    return client
 
 
 class PrimaryContact(BaseModel):
@@ -160,7 +146,7 @@ async def find(ctx: ActionContext, inp: FindInput) -> FindOutput:
         }
     if client is None:
         if inp.on_not_found == "error":
-            raise failure("ActionError", "NOT_FOUND", "Client not found", {"matched_by": matched_by})
+            raise NotFoundError("Client not found", details={"matched_by": matched_by})
         return FindOutput(client=None, primary_contact=None, **extra)
     primary = await _primary_contact(ctx, client.client_id) if inp.include_primary_contact else None
     return FindOutput(client=summary(client), primary_contact=primary, **extra)

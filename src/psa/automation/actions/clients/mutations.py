@@ -9,36 +9,35 @@ from uuid import UUID
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from psa.automation.actions.clients.events import (
-    client_archived_payload,
-    client_created_payload,
-    client_updated_payload,
-)
-from psa.automation.actions.clients.lookup import client_not_found, require_client
 from psa.automation.actions.clients.models import CREATE, DELETE, READ, UPDATE, ClientSummary, client_id_field, summary
 from psa.automation.actions.common import (
     IsoDateTime,
     TagResult,
     TagText,
     confirm_flag,
-    dependency_conflict,
     ensure_tags,
-    failure,
     idempotency_key_field,
 )
+from psa.automation.events import ClientArchived, ClientCreated, ClientUpdated
 from psa.automation.registry import ActionContext, ActionSet, picker
-from psa.domain import clients, contacts, documents, interactions, tags, tickets
-from psa.domain.clients import BillingEmail, Client, ClientName, ClientType, CurrencyCode, Notes, WebUrl
-from psa.timeutil import iso_z
+from psa.domain import clients, deletion, lookups, tags
+from psa.domain.clients import BillingEmail, ClientName, ClientType, CurrencyCode, Notes, WebUrl
+from psa.domain.errors import NotFoundError
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
 
 
 async def _check_parent(ctx: ActionContext, parent_client_id: UUID | None) -> None:
-    if parent_client_id is not None and await clients.find_client(ctx.conn, ctx.tenant, parent_client_id) is None:
-        raise failure(
-            "ActionError", "NOT_FOUND", "Parent client not found", {"parent_client_id": str(parent_client_id)}
+    """NOT_FOUND "Parent client not found" ``{parent_client_id}`` unless None or a client of the tenant."""
+    if parent_client_id is not None:
+        await lookups.require_client(
+            ctx.conn,
+            ctx.tenant,
+            parent_client_id,
+            field="parent_client_id",
+            message="Parent client not found",
+            cite="id",
         )
 
 
@@ -112,9 +111,7 @@ async def create(ctx: ActionContext, inp: CreateInput) -> CreateOutput:
         {"client_id": str(client.client_id), "client_name": client.client_name},
         {"client_id": str(client.client_id)},
     )
-    await ctx.emit(
-        "CLIENT_CREATED", client_created_payload(client, ctx.actor_user_id), f"client_created:{client.client_id}"
-    )
+    await ctx.emit(ClientCreated.of(client, ctx.actor_user_id))
     return CreateOutput(client=summary(client), tags=[*added, *existing])
 
 
@@ -186,7 +183,7 @@ async def update(ctx: ActionContext, inp: UpdateInput) -> UpdateOutput:
     patch the existing default location (never created here), deactivate contacts and portal users when
     ``is_inactive`` is true; audit, and CLIENT_UPDATED when a written column really changed."""
     patch, given = inp.patch, inp.patch.model_fields_set
-    before = await require_client(ctx, inp.client_id)
+    before = await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id, cite="id")
     if "parent_client_id" in given:
         await _check_parent(ctx, patch.parent_client_id)
     changes: dict[str, Any] = {}
@@ -206,11 +203,9 @@ async def update(ctx: ActionContext, inp: UpdateInput) -> UpdateOutput:
     await ctx.audit(
         {"client_id": str(inp.client_id), "changed_fields": changed_fields}, {"client_id": str(inp.client_id)}
     )
-    payload = client_updated_payload(
-        inp.client_id, before.model_dump(), after.model_dump(), changed_fields, after.updated_at
-    )
-    if payload.get("updatedFields"):
-        await ctx.emit("CLIENT_UPDATED", payload, f"client_updated:{inp.client_id}:{iso_z(after.updated_at)}")
+    event = ClientUpdated.of(before, after, changed_fields)
+    if event.updated_fields:
+        await ctx.emit(event)
     return UpdateOutput(client_before=summary(before), client_after=summary(after), changed_fields=changed_fields)
 
 
@@ -240,16 +235,14 @@ async def archive(ctx: ActionContext, inp: ArchiveInput) -> ArchiveOutput:
     """Reference clients.archive: an active client becomes inactive with its contacts and portal users
     (``archived_at`` = the database time of the change) and CLIENT_ARCHIVED is queued; an inactive one is
     left alone (``archived: false``). The audit row is written either way."""
-    before = await require_client(ctx, inp.client_id)
+    before = await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id, cite="id")
     archived_at = None
     if not before.is_inactive:
         after = await clients.archive_client(ctx.conn, ctx.tenant, inp.client_id)
         await clients.deactivate_client_users(ctx.conn, ctx.tenant, inp.client_id)
         archived_at = after.updated_at
         await ctx.emit(
-            "CLIENT_ARCHIVED",
-            client_archived_payload(inp.client_id, ctx.actor_user_id, archived_at),
-            f"client_archived:{inp.client_id}:{iso_z(archived_at)}",
+            ClientArchived(client_id=inp.client_id, archived_by_user_id=ctx.actor_user_id, archived_at=archived_at)
         )
     await ctx.audit(
         {"client_id": str(inp.client_id), "previous_is_inactive": before.is_inactive, "current_is_inactive": True},
@@ -278,30 +271,6 @@ class DeleteOutput(BaseModel):
     client_id: UUID
 
 
-_DEPENDENCY_LABELS = {
-    "contact": ("contact", "contacts"),
-    "ticket": ("ticket", "tickets"),
-    "interaction": ("interaction", "interactions"),
-    "document": ("document", "documents"),
-}
-
-
-async def client_dependencies(ctx: ActionContext, client: Client) -> dict[str, int]:
-    """Counts of the records that block deleting the client, by type (only those > 0): contacts, tickets,
-    interactions, and documents associated as 'company' or 'client' other than the client's notes document."""
-    conn, tenant, client_id = ctx.conn, ctx.tenant, client.client_id
-    notes_document = await clients.notes_document_id(conn, tenant, client_id)
-    client_documents = await documents.count_document_associations(conn, tenant, "client", client_id)
-    counts = {
-        "contact": await contacts.count_contacts_for_client(conn, tenant, client_id),
-        "ticket": await tickets.count_tickets_for_client(conn, tenant, client_id),
-        "interaction": await interactions.count_interactions_for_client(conn, tenant, client_id),
-        "document": await documents.count_document_associations(conn, tenant, "company", client_id)
-        + max(0, client_documents - (1 if notes_document is not None else 0)),
-    }
-    return {kind: n for kind, n in counts.items() if n}
-
-
 @actions.define(
     "clients.delete",
     "Delete Client",
@@ -313,24 +282,12 @@ async def delete(ctx: ActionContext, inp: DeleteInput) -> DeleteOutput:
     """Reference clients.delete: refuses the tenant's default client (VALIDATION_ERROR) and a client with
     contacts, tickets, interactions or documents (CONFLICT with the dependencies); otherwise removes its
     notes document, tag mappings, locations, tax and email settings and the client."""
-    client = await clients.find_client(ctx.conn, ctx.tenant, inp.client_id)
-    if client is None:
+    if await clients.find_client(ctx.conn, ctx.tenant, inp.client_id) is None:
         if inp.on_not_found == "error":
-            raise client_not_found(inp.client_id)
+            raise NotFoundError("Client not found", details={"client_id": str(inp.client_id)})
         await ctx.audit({"client_id": str(inp.client_id), "deleted": False}, {"client_id": str(inp.client_id)})
         return DeleteOutput(deleted=False, client_id=inp.client_id)
-    if await clients.is_default_client(ctx.conn, ctx.tenant, inp.client_id):
-        raise failure(
-            "ValidationError",
-            "VALIDATION_ERROR",
-            "Cannot delete the default client. Please set another client as default in General Settings first.",
-            {"client_id": str(inp.client_id)},
-        )
-    counts = await client_dependencies(ctx, client)
-    if counts:
-        raise dependency_conflict(
-            "client", counts, _DEPENDENCY_LABELS, {"ticket": f"/msp/tickets?client_id={inp.client_id}"}
-        )
+    await deletion.check_client_deletable(ctx.conn, ctx.tenant, inp.client_id)
     await clients.delete_client(ctx.conn, ctx.tenant, inp.client_id)  # also removes its notes documents
     await ctx.audit({"client_id": str(inp.client_id), "deleted": True}, {"client_id": str(inp.client_id)})
     return DeleteOutput(deleted=True, client_id=inp.client_id)
@@ -364,7 +321,9 @@ class DuplicateOutput(BaseModel):
 async def duplicate(ctx: ActionContext, inp: DuplicateInput) -> DuplicateOutput:
     """Reference clients.duplicate: a new active client with the source's profile, optionally its tags
     (re-applied by text) and locations (new ids); never contacts, tickets or notes."""
-    source = await require_client(ctx, inp.source_client_id, "source_client_id")
+    source = await lookups.require_client(
+        ctx.conn, ctx.tenant, inp.source_client_id, field="source_client_id", cite="id"
+    )
     duplicate = await clients.duplicate_client(ctx.conn, ctx.tenant, source.client_id, inp.client_name)
     copied_tags = copied_locations = 0
     if inp.copy_tags:

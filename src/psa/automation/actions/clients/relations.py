@@ -8,7 +8,6 @@ from uuid import UUID
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from psa.automation.actions.clients.lookup import require_client
 from psa.automation.actions.clients.models import READ, UPDATE, client_id_field
 from psa.automation.actions.common import (
     INT4_MAX,
@@ -20,10 +19,10 @@ from psa.automation.actions.common import (
     append_entity_note,
     ensure_tags,
     idempotency_key_field,
-    interaction_logged_payload,
 )
+from psa.automation.events import InteractionLogged
 from psa.automation.registry import ActionContext, ActionSet, picker
-from psa.domain import interactions, tickets
+from psa.domain import interactions, lookups, tickets
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
@@ -55,7 +54,7 @@ class AddTagOutput(BaseModel):
 )
 async def add_tag(ctx: ActionContext, inp: AddTagInput) -> AddTagOutput:
     """Reference clients.add_tag: ensure each tag; tags the client already has are reported as existing."""
-    await require_client(ctx, inp.client_id)
+    await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id, cite="id")
     added, existing = await ensure_tags(ctx, inp.client_id, "client", inp.tags)
     await ctx.audit(
         {"client_id": str(inp.client_id), "added_count": len(added), "existing_count": len(existing)},
@@ -103,7 +102,7 @@ AssignToTicketOutput = tickets.TicketClientAssignment
 async def assign_to_ticket(ctx: ActionContext, inp: AssignToTicketInput) -> AssignToTicketOutput:
     """Reference clients.assign_to_ticket: move the ticket to the client; ``contact_id`` / ``location_id``
     change only when their key is present (null clears) and must belong to the client."""
-    await require_client(ctx, inp.client_id)
+    await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id, cite="id")
     given = inp.model_fields_set
     options = {key: getattr(inp, key) for key in ("contact_id", "location_id") if key in given}
     result = await tickets.assign_ticket_client(ctx.conn, ctx.tenant, inp.ticket_id, client_id=inp.client_id, **options)
@@ -141,7 +140,7 @@ class AddNoteOutput(BaseModel):
 async def add_note(ctx: ActionContext, inp: AddNoteInput) -> AddNoteOutput:
     """Reference clients.add_note: append a paragraph to the client's notes document, creating it
     ("{client_name} Notes") the first time, when NOTE_CREATED is queued."""
-    await require_client(ctx, inp.client_id)
+    await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id, cite="id")
     note = await append_entity_note(ctx, "client", inp.client_id, inp.body)
     return AddNoteOutput(
         client_id=inp.client_id,
@@ -204,7 +203,7 @@ class AddInteractionOutput(BaseModel):
 async def add_interaction(ctx: ActionContext, inp: AddInteractionInput) -> AddInteractionOutput:
     """Reference clients.add_interaction: log an interaction owned by the workflow actor; the contact and
     ticket must belong to the client; default interaction status unless ``status_id``; INTERACTION_LOGGED."""
-    await require_client(ctx, inp.client_id)
+    await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id, cite="id")
     interaction = await interactions.create_interaction(
         ctx.conn,
         ctx.tenant,
@@ -232,13 +231,8 @@ async def add_interaction(ctx: ActionContext, inp: AddInteractionInput) -> AddIn
         },
         {"client_id": str(inp.client_id), "interaction_id": str(interaction.interaction_id)},
     )
-    await ctx.emit(
-        "INTERACTION_LOGGED",
-        interaction_logged_payload(
-            interaction, interaction_type.type_name if interaction_type else None, ctx.actor_user_id
-        ),
-        f"interaction_logged:{interaction.interaction_id}",
-    )
+    type_name = interaction_type.type_name if interaction_type else None
+    await ctx.emit(InteractionLogged.of(interaction, type_name, ctx.actor_user_id))
     return AddInteractionOutput(
         interaction_id=interaction.interaction_id,
         client_id=inp.client_id,

@@ -2,8 +2,8 @@
 contract"; the catalog is docs/actions.md): the reference's 13 actions plus ``contacts.upsert`` and
 ``contacts.remove_tag``. The modules follow the tests: ``lookup`` (find, search), ``mutations`` (create,
 update, deactivate, delete, duplicate, upsert) and ``relations`` (tags, ticket, note, interaction, client), with
-the shared shapes in ``models`` and the event payloads in ``events``; :data:`actions` lists them in catalog
-order.
+the shared shapes in ``models``; :data:`actions` lists them in catalog order. Their events are types of
+``psa.automation.events``.
 
 Each action is version 1 in category "Business Operations", with pydantic input and output models, the
 permissions it needs (checked by the runtime before the handler, in order), an idempotency mode (``engine``:

@@ -1,5 +1,5 @@
-"""``contacts.find`` and ``contacts.search``, and the lookups the other contacts actions share: a contact by id
-(NOT_FOUND otherwise) and the check that a given client exists."""
+"""``contacts.find`` and ``contacts.search``, and the lookup the other contacts actions share: a contact by id
+(NOT_FOUND otherwise). They check a given client with ``psa.domain.lookups.require_client``."""
 
 from __future__ import annotations
 
@@ -9,38 +9,33 @@ from uuid import UUID
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from psa.automation.actions.common import PAGE_MAX, failure, field_error
+from psa.automation.actions.common import PAGE_MAX, field_error
 from psa.automation.actions.contacts.models import READ, ContactSummary, EmailAddress, summary
-from psa.automation.errors import ActionFailure
 from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.config import get_settings
-from psa.domain import contacts, lookups
+from psa.domain import contacts
 from psa.domain.contacts import Contact, ContactBrief
+from psa.domain.errors import NotFoundError
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
 
 
-def not_found(contact_id: UUID, field: str = "contact_id") -> ActionFailure:
-    """NOT_FOUND "Contact not found" ``{<field>: <id>}``."""
-    return failure("ActionError", "NOT_FOUND", "Contact not found", {field: str(contact_id)})
+def not_found(contact_id: UUID, field: str = "contact_id") -> NotFoundError:
+    """NotFoundError "Contact not found" ``{<field>: <id>}``."""
+    return NotFoundError("Contact not found", details={field: str(contact_id)})
 
 
 async def require_contact(
     ctx: ActionContext, contact_id: UUID, field: str = "contact_id", *, lock: bool = False
 ) -> Contact:
-    """The hydrated contact, or NOT_FOUND "Contact not found" (another tenant's id is not found). ``lock``: for
-    an action that decides on what it reads (a no-op, a guard, a conflict), the row is locked until commit."""
+    """The hydrated contact, or NotFoundError "Contact not found" ``{<field>: <id>}`` (another tenant's id is not
+    found). ``lock``: for an action that decides on what it reads (a no-op, a guard, a conflict), the row is
+    locked until commit."""
     contact = await contacts.find_contact(ctx.conn, ctx.tenant, contact_id, lock=lock)
     if contact is None:
         raise not_found(contact_id, field)
     return contact
-
-
-async def check_client(ctx: ActionContext, client_id: UUID | None) -> None:
-    """NOT_FOUND "Client not found" unless ``client_id`` is None or a client of the tenant."""
-    if client_id is not None:
-        await lookups.require_client(ctx.conn, ctx.tenant, client_id)
 
 
 # -- contacts.find -----------------------------------------------------------------------------------------
@@ -118,7 +113,7 @@ async def find(ctx: ActionContext, inp: FindInput) -> FindOutput:
         found = None
     if found is None:
         if inp.on_not_found == "error":
-            raise failure("ActionError", "NOT_FOUND", "Contact not found", {"matched_by": matched_by})
+            raise NotFoundError("Contact not found", details={"matched_by": matched_by})
         return FindOutput(contact=None)
     return FindOutput(contact=summary(found))
 

@@ -3,8 +3,6 @@ write a contact's own fields (tests: tests/automation/test_contacts_mutations.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 from uuid import UUID
 
@@ -14,14 +12,11 @@ from pydantic_core import PydanticCustomError
 from psa.automation.actions.common import (
     TagText,
     confirm_flag,
-    dependency_conflict,
     ensure_tags,
-    failure,
     field_error,
     idempotency_key_field,
 )
-from psa.automation.actions.contacts.events import contact_created_payload, emit_archived, emit_updated
-from psa.automation.actions.contacts.lookup import check_client, not_found, require_contact
+from psa.automation.actions.contacts.lookup import not_found, require_contact
 from psa.automation.actions.contacts.models import (
     CREATE,
     DELETE,
@@ -33,39 +28,30 @@ from psa.automation.actions.contacts.models import (
     EmailType,
     PhoneRow,
     contact_id_field,
-    domain_message,
     domain_rows,
     summary,
 )
+from psa.automation.events import ContactArchived, ContactCreated, ContactUpdated
 from psa.automation.registry import ActionContext, ActionSet, picker
-from psa.domain import contacts, interactions, tags, tickets
+from psa.domain import contacts, deletion, lookups, tags
 from psa.domain.contacts import Contact
-from psa.domain.errors import EmailExistsError
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
 
 
-_DEPENDENCY_LABELS = {
-    "ticket": ("ticket", "tickets"),
-    "interaction": ("interaction", "interactions"),
-    "document": ("document", "documents"),
-    "portal_user": ("portal user account", "portal user accounts"),
-    "survey_invitation": ("survey invitation", "survey invitations"),
-    "survey_response": ("survey response", "survey responses"),
-    "asset_association": ("asset association", "asset associations"),
-    "quote": ("quote", "quotes"),
-}
+async def _emit_archived(ctx: ActionContext, contact: Contact, reason: str | None = None) -> None:
+    """CONTACT_ARCHIVED for ``contact``, which has just become inactive."""
+    await ctx.emit(ContactArchived.of(contact, ctx.actor_user_id, reason))
 
 
-@contextmanager
-def _email_taken_is_invalid() -> Iterator[None]:
-    """An address used by another contact of the tenant as VALIDATION_ERROR naming the field (issue 5)."""
-    try:
-        yield
-    except EmailExistsError as exc:
-        details = {"field": exc.field, "fields": [{"path": exc.field, "message": domain_message(exc)}]}
-        raise failure("ValidationError", "VALIDATION_ERROR", exc.message, details) from None
+async def _emit_updated(ctx: ActionContext, before: Contact, after: Contact) -> None:
+    """CONTACT_UPDATED when a field really changed, and CONTACT_ARCHIVED when the contact became inactive."""
+    event = ContactUpdated.of(before, after, ctx.actor_user_id)
+    if event.updated_fields:
+        await ctx.emit(event)
+    if after.is_inactive and not before.is_inactive:
+        await _emit_archived(ctx, after)
 
 
 # -- contacts.create ---------------------------------------------------------------------------------------
@@ -118,9 +104,9 @@ class CreateOutput(BaseModel):
 async def create(ctx: ActionContext, inp: CreateInput) -> CreateOutput:
     """Reference contacts.create: client check, the contact with its phones and additional emails (contact
     model rules), initial tags; audit and CONTACT_CREATED."""
-    await check_client(ctx, inp.client_id)
-    with _email_taken_is_invalid():
-        contact = await contacts.create_contact(ctx.conn, ctx.tenant, inp.domain_data())
+    if inp.client_id is not None:
+        await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id)
+    contact = await contacts.create_contact(ctx.conn, ctx.tenant, inp.domain_data())
     await ensure_tags(ctx, contact.contact_name_id, "contact", inp.tags)
     await _audit_created(ctx, contact)
     return CreateOutput(contact=summary(contact))
@@ -136,12 +122,7 @@ async def _audit_created(ctx: ActionContext, contact: Contact) -> None:
         },
         {"contact_id": contact_id},
     )
-    await ctx.emit(
-        "CONTACT_CREATED",
-        contact_created_payload(contact, ctx.actor_user_id),
-        f"contact_created:{contact_id}",
-        contact.created_at,
-    )
+    await ctx.emit(ContactCreated.of(contact, ctx.actor_user_id))
 
 
 # -- contacts.update ---------------------------------------------------------------------------------------
@@ -207,7 +188,7 @@ async def update(ctx: ActionContext, inp: UpdateInput) -> UpdateOutput:
     patch, fields = inp.patch, inp.patch.changed_fields()
     before = await require_contact(ctx, inp.contact_id, lock=True)
     if patch.client_id is not None and patch.client_id != before.client_id:
-        await check_client(ctx, patch.client_id)
+        await lookups.require_client(ctx.conn, ctx.tenant, patch.client_id)
     changes: dict[str, Any] = {}
     for key in fields:
         if key in ("phone_numbers", "additional_email_addresses"):
@@ -218,10 +199,9 @@ async def update(ctx: ActionContext, inp: UpdateInput) -> UpdateOutput:
             changes["primary_email_custom_type"] = label
         else:
             changes[key] = getattr(patch, key)
-    with _email_taken_is_invalid():
-        after = await contacts.update_contact(ctx.conn, ctx.tenant, inp.contact_id, changes)
+    after = await contacts.update_contact(ctx.conn, ctx.tenant, inp.contact_id, changes)
     await ctx.audit({"contact_id": str(inp.contact_id), "changed_fields": fields}, {"contact_id": str(inp.contact_id)})
-    await emit_updated(ctx, before, after)
+    await _emit_updated(ctx, before, after)
     return UpdateOutput(contact_before=summary(before), contact_after=summary(after), changed_fields=fields)
 
 
@@ -256,7 +236,7 @@ async def deactivate(ctx: ActionContext, inp: DeactivateInput) -> DeactivateOutp
     after = before
     if not before.is_inactive:
         after = await contacts.update_contact(ctx.conn, ctx.tenant, inp.contact_id, {"is_inactive": True})
-        await emit_archived(ctx, after, inp.reason)
+        await _emit_archived(ctx, after, inp.reason)
     noop = before.is_inactive
     await ctx.audit(
         {
@@ -291,18 +271,6 @@ class DeleteOutput(BaseModel):
     contact_id: UUID
 
 
-async def contact_dependencies(ctx: ActionContext, contact_id: UUID) -> dict[str, int]:
-    """Counts of the records that keep the contact from being deleted, by type (only those > 0): tickets,
-    interactions, documents (not its own notes document), portal users, survey invitations and responses,
-    asset associations, quotes (reference: contacts.delete dependency validation; quotes beyond it)."""
-    counts = {
-        "ticket": await tickets.count_tickets_for_contact(ctx.conn, ctx.tenant, contact_id),
-        "interaction": await interactions.count_interactions_for_contact(ctx.conn, ctx.tenant, contact_id),
-        **await contacts.count_contact_dependencies(ctx.conn, ctx.tenant, contact_id),
-    }
-    return {kind: n for kind, n in counts.items() if n}
-
-
 @actions.define(
     "contacts.delete",
     "Delete Contact",
@@ -320,11 +288,7 @@ async def delete(ctx: ActionContext, inp: DeleteInput) -> DeleteOutput:
             raise not_found(inp.contact_id)
         await ctx.audit({"contact_id": contact_id, "deleted": False}, {"contact_id": contact_id})
         return DeleteOutput(deleted=False, contact_id=inp.contact_id)
-    counts = await contact_dependencies(ctx, inp.contact_id)
-    if counts:
-        raise dependency_conflict(
-            "contact", counts, _DEPENDENCY_LABELS, {"ticket": f"/msp/tickets?contact_id={contact_id}"}
-        )
+    await deletion.check_contact_deletable(ctx.conn, ctx.tenant, inp.contact_id)
     await contacts.delete_contact(ctx.conn, ctx.tenant, inp.contact_id)
     await ctx.audit({"contact_id": contact_id, "deleted": True}, {"contact_id": contact_id})
     return DeleteOutput(deleted=True, contact_id=inp.contact_id)
@@ -373,7 +337,8 @@ async def duplicate(ctx: ActionContext, inp: DuplicateInput) -> DuplicateOutput:
     given = inp.model_fields_set
     source = await require_contact(ctx, inp.source_contact_id, "source_contact_id")
     client_id = inp.target_client_id if "target_client_id" in given else source.client_id
-    await check_client(ctx, client_id)
+    if client_id is not None:
+        await lookups.require_client(ctx.conn, ctx.tenant, client_id)
     phones = (
         domain_rows(inp.phone_numbers)
         if inp.phone_numbers is not None
@@ -396,8 +361,7 @@ async def duplicate(ctx: ActionContext, inp: DuplicateInput) -> DuplicateOutput:
     }
     if data["primary_email_custom_type"]:
         data["primary_email_canonical_type"] = inp.primary_email_canonical_type
-    with _email_taken_is_invalid():
-        duplicate = await contacts.create_contact(ctx.conn, ctx.tenant, data)
+    duplicate = await contacts.create_contact(ctx.conn, ctx.tenant, data)
     copied_tags = 0
     if inp.copy_tags:
         source_tags = await tags.tags_for(ctx.conn, ctx.tenant, source.contact_name_id, "contact")
@@ -444,11 +408,11 @@ async def upsert(ctx: ActionContext, inp: UpsertInput) -> UpsertOutput:
     """Beyond the reference (issue 5): create the contact keyed by ``email`` (its primary or an additional
     address), or update only the fields given (absent ones are never blanked; null clears role, notes or
     client). Tags are added. CONTACT_CREATED, or CONTACT_UPDATED with the diffs."""
-    await check_client(ctx, inp.client_id)
+    if inp.client_id is not None:
+        await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id)
     given = inp.model_fields_set - {"tags", "idempotency_key"}
     before = await contacts.get_contact_by_email(ctx.conn, ctx.tenant, inp.email)
-    with _email_taken_is_invalid():
-        created, contact = await contacts.upsert_contact(ctx.conn, ctx.tenant, inp.domain_data(given))
+    created, contact = await contacts.upsert_contact(ctx.conn, ctx.tenant, inp.domain_data(given))
     await ensure_tags(ctx, contact.contact_name_id, "contact", inp.tags)
     if created:
         await _audit_created(ctx, contact)
@@ -458,5 +422,5 @@ async def upsert(ctx: ActionContext, inp: UpsertInput) -> UpsertOutput:
             {"contact_id": str(contact.contact_name_id)},
         )
         if before is not None:  # else a concurrent upsert created it just now, with its own CONTACT_CREATED
-            await emit_updated(ctx, before, contact)
+            await _emit_updated(ctx, before, contact)
     return UpsertOutput(created=created, contact=summary(contact))

@@ -19,17 +19,16 @@ from psa.automation.actions.common import (
     TagText,
     append_entity_note,
     ensure_tags,
-    failure,
     idempotency_key_field,
-    interaction_logged_payload,
     normalize_tags,
 )
-from psa.automation.actions.contacts.lookup import check_client, require_contact
+from psa.automation.actions.contacts.lookup import require_contact
 from psa.automation.actions.contacts.models import READ, UPDATE, ContactSummary, contact_id_field, summary
+from psa.automation.events import InteractionLogged
 from psa.automation.registry import ActionContext, ActionSet, picker
-from psa.domain import contacts, interactions, tags, tickets
+from psa.domain import contacts, interactions, lookups, tags, tickets
 from psa.domain.contacts import Contact
-from psa.domain.errors import NotFoundError
+from psa.domain.errors import ConflictError, NotFoundError, ValidationError
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
@@ -268,13 +267,8 @@ async def add_interaction(ctx: ActionContext, inp: AddInteractionInput) -> AddIn
         },
         {"contact_id": str(inp.contact_id), "interaction_id": str(interaction.interaction_id)},
     )
-    await ctx.emit(
-        "INTERACTION_LOGGED",
-        interaction_logged_payload(
-            interaction, interaction_type.type_name if interaction_type else None, ctx.actor_user_id
-        ),
-        f"interaction_logged:{interaction.interaction_id}",
-    )
+    type_name = interaction_type.type_name if interaction_type else None
+    await ctx.emit(InteractionLogged.of(interaction, type_name, ctx.actor_user_id))
     return AddInteractionOutput(
         interaction_id=interaction.interaction_id,
         contact_id=inp.contact_id,
@@ -357,14 +351,12 @@ async def _assign_client(
 async def add_to_client(ctx: ActionContext, inp: AddToClientInput) -> ClientAssignmentOutput:
     """Reference contacts.add_to_client: client then contact must exist; an unassigned contact is assigned,
     one already on this client is a no-op, one on another client is a CONFLICT (use move_to_client)."""
-    await check_client(ctx, inp.client_id)
+    await lookups.require_client(ctx.conn, ctx.tenant, inp.client_id)
     contact = await require_contact(ctx, inp.contact_id, lock=True)
     if contact.client_id is not None and contact.client_id != inp.client_id:
-        raise failure(
-            "ActionError",
-            "CONFLICT",
+        raise ConflictError(
             "Contact is already assigned to a different client; use contacts.move_to_client",
-            {
+            details={
                 "contact_id": str(inp.contact_id),
                 "previous_client_id": str(contact.client_id),
                 "requested_client_id": str(inp.client_id),
@@ -384,21 +376,17 @@ async def move_to_client(ctx: ActionContext, inp: MoveToClientInput) -> ClientAs
     """Reference contacts.move_to_client: target client then contact must exist; when
     ``expected_current_client_id`` is given (null = unassigned) it must be the contact's current client, else
     VALIDATION_ERROR naming it (issue 5; the reference answered CONFLICT); already there is a no-op."""
-    await check_client(ctx, inp.target_client_id)
+    await lookups.require_client(ctx.conn, ctx.tenant, inp.target_client_id)
     contact = await require_contact(ctx, inp.contact_id, lock=True)
     expected = inp.expected_current_client_id
     if "expected_current_client_id" in inp.model_fields_set and expected != contact.client_id:
-        message = "Contact current client did not match expected_current_client_id"
-        raise failure(
-            "ValidationError",
-            "VALIDATION_ERROR",
-            message,
-            {
+        raise ValidationError(
+            "Contact current client did not match expected_current_client_id",
+            field="expected_current_client_id",
+            details={
                 "contact_id": str(inp.contact_id),
                 "expected_current_client_id": str(expected) if expected else None,
                 "actual_current_client_id": str(contact.client_id) if contact.client_id else None,
-                "field": "expected_current_client_id",
-                "fields": [{"path": "expected_current_client_id", "message": message}],
             },
         )
     return await _assign_client(
