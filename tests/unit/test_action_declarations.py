@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 from pydantic import BaseModel
 
-from psa.automation.actions import BUILTIN_ACTIONS, builtin_registry, clients, contacts
+from psa.automation.actions import BUILTIN_ACTIONS, builtin_registry, clients, contacts, crm
 from psa.automation.registry import DEFAULT_CATEGORY, ActionSet, RegistrationError
 
 
@@ -51,9 +54,12 @@ def test_define_refuses_a_handler_without_pydantic_models():
     assert list(actions) == []
 
 
-@pytest.mark.parametrize("package", [clients, contacts], ids=["clients", "contacts"])
+@pytest.mark.parametrize("package", [clients, contacts, crm], ids=["clients", "contacts", "crm"])
 def test_a_package_lists_every_action_of_its_modules_once(package):
-    declared = [a.key for module in (package.lookup, package.mutations, package.relations) for a in module.actions]
+    modules = [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    declared = [
+        a.key for module in modules if isinstance(getattr(module, "actions", None), ActionSet) for a in module.actions
+    ]
     listed = [a.key for a in package.actions]
     assert sorted(listed) == sorted(declared)
     assert len(set(listed)) == len(listed)

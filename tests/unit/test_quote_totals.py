@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from psa.automation.actions.crm import notes_preview, summary_tags
+from psa.automation.actions.crm.models import notes_preview, summary_tags
 from psa.automation.actions.quotes import format_amount, unique_recipients
 from psa.domain.quotes import QuoteItem, totals
 
