@@ -74,8 +74,8 @@ async def test_a_request_validation_would_refuse_is_answered_at_once(http, manag
 
 
 async def test_a_rerun_of_its_own_failed_run_is_not_a_duplicate(http, management, engine, client):
-    """The tenant and admin of this request's own run (its derived tenant id) pass the check, as in the
-    workflow: a re-run after a failure resumes on the same rows."""
+    """A tenant row that is this request's own run's (its derived tenant id, its slug) passes the check, as in
+    the workflow: a re-run after a failure resumes on the same rows."""
     body = tenant_request_body()
     request = TenantCreationInput.model_validate(body)
     ours = uuid.UUID(planned_tenant_id(request))
