@@ -50,7 +50,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("APPLICATION_URL", "NEXTAUTH_URL", "PSA_APPLICATION_URL"),
         description="login URL shown in the welcome email",
     )
-    product_name: str = "PSA"
+    product_name: str = Field(default="PSA", description="the psa product's name in its welcome email")
+    algadesk_product_name: str = Field(
+        default="AlgaDesk", description="the algadesk product's name in its welcome email"
+    )
     support_url: str | None = None
 
     email_provider: Literal["outbox", "smtp"] = Field(

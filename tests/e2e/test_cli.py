@@ -7,10 +7,14 @@ import sys
 import urllib.request
 import uuid
 
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from psa.domain.values import tenant_slug
 from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.workflow import derived_id, workflow_id_for
 from tests.factories import make_request
-from tests.helpers import ActivityHooks, cli_env, free_port, psa, tenant_row_counts, wait_for
+from tests.helpers import ActivityHooks, cli_env, free_port, psa, rows, scalar, tenant_row_counts, wait_for
 
 
 async def test_create_status_list_and_rerun(base_settings, worker):
@@ -108,15 +112,38 @@ async def test_bad_input_is_rejected_before_starting(base_settings, worker):
     assert "email_provider" in out
 
 
-async def test_duplicate_admin_email_fails_with_the_reason(base_settings, worker):
+async def test_duplicate_admin_email_is_refused_before_starting(base_settings, worker, client, engine):
+    """The workflow's validation runs before the start (psa.provisioning.preflight): no run, nothing written."""
     email = f"dup.{uuid.uuid4().hex[:8]}@cli.example.com"
     base = ["--admin-email", email, "--admin-first-name", "A", "--admin-last-name", "B"]
     code, out = await psa(base_settings, worker, "tenants", "create", "--name", f"First {uuid.uuid4().hex[:6]}", *base)
     assert code == 0, out
-    code, out = await psa(base_settings, worker, "tenants", "create", "--name", f"Second {uuid.uuid4().hex[:6]}", *base)
-    assert code == 1
-    assert "provisioning failed" in out
+    second = f"Second {uuid.uuid4().hex[:6]}"
+    code, out = await psa(base_settings, worker, "tenants", "create", "--name", second, *base)
+    assert code == 2, out
     assert "internal user with this email already exists" in out
+    assert "workflow" not in out
+    workflow_id = workflow_id_for(tenant_slug(second))
+    with pytest.raises(RPCError) as missing:
+        await client.get_workflow_handle(workflow_id).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+    assert set((await tenant_row_counts(engine, derived_id(workflow_id, "tenant"))).values()) == {0}
+
+
+async def test_product_chooses_the_seed_set(base_settings, worker, engine):
+    name = f"Desk Corp {uuid.uuid4().hex[:8]}"
+    admin = ["--admin-email", f"desk.{uuid.uuid4().hex[:8]}@cli.example.com"]
+    admin += ["--admin-first-name", "A", "--admin-last-name", "B"]
+    code, out = await psa(base_settings, worker, "tenants", "create", "--name", name, "--product", "algadesk", *admin)
+    assert code == 0, out
+    tenant = derived_id(workflow_id_for(tenant_slug(name)), "tenant")
+    assert await scalar(engine, "SELECT product_code FROM tenants WHERE tenant = :t", t=tenant) == "algadesk"
+    roles = await rows(engine, "SELECT role_name FROM roles WHERE tenant = :t AND msp", t=tenant)
+    assert {r.role_name for r in roles} == {"Admin", "Agent"}
+
+    code, out = await psa(base_settings, worker, "tenants", "create", "--name", name + " 2", "--product", "erp", *admin)
+    assert code == 2
+    assert "product_code" in out
 
 
 async def test_no_wait_then_update_then_cancel(base_settings, start_worker, engine):

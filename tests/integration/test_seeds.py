@@ -4,43 +4,41 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from slugify import slugify
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from psa.db.engine import tenant_transaction
-from psa.domain.seeds import (
-    ROLE_GRANTS,
-    ROLES,
-    STATUSES,
-    SeedResult,
-    permission_catalogue,
-    remove_seeds,
-    seed_tenant,
-)
+from psa.domain.errors import ValidationError
+from psa.domain.seeds import PSA, SEEDED_TABLES, SeedResult, remove_seeds, seed_tenant
 from psa.domain.tenants import create_tenant
 from tests.helpers import scalar, tenant_row_counts, unique_name
 
-SEEDED_TABLES = ("roles", "permissions", "role_permissions", "tax_regions", "tax_rates", "statuses")
 
-
-async def new_tenant(engine: AsyncEngine) -> uuid.UUID:
+async def new_tenant(engine: AsyncEngine, product_code: str = "psa") -> uuid.UUID:
     tenant = uuid.uuid4()
     name = unique_name("Seeds")
     async with tenant_transaction(engine, tenant) as conn:
-        await create_tenant(conn, tenant=tenant, slug=slugify(name), company_name=name, email="owner@seeds.com")
+        await create_tenant(
+            conn,
+            tenant=tenant,
+            slug=slugify(name),
+            company_name=name,
+            email="owner@seeds.com",
+            product_code=product_code,
+        )
     return tenant
 
 
-async def seed(engine: AsyncEngine, tenant: uuid.UUID) -> SeedResult:
+async def seed(engine: AsyncEngine, tenant: uuid.UUID, product_code: str = "psa") -> SeedResult:
     async with tenant_transaction(engine, tenant) as conn:
-        return await seed_tenant(conn, tenant)
+        return await seed_tenant(conn, tenant, product_code)
 
 
 def expected_grants() -> int:
-    """MSP Admin gets every MSP permission; every other role its listed (distinct) pairs."""
-    msp_admin = sum(p.msp for p in permission_catalogue())
-    return msp_admin + sum(len(set(pairs)) for pairs in ROLE_GRANTS.values())
+    """Every role's grants: the Admins every permission of their portal, the others their listed pairs."""
+    return sum(len(set(PSA.role_grants(role))) for role in PSA.roles)
 
 
 async def grants_of(engine: AsyncEngine, tenant: uuid.UUID, role: str, msp: bool, client: bool) -> set[tuple]:
@@ -69,15 +67,15 @@ async def permissions_where(engine: AsyncEngine, tenant: uuid.UUID, condition: s
 
 async def test_seed_inserts_everything_once_and_is_idempotent(engine):
     tenant = await new_tenant(engine)
-    catalogue = permission_catalogue()
+    catalogue = PSA.permission_catalogue()
 
     first = await seed(engine, tenant)
-    assert first.roles == len(ROLES) == 8
+    assert first.roles == len(PSA.roles) == 8
     assert first.permissions == len(catalogue)
     assert first.role_permissions == expected_grants() > 0
     assert first.tax_regions == 1
     assert first.tax_rates == 1
-    assert first.statuses == len(STATUSES) == 5
+    assert first.statuses == len(PSA.statuses) == 5
 
     counts = await tenant_row_counts(engine, tenant)
     assert counts["roles"] == 8
@@ -111,7 +109,7 @@ async def test_seeded_roles_match_the_reference(engine):
         rows = await conn.execute(
             text("SELECT role_name, msp, client, description FROM roles WHERE tenant = :t"), {"t": tenant}
         )
-        assert {tuple(r) for r in rows} == set(ROLES)
+        assert {tuple(r) for r in rows} == {(r.name, r.msp, r.client, r.description) for r in PSA.roles}
 
 
 async def test_msp_admin_has_every_msp_permission(engine):
@@ -120,7 +118,7 @@ async def test_msp_admin_has_every_msp_permission(engine):
     msp_permissions = await permissions_where(engine, tenant, "msp")
     admin = await grants_of(engine, tenant, "Admin", True, False)
     assert admin == msp_permissions
-    assert len(admin) == sum(p.msp for p in permission_catalogue())
+    assert len(admin) == sum(p.msp for p in PSA.permission_catalogue())
     assert await scalar(
         engine,
         """SELECT count(*) FROM role_permissions rp
@@ -140,14 +138,16 @@ async def test_client_portal_admin_has_every_client_permission(engine):
 
 
 async def test_every_grant_resolves_to_a_permission_of_its_portal(engine):
-    """No grant in ROLE_GRANTS is silently dropped (the reference dropped its unresolvable keys)."""
+    """No listed grant is silently dropped (the reference dropped its unresolvable keys)."""
     tenant = await new_tenant(engine)
     await seed(engine, tenant)
-    for (role, msp, client), pairs in ROLE_GRANTS.items():
-        granted = await grants_of(engine, tenant, role, msp, client)
-        assert {(res, act) for res, act, _, _ in granted} == set(pairs), role
+    for role in PSA.roles:
+        if role.grants is None:
+            continue
+        granted = await grants_of(engine, tenant, role.name, role.msp, role.client)
+        assert {(res, act) for res, act, _, _ in granted} == set(role.grants), role.name
         for _, _, p_msp, p_client in granted:
-            assert (msp and p_msp) or (client and p_client), (role, msp, client)
+            assert (role.msp and p_msp) or (role.client and p_client), role
 
 
 async def test_seeds_are_per_tenant(engine):
@@ -206,7 +206,7 @@ async def test_default_ticket_and_interaction_statuses(engine):
             ),
             {"t": tenant},
         )
-        assert [tuple(r) for r in rows] == sorted(STATUSES, key=lambda s: (s[0], s[2]))
+        assert [tuple(r) for r in rows] == sorted(PSA.statuses, key=lambda s: (s[0], s[2]))
     # exactly one default per kind
     assert (
         await scalar(
@@ -238,7 +238,7 @@ async def test_status_seeds_keep_a_tenants_own_default(engine):
             {"t": tenant},
         )
     result = await seed(engine, tenant)
-    assert result.statuses == len(STATUSES) - 1
+    assert result.statuses == len(PSA.statuses) - 1
     assert (
         await scalar(
             engine,
@@ -276,3 +276,163 @@ async def test_remove_seeds_touches_no_other_tenant(engine):
     async with tenant_transaction(engine, a) as conn:
         await remove_seeds(conn, a)
     assert await tenant_row_counts(engine, b) == before
+
+
+# -- seed sets by product, row by row (reference: the psa and algadesk onboarding seeds) --------------------------
+def pairs(spec: str) -> set[tuple[str, str]]:
+    """``"client:read,update ticket:create"`` -> {("client", "read"), ("client", "update"), ("ticket", "create")}."""
+    return {(res, act) for item in spec.split() for res, acts in [item.split(":")] for act in acts.split(",")}
+
+
+CRUD = "create,read,update,delete"
+ALGADESK_MSP = pairs(
+    f"account_management:read,update,delete client:{CRUD} contact:{CRUD} document:{CRUD} profile:read,update "
+    f"reports:{CRUD} settings:read,update system_settings:read,update security_settings:read,update tag:{CRUD} "
+    f"ticket:{CRUD} ticket_settings:{CRUD} user:{CRUD},invite,reset_password user_settings:{CRUD}"
+)
+ALGADESK_CLIENT = pairs(
+    f"client:read,update contact:read,update document:create,read,update settings:read,update ticket:{CRUD} "
+    f"user:{CRUD},reset_password"
+)
+ALGADESK_AGENT = pairs(
+    "client:read contact:read document:create,read,update profile:read,update reports:read tag:create,read,update "
+    "ticket:create,read,update ticket_settings:read user:read user_settings:read"
+)
+ALGADESK_CLIENT_USER = pairs("client:read contact:read document:create,read,update ticket:create,read,update")
+PSA_ONLY_ROLES = {"Finance", "Technician", "Project Manager", "Dispatcher"}
+PSA_ONLY_RESOURCES = {
+    "asset",
+    "billing",
+    "invoice",
+    "credit",
+    "financial",
+    "interaction",
+    "project",
+    "project_task",
+    "timeentry",
+    "timesheet",
+    "workflow",
+    "tenant",
+}
+
+
+async def roles_of(engine: AsyncEngine, tenant: uuid.UUID) -> set[tuple]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT role_name, msp, client, description FROM roles WHERE tenant = :t"), {"t": tenant}
+        )
+        return {tuple(row) for row in result}
+
+
+def msp(spec: set[tuple[str, str]]) -> set[tuple]:
+    return {(res, act, True, False) for res, act in spec}
+
+
+def client(spec: set[tuple[str, str]]) -> set[tuple]:
+    return {(res, act, False, True) for res, act in spec}
+
+
+async def test_algadesk_seeds_its_roles_row_by_row(engine):
+    tenant = await new_tenant(engine, "algadesk")
+    await seed(engine, tenant, "algadesk")
+    assert await roles_of(engine, tenant) == {
+        ("Admin", True, False, "Full Algadesk administrator access"),
+        ("Agent", True, False, "Help desk agent access for tickets, clients, contacts, and documents"),
+        ("Admin", False, True, "Client portal administrator"),
+        ("User", False, True, "Standard client portal user"),
+    }
+
+
+async def test_algadesk_seeds_the_restricted_permission_set(engine):
+    tenant = await new_tenant(engine, "algadesk")
+    await seed(engine, tenant, "algadesk")
+    assert len(ALGADESK_MSP) == 49
+    assert len(ALGADESK_CLIENT) == 18
+    assert await permissions_where(engine, tenant, "true") == msp(ALGADESK_MSP) | client(ALGADESK_CLIENT)
+
+
+async def test_algadesk_grants_per_role(engine):
+    tenant = await new_tenant(engine, "algadesk")
+    await seed(engine, tenant, "algadesk")
+    assert await grants_of(engine, tenant, "Admin", True, False) == msp(ALGADESK_MSP)
+    assert await grants_of(engine, tenant, "Agent", True, False) == msp(ALGADESK_AGENT)
+    assert await grants_of(engine, tenant, "Admin", False, True) == client(ALGADESK_CLIENT)
+    assert await grants_of(engine, tenant, "User", False, True) == client(ALGADESK_CLIENT_USER)
+    assert len(ALGADESK_AGENT) == 17
+    assert len(ALGADESK_CLIENT_USER) == 8
+    assert await scalar(engine, "SELECT count(*) FROM role_permissions WHERE tenant = :t", t=tenant) == 49 + 17 + 18 + 8
+
+
+async def test_algadesk_has_none_of_the_psa_seeds(engine):
+    """No tax, no ticket statuses, no PSA-only role or resource; only the default interaction statuses, which the
+    actions an AlgaDesk admin may invoke need (docs/decisions.md, "Seeds")."""
+    tenant = await new_tenant(engine, "algadesk")
+    result = await seed(engine, tenant, "algadesk")
+    assert (result.tax_regions, result.tax_rates) == (0, 0)
+    counts = await tenant_row_counts(engine, tenant)
+    assert counts["tax_regions"] == 0
+    assert counts["tax_rates"] == 0
+    assert {name for name, *_ in await roles_of(engine, tenant)} & PSA_ONLY_ROLES == set()
+    assert {res for res, *_ in await permissions_where(engine, tenant, "true")} & PSA_ONLY_RESOURCES == set()
+    async with engine.connect() as conn:
+        statuses = await conn.execute(
+            text("SELECT status_type, name, is_default, is_closed FROM statuses WHERE tenant = :t"), {"t": tenant}
+        )
+        assert {tuple(r) for r in statuses} == {
+            ("interaction", "Planned", True, False),
+            ("interaction", "Completed", False, True),
+        }
+
+
+async def test_algadesk_seeds_are_idempotent(engine):
+    tenant = await new_tenant(engine, "algadesk")
+    first = await seed(engine, tenant, "algadesk")
+    assert first == SeedResult(roles=4, permissions=67, role_permissions=92, tax_regions=0, tax_rates=0, statuses=2)
+    counts = await tenant_row_counts(engine, tenant)
+    assert await seed(engine, tenant, "algadesk") == SeedResult(0, 0, 0, 0, 0, 0)
+    assert await tenant_row_counts(engine, tenant) == counts
+
+
+async def test_psa_seeds_row_counts_per_role(engine):
+    """The psa seed set, role by role: every role of both portals, its grant count, the tax and statuses."""
+    tenant = await new_tenant(engine)
+    await seed(engine, tenant)
+    assert {(name, m, c) for name, m, c, _ in await roles_of(engine, tenant)} == {
+        ("Admin", True, False),
+        ("Finance", True, False),
+        ("Technician", True, False),
+        ("Project Manager", True, False),
+        ("Dispatcher", True, False),
+        ("Admin", False, True),
+        ("Finance", False, True),
+        ("User", False, True),
+    }
+    permissions = await permissions_where(engine, tenant, "true")
+    assert len(permissions) == 202
+    assert {res for res, *_ in permissions} >= PSA_ONLY_RESOURCES
+    grant_counts = {
+        (name, m, c): len(await grants_of(engine, tenant, name, m, c))
+        for name, m, c, _ in await roles_of(engine, tenant)
+    }
+    assert grant_counts == {
+        ("Admin", True, False): 176,
+        ("Finance", True, False): 42,
+        ("Technician", True, False): 33,
+        ("Project Manager", True, False): 34,
+        ("Dispatcher", True, False): 20,
+        ("Admin", False, True): 30,
+        ("Finance", False, True): 10,
+        ("User", False, True): 10,
+    }
+    counts = await tenant_row_counts(engine, tenant)
+    assert (counts["tax_regions"], counts["tax_rates"], counts["statuses"]) == (1, 1, 5)
+
+
+async def test_unsupported_product_is_refused_and_seeds_nothing(engine):
+    tenant = await new_tenant(engine)
+    with pytest.raises(ValidationError) as refused:
+        await seed(engine, tenant, "erp")
+    assert refused.value.field == "product_code"
+    counts = await tenant_row_counts(engine, tenant)
+    for table in SEEDED_TABLES:
+        assert counts[table] == 0, table

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
+import pytest
 from pydantic import SecretStr
 
 from psa.config import Settings
@@ -120,3 +122,38 @@ def test_password_not_in_repr():
     welcome = make_welcome()
     assert PASSWORD not in repr(welcome)
     assert PASSWORD not in welcome.model_dump_json()
+
+
+# (product_code, settings overrides, product name in the copy) -- reference: the welcome email's copy by product
+PRODUCT_COPY = [
+    ("psa", {}, "Acme PSA"),
+    ("algadesk", {}, "AlgaDesk"),
+    ("algadesk", {"algadesk_product_name": "Acme Desk"}, "Acme Desk"),
+]
+
+
+@pytest.mark.parametrize(("product_code", "overrides", "name"), PRODUCT_COPY)
+def test_copy_follows_the_product(tmp_path, product_code, overrides, name):
+    message = render_welcome(make_settings(tmp_path, **overrides), make_welcome(product_code=product_code))
+    assert message["Subject"] == f"Welcome to {name} - Your Account is Ready"
+    text, body_html = parts(message)
+    for body in (text, html.unescape(body_html)):
+        assert f"Welcome to {name}!" in body
+        assert f"Your {name} account for Globex Corporation is ready" in body.replace("<strong>", "").replace(
+            "</strong>", ""
+        )
+        assert f"Open {name} →" in body
+        assert f"The {name} Team" in body
+    assert f"<title>Welcome to {name} - Your Account is Ready</title>" in body_html
+    assert re.search(rf'<a href="https://app.example.test/login"[^>]*>Open {re.escape(name)} →</a>', body_html)
+
+
+def test_algadesk_copy_names_no_other_product(tmp_path):
+    text, body_html = parts(render_welcome(make_settings(tmp_path), make_welcome(product_code="algadesk")))
+    for body in (text, body_html):
+        assert "PSA" not in body
+
+
+def test_unknown_product_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="product_code"):
+        render_welcome(make_settings(tmp_path), make_welcome(product_code="erp"))

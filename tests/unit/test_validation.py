@@ -8,8 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from psa.config import Settings
 from psa.domain.errors import ValidationError
-from psa.domain.values import NAME_MAX, SLUG_MAX, tenant_slug
+from psa.domain.seeds import SEED_SETS, seed_set
+from psa.domain.values import NAME_MAX, PRODUCT_CODES, SLUG_MAX, tenant_slug
+from psa.email import product_name
 from psa.provisioning.types import AdminUser, TenantCreationInput
 from psa.provisioning.validation import normalize_request
 
@@ -183,6 +186,15 @@ def test_outbox_is_a_platform_provider_not_a_tenant_email_provider():
 @pytest.mark.parametrize("code", ["", "PSA", "crm", "carrier-pigeon"])
 def test_unknown_product_code(code: str):
     assert field_of(make_request(product_code=code)) == "product_code"
+
+
+def test_every_accepted_product_has_a_seed_set_and_welcome_copy():
+    """Validation accepts exactly the products that have seeds (psa.domain.seeds) and a welcome email's copy."""
+    assert set(SEED_SETS) == set(PRODUCT_CODES)
+    for code in PRODUCT_CODES:
+        assert normalize_request(make_request(product_code=code)).input.product_code == code
+        assert seed_set(code).product_code == code
+        assert product_name(Settings(), code)
 
 
 def test_unknown_billing_source():

@@ -118,6 +118,17 @@ async def test_tracking_records_client_contact_tag_and_portal_user(client, start
     assert portal.client
 
 
+async def test_algadesk_customer_is_tagged_algadesk_customer(client, start_worker, engine, management):
+    """The customer tag follows the product (reference: the AlgaDesk workflow's customer tag)."""
+    task_queue = await start_worker(settings=management.settings)
+    _, result = await provision(client, task_queue, product_code="algadesk")
+    assert result.customer_tracking.status == "ok"
+    records = await tracking_records(engine, management.tenant, result.tenant_id)
+    assert [tag.tag_text for tag in records["tag"]] == ["AlgaDesk Customer"]
+    (customer,) = records["client"]
+    assert customer.properties["subscription_type"] == "algadesk"
+
+
 async def test_missing_management_tenant_fails_tracking_but_not_provisioning(client, start_worker, base_settings):
     settings = base_settings.model_copy(update={"management_tenant_name": unique_name("Nobody")})
     task_queue = await start_worker(settings=settings)

@@ -14,13 +14,13 @@ from sqlalchemy import text
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from psa.domain.seeds import ROLES, permission_catalogue
+from psa.domain.seeds import PSA
 from psa.domain.users import PASSWORD_CLASSES, verify_password
 from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.types import AdminUser
 from psa.provisioning.workflow import TenantCreationWorkflow
 from tests.factories import make_request
-from tests.helpers import scalar, tenant_row_counts
+from tests.helpers import rows, scalar, tenant_row_counts
 
 EXPECTED_STEPS = [
     "initializing",
@@ -43,14 +43,14 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     assert result.email_sent
     assert result.created_at.endswith("Z")
     counts = await tenant_row_counts(engine, result.tenant_id)
-    catalogue = permission_catalogue()
+    catalogue = PSA.permission_catalogue()
     assert counts["tenants"] == 1
     assert counts["clients"] == 1
     assert counts["client_locations"] == 1
     assert counts["tenant_companies"] == 1
     assert counts["users"] == 1
     assert counts["user_roles"] == 1
-    assert counts["roles"] == len(ROLES)
+    assert counts["roles"] == len(PSA.roles)
     assert counts["permissions"] == len(catalogue)
     assert counts["role_permissions"] > len([p for p in catalogue if p.msp])
     assert counts["tax_regions"] == 1
@@ -113,6 +113,48 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     assert progress[0] == 0
     assert progress[-1] == 100
     assert state.compensation.status == "not_needed"
+
+
+async def test_algadesk_tenant_gets_the_algadesk_seeds_and_welcome_email(client, worker, engine):
+    """product_code reaches seeding and the welcome email (reference: the AlgaDesk tenant-creation workflow)."""
+    request = make_request(product_code="algadesk")
+    result = await (await start_tenant_creation(client, request, task_queue=worker)).result()
+    tenant = result.tenant_id
+    assert await scalar(engine, "SELECT product_code FROM tenants WHERE tenant = :t", t=tenant) == "algadesk"
+    roles = await rows(engine, "SELECT role_name, msp, client FROM roles WHERE tenant = :t", t=tenant)
+    assert {tuple(r) for r in roles} == {
+        ("Admin", True, False),
+        ("Agent", True, False),
+        ("Admin", False, True),
+        ("User", False, True),
+    }
+    counts = await tenant_row_counts(engine, tenant)
+    assert counts["permissions"] == 67
+    assert counts["role_permissions"] == 92
+    assert counts["tax_regions"] == 0
+    assert counts["tax_rates"] == 0
+    assert counts["statuses"] == 2  # the default interaction statuses only
+    assert (
+        await scalar(
+            engine,
+            """SELECT count(*) FROM permissions WHERE tenant = :t
+              AND resource IN ('asset', 'billing', 'invoice', 'project', 'timesheet', 'workflow')""",
+            t=tenant,
+        )
+        == 0
+    )
+    admin_role = await rows(
+        engine,
+        "SELECT r.role_name, r.msp FROM user_roles ur JOIN roles r USING (tenant, role_id) WHERE ur.tenant = :t",
+        t=tenant,
+    )
+    assert [tuple(r) for r in admin_role] == [("Admin", True)]
+
+    message = email.message_from_bytes(Path(result.email_location).read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == "Welcome to AlgaDesk - Your Account is Ready"
+    body = message.get_body(("plain",)).get_content()
+    assert "Welcome to AlgaDesk!" in body
+    assert "Open AlgaDesk →" in body
 
 
 async def test_same_request_started_twice_at_once_makes_one_tenant(client, worker, engine):

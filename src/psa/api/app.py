@@ -1,5 +1,7 @@
 """The FastAPI application (``psa api``, ``make api``): provisioning, automation, health and metrics, with
-OpenAPI at ``/docs`` (schema at ``/openapi.json``).
+OpenAPI at ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), schema at ``/openapi.json``. The docs pages load their
+scripts, stylesheets and icon from the app itself (``/static-offline-docs``, fastapi-offline), never from a CDN,
+so they work on a network without internet (docs/operations.md, "HTTP API").
 
 Every database statement runs on the API role (``make_api_engine``: row-level security by
 ``app.current_tenant``); every error is an RFC 7807 problem (psa.api.problem); request bodies over
@@ -13,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from psa.api import automation, health, tenants
@@ -108,13 +111,15 @@ def create_app(settings: Settings, *, registry: ActionRegistry | None = None) ->
         yield
         await api.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="psa API",
         version="1",
         description="Tenant provisioning and workflow automation of the psa back end. Authenticate with an API "
         "key (`psa apikeys create --tenant --user`) in the `x-api-key` header. Errors are RFC 7807 "
         "`application/problem+json` documents carrying the action error code.",
         lifespan=lifespan,
+        # Swagger UI's default validator badge would send the schema to an outside service.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.api = api
     install_problem_handlers(app)

@@ -29,6 +29,7 @@ from psa.api.state import ApiState, api_state
 from psa.db.engine import directory_transaction
 from psa.domain.api_keys import Principal
 from psa.domain.tenants import list_tenants
+from psa.provisioning.preflight import check_before_start
 from psa.provisioning.starter import (
     ProvisioningStatus,
     TenantAlreadyProvisioned,
@@ -39,7 +40,6 @@ from psa.provisioning.starter import (
     update_provisioning,
 )
 from psa.provisioning.types import TenantCreationInput, TenantCreationState, UpdateResult
-from psa.provisioning.validation import normalize_request
 from psa.provisioning.workflow import WORKFLOW_ID_PREFIX
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"], responses=PROBLEM_RESPONSES)
@@ -148,11 +148,14 @@ def _urls(workflow_id: str) -> tuple[str, str]:
 
 @router.post("", status_code=202, response_model=ProvisioningStarted, summary="Provision a tenant")
 async def create_tenant(body: TenantRequest, response: Response, api: Api, principal: Manager) -> Any:
-    """Start ``TenantCreationWorkflow`` and return its workflow id with a Location header (202). Bad input is
-    rejected (422, with the field) before anything starts; a tenant already provisioned is 409; a second start
-    of a tenant being provisioned returns the same run."""
+    """Start ``TenantCreationWorkflow`` and return its workflow id with a Location header (202). The workflow's
+    own validation runs first (psa.provisioning.preflight, read as ``psa_api_directory``), so nothing starts for a
+    request it would refuse: bad input is 422 and a slug, tenant id or admin email another tenant holds is 409
+    ``CONFLICT``, each naming the field; a tenant already provisioned is 409; a second start of a tenant being
+    provisioned returns the same run."""
     request = TenantCreationInput.model_validate(body.model_dump())
-    normalize_request(request)
+    async with directory_transaction(api.engine, principal.tenant) as conn:
+        await check_before_start(conn, request)
     client = await api.temporal()
     try:
         handle = await start_tenant_creation(client, request, task_queue=api.settings.task_queue)

@@ -19,9 +19,11 @@ from psa.cli.deps import database
 from psa.cli.output import console, err, fail
 from psa.cli.polling import has_pollers
 from psa.config import get_settings
+from psa.db.engine import tenant_transaction
 from psa.domain.tenants import list_tenants
 from psa.domain.values import tenant_slug
 from psa.provisioning.customer_tracking import bootstrap_management_tenant, reconcile
+from psa.provisioning.preflight import check_before_start
 from psa.provisioning.starter import (
     TenantAlreadyProvisioned,
     cancel_provisioning,
@@ -55,17 +57,22 @@ async def create(
     company_name: Annotated[str | None, typer.Option("--company-name")] = None,
     client_name: Annotated[str | None, typer.Option("--client-name")] = None,
     email_provider: Annotated[str, typer.Option("--email-provider", help="smtp|resend|hybrid|microsoft")] = "resend",
+    product: Annotated[str, typer.Option("--product", help="psa|algadesk: the seed set and welcome email")] = "psa",
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow progress until the end")] = True,
 ) -> None:
-    """Provision a tenant and follow it with a progress bar. The temporary password is shown once."""
+    """Provision a tenant and follow it with a progress bar. The temporary password is shown once. A request the
+    workflow would refuse (bad input, a slug, tenant id or admin email another tenant holds) starts nothing."""
     request = TenantCreationInput(
         tenant_name=name,
         company_name=company_name,
         client_name=client_name,
         email_provider=email_provider,
+        product_code=product,
         admin_user=AdminUser(first_name=admin_first_name, last_name=admin_last_name, email=admin_email),
     )
-    normalize_request(request)  # refuse bad input before anything starts
+    normalize_request(request)  # bad input is refused before the database is opened
+    async with database() as engine, tenant_transaction(engine, None) as conn:
+        await check_before_start(conn, request)
     settings = get_settings()
     client = await connect(settings)
     if not await has_pollers(client, settings):

@@ -6,7 +6,8 @@ from pydantic import BaseModel, SecretStr
 
 
 class WelcomeRecipient(BaseModel):
-    """Who a tenant-welcome email goes to, and for which tenant."""
+    """Who a tenant-welcome email goes to, for which tenant, and the tenant's product (``psa`` or ``algadesk``),
+    which chooses the email's copy (psa.email.service.product_name)."""
 
     tenant_id: str
     tenant_name: str
@@ -14,6 +15,7 @@ class WelcomeRecipient(BaseModel):
     first_name: str
     last_name: str
     email: str
+    product_code: str = "psa"
 
 
 class WelcomeEmail(WelcomeRecipient):

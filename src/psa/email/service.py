@@ -34,6 +34,7 @@ __all__ = [
     "render_welcome",
     "send_quote_email",
     "send_welcome_email",
+    "product_name",
     "welcome_subject",
 ]
 
@@ -57,9 +58,21 @@ def _environment(html: bool) -> Environment:
     )
 
 
-def welcome_subject(settings: Settings) -> str:
-    """Subject line: ``Welcome to <product_name> - Your Account is Ready``."""
-    return f"Welcome to {settings.product_name} - Your Account is Ready"
+def product_name(settings: Settings, product_code: str) -> str:
+    """The product a welcome email names, by the tenant's product code (reference: the welcome email's copy is
+    chosen by product): ``settings.product_name`` (``PSA_PRODUCT_NAME``) for psa,
+    ``settings.algadesk_product_name`` (``PSA_ALGADESK_PRODUCT_NAME``) for algadesk. Raises ValueError for any
+    other code."""
+    names = {"psa": settings.product_name, "algadesk": settings.algadesk_product_name}
+    if product_code not in names:
+        raise ValueError(f"product_code '{product_code}' has no welcome email copy (one of {', '.join(names)})")
+    return names[product_code]
+
+
+def welcome_subject(settings: Settings, product_code: str) -> str:
+    """Subject line: ``Welcome to <product name> - Your Account is Ready`` (``product_name``). Raises ValueError
+    for an unknown product code."""
+    return f"Welcome to {product_name(settings, product_code)} - Your Account is Ready"
 
 
 def _sender_domain(settings: Settings) -> str:
@@ -101,14 +114,17 @@ def render_welcome(settings: Settings, msg: WelcomeEmail) -> EmailMessage:
 
     Headers: ``From`` (``settings.email_from``), ``To`` (``"First Last" <msg.email>``), ``Subject``,
     ``Date`` (UTC), ``Message-ID`` (``make_msgid`` on the sender's domain), ``X-PSA-Tenant-Id`` and
-    ``X-PSA-Email-Type: tenant_welcome``. The login URL is ``settings.application_url``.
+    ``X-PSA-Email-Type: tenant_welcome``. The copy (subject, title, product name, button) names the tenant's
+    product (``product_name`` of ``msg.product_code``). The login URL is ``settings.application_url``.
     The body contains the plaintext temporary password; the HTML part is autoescaped.
 
-    Raises ``ValueError`` when an address or header value cannot be represented (e.g. contains CR/LF).
-    Does not validate the recipient; ``send_welcome_email`` does.
+    Raises ``ValueError`` when an address or header value cannot be represented (e.g. contains CR/LF) or the
+    product code has no copy. Does not validate the recipient; ``send_welcome_email`` does.
     """
+    subject = welcome_subject(settings, msg.product_code)
     context = {
-        "product_name": settings.product_name,
+        "subject": subject,
+        "product_name": product_name(settings, msg.product_code),
         "first_name": msg.first_name,
         "last_name": msg.last_name,
         "tenant_name": msg.tenant_name,
@@ -123,7 +139,7 @@ def render_welcome(settings: Settings, msg: WelcomeEmail) -> EmailMessage:
         settings,
         email_type=EMAIL_TYPE_WELCOME,
         to=Address(display_name=f"{msg.first_name} {msg.last_name}".strip(), username=local, domain=domain),
-        subject=welcome_subject(settings),
+        subject=subject,
         template="welcome",
         context=context,
         headers={"X-PSA-Tenant-Id": msg.tenant_id},

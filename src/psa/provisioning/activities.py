@@ -20,10 +20,10 @@ from psa import metrics
 from psa.config import Settings
 from psa.db.engine import tenant_transaction
 from psa.domain import seeds, tenants, users
-from psa.domain.errors import DuplicateError
 from psa.email import EmailResult, WelcomeEmail, send_welcome_email
 from psa.provisioning.customer_tracking import CustomerTrackingActivities
 from psa.provisioning.failures import activity_errors
+from psa.provisioning.preflight import check_request
 from psa.provisioning.types import (
     ActivityName,
     AdminUserCreated,
@@ -31,12 +31,12 @@ from psa.provisioning.types import (
     CreateAdminUserArgs,
     CreateTenantArgs,
     ProvisioningOutcome,
+    SeedTenantArgs,
     SetupTenantDataArgs,
     ValidatedRequest,
     ValidateRequestArgs,
     WelcomeEmailArgs,
 )
-from psa.provisioning.validation import normalize_request
 
 
 class ProvisioningActivities:
@@ -67,30 +67,14 @@ class ProvisioningActivities:
     @activity.defn(name=ActivityName.VALIDATE_REQUEST)
     @activity_errors
     async def validate_request(self, args: ValidateRequestArgs) -> ValidatedRequest:
-        """Check the input before any write: names, email syntax, enumerations, a duplicate tenant slug
-        or id, and an admin email already used by an internal user of any tenant.
+        """Check the input before any write (psa.provisioning.preflight.check_request): names, email syntax,
+        enumerations, a duplicate tenant slug or id, and an admin email already used by an internal user of any
+        tenant.
 
         Raises ValidationError / DuplicateError (non-retryable). Reads only.
         """
-        validated = normalize_request(args.request)
-        ours = UUID(args.tenant_id)
         async with tenant_transaction(self.engine, None) as conn:
-            holders = await tenants.tenants_with_slug_or_id(conn, validated.slug, ours)
-            existing = next((row for row in holders if row.slug == validated.slug), None)
-            if existing is not None and existing.tenant != ours:
-                raise DuplicateError(
-                    f"a tenant named '{existing.client_name}' (slug '{validated.slug}') already exists",
-                    field="tenant_name",
-                )
-            if existing is None and holders:  # the id is another slug's tenant
-                raise DuplicateError(f"tenant id {ours} is already in use", field="tenant_id")
-            owner = await users.find_internal_user_tenant(conn, validated.input.admin_user.email)
-            if owner is not None and owner != ours:
-                raise DuplicateError(
-                    "an internal user with this email already exists; internal user emails are unique across tenants",
-                    field="admin_user.email",
-                )
-        return validated
+            return await check_request(conn, args.request, tenant_id=args.tenant_id)
 
     @activity.defn(name=ActivityName.CREATE_TENANT)
     @activity_errors
@@ -123,11 +107,13 @@ class ProvisioningActivities:
 
     @activity.defn(name=ActivityName.SEED_TENANT)
     @activity_errors
-    async def seed_tenant(self, tenant_id: str) -> dict[str, int]:
-        """Roles, permissions, grants, default tax region and rate (reference: the tenant seeds). Returns rows
-        inserted."""
-        async with tenant_transaction(self.engine, tenant_id) as conn:
-            result = await seeds.seed_tenant(conn, UUID(tenant_id))
+    async def seed_tenant(self, args: SeedTenantArgs) -> dict[str, int]:
+        """The seed set of the tenant's product: roles, permissions, grants, (psa) the default tax region and
+        rate, default statuses (reference: run_onboarding_seeds). Returns rows inserted per table.
+
+        Raises ValidationError(field="product_code") for an unsupported product."""
+        async with tenant_transaction(self.engine, args.tenant_id) as conn:
+            result = await seeds.seed_tenant(conn, UUID(args.tenant_id), args.product_code)
         return dataclasses.asdict(result)
 
     @activity.defn(name=ActivityName.CREATE_ADMIN_USER)

@@ -118,6 +118,13 @@ class CreateTenantArgs(BaseModel):
     request: TenantCreationInput
 
 
+class SeedTenantArgs(BaseModel):
+    """``seed_tenant`` input: the tenant and the product whose seed set it gets (psa.domain.seeds.SEED_SETS)."""
+
+    tenant_id: str
+    product_code: str
+
+
 class CreateAdminUserArgs(BaseModel):
     tenant_id: str
     user_id: str

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerContactResult,
         CustomerTrackingArgs,
         ProvisioningOutcome,
+        SeedTenantArgs,
         SetupTenantDataArgs,
         StepTransition,
         TenantCreationInput,
@@ -244,7 +245,11 @@ class TenantCreationWorkflow:
         )
         self._state.tenant_id, self._state.client_id = tenant_id, client_id
 
-        await self._step("seeding", ActivityName.SEED_TENANT, tenant_id)
+        await self._step(
+            "seeding",
+            ActivityName.SEED_TENANT,
+            SeedTenantArgs(tenant_id=tenant_id, product_code=self._input.product_code),
+        )
 
         admin = self._input.admin_user
         created: AdminUserCreated = await self._step(
@@ -313,6 +318,7 @@ class TenantCreationWorkflow:
                 first_name=recipient.first_name,
                 last_name=recipient.last_name,
                 email=recipient.email,
+                product_code=self._input.product_code,
                 temporary_password=admin.temporary_password,
             ),
             EmailResult,
