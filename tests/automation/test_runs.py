@@ -327,6 +327,35 @@ async def test_step_rerun_after_a_lost_completion_takes_effect_once(engine, clie
     )
 
 
+async def test_a_run_started_again_after_it_ended_starts_nothing(engine, client, worker, actors):
+    """A redelivered event launches its derived run id again, possibly after that run has ended (the dispatcher
+    died after starting the run, before marking the event delivered): no second execution may start
+    (docs/automation.md, "Events")."""
+    definition = {
+        "id": "short",
+        "name": "Short",
+        "steps": [{"id": "done", "type": "state.set", "config": {"state": "DONE"}}],
+    }
+    await publish(engine, actors, definition)
+    run_id = uuid.uuid4()
+    start = {"tenant": actors.tenant, "workflow": "short", "payload": {}, "task_queue": worker, "run_id": run_id}
+    await launch_run(engine, client, **start)
+    await run_handle(client, run_id).result()
+    first_execution = (await run_handle(client, run_id).describe()).run_id
+
+    again = await launch_run(engine, client, **start)
+
+    assert again.run_id == run_id
+    assert (await run_handle(client, run_id).describe()).run_id == first_execution
+    logs = await rows(
+        engine,
+        "SELECT message FROM workflow_run_logs WHERE tenant = :t AND run_id = :r ORDER BY created_at",
+        t=actors.tenant,
+        r=run_id,
+    )
+    assert [log.message for log in logs] == ["Run started", "Run succeeded"]
+
+
 async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worker, actors):
     definition = {
         "id": "slow",
