@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
@@ -19,7 +21,9 @@ from psa.automation.outbox import dispatch_pending, event_trigger
 from psa.automation.run.records import get_run
 from psa.automation.run.starter import launch_run, run_handle
 from psa.db.engine import tenant_transaction
+from psa.provisioning.activities import ProvisioningActivities
 from psa.temporal import connect
+from psa.worker import build_worker
 from tests.helpers import count, rows, wait_for
 
 ONBOARD = {
@@ -354,6 +358,47 @@ async def test_a_run_started_again_after_it_ended_starts_nothing(engine, client,
         r=run_id,
     )
     assert [log.message for log in logs] == ["Run started", "Run succeeded"]
+
+
+async def test_each_action_attempt_has_the_launchers_timeout(engine, client, worker, actors):
+    """``automation_action_timeout_seconds`` reaches every ``run_action`` attempt through the workflow input: it is
+    how soon an action of a worker that died is retried (docs/automation.md, "Runs")."""
+    definition = {
+        "id": "timed",
+        "name": "Timed",
+        "steps": [
+            {
+                "id": "create",
+                "type": "action.call",
+                "config": {"actionId": "clients.create", "version": 1, "inputMapping": {"client_name": "Timed"}},
+            }
+        ],
+    }
+    await publish(engine, actors, definition)
+    launched = await launch_run(
+        engine,
+        client,
+        tenant=actors.tenant,
+        workflow="timed",
+        payload={},
+        task_queue=worker,
+        action_timeout_seconds=7.5,
+    )
+    await run_handle(client, launched.run_id).result()
+    history = await run_handle(client, launched.run_id).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert [s.start_to_close_timeout.ToTimedelta() for s in scheduled] == [timedelta(seconds=7.5)]
+
+
+async def test_the_worker_hands_a_dead_workers_workflows_on_after_the_sticky_timeout(client, engine, base_settings):
+    """``worker_sticky_timeout_seconds`` is the worker's sticky queue timeout (docs/operations.md, "Settings")."""
+    settings = base_settings.model_copy(update={"worker_sticky_timeout_seconds": 2.5})
+    built = build_worker(client, ProvisioningActivities(engine, settings), task_queue=f"test-{uuid.uuid4()}")
+    assert built.config()["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=2.5)
 
 
 async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worker, actors):

@@ -15,7 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from psa.automation import definitions
 from psa.automation.run import records
-from psa.automation.run.types import RunInput
+from psa.automation.run.types import DEFAULT_ACTION_TIMEOUT_SECONDS, RunInput
 from psa.automation.run.workflow import AutomationRunWorkflow
 from psa.db.engine import tenant_transaction
 
@@ -50,9 +50,12 @@ async def launch_run(
     trigger_type: str | None = None,
     trigger_metadata: dict[str, Any] | None = None,
     event_type: str | None = None,
+    action_timeout_seconds: float = DEFAULT_ACTION_TIMEOUT_SECONDS,
 ) -> LaunchedRun:
     """Start a run of the published ``workflow`` (id or key; latest version unless ``version``): insert the
     run row (RUNNING, actor = the version's publisher) and start ``AutomationRunWorkflow``.
+    ``action_timeout_seconds`` is the start-to-close timeout of each of its action attempts (callers pass the
+    setting ``automation_action_timeout_seconds``).
 
     Idempotent on ``run_id``: one run id is one Temporal execution, ever. An existing run row is reused, the
     Temporal start attaches to a running workflow and starts nothing when that run has already ended (event
@@ -78,6 +81,7 @@ async def launch_run(
                 workflow_version=published.version,
                 definition=published.definition,
                 payload=payload,
+                action_timeout_seconds=action_timeout_seconds,
             ),
             id=temporal_id,
             task_queue=task_queue,
