@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         description="how long a workflow task waits for the worker holding that workflow in its cache before any "
         "worker takes it (Temporal's sticky queue timeout): a killed worker's workflows continue after it",
     )
+    test_crash_at: str | None = Field(
+        default=None,
+        description="TESTS ONLY: <point>:<target> where psa worker freezes itself (psa.automation.crash_injection)",
+    )
+    test_crash_marker: Path | None = Field(default=None, description="TESTS ONLY: the file written at that point")
 
     # -- HTTP API (psa api) -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
