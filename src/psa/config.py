@@ -103,6 +103,24 @@ class Settings(BaseSettings):
         description="shortest query contacts.search accepts (reference setting name accepted)",
     )
 
+    automation_action_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="start-to-close timeout of one run_action attempt: a worker that dies mid-action is noticed, "
+        "and the action retried, after it (set by whoever starts the run)",
+    )
+    worker_sticky_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a workflow task waits for the worker holding that workflow in its cache before any "
+        "worker takes it (Temporal's sticky queue timeout): a killed worker's workflows continue after it",
+    )
+    test_crash_at: str | None = Field(
+        default=None,
+        description="TESTS ONLY: <point>:<target> where psa worker freezes itself (psa.automation.crash_injection)",
+    )
+    test_crash_marker: Path | None = Field(default=None, description="TESTS ONLY: the file written at that point")
+
     # -- HTTP API (psa api) -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

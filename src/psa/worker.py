@@ -7,11 +7,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from psa.automation import crash_injection
 from psa.automation.actions import builtin_registry
 from psa.automation.outbox import event_trigger, run_dispatcher
 from psa.automation.run.activities import AutomationActivities
@@ -36,7 +38,8 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """A worker for ``task_queue`` running every psa workflow and activity (async activities): provisioning,
-    customer tracking and the automation runtime (with every built-in action)."""
+    customer tracking and the automation runtime (with every built-in action). Its sticky queue timeout is the
+    setting ``worker_sticky_timeout_seconds`` of ``activities.settings``."""
     automation = AutomationActivities(activities.engine, builtin_registry())
     return Worker(
         client,
@@ -48,26 +51,44 @@ def build_worker(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         ),
         max_concurrent_activities=50,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=activities.settings.worker_sticky_timeout_seconds),
     )
 
 
 async def run_worker(settings: Settings, *, metrics_port: int | None = None) -> None:
     """Run until SIGINT/SIGTERM, then drain and stop. With ``metrics_port``, serve Prometheus metrics
-    (psa.metrics) on that port at ``/metrics``."""
+    (psa.metrics) on that port at ``/metrics``. Runs started by the dispatcher get the setting
+    ``automation_action_timeout_seconds``. ``PSA_TEST_CRASH_AT`` (tests only) installs a crash point
+    (psa.automation.crash_injection); a malformed one raises ConfigurationError before anything starts."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("psa.worker")
     if metrics_port is not None:
         serve_metrics(metrics_port)
-        logging.getLogger("psa.worker").info("metrics on port %s at /metrics", metrics_port)
+        log.info("metrics on port %s at /metrics", metrics_port)
     engine = make_engine(settings)
+    injection = crash_injection.from_settings(settings, engine)
+    if settings.test_crash_at is not None:
+        log.warning("PSA_TEST_CRASH_AT=%s: this worker stops itself at that point (tests only)", settings.test_crash_at)
     client = await connect(settings)
-    worker = build_worker(client, ProvisioningActivities(engine, settings), task_queue=settings.task_queue)
+    worker = build_worker(
+        client,
+        ProvisioningActivities(engine, settings),
+        task_queue=settings.task_queue,
+        interceptors=injection.interceptors,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    handlers = [event_trigger(engine, client, task_queue=settings.task_queue)]
+    trigger = event_trigger(
+        engine,
+        client,
+        task_queue=settings.task_queue,
+        action_timeout_seconds=settings.automation_action_timeout_seconds,
+    )
+    handlers = [trigger, *injection.handlers]
     async with worker:
-        logging.getLogger("psa.worker").info("worker polling task queue %s", settings.task_queue)
+        log.info("worker polling task queue %s", settings.task_queue)
         dispatcher = asyncio.create_task(run_dispatcher(engine, handlers, stop))
         await stop.wait()
         await dispatcher

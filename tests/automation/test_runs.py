@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
@@ -19,7 +21,9 @@ from psa.automation.outbox import dispatch_pending, event_trigger
 from psa.automation.run.records import get_run
 from psa.automation.run.starter import launch_run, run_handle
 from psa.db.engine import tenant_transaction
+from psa.provisioning.activities import ProvisioningActivities
 from psa.temporal import connect
+from psa.worker import build_worker
 from tests.helpers import count, rows, wait_for
 
 ONBOARD = {
@@ -325,6 +329,76 @@ async def test_step_rerun_after_a_lost_completion_takes_effect_once(engine, clie
         )
         == 1
     )
+
+
+async def test_a_run_started_again_after_it_ended_starts_nothing(engine, client, worker, actors):
+    """A redelivered event launches its derived run id again, possibly after that run has ended (the dispatcher
+    died after starting the run, before marking the event delivered): no second execution may start
+    (docs/automation.md, "Events")."""
+    definition = {
+        "id": "short",
+        "name": "Short",
+        "steps": [{"id": "done", "type": "state.set", "config": {"state": "DONE"}}],
+    }
+    await publish(engine, actors, definition)
+    run_id = uuid.uuid4()
+    start = {"tenant": actors.tenant, "workflow": "short", "payload": {}, "task_queue": worker, "run_id": run_id}
+    await launch_run(engine, client, **start)
+    await run_handle(client, run_id).result()
+    first_execution = (await run_handle(client, run_id).describe()).run_id
+
+    again = await launch_run(engine, client, **start)
+
+    assert again.run_id == run_id
+    assert (await run_handle(client, run_id).describe()).run_id == first_execution
+    logs = await rows(
+        engine,
+        "SELECT message FROM workflow_run_logs WHERE tenant = :t AND run_id = :r ORDER BY created_at",
+        t=actors.tenant,
+        r=run_id,
+    )
+    assert [log.message for log in logs] == ["Run started", "Run succeeded"]
+
+
+async def test_each_action_attempt_has_the_launchers_timeout(engine, client, worker, actors):
+    """``automation_action_timeout_seconds`` reaches every ``run_action`` attempt through the workflow input: it is
+    how soon an action of a worker that died is retried (docs/automation.md, "Runs")."""
+    definition = {
+        "id": "timed",
+        "name": "Timed",
+        "steps": [
+            {
+                "id": "create",
+                "type": "action.call",
+                "config": {"actionId": "clients.create", "version": 1, "inputMapping": {"client_name": "Timed"}},
+            }
+        ],
+    }
+    await publish(engine, actors, definition)
+    launched = await launch_run(
+        engine,
+        client,
+        tenant=actors.tenant,
+        workflow="timed",
+        payload={},
+        task_queue=worker,
+        action_timeout_seconds=7.5,
+    )
+    await run_handle(client, launched.run_id).result()
+    history = await run_handle(client, launched.run_id).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert [s.start_to_close_timeout.ToTimedelta() for s in scheduled] == [timedelta(seconds=7.5)]
+
+
+async def test_the_worker_hands_a_dead_workers_workflows_on_after_the_sticky_timeout(client, engine, base_settings):
+    """``worker_sticky_timeout_seconds`` is the worker's sticky queue timeout (docs/operations.md, "Settings")."""
+    settings = base_settings.model_copy(update={"worker_sticky_timeout_seconds": 2.5})
+    built = build_worker(client, ProvisioningActivities(engine, settings), task_queue=f"test-{uuid.uuid4()}")
+    assert built.config()["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=2.5)
 
 
 async def test_temporal_cancellation_ends_the_run_canceled(engine, client, worker, actors):

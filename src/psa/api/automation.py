@@ -234,6 +234,7 @@ async def start_run(
         workflow=workflow,
         payload=body.payload,
         task_queue=api.settings.task_queue,
+        action_timeout_seconds=api.settings.automation_action_timeout_seconds,
         version=body.version,
         trigger_type="api",
     )

@@ -28,6 +28,7 @@ from temporalio.client import Client
 from psa.automation import definitions, expressions
 from psa.automation.errors import ActionFailure
 from psa.automation.run.starter import launch_run
+from psa.automation.run.types import DEFAULT_ACTION_TIMEOUT_SECONDS
 from psa.db.engine import tenant_transaction
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,16 @@ async def dispatch_pending(engine: AsyncEngine, handlers: list[EventHandler], *,
     return delivered
 
 
-def event_trigger(engine: AsyncEngine, client: Client, *, task_queue: str) -> EventHandler:
-    """The handler that starts event-triggered runs (see the module doc). A ``payloadMapping`` is resolved
-    against ``{event: {name, payload}}`` and dotted keys expand into objects (reference: event trigger routing)."""
+def event_trigger(
+    engine: AsyncEngine,
+    client: Client,
+    *,
+    task_queue: str,
+    action_timeout_seconds: float = DEFAULT_ACTION_TIMEOUT_SECONDS,
+) -> EventHandler:
+    """The handler that starts event-triggered runs (see the module doc) on ``task_queue``, with
+    ``action_timeout_seconds`` per action attempt (``launch_run``). A ``payloadMapping`` is resolved against
+    ``{event: {name, payload}}`` and dotted keys expand into objects (reference: event trigger routing)."""
 
     async def handle(event: OutboxEvent) -> None:
         async with tenant_transaction(engine, event.tenant) as conn:
@@ -113,6 +121,7 @@ def event_trigger(engine: AsyncEngine, client: Client, *, task_queue: str) -> Ev
                 workflow=str(published.workflow_id),
                 payload=payload,
                 task_queue=task_queue,
+                action_timeout_seconds=action_timeout_seconds,
                 version=published.version,
                 run_id=uuid5(TRIGGER_NAMESPACE, f"{event.event_id}/{published.workflow_id}"),
                 trigger_type="event",

@@ -83,6 +83,7 @@ async def run(
             workflow=workflow,
             payload=data,
             task_queue=settings.task_queue,
+            action_timeout_seconds=settings.automation_action_timeout_seconds,
             version=version,
         )
         console.print(f"run [bold]{launched.run_id}[/] of workflow {launched.workflow_id} v{launched.workflow_version}")

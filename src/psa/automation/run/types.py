@@ -19,9 +19,16 @@ class ActivityName(StrEnum):
     PROJECT_RUN = "project_run"
 
 
+DEFAULT_ACTION_TIMEOUT_SECONDS = 60.0
+"""Start-to-close timeout of one ``run_action`` attempt unless the launcher sets one (the setting
+``automation_action_timeout_seconds``, docs/operations.md, "Settings")."""
+
+
 class RunInput(BaseModel):
     """What a run executes: the tenant, the run row, the pinned definition version (its stored JSON, so history
-    stays JSON) and the payload."""
+    stays JSON) and the payload. ``action_timeout_seconds`` is the start-to-close timeout of each ``run_action``
+    attempt: a worker that dies during an action is noticed, and the action retried on another worker, after it
+    (docs/automation.md, "Idempotency")."""
 
     tenant_id: str
     run_id: str
@@ -29,6 +36,7 @@ class RunInput(BaseModel):
     workflow_version: int
     definition: dict[str, Any]
     payload: dict[str, Any] = Field(default_factory=dict)
+    action_timeout_seconds: float = Field(default=DEFAULT_ACTION_TIMEOUT_SECONDS, gt=0)
 
 
 class RunResult(BaseModel):

@@ -51,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
     from psa.automation.steps import RetryPolicy as StepRetryPolicy
     from psa.timeutil import iso_z, parse_iso
 
-ACTION_TIMEOUT = timedelta(seconds=60)
 ACTION_SCHEDULE_TO_CLOSE = timedelta(minutes=10)
 # Infrastructure faults (a database outage) are retried by Temporal; action failures are not: the step's own
 # retry policy decides (ActionFailure is raised as a non-retryable ApplicationError).
@@ -246,7 +245,7 @@ class AutomationRunWorkflow:
                     ActivityName.RUN_ACTION,
                     call,
                     result_type=dict,
-                    start_to_close_timeout=ACTION_TIMEOUT,
+                    start_to_close_timeout=timedelta(seconds=self._input.action_timeout_seconds),
                     schedule_to_close_timeout=ACTION_SCHEDULE_TO_CLOSE,
                     retry_policy=TRANSIENT_RETRY,
                 )
