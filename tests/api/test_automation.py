@@ -146,3 +146,17 @@ async def test_publish_run_and_read_the_run_with_its_steps(http, api_worker, ten
     assert_problem(await http.get(location, headers=tenant_b.headers()), 404, "NOT_FOUND")
     missing = await http.post(f"{BASE}/workflows/{ONE_CLIENT['id']}/runs", json={}, headers=tenant_b.headers())
     assert_problem(missing, 404, "NOT_FOUND")
+
+
+async def test_a_duplicate_contact_email_is_409_naming_the_field(http, tenant_a):
+    """Issue 14: duplicates are conflicts, a taken contact email too (as the reference answers)."""
+    email = f"dup.{uuid.uuid4().hex[:8]}@example.com"
+    url = invoke_url("contacts.create")
+    first = await http.post(url, json={"input": {"full_name": "One", "email": email}}, headers=tenant_a.headers())
+    assert first.status_code == 200, first.text
+    again = await http.post(
+        url, json={"input": {"full_name": "Two", "email": email.upper()}}, headers=tenant_a.headers()
+    )
+    body = assert_problem(again, 409, "CONFLICT")
+    assert (body["category"], body["details"]["field"]) == ("ActionError", "email")
+    assert [e["path"] for e in body["errors"]] == ["email"]

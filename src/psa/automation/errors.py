@@ -37,8 +37,7 @@ ACTION_CODE_BY_DOMAIN_CODE: dict[str, Code] = {
     "NOT_FOUND": "NOT_FOUND",
     "CONFLICT": "CONFLICT",
     "DUPLICATE": "CONFLICT",
-    # A contact email already used answers like an invalid field (docs/decisions.md, "Actions").
-    "EMAIL_EXISTS": "VALIDATION_ERROR",
+    "EMAIL_EXISTS": "CONFLICT",
     "PERMISSION_DENIED": "PERMISSION_DENIED",
     "INTERNAL_ERROR": "INTERNAL_ERROR",
 }

@@ -63,9 +63,10 @@ class DuplicateError(ConflictError):
 
 
 class EmailExistsError(DuplicateError):
-    """A contact email (primary or additional) is already used in the tenant
-    (reference: ContactModel ``EMAIL_EXISTS``). The message starts with the field (``email: A contact with
-    email ... already exists in the tenant``); the field entry carries the message without it."""
+    """A contact email (primary or additional) is already used in the tenant (reference: ContactModel
+    ``EMAIL_EXISTS``; actions and the API answer CONFLICT, as every duplicate). The message starts with the field
+    (``email: A contact with email ... already exists in the tenant``); the field entry carries the message
+    without it."""
 
     code = "EMAIL_EXISTS"
 

@@ -28,7 +28,7 @@ from psa.automation.events import InteractionLogged
 from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.domain import contacts, interactions, lookups, tags, tickets
 from psa.domain.contacts import Contact
-from psa.domain.errors import ConflictError, NotFoundError, ValidationError
+from psa.domain.errors import ConflictError, NotFoundError
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
@@ -375,12 +375,12 @@ async def add_to_client(ctx: ActionContext, inp: AddToClientInput) -> ClientAssi
 async def move_to_client(ctx: ActionContext, inp: MoveToClientInput) -> ClientAssignmentOutput:
     """Reference contacts.move_to_client: target client then contact must exist; when
     ``expected_current_client_id`` is given (null = unassigned) it must be the contact's current client, else
-    VALIDATION_ERROR naming it (issue 5; the reference answered CONFLICT); already there is a no-op."""
+    CONFLICT naming it (as the reference answers); already there is a no-op."""
     await lookups.require_client(ctx.conn, ctx.tenant, inp.target_client_id)
     contact = await require_contact(ctx, inp.contact_id, lock=True)
     expected = inp.expected_current_client_id
     if "expected_current_client_id" in inp.model_fields_set and expected != contact.client_id:
-        raise ValidationError(
+        raise ConflictError(
             "Contact current client did not match expected_current_client_id",
             field="expected_current_client_id",
             details={
