@@ -15,6 +15,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.domain.values import name_key
+
 CRUD = ("create", "read", "update", "delete")
 
 # (role_name, msp, client, description) -- reference: 01_roles.cjs
@@ -328,15 +330,16 @@ async def seed_tenant(conn: AsyncConnection, tenant: UUID) -> SeedResult:
     )
     statuses = await conn.execute(
         text(
-            """INSERT INTO statuses (tenant, status_type, name, order_number, is_default, is_closed)
-               SELECT :tenant, * FROM unnest(CAST(:kind AS text[]), CAST(:name AS text[]), CAST(:ord AS int[]),
-                                             CAST(:dflt AS bool[]), CAST(:closed AS bool[]))
+            """INSERT INTO statuses (tenant, status_type, name, name_key, order_number, is_default, is_closed)
+               SELECT :tenant, * FROM unnest(CAST(:kind AS text[]), CAST(:name AS text[]), CAST(:key AS text[]),
+                                             CAST(:ord AS int[]), CAST(:dflt AS bool[]), CAST(:closed AS bool[]))
                ON CONFLICT DO NOTHING"""
         ),
         {
             "tenant": tenant,
             "kind": [s[0] for s in STATUSES],
             "name": [s[1] for s in STATUSES],
+            "key": [name_key(s[1]) for s in STATUSES],
             "ord": [s[2] for s in STATUSES],
             "dflt": [s[3] for s in STATUSES],
             "closed": [s[4] for s in STATUSES],
