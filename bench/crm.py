@@ -43,6 +43,7 @@ from psa.db.engine import make_engine, tenant_transaction
 from psa.db.migrate import upgrade
 from psa.devstack import DevStack
 from psa.domain import seeds, tenants, users
+from psa.domain.values import name_key
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_STATE = ROOT / ".psa" / "bench-stack"
@@ -59,8 +60,8 @@ SYSTEM_TYPES = [  # migration 0003: Call, Email, Meeting, Note
 ]
 
 CLIENTS = text(
-    """INSERT INTO clients (tenant, client_name)
-       SELECT :t, 'Bench client ' || lpad(g::text, 3, '0') FROM generate_series(1, :n) AS g"""
+    """INSERT INTO clients (tenant, client_name, name_key)
+       SELECT :t, * FROM unnest(CAST(:names AS text[]), CAST(:keys AS text[]))"""
 )
 INTERACTIONS = text(
     """INSERT INTO interactions (tenant, type_id, client_id, user_id, title, interaction_date, start_time, end_time,
@@ -105,7 +106,8 @@ async def load_tenant(engine, per_tenant: int) -> dict:
                 )
             ).all()
         )
-        await conn.execute(CLIENTS, {"t": tenant, "n": CLIENTS_PER_TENANT})
+        names = [f"Bench client {n:03d}" for n in range(1, CLIENTS_PER_TENANT + 1)]
+        await conn.execute(CLIENTS, {"t": tenant, "names": names, "keys": [name_key(n) for n in names]})
         await conn.execute(
             INTERACTIONS,
             {

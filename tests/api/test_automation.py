@@ -146,3 +146,37 @@ async def test_publish_run_and_read_the_run_with_its_steps(http, api_worker, ten
     assert_problem(await http.get(location, headers=tenant_b.headers()), 404, "NOT_FOUND")
     missing = await http.post(f"{BASE}/workflows/{ONE_CLIENT['id']}/runs", json={}, headers=tenant_b.headers())
     assert_problem(missing, 404, "NOT_FOUND")
+
+
+async def test_creating_an_interaction_type_twice_is_never_a_server_error(http, tenant_a):
+    """Issue 14: the second create of "ΣΑΣ repro" answered 500 (a unique violation the three normalisations let
+    through). Now it returns the first type; with ``if_exists: error`` it is 409 naming the field."""
+    url = invoke_url("crm.create_interaction_type")
+    first = await http.post(url, json={"input": {"type_name": "ΣΑΣ repro"}}, headers=tenant_a.headers())
+    assert first.status_code == 200, first.text
+    created = first.json()["output"]["interaction_type"]
+    for spelling in ("ΣΑΣ repro", "σας\xa0REPRO", "σασ\x1crepro"):
+        again = await http.post(url, json={"input": {"type_name": spelling}}, headers=tenant_a.headers())
+        assert again.status_code == 200, again.text
+        found = again.json()["output"]["interaction_type"]
+        assert (found["type_id"], found["type_name"], found["created"]) == (created["type_id"], "ΣΑΣ repro", False)
+    refused = await http.post(
+        url, json={"input": {"type_name": "σας repro", "if_exists": "error"}}, headers=tenant_a.headers()
+    )
+    body = assert_problem(refused, 409, "CONFLICT")
+    assert body["details"]["field"] == "type_name"
+    assert body["errors"] == [{"path": "type_name", "message": "Interaction type already exists", "in": "body"}]
+
+
+async def test_a_duplicate_contact_email_is_409_naming_the_field(http, tenant_a):
+    """Issue 14: duplicates are conflicts, a taken contact email too (as the reference answers)."""
+    email = f"dup.{uuid.uuid4().hex[:8]}@example.com"
+    url = invoke_url("contacts.create")
+    first = await http.post(url, json={"input": {"full_name": "One", "email": email}}, headers=tenant_a.headers())
+    assert first.status_code == 200, first.text
+    again = await http.post(
+        url, json={"input": {"full_name": "Two", "email": email.upper()}}, headers=tenant_a.headers()
+    )
+    body = assert_problem(again, 409, "CONFLICT")
+    assert (body["category"], body["details"]["field"]) == ("ActionError", "email")
+    assert [e["path"] for e in body["errors"]] == ["email"]

@@ -6,9 +6,14 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
 
 from psa.api.app import create_app
 from psa.api.bodies import MAX_DEPTH
+from psa.api.problem import install_problem_handlers
+from psa.db.engine import tenant_transaction
+from tests.factories import make_actors
 from tests.helpers import BASE_URL, assert_problem
 
 INVOKE = "/api/v1/automation/actions/clients.create/invoke"
@@ -241,3 +246,34 @@ async def test_an_unreachable_database_is_503_not_500(api_settings, tenant_a):
                 assert "127.0.0.1" not in body["detail"]
     finally:
         await broken.state.api.close()
+
+
+async def test_a_constraint_violation_outside_an_action_is_the_error_it_stands_for(engine):
+    """A database constraint is never a 500: a unique violation that reaches a route is 409 naming the field,
+    a foreign-key violation 404 (psa.api.problem, as the action contract converts them)."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    tenant = (await make_actors(engine)).tenant
+
+    @app.post("/twice")
+    async def twice() -> None:
+        async with tenant_transaction(engine, tenant) as conn:
+            slug = await conn.scalar(text("SELECT slug FROM tenants WHERE tenant = :t"), {"t": tenant})
+            await conn.execute(
+                text("INSERT INTO tenants (client_name, slug, email) VALUES ('Twin', :s, 'twin@example.com')"),
+                {"s": slug},
+            )
+
+    @app.post("/dangling")
+    async def dangling() -> None:
+        async with tenant_transaction(engine, tenant) as conn:
+            await conn.execute(
+                text("INSERT INTO tag_mappings (tenant, tag_id, tagged_id, tagged_type) VALUES (:t, :i, :i, 'client')"),
+                {"t": tenant, "i": uuid.uuid4()},
+            )
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+        conflict = assert_problem(await client.post("/twice"), 409, "CONFLICT")
+        assert (conflict["details"]["field"], conflict["details"]["constraint"]) == ("slug", "uq_tenants_slug")
+        missing = assert_problem(await client.post("/dangling"), 404, "NOT_FOUND")
+        assert missing["details"]["field"] == "tag_id"

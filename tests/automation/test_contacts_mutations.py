@@ -42,6 +42,13 @@ def is_validation(info, path: str) -> bool:
     return (info.category, info.code) == ("ValidationError", "VALIDATION_ERROR") and path in field_paths(info)
 
 
+def is_conflict(info, path: str) -> bool:
+    """A taken email: CONFLICT (as the reference answers), naming the field in ``details``."""
+    return (info.category, info.code, info.details["field"]) == ("ActionError", "CONFLICT", path) and field_paths(
+        info
+    ) == [path]
+
+
 # -- contacts.create ---------------------------------------------------------------------------------------------
 
 
@@ -231,7 +238,7 @@ async def test_create_duplicate_email_names_the_field(engine, actors: Actors, wo
     info = await fails(
         "contacts.create", {"full_name": "Copycat", "email": world.contact_email.upper(), "tags": ["new-tag"]}
     )
-    assert is_validation(info, "email")
+    assert is_conflict(info, "email")
     assert world.contact_email in info.message
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Copycat'", t=actors.tenant) == 0
     assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text = 'new-tag'", t=actors.tenant) == 0
@@ -391,7 +398,7 @@ async def test_update_to_another_contacts_email_names_the_field(engine, actors: 
             "patch": {"additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}]},
         },
     )
-    assert is_validation(info, "additional_email_addresses.0.email_address")
+    assert is_conflict(info, "additional_email_addresses.0.email_address")
     assert (await get_contact(engine, actors.tenant, world.contact)).additional_email_addresses == []
 
 
@@ -700,7 +707,7 @@ async def test_duplicate_needs_a_new_unique_email(engine, actors: Actors, world:
     missing = await fails("contacts.duplicate", {"source_contact_id": str(world.contact)})
     assert is_validation(missing, "input.email")
     taken = await fails("contacts.duplicate", {"source_contact_id": str(world.contact), "email": world.contact_email})
-    assert is_validation(taken, "email")
+    assert is_conflict(taken, "email")
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Grace Hopper'", t=actors.tenant) == 1
 
 
@@ -741,7 +748,7 @@ async def test_duplicate_with_another_contacts_address_names_the_field(
             "additional_email_addresses": [{"email_address": taken, "canonical_type": "work"}],
         },
     )
-    assert is_validation(info, "additional_email_addresses.0.email_address")
+    assert is_conflict(info, "additional_email_addresses.0.email_address")
     assert await count(engine, "contacts WHERE tenant = :t AND full_name = 'Grace Hopper'", t=actors.tenant) == 1
     assert await audits(engine, actors.tenant, "contacts.duplicate") == []
 
@@ -831,7 +838,7 @@ async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(
             ],
         },
     )
-    assert is_validation(taken, "additional_email_addresses.0.email_address")
+    assert is_conflict(taken, "additional_email_addresses.0.email_address")
     created = await fails(
         "contacts.upsert",
         {
@@ -840,7 +847,7 @@ async def test_upsert_rejects_a_bad_phone_and_another_contacts_address(
             "additional_email_addresses": [{"email_address": world.contact_email, "canonical_type": "work"}],
         },
     )
-    assert is_validation(created, "additional_email_addresses.0.email_address")
+    assert is_conflict(created, "additional_email_addresses.0.email_address")
     assert await count(engine, "contacts WHERE tenant = :t", t=t) == contacts_before
     assert (await get_contact(engine, t, world.contact)).additional_email_addresses == []
     assert await audits(engine, t, "contacts.upsert") == []

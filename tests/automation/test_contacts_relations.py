@@ -412,9 +412,12 @@ async def test_move_guard_mismatch_names_the_field_and_changes_nothing(
                 "expected_current_client_id": guard,
             },
         )
-        assert (info.category, info.code) == ("ValidationError", "VALIDATION_ERROR")
+        assert (info.category, info.code) == ("ActionError", "CONFLICT")
         assert info.message == "Contact current client did not match expected_current_client_id"
-        assert field_paths(info) == ["expected_current_client_id"]
+        assert (info.details["field"], field_paths(info)) == (
+            "expected_current_client_id",
+            ["expected_current_client_id"],
+        )
         assert (info.details["expected_current_client_id"], info.details["actual_current_client_id"]) == (
             guard,
             str(world.client),
@@ -447,7 +450,7 @@ async def test_move_guard_sees_a_concurrent_move(engine, actors: Actors, world: 
     with pytest.raises(ActionFailure) as caught:
         await guarded
     assert (caught.value.info.code, caught.value.info.details["actual_current_client_id"]) == (
-        "VALIDATION_ERROR",
+        "CONFLICT",
         str(world.other_client),
     )
     assert (await get_contact(engine, t, world.contact)).client_id == world.other_client

@@ -370,3 +370,77 @@ async def test_a_key_longer_than_the_ledger_stores_is_hashed_and_replays(engine,
     assert not first.replayed
     assert again.replayed
     assert again.output == first.output
+
+
+async def map_twice(ctx, data: TagInput) -> TagOutput:
+    """Tags the client, then inserts the same mapping again without ON CONFLICT: a unique violation that
+    reaches the contract."""
+    mapping = await tags.apply_tag(
+        ctx.conn, ctx.tenant, tag_text=data.tag, tagged_id=data.client_id, tagged_type="client"
+    )
+    await ctx.conn.execute(
+        text("INSERT INTO tag_mappings (tenant, tag_id, tagged_id, tagged_type) VALUES (:t, :tag, :c, 'client')"),
+        {"t": ctx.tenant, "tag": mapping.tag_id, "c": data.client_id},
+    )
+    return TagOutput(mapping_id=mapping.mapping_id, tag_id=mapping.tag_id)
+
+
+async def map_a_missing_tag(ctx, data: TagInput) -> TagOutput:
+    """Maps a tag definition that does not exist: a foreign-key violation that reaches the contract."""
+    await ctx.conn.execute(
+        text("INSERT INTO tag_mappings (tenant, tag_id, tagged_id, tagged_type) VALUES (:t, :tag, :c, 'client')"),
+        {"t": ctx.tenant, "tag": uuid.uuid4(), "c": data.client_id},
+    )
+    raise AssertionError("the insert must fail")
+
+
+async def map_without_a_type(ctx, data: TagInput) -> TagOutput:
+    """Inserts a mapping without its NOT NULL tagged_type."""
+    mapping = await tags.apply_tag(
+        ctx.conn, ctx.tenant, tag_text=data.tag, tagged_id=data.client_id, tagged_type="client"
+    )
+    await ctx.conn.execute(
+        text("INSERT INTO tag_mappings (tenant, tag_id, tagged_id) VALUES (:t, :tag, :t)"),
+        {"t": ctx.tenant, "tag": mapping.tag_id},
+    )
+    raise AssertionError("the insert must fail")
+
+
+@pytest.mark.parametrize(
+    ("handler", "category", "code", "field", "constraint"),
+    [
+        (map_twice, "ActionError", "CONFLICT", "tagged_id", "uq_tag_mappings_tenant_tag_id_tagged_id"),
+        (map_a_missing_tag, "ActionError", "NOT_FOUND", "tag_id", "fk_tag_mappings_tenant_tag_id_tag_definitions"),
+        (map_without_a_type, "ValidationError", "VALIDATION_ERROR", "tagged_type", None),
+    ],
+    ids=["unique", "foreign-key", "not-null"],
+)
+async def test_a_constraint_violation_is_the_error_it_stands_for_naming_the_field(
+    engine, actors, client_id, handler, category, code, field, constraint
+):
+    """Never INTERNAL_ERROR: a duplicate is CONFLICT, a missing reference NOT_FOUND, a missing value
+    VALIDATION_ERROR, each naming the field in ``details``; the attempt's writes roll back."""
+    registry = ActionRegistry()
+    registry.register(make_action(id="test.violate", handler=handler))
+    with pytest.raises(ActionFailure) as caught:
+        await invoke_action(
+            engine,
+            registry,
+            tenant=actors.tenant,
+            action_id="test.violate",
+            version=1,
+            raw_input={"client_id": str(client_id), "tag": f"violate-{code.lower()}"},
+            actor_user_id=actors.admin,
+        )
+    info = caught.value.info
+    assert (info.category, info.code, info.details["field"]) == (category, code, field)
+    assert info.details["fields"] == [{"path": field, "message": info.message}]
+    assert (info.details["constraint"], info.details["table"]) == (constraint, "tag_mappings")
+    assert info.message.startswith(f"{field}: ")
+    assert await count(engine, "tag_definitions WHERE tenant = :t AND tag_text LIKE 'violate-%'", t=actors.tenant) == 0
+    [failed] = await rows(
+        engine,
+        "SELECT status, error_json FROM workflow_action_invocations WHERE tenant = :t AND action_id = 'test.violate'",
+        t=actors.tenant,
+    )
+    assert (failed.status, failed.error_json["code"]) == ("FAILED", code)

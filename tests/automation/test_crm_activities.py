@@ -835,7 +835,11 @@ async def test_create_interaction_type_if_exists(engine, actors: Actors, other: 
     assert (conflict.code, conflict.message, conflict.details) == (
         "CONFLICT",
         "Interaction type already exists",
-        {"type_name": "SITE VISIT"},
+        {
+            "type_name": "SITE VISIT",
+            "field": "type_name",
+            "fields": [{"path": "type_name", "message": "Interaction type already exists"}],
+        },
     )
     assert await count(engine, "interaction_types WHERE tenant = :t", t=t) == 2
     [audit, *_] = await audits(engine, t, "crm.create_interaction_type")
@@ -907,8 +911,8 @@ async def test_tag_activity_tags_the_ticket_then_contact_then_client(engine, act
     )
     out = result.output
     assert out["tagged_entity"] == {"type": "ticket", "id": str(ticket.ticket_id)}
-    assert [tag["tag_text"] for tag in out["added_tags"]] == ["urgent", "Urgent"]  # exact dedupe
-    assert (out["added_count"], out["existing_count"]) == (2, 0)
+    assert [tag["tag_text"] for tag in out["added_tags"]] == ["urgent"]  # one tag per name_key, first spelling
+    assert (out["added_count"], out["existing_count"]) == (1, 0)
     kinds = [(e.event_type, e.idempotency_key) for e in await events(engine, t)]
     tag_ids = [tag["tag_id"] for tag in out["added_tags"]]
     assert sorted(kinds) == sorted(
@@ -922,10 +926,10 @@ async def test_tag_activity_tags_the_ticket_then_contact_then_client(engine, act
             t=t,
             i=ticket.ticket_id,
         )
-        == 2
+        == 1
     )
     [audit] = await audits(engine, t, "crm.tag_activity")
-    assert audit.changed_data["tags"] == ["urgent", "Urgent"]
+    assert audit.changed_data["tags"] == ["urgent"]
     assert audit.details["tagged_entity_type"] == "ticket"
 
     contact_tag = (

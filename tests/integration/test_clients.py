@@ -355,7 +355,7 @@ async def test_lookups_are_scoped_to_the_tenant(engine, tenant):
         assert await clients.find_client_by_name(conn, tenant.tenant, " Mine ") == client
         assert await clients.find_client(conn, other.tenant, client.client_id) is None
         assert await clients.find_client_by_name(conn, other.tenant, "Mine") is None
-        assert await clients.find_client_by_name(conn, tenant.tenant, "mine") is None  # exact match
+        assert await clients.find_client_by_name(conn, tenant.tenant, "MINE") == client  # by name_key
         assert await clients.find_client_by_property(conn, other.tenant, "tenant_id", "abc") is None
         with pytest.raises(NotFoundError) as exc:
             await lookups.require_client(conn, other.tenant, client.client_id)

@@ -41,13 +41,13 @@ def test_phone_digits():
 async def test_find_by_name_ignores_case_and_surrounding_spaces(engine, tenant):
     async with tenant_transaction(engine, tenant.tenant) as conn:
         made = await clients.create_client(conn, tenant.tenant, {"client_name": "Wayne Enterprises"})
-        found = await clients.find_client_by_name_ci(conn, tenant.tenant, "  wayne ENTERPRISES ")
+        found = await clients.find_client_by_name(conn, tenant.tenant, "  wayne\x1fENTERPRISES ")
         assert found is not None
         assert found.client_id == made.client_id
-        assert await clients.find_client_by_name_ci(conn, tenant.tenant, "wayne") is None
+        assert await clients.find_client_by_name(conn, tenant.tenant, "wayne") is None
     other = await make_tenant(engine)
     async with engine.connect() as conn:
-        assert await clients.find_client_by_name_ci(conn, other.tenant, "Wayne Enterprises") is None
+        assert await clients.find_client_by_name(conn, other.tenant, "Wayne Enterprises") is None
 
 
 async def test_find_by_location_phone_modes_and_counts(engine, tenant):

@@ -71,8 +71,8 @@ async def make_client(engine: AsyncEngine, tenant: uuid.UUID) -> uuid.UUID:
     client_id = uuid.uuid4()
     async with tenant_transaction(engine, tenant) as conn:
         await conn.execute(
-            text("INSERT INTO clients (tenant, client_id, client_name) VALUES (:t, :c, :name)"),
-            {"t": tenant, "c": client_id, "name": f"Client {client_id.hex[:8]}"},
+            text("INSERT INTO clients (tenant, client_id, client_name, name_key) VALUES (:t, :c, :name, :key)"),
+            {"t": tenant, "c": client_id, "name": f"Client {client_id.hex[:8]}", "key": f"client {client_id.hex[:8]}"},
         )
     return client_id
 

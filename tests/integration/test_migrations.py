@@ -161,3 +161,108 @@ def test_primary_keys_in_the_database_lead_with_tenant(scratch_url: str):
             assert pk["constrained_columns"][0] == "tenant", (table.name, pk)
     finally:
         engine.dispose()
+
+
+# -- 0009: one key per unique name ----------------------------------------------------------------------
+
+
+def _at_0008_with(url: str, sql: str, **params) -> uuid.UUID:
+    """The scratch database at 0008 (before name keys) holding one tenant and what ``sql`` inserts (``:t`` is
+    the tenant); the tenant's id."""
+    downgrade(url, "base")
+    upgrade(url, "0008")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            tenant = conn.execute(
+                text(
+                    "INSERT INTO tenants (client_name, slug, email) VALUES ('N', 'n', 'n@example.com') RETURNING tenant"
+                )
+            ).scalar_one()
+            conn.execute(text(sql), {"t": tenant, **params})
+    finally:
+        engine.dispose()
+    return tenant
+
+
+def test_0009_keys_existing_names_and_merges_tag_definitions_of_one_key(scratch_url: str):
+    one, two, contact = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    tenant = _at_0008_with(
+        scratch_url,
+        """WITH c AS (INSERT INTO clients (tenant, client_id, client_name)
+                      VALUES (:t, :one, 'ΣΑΣ\u00a0Holdings'), (:t, :two, 'Globex')),
+                d AS (INSERT INTO tag_definitions (tenant, tag_id, tag_text, tagged_type, created_at)
+                      VALUES (:t, '00000000-0000-4000-8000-000000000001', 'VIP', 'client', now() - interval '2 days'),
+                             (:t, '00000000-0000-4000-8000-000000000002', 'vip', 'client', now() - interval '1 day'),
+                             (:t, '00000000-0000-4000-8000-000000000003', ' Vip', 'client', now()),
+                             (:t, '00000000-0000-4000-8000-000000000004', 'vip', 'contact', now())),
+                m AS (INSERT INTO tag_mappings (tenant, tag_id, tagged_id, tagged_type, created_at)
+                      VALUES (:t, '00000000-0000-4000-8000-000000000002', :one, 'client', now() - interval '1 day'),
+                             (:t, '00000000-0000-4000-8000-000000000003', :one, 'client', now()),
+                             (:t, '00000000-0000-4000-8000-000000000002', :two, 'client', now()),
+                             (:t, '00000000-0000-4000-8000-000000000004', :contact, 'contact', now())),
+                s AS (INSERT INTO statuses (tenant, status_type, name, order_number)
+                      VALUES (:t, 'ticket', 'In\u001fProgress', 1)),
+                l AS (INSERT INTO contact_phone_type_definitions (tenant, label, normalized_label)
+                      VALUES (:t, 'ΣΑΣ line', 'σας line'))
+           INSERT INTO interaction_types (tenant, type_name) VALUES (:t, 'ΣΑΣ repro')""",
+        one=one,
+        two=two,
+        contact=contact,
+    )
+    upgrade(scratch_url)
+    engine = create_engine(scratch_url)
+    try:
+        with engine.connect() as conn:
+
+            def keys(sql: str) -> list[tuple]:
+                return [tuple(row) for row in conn.execute(text(sql), {"t": tenant})]
+
+            assert keys("SELECT client_name, name_key FROM clients WHERE tenant = :t ORDER BY name_key") == [
+                ("Globex", "globex"),
+                ("ΣΑΣ\u00a0Holdings", "σασ holdings"),
+            ]
+            assert keys("SELECT name_key FROM interaction_types WHERE tenant = :t") == [("σασ repro",)]
+            assert keys("SELECT name, name_key FROM statuses WHERE tenant = :t") == [
+                ("In\u001fProgress", "in progress")
+            ]
+            assert keys("SELECT normalized_label FROM contact_phone_type_definitions WHERE tenant = :t") == [
+                ("σασ line",)
+            ]
+            # the three client tags "VIP", "vip" and " Vip" are one: the oldest, with one mapping per record
+            assert keys(
+                "SELECT tag_id::text, tag_text, tagged_type, name_key FROM tag_definitions WHERE tenant = :t ORDER BY 3"
+            ) == [
+                ("00000000-0000-4000-8000-000000000001", "VIP", "client", "vip"),
+                ("00000000-0000-4000-8000-000000000004", "vip", "contact", "vip"),
+            ]
+            assert sorted(keys("SELECT tag_id::text, tagged_id FROM tag_mappings WHERE tenant = :t")) == sorted(
+                [
+                    ("00000000-0000-4000-8000-000000000001", one),
+                    ("00000000-0000-4000-8000-000000000001", two),
+                    ("00000000-0000-4000-8000-000000000004", contact),
+                ]
+            )
+    finally:
+        engine.dispose()
+
+
+def test_0009_refuses_names_that_become_one_and_changes_nothing(scratch_url: str):
+    _at_0008_with(
+        scratch_url,
+        """WITH c AS (INSERT INTO clients (tenant, client_name) VALUES (:t, 'Acme'), (:t, 'ACME '))
+           INSERT INTO interaction_types (tenant, type_name) VALUES (:t, 'Site Visit'), (:t, 'Site\u001cVisit')""",
+    )
+    with pytest.raises(RuntimeError) as refused:
+        upgrade(scratch_url)
+    message = str(refused.value)
+    assert "clients: tenant" in message and "'ACME ', 'Acme'" in message
+    assert "interaction_types: tenant" in message and "'Site\\x1cVisit', 'Site Visit'" in message
+    assert "rename all but one" in message
+    assert current_revision(scratch_url) == "0008"
+    engine = create_engine(scratch_url)
+    try:
+        assert "name_key" not in {c["name"] for c in inspect(engine).get_columns("clients")}
+    finally:
+        engine.dispose()
+    downgrade(scratch_url, "base")

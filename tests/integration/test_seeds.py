@@ -232,8 +232,8 @@ async def test_status_seeds_keep_a_tenants_own_default(engine):
     async with tenant_transaction(engine, tenant) as conn:
         await conn.execute(
             text(
-                """INSERT INTO statuses (tenant, status_type, name, order_number, is_default)
-                   VALUES (:t, 'interaction', 'Scheduled', 1, true)"""
+                """INSERT INTO statuses (tenant, status_type, name, name_key, order_number, is_default)
+                   VALUES (:t, 'interaction', 'Scheduled', 'scheduled', 1, true)"""
             ),
             {"t": tenant},
         )

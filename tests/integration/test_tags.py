@@ -76,13 +76,17 @@ async def test_definition_is_get_or_create_and_keeps_its_first_colours(engine, t
     assert await table_count(engine, "tag_definitions", tenant.tenant) == 1
 
 
-async def test_definition_matches_text_exactly_and_per_type(engine, tenant):
-    hot = await ensure(engine, tenant, "Hot", "client")
-    assert (await ensure(engine, tenant, "hot", "client")).tag_id != hot.tag_id  # case-sensitive
-    assert (await ensure(engine, tenant, "Hot", "contact")).tag_id != hot.tag_id
+async def test_definition_matches_the_texts_name_key_per_type(engine, tenant):
+    hot = await ensure(engine, tenant, "Hot  Deal", "client")
+    same = await ensure(engine, tenant, " hot\xa0DEAL", "client")  # the same name: case and spaces aside
+    assert (same.tag_id, same.tag_text) == (hot.tag_id, "Hot  Deal")  # the first spelling stays
+    async with engine.connect() as conn:
+        assert await tags.find_tag_definition(conn, tenant.tenant, "HOT DEAL", "client") == hot
+        assert await tags.find_tag_definition(conn, tenant.tenant, "Hot Deals", "client") is None
+    assert (await ensure(engine, tenant, "Hot Deal", "contact")).tag_id != hot.tag_id
     other = await make_tenant(engine)
-    assert (await ensure(engine, other, "Hot", "client")).tag_id != hot.tag_id
-    assert await table_count(engine, "tag_definitions", tenant.tenant) == 3
+    assert (await ensure(engine, other, "Hot Deal", "client")).tag_id != hot.tag_id
+    assert await table_count(engine, "tag_definitions", tenant.tenant) == 2
 
 
 async def test_only_a_missing_colour_is_generated(engine, tenant):

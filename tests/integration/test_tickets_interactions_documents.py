@@ -19,6 +19,7 @@ from psa.domain.clients import create_client
 from psa.domain.contacts import create_contact
 from psa.domain.errors import ConflictError, NotFoundError, ValidationError
 from psa.domain.tenants import delete_tenant
+from psa.domain.values import name_key
 from tests.factories import NewTenant, make_tenant, new_ticket
 from tests.helpers import rows, tenant_row_counts, unique_email
 
@@ -363,8 +364,8 @@ async def test_resolve_interaction_type(engine, world, other):
         own = (
             await conn.execute(
                 text(
-                    """INSERT INTO interaction_types (tenant, type_name, icon, system_type_id)
-                       VALUES (:t, 'Site Visit', 'map', :call) RETURNING type_id"""
+                    """INSERT INTO interaction_types (tenant, type_name, name_key, icon, system_type_id)
+                       VALUES (:t, 'Site Visit', 'site visit', 'map', :call) RETURNING type_id"""
                 ),
                 {"t": world.tenant, "call": CALL},
             )
@@ -382,11 +383,12 @@ async def test_resolve_interaction_type(engine, world, other):
             "type_id",
             lambda conn, m=missing: interactions.resolve_interaction_type(conn, other.tenant, m),
         )
-    # type names are unique per tenant ignoring case
+    # type names are unique per tenant by their key
     with pytest.raises(IntegrityError):
         async with tenant_transaction(engine, world.tenant) as conn:
             await conn.execute(
-                text("INSERT INTO interaction_types (tenant, type_name) VALUES (:t, 'SITE VISIT')"), {"t": world.tenant}
+                text("INSERT INTO interaction_types (tenant, type_name, name_key) VALUES (:t, 'SITE VISIT', :k)"),
+                {"t": world.tenant, "k": name_key("SITE VISIT")},
             )
 
 
@@ -874,8 +876,8 @@ async def test_runtime_tables_cascade_from_their_workflow(engine, world):
         """INSERT INTO workflow_run_logs (tenant, run_id, level, message)
            SELECT :t, run_id, 'TRACE', 'm' FROM workflow_runs WHERE tenant = :t""",
         # one default status per kind
-        """INSERT INTO statuses (tenant, status_type, name, order_number, is_default)
-           VALUES (:t, 'ticket', 'Open', 9, true)""",
+        """INSERT INTO statuses (tenant, status_type, name, name_key, order_number, is_default)
+           VALUES (:t, 'ticket', 'Open', 'open', 9, true)""",
     ],
     ids=["ledger-key", "outbox-key", "workflow-key", "run-status", "log-level", "default-status"],
 )
@@ -905,7 +907,8 @@ async def test_deleting_the_tenant_removes_every_new_row(engine, world):
     async with tenant_transaction(engine, world.tenant) as conn:
         await fill_runtime_tables(conn, world.tenant)
         await conn.execute(
-            text("INSERT INTO interaction_types (tenant, type_name) VALUES (:t, 'Lunch')"), {"t": world.tenant}
+            text("INSERT INTO interaction_types (tenant, type_name, name_key) VALUES (:t, 'Lunch', 'lunch')"),
+            {"t": world.tenant},
         )
     before = await tenant_row_counts(engine, world.tenant)
     for table in (

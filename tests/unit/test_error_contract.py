@@ -30,7 +30,7 @@ from psa.domain.errors import (
         (NotFoundError("gone"), "ActionError", "NOT_FOUND", 404),
         (ConflictError("taken"), "ActionError", "CONFLICT", 409),
         (DuplicateError("twice"), "ActionError", "CONFLICT", 409),
-        (EmailExistsError("email: used", field="email"), "ValidationError", "VALIDATION_ERROR", 422),
+        (EmailExistsError("email: used", field="email"), "ActionError", "CONFLICT", 409),
         (PermissionDenied("client", "read"), "ActionError", "PERMISSION_DENIED", 403),
         (InternalError("broken"), "ActionError", "INTERNAL_ERROR", 500),
         (DomainError("unclassified"), "ValidationError", "VALIDATION_ERROR", 422),

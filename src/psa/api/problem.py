@@ -9,7 +9,8 @@ body, query, path or header) and, for a rejected workflow definition, the publis
 One mapping (docs/architecture.md, "Error contract"): a structured action error passes through unchanged
 (category, details, node_path) and only its HTTP status is chosen here, by code (``STATUS_BY_CODE``), never by
 message text. A domain error that reaches a route is first converted as the action contract converts it
-(``psa.automation.errors.from_domain``), then answered the same way.
+(``psa.automation.errors.from_domain``), then answered the same way; so is a database constraint violation
+(psa.automation.invocation.from_database: a duplicate is 409 naming its field, never a 500).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from psa.automation.errors import ActionFailure, from_domain
+from psa.automation.invocation import from_database
 from psa.domain.errors import DomainError
 
 MEDIA_TYPE = "application/problem+json"
@@ -123,6 +125,7 @@ def _location(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error with a problem document: request validation (422 with every field path), API
     problems, action failures, domain errors, HTTP errors (404 unknown route, 405, ...), database outages (503),
+    constraint violations (as ``from_database`` converts them),
     Temporal refusing or timing out a call (503 ``TEMPORAL_UNAVAILABLE``) and anything unexpected (500, logged
     with its traceback, no detail leaked)."""
 
@@ -160,6 +163,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.connection_invalidated or isinstance(exc, OperationalError):
             log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
             return problem_response(503, "TRANSIENT_FAILURE", "the database is unavailable; retry later")
+        converted = from_database(exc)  # a constraint violation or an unstorable value: the caller's error
+        if converted.info.code != "INTERNAL_ERROR":
+            return action_failure_response(converted)
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(500, "INTERNAL_ERROR", "internal error")
 

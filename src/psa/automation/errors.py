@@ -3,9 +3,11 @@
 
 Every failure in the automation runtime is an ``ActionFailure`` carrying an ``ActionErrorInfo``. Handlers and
 domain code raise domain errors (psa.domain.errors); the action contract (psa.automation.invocation) converts
-them here, once, with ``from_domain``; the API answers a domain error the same way (psa.api.problem). From then
-on a structured error passes through unchanged (ledger, Temporal activity boundary, ``captureErrorAs``) and is
-never re-mapped from its message text.
+them here, once, with ``from_domain`` (a database constraint violation too, as the domain error it stands for:
+psa.automation.invocation.from_database); the API answers a domain error the same way (psa.api.problem). From
+then on a structured error passes through unchanged (ledger, Temporal activity boundary, ``captureErrorAs``)
+and is never re-mapped from its message text. The interpreter imports this module, so it imports no database
+module (the workflow sandbox; docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ ACTION_CODE_BY_DOMAIN_CODE: dict[str, Code] = {
     "NOT_FOUND": "NOT_FOUND",
     "CONFLICT": "CONFLICT",
     "DUPLICATE": "CONFLICT",
-    # A contact email already used answers like an invalid field (docs/decisions.md, "Actions").
-    "EMAIL_EXISTS": "VALIDATION_ERROR",
+    "EMAIL_EXISTS": "CONFLICT",
     "PERMISSION_DENIED": "PERMISSION_DENIED",
     "INTERNAL_ERROR": "INTERNAL_ERROR",
 }

@@ -17,8 +17,10 @@ In ONE transaction on the tenant (``app.current_tenant`` set), in as few round t
    same key and ``attempt`` counts for real.
 
 Errors (docs/architecture.md, "Error contract"): handlers, the domain and the permission check raise domain
-errors; this module converts them to ``ActionFailure`` with ``from_domain``, the one place that does. An
-``ActionFailure`` raised by the runtime passes unchanged; every failure gets the step path as ``node_path``.
+errors; this module converts them to ``ActionFailure`` with ``from_domain``, the one place that does, and a
+database error with ``from_database`` (a unique violation is CONFLICT naming its field, a foreign-key violation
+NOT_FOUND; never INTERNAL_ERROR). An ``ActionFailure`` raised by the runtime passes unchanged; every failure
+gets the step path as ``node_path``.
 
 Keys: in a run, the engine key is the SHA-256 of the canonical JSON of ``{run_id, step_path, action_id,
 version, input}``; an explicit key (a step's ``idempotencyKey``, the caller's key, or the input's
@@ -45,9 +47,10 @@ from psa.automation import permissions
 from psa.automation.errors import ActionFailure, from_domain, validation_failure
 from psa.automation.events import Event
 from psa.automation.registry import ActionContext, ActionDef, ActionRegistry
+from psa.db.constraints import violation
 from psa.db.engine import tenant_transaction
 from psa.db.storable import unstorable
-from psa.domain.errors import DomainError
+from psa.domain.errors import DomainError, violation_error
 from psa.jsonutil import canonical_hash, canonical_json
 from psa.timeutil import iso_z
 
@@ -160,6 +163,25 @@ async def invoke_action(
             return Invocation(output, False, ledger.invocation_id, attempt, key)
     await _record_failure(engine, tenant, action, key, run_id, step_path, input_json, attempt, failed)
     raise failed
+
+
+def from_database(exc: DBAPIError) -> ActionFailure:
+    """A database error that reached the action contract (or the API) as a structured action error: a
+    constraint violation (SQLSTATE class 23) as the domain error it stands for (psa.domain.errors.violation_error,
+    its field from the schema: psa.db.constraints), converted by ``from_domain``, so a duplicate is CONFLICT naming
+    the field and a missing reference NOT_FOUND; a value the column cannot hold (class 22) VALIDATION_ERROR "a
+    value cannot be stored: ..."; anything else INTERNAL_ERROR with the driver's message (never the SQL
+    parameters). A lost connection is the caller's to treat as transient."""
+    found = violation(exc)
+    if found is not None:
+        error = violation_error(found.kind, found.field, constraint=found.constraint, table=found.table)
+        return from_domain(error)
+    if isinstance(exc.orig, psycopg.errors.DataError):
+        message = exc.orig.diag.message_primary
+        return ActionFailure.of("ValidationError", "VALIDATION_ERROR", f"a value cannot be stored: {message}")
+    return ActionFailure.of(
+        "ActionError", "INTERNAL_ERROR", f"database error: {type(exc.orig or exc).__name__}: {exc.orig or exc}"
+    )
 
 
 def _action_key(action: ActionDef, input_json: dict[str, Any]) -> str | None:
@@ -316,13 +338,7 @@ async def _execute(
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise  # an outage: transient, retried by the caller
-        if isinstance(exc.orig, psycopg.errors.DataError):  # SQLSTATE class 22: a value the column cannot hold
-            raise ActionFailure.of(
-                "ValidationError", "VALIDATION_ERROR", f"a value cannot be stored: {exc.orig.diag.message_primary}"
-            ) from None
-        raise ActionFailure.of(
-            "ActionError", "INTERNAL_ERROR", f"database error: {type(exc.orig or exc).__name__}: {exc.orig or exc}"
-        ) from None
+        raise from_database(exc) from None
     return output, effects
 
 

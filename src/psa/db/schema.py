@@ -51,6 +51,13 @@ def _ts(name: str, *, nullable: bool = True, default: bool = True) -> Column:
     return Column(name, TIMESTAMP(timezone=True), nullable=nullable, server_default=NOW if default else None)
 
 
+def _name_key(of: str) -> Column:
+    """The comparison key of the name column ``of`` (psa.domain.values.name_key, computed by the writer): the
+    column the unique index of the name covers and lookups by name compare with. ``info["key_of"]`` names
+    ``of``, the field a violation of that index is reported on (``constraint_fields``)."""
+    return Column("name_key", Text, nullable=False, info={"key_of": of})
+
+
 def _tenant_fk(*, cascade: bool = True) -> ForeignKeyConstraint:
     return ForeignKeyConstraint(["tenant"], ["tenants.tenant"], ondelete="CASCADE" if cascade else None)
 
@@ -87,6 +94,7 @@ clients = Table(
     _uuid("tenant", nullable=False),
     _uuid("client_id", nullable=False, default=True),
     Column("client_name", Text, nullable=False),
+    _name_key("client_name"),
     Column("url", Text),
     Column("properties", JSONB),
     Column("billing_type", Text),
@@ -113,7 +121,8 @@ clients = Table(
     Column("default_currency_code", String(3), nullable=False, server_default="USD"),
     Column("lifecycle_status", Text, nullable=False, server_default="active"),
     PrimaryKeyConstraint("tenant", "client_id"),
-    UniqueConstraint("tenant", "client_name"),
+    # Client names are unique per tenant by their key (the reference: exactly as written).
+    UniqueConstraint("tenant", "name_key"),
     _tenant_fk(),
     CheckConstraint("client_type IN ('company', 'individual')", name="client_type"),
     CheckConstraint(
@@ -129,6 +138,7 @@ clients = Table(
         text("(properties ->> 'tenant_id')"),
         unique=True,
         postgresql_where=text("properties ->> 'tenant_id' IS NOT NULL"),
+        info={"fields": ("properties.tenant_id",)},
     ),
 )
 
@@ -490,13 +500,13 @@ def _type_definitions(name: str, id_column: str) -> Table:
         _uuid("tenant", nullable=False),
         _uuid(id_column, nullable=False, default=True),
         Column("label", Text, nullable=False),
-        Column("normalized_label", Text, nullable=False),
+        # psa.domain.values.name_key of the label (the reference: lower(btrim(label))).
+        Column("normalized_label", Text, nullable=False, info={"key_of": "label"}),
         _ts("created_at", nullable=False),
         _ts("updated_at", nullable=False),
         PrimaryKeyConstraint("tenant", id_column),
         UniqueConstraint("tenant", "normalized_label"),
         _tenant_fk(),
-        CheckConstraint("normalized_label = lower(btrim(normalized_label))", name="normalized_label"),
     )
 
 
@@ -545,13 +555,15 @@ tag_definitions = Table(
     _uuid("tenant", nullable=False),
     _uuid("tag_id", nullable=False, default=True),
     Column("tag_text", Text, nullable=False),
+    _name_key("tag_text"),
     Column("tagged_type", Text, nullable=False),
     Column("background_color", String(255)),
     Column("text_color", String(255)),
     _ts("created_at"),
     _uuid("board_id"),
     PrimaryKeyConstraint("tenant", "tag_id"),
-    UniqueConstraint("tenant", "tag_text", "tagged_type"),
+    # One definition per tag text's key and tagged type (the reference: per exact, case-sensitive text).
+    UniqueConstraint("tenant", "tagged_type", "name_key"),
     _tenant_fk(),
 )
 
@@ -615,6 +627,7 @@ statuses = Table(
     _uuid("tenant", nullable=False),
     _uuid("status_id", nullable=False, default=True),
     Column("name", Text, nullable=False),
+    _name_key("name"),
     Column("status_type", Text, nullable=False),
     Column("order_number", Integer, nullable=False),
     Column("is_closed", Boolean, nullable=False, server_default=text("false")),
@@ -624,7 +637,7 @@ statuses = Table(
     _uuid("created_by"),
     _ts("created_at", nullable=False),
     PrimaryKeyConstraint("tenant", "status_id"),
-    UniqueConstraint("tenant", "status_type", "name"),
+    UniqueConstraint("tenant", "status_type", "name_key"),
     _tenant_fk(),
     CheckConstraint("status_type IN ('ticket', 'interaction', 'project', 'project_task')", name="status_type"),
     # At most one default status per kind, so "the default interaction status" is well defined.
@@ -657,6 +670,7 @@ interaction_types = Table(
     _uuid("tenant", nullable=False),
     _uuid("type_id", nullable=False, default=True),
     Column("type_name", Text, nullable=False),
+    _name_key("type_name"),
     Column("icon", Text),
     Column("display_order", Integer),
     _uuid("system_type_id"),
@@ -669,8 +683,8 @@ interaction_types = Table(
     ForeignKeyConstraint(
         ["system_type_id"], ["system_interaction_types.type_id"], name="fk_interaction_types_system_type"
     ),
-    # Type names are unique per tenant ignoring case (reference: crm.create_interaction_type's duplicate check).
-    Index("ux_interaction_types_tenant_type_name", "tenant", text("lower(type_name)"), unique=True),
+    # Type names are unique per tenant by their key (reference: crm.create_interaction_type's duplicate check).
+    UniqueConstraint("tenant", "name_key"),
 )
 
 tickets = Table(

@@ -63,9 +63,10 @@ class DuplicateError(ConflictError):
 
 
 class EmailExistsError(DuplicateError):
-    """A contact email (primary or additional) is already used in the tenant
-    (reference: ContactModel ``EMAIL_EXISTS``). The message starts with the field (``email: A contact with
-    email ... already exists in the tenant``); the field entry carries the message without it."""
+    """A contact email (primary or additional) is already used in the tenant (reference: ContactModel
+    ``EMAIL_EXISTS``; actions and the API answer CONFLICT, as every duplicate). The message starts with the field
+    (``email: A contact with email ... already exists in the tenant``); the field entry carries the message
+    without it."""
 
     code = "EMAIL_EXISTS"
 
@@ -170,3 +171,23 @@ def validation_error_from_pydantic(exc: PydanticValidationError, *, prefix: str 
     field = prefix + ".".join(str(part) for part in first["loc"]) if first["loc"] else prefix.rstrip(".") or None
     message = first["msg"]
     return ValidationError(f"{field}: {message}" if field else message, field=field)
+
+
+def violation_error(kind: str, field: str | None, *, constraint: str | None, table: str | None) -> DomainError:
+    """The domain error a database constraint violation stands for (psa.db.constraints.Violation: its ``kind``,
+    ``field``, ``constraint`` and ``table``), naming the field: a unique violation is ConflictError "<field>: a
+    record with this value already exists" (a duplicate is a conflict); a foreign-key violation NotFoundError
+    "<field>: the referenced record does not exist"; a NOT NULL or CHECK violation ValidationError; any other
+    (exclusion, restrict) ConflictError. ``details`` are ``{constraint, table}``, never the values, which may be
+    secrets (a token's hash). Reference: none (its unique violations surfaced as raw database errors)."""
+    details = {"constraint": constraint, "table": table}
+    prefix = f"{field}: " if field else ""
+    if kind == "unique":
+        return ConflictError(f"{prefix}a record with this value already exists", field=field, details=details)
+    if kind == "foreign_key":
+        return NotFoundError(f"{prefix}the referenced record does not exist", field=field, details=details)
+    if kind == "not_null":
+        return ValidationError(f"{prefix}a value is required", field=field, details=details)
+    if kind == "check":
+        return ValidationError(f"{prefix}the value is not allowed ({constraint})", field=field, details=details)
+    return ConflictError(f"{prefix}the write conflicts with other records", field=field, details=details)

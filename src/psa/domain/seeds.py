@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.domain.errors import ValidationError
+from psa.domain.values import name_key
 
 CRUD = ("create", "read", "update", "delete")
 Pairs = Mapping[str, tuple[str, ...]]
@@ -495,14 +496,15 @@ async def seed_tenant(conn: AsyncConnection, tenant: UUID, product_code: str = "
     if seeds.statuses:
         statuses = await _insert(
             conn,
-            """INSERT INTO statuses (tenant, status_type, name, order_number, is_default, is_closed)
-               SELECT :tenant, * FROM unnest(CAST(:kind AS text[]), CAST(:name AS text[]), CAST(:ord AS int[]),
-                                             CAST(:dflt AS bool[]), CAST(:closed AS bool[]))
+            """INSERT INTO statuses (tenant, status_type, name, name_key, order_number, is_default, is_closed)
+               SELECT :tenant, * FROM unnest(CAST(:kind AS text[]), CAST(:name AS text[]), CAST(:key AS text[]),
+                                             CAST(:ord AS int[]), CAST(:dflt AS bool[]), CAST(:closed AS bool[]))
                ON CONFLICT DO NOTHING""",
             tenant,
             {
                 "kind": [s[0] for s in seeds.statuses],
                 "name": [s[1] for s in seeds.statuses],
+                "key": [name_key(s[1]) for s in seeds.statuses],
                 "ord": [s[2] for s in seeds.statuses],
                 "dflt": [s[3] for s in seeds.statuses],
                 "closed": [s[4] for s in seeds.statuses],

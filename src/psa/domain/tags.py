@@ -1,5 +1,5 @@
-"""Tags: one definition per (tenant, tag text, tagged type) and mappings from a definition to tagged
-records (reference: TagModel).
+"""Tags: one definition per (tenant, tagged type, tag text's ``name_key``) and mappings from a definition to
+tagged records (reference: TagModel; it keyed definitions by the exact text, docs/decisions.md, "Tags").
 
 Every function takes an explicit connection and tenant and filters every query by tenant. Writes are
 ``INSERT ... ON CONFLICT DO NOTHING`` followed by a read, so retried or concurrent calls converge on one
@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.domain.errors import NotFoundError, ValidationError
+from psa.domain.values import name_key
 
 TAGGED_TYPES = ("client", "contact", "project_task", "document", "knowledge_base_article", "opportunity", "ticket")
 DEFAULT_TEXT_COLOR = "#2C3E50"
@@ -96,7 +97,7 @@ def _check_color(color: str | None, *, field: str) -> str | None:
 
 
 class TagDefinition(BaseModel):
-    """A tag definition row: one per (tenant, tag_text, tagged_type)."""
+    """A tag definition row: one per (tenant, tagged_type, name_key of tag_text)."""
 
     tenant: UUID
     tag_id: UUID
@@ -136,9 +137,9 @@ def _definition_values(
     return cleaned, background or generated_background, foreground or generated_text
 
 
-_DEFINITION_BY_TEXT = text(
+_DEFINITION_BY_KEY = text(
     """SELECT tenant, tag_id, tag_text, tagged_type, background_color, text_color, board_id, created_at
-         FROM tag_definitions WHERE tenant = :tenant AND tag_text = :tag_text AND tagged_type = :tagged_type"""
+         FROM tag_definitions WHERE tenant = :tenant AND tagged_type = :tagged_type AND name_key = :key"""
 )
 
 
@@ -151,28 +152,34 @@ async def _ensure_definition(
     text_color: str,
     board_id: UUID | None,
 ) -> TagDefinition:
-    params = {"tenant": tenant, "tag_text": tag_text, "tagged_type": tagged_type}
+    params = {"tenant": tenant, "key": name_key(tag_text), "tagged_type": tagged_type}
     await conn.execute(
         text(
-            """INSERT INTO tag_definitions (tenant, tag_text, tagged_type, background_color, text_color, board_id)
-               VALUES (:tenant, :tag_text, :tagged_type, :background, :text_color, :board_id)
-               ON CONFLICT (tenant, tag_text, tagged_type) DO NOTHING"""
+            """INSERT INTO tag_definitions (tenant, tag_text, name_key, tagged_type, background_color, text_color,
+                                            board_id)
+               VALUES (:tenant, :tag_text, :key, :tagged_type, :background, :text_color, :board_id)
+               ON CONFLICT (tenant, tagged_type, name_key) DO NOTHING"""
         ),
-        {**params, "background": background_color, "text_color": text_color, "board_id": board_id},
+        {
+            **params,
+            "tag_text": tag_text,
+            "background": background_color,
+            "text_color": text_color,
+            "board_id": board_id,
+        },
     )
     # A separate statement: its snapshot sees a definition a concurrent transaction committed meanwhile.
-    result = await conn.execute(_DEFINITION_BY_TEXT, params)
+    result = await conn.execute(_DEFINITION_BY_KEY, params)
     return TagDefinition(**result.one()._mapping)
 
 
 async def find_tag_definition(
     conn: AsyncConnection, tenant: UUID, tag_text: str, tagged_type: str
 ) -> TagDefinition | None:
-    """The definition of exactly (trimmed ``tag_text``, ``tagged_type``), or None (reference crm.tag_activity
-    asks ``tag:create`` only for texts without one)."""
+    """The definition of (``tag_text``, ``tagged_type``): the one whose text has the same ``name_key``, or None
+    (reference crm.tag_activity asks ``tag:create`` only for texts without one)."""
     result = await conn.execute(
-        _DEFINITION_BY_TEXT,
-        {"tenant": tenant, "tag_text": tag_text.strip(_JS_WHITESPACE), "tagged_type": tagged_type},
+        _DEFINITION_BY_KEY, {"tenant": tenant, "key": name_key(tag_text), "tagged_type": tagged_type}
     )
     row = result.first()
     return TagDefinition(**row._mapping) if row else None
@@ -188,9 +195,10 @@ async def ensure_tag_definition(
     text_color: str | None = None,
     board_id: UUID | None = None,
 ) -> TagDefinition:
-    """Get or create the definition of (trimmed ``tag_text``, ``tagged_type``), matched exactly
-    (case-sensitive, like the reference). An existing definition is returned unchanged; a new one gets
-    the given colours (stored upper-case) or generated ones (``tag_colors``).
+    """Get or create the definition of (trimmed ``tag_text``, ``tagged_type``), matched by the text's
+    ``name_key`` (the reference matched the exact, case-sensitive text). An existing definition is returned
+    unchanged, with its first spelling; a new one gets the given colours (stored upper-case) or generated ones
+    (``tag_colors``).
 
     Reference: TagModel.getOrCreateTagDefinition. Raises ValidationError (fields tag_text,
     tagged_type, background_color, text_color).

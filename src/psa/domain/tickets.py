@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.db.constraints import violation
 from psa.domain.errors import ConflictError, NotFoundError, ValidationError
 from psa.domain.lookups import contact_client, location_client, next_number, require_client
 from psa.domain.values import UtcDatetime
@@ -224,7 +225,8 @@ async def create_ticket(
                 },
             )
     except IntegrityError as exc:
-        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+        found = violation(exc)
+        constraint = found.constraint if found else None
         if constraint == "pk_tickets":
             raise ConflictError(f"ticket {ticket_id} already exists", field="ticket_id") from exc
         if constraint == "uq_tickets_tenant_ticket_number":

@@ -1,10 +1,11 @@
-"""Value types and normalisations shared by every domain module: UTC timestamps, display names, email
-addresses and phone digits. A leaf: it imports nothing from ``psa.domain`` but the errors, so any domain module
-may use it (docs/architecture.md, "Layers")."""
+"""Value types and normalisations shared by every domain module: UTC timestamps, display names and their
+comparison key, email addresses and phone digits. A leaf: it imports nothing from ``psa.domain`` but the errors,
+so any domain module may use it (docs/architecture.md, "Layers")."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -42,6 +43,25 @@ def clean_name(value: str | None, *, field: str, required: bool = True) -> str |
     if len(cleaned) > NAME_MAX:
         raise ValidationError(f"{field} must be at most {NAME_MAX} characters (got {len(cleaned)})", field=field)
     return cleaned
+
+
+def name_key(name: str) -> str:
+    """The comparison key of a name that is unique or looked up by name: two names are the same name exactly when
+    their keys are equal. Format characters (Unicode category Cf: zero-width spaces and joiners, soft hyphens,
+    byte-order marks, direction marks) are dropped; the rest is NFKC-normalised, case-folded and normalised again
+    (full Unicode case folding: "ΣΑΣ", "σας" and "σασ" -> "σασ", "Straße" -> "strasse", "İ" -> "i̇"); runs of
+    whitespace (every character ``str.isspace`` accepts, such as the separators U+001C..U+001F, NEL U+0085 and
+    NO-BREAK SPACE U+00A0) become one space, and leading and trailing whitespace goes.
+    "  ACME\u00a0 Corp " -> "acme corp". A name with no visible character has the key "".
+
+    The one normalisation of unique names (docs/decisions.md, "One key per unique name"): computed here, stored in
+    each table's ``name_key`` column (``normalized_label`` for custom contact type labels), which the unique
+    index covers and every lookup by name compares with. A change to this function needs a migration that
+    recomputes the stored keys (as migration 0009 did).
+    """
+    visible = "".join(char for char in name if unicodedata.category(char) != "Cf")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold())
+    return " ".join(folded.split())
 
 
 def normalize_email(email: str | None, *, field: str = "email") -> str:

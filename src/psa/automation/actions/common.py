@@ -19,6 +19,7 @@ from psa.automation.events import NoteCreated
 from psa.automation.registry import ActionContext
 from psa.domain import documents, tags
 from psa.domain.errors import ValidationError
+from psa.domain.values import name_key
 from psa.timeutil import iso_z
 
 INT4_MAX = 2**31 - 1
@@ -112,13 +113,14 @@ class TagResult(BaseModel):
 
 
 def normalize_tags(texts: Iterable[str] | None) -> list[str]:
-    """Trimmed, blanks dropped, deduplicated ignoring case keeping the first spelling (reference tag ensure)."""
+    """Trimmed, blanks dropped, one per ``name_key`` keeping the first spelling: the texts that name distinct tag
+    definitions (reference tag ensure, which deduplicated ignoring case)."""
     seen: set[str] = set()
     result = []
     for raw in texts or ():
-        cleaned = raw.strip()
-        if cleaned and cleaned.casefold() not in seen:
-            seen.add(cleaned.casefold())
+        cleaned, key = raw.strip(), name_key(raw)
+        if cleaned and key not in seen:
+            seen.add(key)
             result.append(cleaned)
     return result
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from psa.domain.errors import ValidationError, validation_error_from_pydantic
-from psa.domain.values import normalize_email
+from psa.domain.values import name_key, normalize_email
 
 CLIENT_NAME_MAX = 255
 URL_MAX = 2048
@@ -90,7 +90,7 @@ def extract_domain(url: str | None) -> str | None:
 
 def _check_client_name(value: str) -> str:
     cleaned = value.strip()
-    if not cleaned:
+    if not name_key(cleaned):
         raise PydanticCustomError("client_name", "Client name is required")
     if len(cleaned) > CLIENT_NAME_MAX:
         raise PydanticCustomError("client_name", f"Client name must be at most {CLIENT_NAME_MAX} characters")

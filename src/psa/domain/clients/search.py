@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from psa.domain.clients.models import CLIENT_COLUMNS, Client, LocationPhoneMatch
 from psa.domain.clients.service import find_client
 from psa.domain.errors import ValidationError
-from psa.domain.values import PHONE_MATCH_MIN_DIGITS, PhoneMatch, phone_digits
+from psa.domain.values import PHONE_MATCH_MIN_DIGITS, PhoneMatch, name_key, phone_digits
 
 SEARCH_SORT_COLUMNS = {"name": "client_name", "updated_at": "updated_at"}
 
@@ -38,7 +38,7 @@ async def search_clients(
 ) -> tuple[list[Client], int]:
     """``(page of clients, total)`` whose name contains ``query`` (trimmed; case-insensitive; ``%``, ``_``
     and ``\\`` match literally). Inactive clients only with ``include_inactive``; ``tags``: clients with
-    any of these client tags (exact text). Ordered by name or ``updated_at`` in ``sort_order``, then
+    any of these client tags (by ``name_key``). Ordered by name or ``updated_at`` in ``sort_order``, then
     ``client_id`` ascending, so pages are stable; each client appears once whatever tags match
     (the reference could repeat a client). Reference: clients.search.
     """
@@ -51,9 +51,9 @@ async def search_clients(
             """EXISTS (SELECT 1 FROM tag_mappings m
                          JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
                         WHERE m.tenant = c.tenant AND m.tagged_id = c.client_id AND m.tagged_type = 'client'
-                          AND d.tagged_type = 'client' AND d.tag_text = ANY(:tags))"""
+                          AND d.tagged_type = 'client' AND d.name_key = ANY(:tags))"""
         )
-        params["tags"] = list(tags)
+        params["tags"] = [name_key(tag) for tag in tags]
     condition = " AND ".join(where)
     total = await conn.scalar(text(f"SELECT count(*) FROM clients c WHERE {condition}"), params)
     direction = "DESC" if sort_order == "desc" else "ASC"

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.db.constraints import Violation, violation
 from psa.domain.clients.models import (
     CLIENT_COLUMNS,
     LOCATION_FIELDS,
@@ -31,6 +32,7 @@ from psa.domain.clients.models import (
 )
 from psa.domain.documents import delete_entity_documents
 from psa.domain.errors import ConflictError, DomainError, DuplicateError, NotFoundError, ValidationError
+from psa.domain.values import name_key
 
 # One statement: the client and, unless skipped, its default tax settings (a client_tax_settings row and a
 # default client_tax_rates link to the tenant's first active tax rate; the reference wrote columns that do not
@@ -38,10 +40,10 @@ from psa.domain.errors import ConflictError, DomainError, DuplicateError, NotFou
 # retried step, a concurrent twin, a taken name and an already tracked tenant all return no row.
 CREATE_CLIENT = text(
     f"""WITH c AS (
-          INSERT INTO clients (tenant, client_id, client_name, client_type, url, properties, notes, billing_email,
-                               is_inactive, default_currency_code)
-          VALUES (:tenant, :client_id, :name, :type, :url, CAST(:properties AS jsonb), :notes, :email, :inactive,
-                  :currency)
+          INSERT INTO clients (tenant, client_id, client_name, name_key, client_type, url, properties, notes,
+                               billing_email, is_inactive, default_currency_code)
+          VALUES (:tenant, :client_id, :name, :key, :type, :url, CAST(:properties AS jsonb), :notes, :email,
+                  :inactive, :currency)
           ON CONFLICT DO NOTHING
           RETURNING {CLIENT_COLUMNS}),
         settings AS (
@@ -60,9 +62,6 @@ CREATE_CLIENT = text(
         SELECT * FROM c"""
 )
 
-# The unique indexes whose violation means "a client like this exists already".
-_NAME_UNIQUE = "uq_clients_tenant_client_name"
-_TRACKED_TENANT_UNIQUE = "ux_clients_customer_tenant_id"
 # ClientUpdate fields that may be left out but not set to None.
 _NOT_NULL_ON_UPDATE = ("client_name", "client_type", "is_inactive", "default_currency_code")
 # Default-location columns that are NOT NULL: a patch that clears one stores ''.
@@ -103,15 +102,9 @@ async def find_client(conn: AsyncConnection, tenant: UUID, client_id: UUID) -> C
 
 
 async def find_client_by_name(conn: AsyncConnection, tenant: UUID, client_name: str) -> Client | None:
-    """The client named exactly ``client_name`` (after trimming; case-sensitive like the reference's
-    UNIQUE (tenant, client_name)), or None."""
-    return await _one(conn, "client_name = :name", {"tenant": tenant, "name": client_name.strip()})
-
-
-async def find_client_by_name_ci(conn: AsyncConnection, tenant: UUID, name: str) -> Client | None:
-    """The oldest client whose name equals ``name`` trimmed, ignoring case, or None
-    (reference: clients.find by name, ``lower(client_name) = lower(trim(name))``)."""
-    return await _one(conn, "lower(client_name) = lower(:name)", {"tenant": tenant, "name": name.strip()})
+    """The client of that name (the same name: an equal ``name_key``, which is unique per tenant; the reference
+    looked clients up by ``lower(client_name) = lower(trim(name))`` over names unique only as written), or None."""
+    return await _one(conn, "name_key = :key", {"tenant": tenant, "key": name_key(client_name)})
 
 
 async def find_client_by_property(conn: AsyncConnection, tenant: UUID, key: str, value: str) -> Client | None:
@@ -156,6 +149,7 @@ async def create_client(
             "tenant": tenant,
             "client_id": new_id,
             "name": data.client_name,
+            "key": name_key(data.client_name),
             "type": data.client_type,
             "url": url,
             "properties": properties_json(properties),
@@ -227,8 +221,11 @@ async def update_client(
             url_given="url" in fields,
         )
     name = values.get("client_name", current.client_name)
-    if name != current.client_name and await find_client_by_name(conn, tenant, name) is not None:
-        raise DuplicateError(f"a client named '{name}' already exists", field="client_name")
+    if "client_name" in values:
+        values["name_key"] = name_key(name)
+        other = await find_client_by_name(conn, tenant, name)
+        if other is not None and other.client_id != client_id:
+            raise DuplicateError(f"a client named '{name}' already exists", field="client_name")
     properties = values.get("properties", current.properties)
     if "properties" in values:
         values["properties"] = properties_json(values["properties"])
@@ -246,24 +243,20 @@ async def update_client(
                 {**values, "tenant": tenant, "client_id": client_id},
             )
     except IntegrityError as exc:
-        if error := _duplicate(_unique_violation(exc), client_name=name, properties=properties):
+        if error := _duplicate(violation(exc), client_name=name, properties=properties):
             raise error from exc
         raise
     return Client(**result.one()._mapping)
 
 
-def _unique_violation(exc: IntegrityError) -> str | None:
-    """The constraint name of a unique violation (SQLSTATE 23505), else None."""
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) != "23505":
+def _duplicate(found: Violation | None, *, client_name: str, properties: Mapping[str, Any]) -> DuplicateError | None:
+    """The DuplicateError a unique violation of a client's name or tracked tenant means (a concurrent writer
+    took it after our check), else None."""
+    if found is None or found.kind != "unique":
         return None
-    return orig.diag.constraint_name
-
-
-def _duplicate(constraint: str | None, *, client_name: str, properties: Mapping[str, Any]) -> DuplicateError | None:
-    if constraint == _NAME_UNIQUE:
+    if found.field == "client_name":
         return DuplicateError(f"a client named '{client_name}' already exists", field="client_name")
-    if constraint == _TRACKED_TENANT_UNIQUE:
+    if found.field == "properties.tenant_id":
         return DuplicateError(
             f"a client with properties.tenant_id '{properties.get('tenant_id')}' already exists",
             field="properties.tenant_id",

@@ -12,8 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.db.constraints import violation
 from psa.domain.contacts.models import ValidatedRow
 from psa.domain.errors import ConflictError, EmailExistsError, NotFoundError
+from psa.domain.values import name_key
 
 # Unique violations (sqlstate 23505) that mean "this email address is taken in the tenant": the contacts
 # UNIQUE(tenant, email), the additional-address unique index, and the two cross-table triggers of migration 0002.
@@ -59,13 +61,14 @@ async def check_emails_free(
 async def custom_type_ids(
     conn: AsyncConnection, tenant: UUID, kind: str, labels: Sequence[str | None]
 ) -> list[UUID | None]:
-    """The custom type definition id of each label (None for None), get-or-created (reference: ensure custom
-    types; insert ON CONFLICT (tenant, normalized_label) DO NOTHING, then re-select)."""
+    """The custom type definition id of each label (None for None), get-or-created by the label's ``name_key``,
+    stored as ``normalized_label`` (reference: ensure custom types; insert ON CONFLICT (tenant,
+    normalized_label) DO NOTHING, then re-select)."""
     table, id_column = _TYPE_TABLES[kind]
-    wanted = sorted({label for label in labels if label is not None}, key=str.lower)  # sorted: no lock-order deadlock
+    wanted = sorted({label for label in labels if label is not None}, key=name_key)  # sorted: no lock-order deadlock
     if not wanted:
         return [None] * len(labels)
-    by_norm = {label.lower(): label for label in wanted}
+    by_norm = {name_key(label): label for label in wanted}
     await conn.execute(
         text(
             f"""INSERT INTO {table} (tenant, label, normalized_label) VALUES (:t, :label, :norm)
@@ -81,7 +84,7 @@ async def custom_type_ids(
         {"t": tenant, "norms": list(by_norm)},
     )
     ids = dict(result.all())
-    return [ids[label.lower()] if label is not None else None for label in labels]
+    return [ids[name_key(label)] if label is not None else None for label in labels]
 
 
 async def write_phones(conn: AsyncConnection, tenant: UUID, contact_id: UUID, phones: Sequence[ValidatedRow]) -> None:
@@ -143,15 +146,14 @@ def integrity_errors(email_field: str) -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        diag = getattr(exc.orig, "diag", None)
-        constraint = diag.constraint_name if diag is not None else None
-        if sqlstate == "23505" and constraint in EMAIL_CONSTRAINTS:
+        found = violation(exc)
+        kind, constraint = (found.kind, found.constraint) if found else (None, None)
+        if kind == "unique" and constraint in EMAIL_CONSTRAINTS:
             raise EmailExistsError(
                 f"{email_field}: A contact with this email address already exists in this tenant", field=email_field
             ) from exc
-        if sqlstate == "23505" and constraint == "pk_contacts":
+        if kind == "unique" and constraint == "pk_contacts":
             raise ConflictError("a contact with this id already exists", field="contact_id") from exc
-        if sqlstate == "23503" and constraint == "fk_contacts_tenant_client_id_clients":
+        if kind == "foreign_key" and constraint == "fk_contacts_tenant_client_id_clients":
             raise NotFoundError("the selected client no longer exists", field="client_id") from exc
         raise

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from psa.domain.errors import ValidationError, validation_error_from_pydantic
-from psa.domain.values import UtcDatetime, normalize_email
+from psa.domain.values import UtcDatetime, name_key, normalize_email
 
 PHONE_TYPES = ("work", "mobile", "home", "fax", "other")
 EMAIL_TYPES = ("work", "personal", "billing", "other")
@@ -202,10 +202,10 @@ def _row_type(
     canonical: str | None, custom: str | None, *, kinds: Sequence[str], prefix: str, field: str, seen: set[str]
 ) -> tuple[str | None, str | None]:
     """(canonical, custom label) of one row: exactly one of them; a custom label is trimmed with whitespace
-    collapsed, at most CUSTOM_TYPE_MAX characters, may not normalise to a canonical type, and may not repeat
-    one in ``seen``."""
+    collapsed, at most CUSTOM_TYPE_MAX characters, may not have the ``name_key`` of a canonical type, and may
+    not repeat one in ``seen`` (the keys of the labels before it)."""
     canonical = (canonical or "").strip().lower() or None
-    custom = " ".join((custom or "").split()) or None
+    custom = " ".join((custom or "").split()) if name_key(custom or "") else None
     if canonical and custom:
         raise ValidationError(f"{field}: Choose either a canonical type or a custom type, not both", field=field)
     if canonical:
@@ -218,11 +218,12 @@ def _row_type(
     where = f"{prefix}custom_type"
     if len(custom) > CUSTOM_TYPE_MAX:
         raise ValidationError(f"{where}: must be at most {CUSTOM_TYPE_MAX} characters (got {len(custom)})", field=where)
-    if custom.lower() in kinds:
+    key = name_key(custom)
+    if key in kinds:
         raise ValidationError(f'{where}: Use the canonical type picker for "{custom}"', field=where)
-    if custom.lower() in seen:
+    if key in seen:
         raise ValidationError(f"{where}: Duplicate custom type labels are not allowed", field=where)
-    seen.add(custom.lower())
+    seen.add(key)
     return None, custom
 
 

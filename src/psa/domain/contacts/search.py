@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from psa.domain.contacts.models import Contact, ContactBrief, normalize_phone
 from psa.domain.contacts.service import find_contact
 from psa.domain.errors import NotFoundError, ValidationError
-from psa.domain.values import PhoneMatch, phone_digits
+from psa.domain.values import PhoneMatch, name_key, phone_digits
 
 PHONE_MATCH_MIN_DIGITS: dict[str, int] = {"exact": 7, "last7": 7, "last10": 10}
 """The fewest digits a contact phone lookup needs under each PhoneMatch (client locations take 1 for exact)."""
@@ -52,8 +52,8 @@ async def search_contacts(
     (trimmed, case-insensitive); a query of phone characters (digits, spaces, ``+-().``) with at least 3
     digits also matches phone numbers containing those digits.
 
-    Filters: ``client_id``; ``is_inactive`` (None: both, the reference's default); ``tags`` (any of these exact
-    tag texts). Order: ``sort_by`` ``name`` (full_name) or ``updated_at``, ``sort_order`` ``asc``/``desc``, then
+    Filters: ``client_id``; ``is_inactive`` (None: both, the reference's default); ``tags`` (any of these tag texts,
+    by ``name_key``). Order: ``sort_by`` ``name`` (full_name) or ``updated_at``, ``sort_order`` ``asc``/``desc``, then
     contact_name_id ascending, so pages are stable. ``total`` counts distinct contacts. Served by the trigram
     indexes of migration 0004. Reference: contacts.search, which matched a phone column that no longer
     exists. Raises ValidationError for an unknown ``sort_by`` / ``sort_order``.
@@ -70,7 +70,7 @@ async def search_contacts(
                AND (CAST(:tags AS text[]) IS NULL OR EXISTS (
                     SELECT 1 FROM tag_mappings m JOIN tag_definitions d ON d.tenant = m.tenant AND d.tag_id = m.tag_id
                      WHERE m.tenant = c.tenant AND m.tagged_id = c.contact_name_id AND m.tagged_type = 'contact'
-                       AND d.tagged_type = 'contact' AND d.tag_text = ANY(CAST(:tags AS text[]))))"""
+                       AND d.tagged_type = 'contact' AND d.name_key = ANY(CAST(:tags AS text[]))))"""
     columns = "c.contact_name_id, c.full_name, c.email, c.client_id, c.is_inactive, c.created_at, c.updated_at"
     # Contacts whose name or primary email matches (one bitmap heap scan over both trigram indexes; emails are
     # stored in lower case and match a lower-cased pattern), then, without a dedup pass, those matched only by an
@@ -94,7 +94,7 @@ async def search_contacts(
         "digits": f"%{digits}%",
         "client": client_id,
         "inactive": is_inactive,
-        "tags": list(tags) if tags else None,
+        "tags": [name_key(tag) for tag in tags] if tags else None,
         "limit": limit,
         "offset": offset,
     }

@@ -36,6 +36,7 @@ from psa.domain.interactions.models import (
     check_aware,
 )
 from psa.domain.lookups import contact_client, require_client
+from psa.domain.values import name_key
 
 
 async def find_interaction_type(conn: AsyncConnection, tenant: UUID, type_id: UUID) -> InteractionType | None:
@@ -103,17 +104,17 @@ async def require_interaction_status(conn: AsyncConnection, tenant: UUID, status
 async def find_interaction_status(
     conn: AsyncConnection, tenant: UUID, *, status_id: UUID | None = None, name: str | None = None
 ) -> InteractionStatus | None:
-    """The tenant's interaction status by id, or by name compared trimmed and case-insensitively
-    (reference crm.update_activity_status), or None."""
+    """The tenant's interaction status by id, or by name (the same name: an equal ``name_key``; reference
+    crm.update_activity_status compares trimmed and case-insensitively), or None."""
     row = (
         await conn.execute(
             text(
                 """SELECT status_id, name, is_closed FROM statuses
                     WHERE tenant = :tenant AND status_type = 'interaction'
-                      AND (status_id = CAST(:id AS uuid) OR lower(trim(name)) = lower(trim(CAST(:name AS text))))
+                      AND (status_id = CAST(:id AS uuid) OR name_key = CAST(:key AS text))
                     ORDER BY order_number LIMIT 1"""
             ),
-            {"tenant": tenant, "id": status_id, "name": name},
+            {"tenant": tenant, "id": status_id, "key": None if name is None else name_key(name)},
         )
     ).first()
     return InteractionStatus(**row._mapping) if row else None
@@ -149,6 +150,9 @@ async def check_activity_type_and_status(
         raise ValidationError(INVALID_STATUS, field="status_id")
 
 
+_INTERACTION_TYPE_COLUMNS = "type_id, type_name, icon, display_order, created_by"
+
+
 async def create_interaction_type(
     conn: AsyncConnection,
     tenant: UUID,
@@ -159,54 +163,57 @@ async def create_interaction_type(
     display_order: int | None = None,
     if_exists: Literal["return_existing", "error"] = "return_existing",
 ) -> tuple[TenantInteractionType, bool]:
-    """A tenant interaction type and whether it was created. Names match trimmed, internal whitespace
-    collapsed, case-insensitively; an existing one is returned (``if_exists='return_existing'``) or raises
-    ConflictError("Interaction type already exists") ``{type_name}`` (the name as given). A new type gets
-    ``display_order`` or the tenant's max + 1 (0 for the first). Reference: crm.create_interaction_type.
-    Raises ValidationError "type_name is required" / "type_name must be at most 120 characters"."""
+    """A tenant interaction type and whether it was created. Names are the same name when their ``name_key``
+    is (psa.domain.values; docs/decisions.md, "One key per unique name"); an existing one is returned
+    (``if_exists='return_existing'``) or raises ConflictError("Interaction type already exists",
+    field="type_name") ``{type_name}`` (the name as given). A new type is stored trimmed and gets
+    ``display_order`` or the tenant's max + 1 (0 for the first). ``INSERT ... ON CONFLICT DO NOTHING`` and a
+    re-read, so retried and concurrent creates of one name converge on one row. Reference:
+    crm.create_interaction_type. Raises ValidationError "type_name is required" / "type_name must be at most
+    120 characters"."""
     cleaned = (type_name or "").strip()
-    if not cleaned:
+    key = name_key(cleaned)
+    if not key:
         raise ValidationError("type_name is required", field="type_name")
     if len(cleaned) > 120:
         raise ValidationError("type_name must be at most 120 characters", field="type_name")
-    columns = "type_id, type_name, icon, display_order, created_by"
-    params = {"tenant": tenant, "key": " ".join(cleaned.split()).lower()}
-    # Serialise creators of one tenant so two concurrent calls cannot both miss and then collide.
-    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('interaction_types:' || :t))"), {"t": str(tenant)})
-    existing = (
+    inserted = (
         await conn.execute(
             text(
-                f"""SELECT {columns} FROM interaction_types
-                     WHERE tenant = :tenant AND lower(regexp_replace(trim(type_name), '\\s+', ' ', 'g')) = :key"""
-            ),
-            params,
-        )
-    ).first()
-    if existing is not None:
-        if if_exists == "error":
-            raise ConflictError("Interaction type already exists", details={"type_name": type_name})
-        return TenantInteractionType(**existing._mapping), False
-    row = (
-        await conn.execute(
-            text(
-                f"""INSERT INTO interaction_types (tenant, type_name, icon, display_order, created_by)
-                    VALUES (:tenant, :name, :icon,
+                f"""INSERT INTO interaction_types (tenant, type_name, name_key, icon, display_order, created_by)
+                    VALUES (:tenant, :name, :key, :icon,
                             coalesce(CAST(:order AS integer),
                                      (SELECT coalesce(max(display_order) + 1, 0) FROM interaction_types
                                        WHERE tenant = :tenant)),
                             :by)
-                    RETURNING {columns}"""
+                    ON CONFLICT (tenant, name_key) DO NOTHING
+                    RETURNING {_INTERACTION_TYPE_COLUMNS}"""
             ),
             {
                 "tenant": tenant,
                 "name": cleaned,
+                "key": key,
                 "icon": (icon or "").strip() or None,
                 "order": display_order,
                 "by": created_by,
             },
         )
+    ).first()
+    if inserted is not None:
+        return TenantInteractionType(**inserted._mapping), True
+    if if_exists == "error":
+        raise ConflictError("Interaction type already exists", field="type_name", details={"type_name": type_name})
+    # A separate statement: its snapshot sees the row a concurrent transaction committed meanwhile.
+    existing = (
+        await conn.execute(
+            text(
+                f"""SELECT {_INTERACTION_TYPE_COLUMNS} FROM interaction_types
+                     WHERE tenant = :tenant AND name_key = :key"""
+            ),
+            {"tenant": tenant, "key": key},
+        )
     ).one()
-    return TenantInteractionType(**row._mapping), True
+    return TenantInteractionType(**existing._mapping), False
 
 
 async def _ticket_links(conn: AsyncConnection, tenant: UUID, ticket_id: UUID) -> UUID | None:

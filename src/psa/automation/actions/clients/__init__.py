@@ -32,6 +32,9 @@ Deviations from the reference, each deliberate:
 - ``client_type``, ``default_currency_code`` and ``client_name`` may be omitted from a patch but not set to
   null: their columns are NOT NULL.
 - Tag texts follow the shared tag rules (at most 50 characters, the reference charset).
+- Client names and tag texts are compared by ``name_key`` (docs/decisions.md, "One key per unique name"):
+  client names are unique by it, so ``clients.create`` of "ACME" beside "Acme" is CONFLICT and ``clients.find``
+  by name matches at most one client; tag filters and tags match by it too (the reference: exact text).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class MatchedLocation(BaseModel):
 
 class FindInput(BaseModel):
     client_id: UUID | None = Field(default=None, description="Client id", json_schema_extra=picker("client"))
-    name: str | None = Field(default=None, description="Exact client name (case-insensitive)")
+    name: str | None = Field(default=None, description="Client name (case and spacing aside: the same name_key)")
     external_ref: str | None = Field(
         default=None, description="External reference (stored in clients.properties.external_ref)"
     )
@@ -130,7 +130,7 @@ async def find(ctx: ActionContext, inp: FindInput) -> FindOutput:
     if matched_by == "client_id":
         client = await clients.find_client(ctx.conn, ctx.tenant, inp.client_id)
     elif matched_by == "name":
-        client = await clients.find_client_by_name_ci(ctx.conn, ctx.tenant, inp.name or "")
+        client = await clients.find_client_by_name(ctx.conn, ctx.tenant, inp.name or "")
     elif matched_by == "external_ref":
         client = await clients.find_client_by_property(ctx.conn, ctx.tenant, "external_ref", inp.external_ref or "")
     else:
@@ -197,7 +197,7 @@ async def search(ctx: ActionContext, inp: SearchInput) -> SearchOutput:
     """Reference clients.search: name contains the query, active only unless ``include_inactive``, any of
     ``tags``, ordered by name (or updated_at) then id, paged, with the distinct total."""
     filters = inp.filters or SearchFilters()
-    tag_filter = [tag.strip() for tag in filters.tags or () if tag.strip()]  # exact texts: no case folding
+    tag_filter = [tag.strip() for tag in filters.tags or () if tag.strip()]  # compared by name_key
     found, total = await clients.search_clients(
         ctx.conn,
         ctx.tenant,

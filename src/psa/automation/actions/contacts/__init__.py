@@ -26,8 +26,6 @@ Deviations from the reference, each deliberate:
   contact; its total counts distinct contacts.
 - ``contacts.delete`` does not count the contact's own notes document as a dependency, and counts the
   quotes naming the contact (their foreign key would otherwise refuse the delete).
-- A duplicate email (create, update, duplicate, upsert) and a ``contacts.move_to_client`` guard that does not
-  match fail with VALIDATION_ERROR naming the field (issue 5), where the reference answered CONFLICT.
 - ``contacts.add_interaction`` checks the interaction type too, and its INTERACTION_LOGGED event names the type
   (as ``clients.add_interaction`` does).
 - ``contacts.update`` reports CONTACT_UPDATED diffs of every field that really changed (phone and additional

@@ -122,7 +122,7 @@ async def find(ctx: ActionContext, inp: FindInput) -> FindOutput:
 
 
 class SearchFilters(BaseModel):
-    tags: list[str] | None = Field(default=None, description="Any of these tag texts (exact)")
+    tags: list[str] | None = Field(default=None, description="Any of these tag texts (case and spacing aside)")
     is_inactive: bool | None = Field(
         default=None, description="true: inactive contacts only; false: active only; absent: both"
     )

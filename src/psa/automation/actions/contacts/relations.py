@@ -28,7 +28,8 @@ from psa.automation.events import InteractionLogged
 from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.domain import contacts, interactions, lookups, tags, tickets
 from psa.domain.contacts import Contact
-from psa.domain.errors import ConflictError, NotFoundError, ValidationError
+from psa.domain.errors import ConflictError, NotFoundError
+from psa.domain.values import name_key
 
 actions = ActionSet()
 """This module's actions (the package lists them in catalog order)."""
@@ -78,7 +79,7 @@ async def add_tag(ctx: ActionContext, inp: AddTagInput) -> AddTagOutput:
 
 class RemoveTagInput(BaseModel):
     contact_id: UUID = contact_id_field()
-    tags: list[TagText] = Field(min_length=1, description="Tags to remove (matched ignoring case)")
+    tags: list[TagText] = Field(min_length=1, description="Tags to remove (matched by name, case and spacing aside)")
 
 
 class RemoveTagOutput(BaseModel):
@@ -96,15 +97,15 @@ class RemoveTagOutput(BaseModel):
     idempotency="engine",
 )
 async def remove_tag(ctx: ActionContext, inp: RemoveTagInput) -> RemoveTagOutput:
-    """Beyond the reference (issue 5): remove tags from a contact. Each given text removes the contact's tags
-    with that text ignoring case; texts the contact does not have are reported in ``not_present``, so
+    """Beyond the reference (issue 5): remove tags from a contact. Each given text removes the contact's tag of
+    the same text (an equal ``name_key``); texts the contact does not have are reported in ``not_present``, so
     repeating the call is harmless. Tag definitions stay."""
     await require_contact(ctx, inp.contact_id)
     current = await tags.tags_for(ctx.conn, ctx.tenant, inp.contact_id, "contact")
     removed: list[TagResult] = []
     not_present: list[str] = []
     for tag_text in normalize_tags(inp.tags):
-        matching = [m for m in current if m.tag_text.casefold() == tag_text.casefold()]
+        matching = [m for m in current if name_key(m.tag_text) == name_key(tag_text)]
         if not matching:
             not_present.append(tag_text)
         for mapping in matching:
@@ -375,12 +376,12 @@ async def add_to_client(ctx: ActionContext, inp: AddToClientInput) -> ClientAssi
 async def move_to_client(ctx: ActionContext, inp: MoveToClientInput) -> ClientAssignmentOutput:
     """Reference contacts.move_to_client: target client then contact must exist; when
     ``expected_current_client_id`` is given (null = unassigned) it must be the contact's current client, else
-    VALIDATION_ERROR naming it (issue 5; the reference answered CONFLICT); already there is a no-op."""
+    CONFLICT naming it (as the reference answers); already there is a no-op."""
     await lookups.require_client(ctx.conn, ctx.tenant, inp.target_client_id)
     contact = await require_contact(ctx, inp.contact_id, lock=True)
     expected = inp.expected_current_client_id
     if "expected_current_client_id" in inp.model_fields_set and expected != contact.client_id:
-        raise ValidationError(
+        raise ConflictError(
             "Contact current client did not match expected_current_client_id",
             field="expected_current_client_id",
             details={

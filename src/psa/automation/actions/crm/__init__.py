@@ -23,6 +23,9 @@ Deliberate deviations:
   handler checks them: a denial there writes nothing but the FAILED ledger row of the attempt.
 - A note on a contact without a client is refused ("Contact must be assigned to a client before logging
   interactions"), like every interaction this back end logs.
+- Names are compared by ``name_key`` (docs/decisions.md, "One key per unique name"): crm.create_interaction_type
+  finds a type by it (the reference: trimmed, whitespace collapsed, lower-cased), crm.update_activity_status a
+  status by name, and crm.tag_activity deduplicates its texts by it (the reference: exactly).
 """
 
 from __future__ import annotations

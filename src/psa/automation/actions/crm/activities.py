@@ -340,7 +340,7 @@ class UpdateActivityStatusOutput(BaseModel):
     idempotency="engine",
 )
 async def update_activity_status(ctx: ActionContext, inp: UpdateActivityStatusInput) -> UpdateActivityStatusOutput:
-    """Reference crm.update_activity_status: the target status by id or by name (trimmed, case-insensitive);
+    """Reference crm.update_activity_status: the target status by id or by name (by ``name_key``);
     unknown → VALIDATION_ERROR "Target interaction status was not found"; the same status with
     ``no_op_if_already_status`` writes nothing."""
     before = await require_activity(ctx, inp.activity_id)

@@ -50,8 +50,9 @@ class CreateInteractionTypeOutput(BaseModel):
     idempotency="action",
 )
 async def create_interaction_type(ctx: ActionContext, inp: CreateInteractionTypeInput) -> CreateInteractionTypeOutput:
-    """Reference crm.create_interaction_type: names compare trimmed, whitespace-collapsed, case-insensitively;
-    an existing one is returned (``created: false``) or, with ``if_exists='error'``, CONFLICT."""
+    """Reference crm.create_interaction_type: names compare by ``name_key`` (the reference: trimmed, whitespace
+    collapsed, lower-cased); an existing one is returned (``created: false``) or, with ``if_exists='error'``,
+    CONFLICT naming ``type_name``."""
     found, created = await interactions.create_interaction_type(
         ctx.conn,
         ctx.tenant,

@@ -13,6 +13,7 @@ from psa.automation.actions.common import (
     TagResult,
     TagText,
     idempotency_key_field,
+    normalize_tags,
     require_permission,
 )
 from psa.automation.actions.crm.models import (
@@ -65,12 +66,13 @@ class TagActivityOutput(BaseModel):
 async def tag_activity(ctx: ActionContext, inp: TagActivityInput) -> TagActivityOutput:
     """Reference crm.tag_activity: tags go to the activity's ticket, else contact, else client (never the
     interaction itself), after ``{target}:update`` and, per text without a definition, ``tag:create``.
-    Texts are trimmed and deduplicated exactly. TAG_DEFINITION_CREATED per new definition, TAG_APPLIED per new
-    mapping; an existing mapping is listed, or with ``if_exists='error'`` a CONFLICT."""
+    Texts are trimmed and deduplicated by ``name_key`` (the reference: exactly). TAG_DEFINITION_CREATED per new
+    definition, TAG_APPLIED per new mapping; an existing mapping is listed, or with ``if_exists='error'`` a
+    CONFLICT."""
     activity = await require_activity(ctx, inp.activity_id)
     entity_type, entity_id = activity.tag_target()
     await require_permission(ctx, entity_type, "update")
-    texts = list(dict.fromkeys(t.strip() for t in inp.tags))
+    texts = normalize_tags(inp.tags)
     new_definitions = [t for t in texts if await tags.find_tag_definition(ctx.conn, ctx.tenant, t, entity_type) is None]
     if new_definitions:
         await require_permission(ctx, "tag", "create")
