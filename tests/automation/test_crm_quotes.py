@@ -267,16 +267,28 @@ async def test_add_quote_item_recalculates_totals(engine, actors: Actors, invoke
             },
         )
     ).output
-    # subtotal 300000 + 60000 (the unselected option does not count); discounts 15 % of 300000 + 10000
+    # subtotal 300000 + 60000 (the unselected option does not count); discounts 15 % of 300000 + 10000. Tax is
+    # on the discounted laptop (docs/decisions.md, "Actions", quotes): the 10000 off the quote is apportioned
+    # 255000 : 60000 over the laptop and the support, 8095 and 1905, so 10 % of 300000 - 45000 - 8095 = 246905
     assert (
         last["quote"]["subtotal"],
         last["quote"]["discount_total"],
         last["quote"]["tax"],
         last["quote"]["total_amount"],
-    ) == (360000, 55000, 30000, 335000)
+    ) == (360000, 55000, 24691, 360000 - 55000 + 24691)
     assert last["quote_item"]["display_order"] == 4
     row = await quote_row(engine, t, q)
-    assert (row.subtotal, row.discount_total, row.tax, row.total_amount) == (360000, 55000, 30000, 335000)
+    assert (row.subtotal, row.discount_total, row.tax, row.total_amount) == (360000, 55000, 24691, 329691)
+    stored = await rows(
+        engine, "SELECT description, tax_amount FROM quote_items WHERE tenant = :t AND quote_id = :q", t=t, q=q
+    )
+    assert {r.description: r.tax_amount for r in stored} == {  # each line's part of the quote's tax
+        "Laptop": 24691,
+        "Support": 0,
+        "Extra dock": 0,
+        "Laptop promo": 0,
+        "Loyalty": 0,
+    }
     replay = await invoke(
         "crm.add_quote_item",
         {
