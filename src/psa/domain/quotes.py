@@ -25,11 +25,11 @@ item counts only when selected):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pydantic_core
 from pydantic import BaseModel
@@ -37,9 +37,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.db.schema import QUOTE_STATUSES
+from psa.domain import tenants
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.lookups import contact_client, next_number, require_client
-from psa.domain.values import UtcDatetime
+from psa.domain.values import DayOrInstant, InstantRange, UtcDatetime, start_of
 
 QuoteStatus = Literal[
     "draft",
@@ -183,19 +184,9 @@ class NewQuoteItem(BaseModel):
 
 
 async def approval_required(conn: AsyncConnection, tenant: UUID) -> bool:
-    """``tenant_settings.settings.billing.quotes.approvalRequired`` is ``true`` (a JSON string holding the
-    settings object is read too; anything else, or no row, is False). Reference: crm.send_quote."""
-    settings = (
-        await conn.execute(text("SELECT settings FROM tenant_settings WHERE tenant = :tenant"), {"tenant": tenant})
-    ).scalar()
-    if isinstance(settings, str):  # parsed here: a string that is not JSON must not fail the caller
-        try:
-            settings = json.loads(settings)
-        except ValueError:
-            return False
-    for key in ("billing", "quotes", "approvalRequired"):
-        settings = settings.get(key) if isinstance(settings, dict) else None
-    return settings is True
+    """``tenant_settings.settings.billing.quotes.approvalRequired`` is ``true`` (anything else, or no row, is
+    False; tenants.tenant_setting). Reference: crm.send_quote."""
+    return await tenants.tenant_setting(conn, tenant, "billing", "quotes", "approvalRequired") is True
 
 
 async def set_approval_required(conn: AsyncConnection, tenant: UUID, required: bool) -> None:
@@ -258,14 +249,15 @@ async def quote_items(conn: AsyncConnection, tenant: UUID, quote_id: UUID) -> li
 
 
 class QuoteFilters(BaseModel):
-    """crm.find_quotes filters, ANDed; ``date_from`` / ``date_to`` bound ``quote_date`` inclusively."""
+    """crm.find_quotes filters, ANDed; ``date_from`` / ``date_to`` bound ``quote_date`` inclusively, an
+    instant as given and a calendar day as the whole of it in the tenant's time zone (InstantRange.of)."""
 
     quote_id: UUID | None = None
     quote_number: str | None = None
     client_id: UUID | None = None
     status: QuoteStatus | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: DayOrInstant | None = None
+    date_to: DayOrInstant | None = None
     is_template: bool = False
 
 
@@ -274,8 +266,6 @@ _QUOTE_FILTER_SQL = {
     "quote_number": "quote_number = :quote_number",
     "client_id": "client_id = :client_id",
     "status": "status = :status",
-    "date_from": "quote_date >= :date_from",
-    "date_to": "quote_date <= :date_to",
     "is_template": "is_template = :is_template",
 }
 
@@ -295,15 +285,18 @@ async def find_quotes(
     Reference: crm.find_quotes."""
     if sort_by not in SORT_COLUMNS:
         raise ValidationError(f"sort_by must be one of {', '.join(SORT_COLUMNS)}", field="sort_by")
-    given = {k: v for k, v in filters.model_dump().items() if v is not None}
-    where = " AND ".join(_QUOTE_FILTER_SQL[k] for k in given)
+    given = {k: v for k, v in filters.model_dump(exclude={"date_from", "date_to"}).items() if v is not None}
+    dates, bounds = InstantRange.of(
+        filters.date_from, filters.date_to, await tenants.tenant_zone(conn, tenant)
+    ).conditions("quote_date")
+    where = " AND ".join([*(_QUOTE_FILTER_SQL[k] for k in given), *dates])
     direction = "DESC" if sort_order == "desc" else "ASC"
     result = await conn.execute(
         text(
             f"""SELECT {_COLUMNS} FROM quotes WHERE tenant = :tenant AND {where}
                  ORDER BY {sort_by} {direction}, quote_id LIMIT :limit OFFSET :offset"""
         ),
-        {"tenant": tenant, "limit": limit, "offset": offset, **given},
+        {"tenant": tenant, "limit": limit, "offset": offset, **given, **bounds},
     )
     return [Quote(**row._mapping) for row in result]
 
@@ -349,8 +342,8 @@ async def create_quote(
     *,
     client_id: UUID,
     title: str,
-    quote_date: datetime,
-    valid_until: datetime,
+    quote_date: DayOrInstant,
+    valid_until: DayOrInstant,
     created_by: UUID,
     contact_id: UUID | None = None,
     description: str | None = None,
@@ -361,11 +354,13 @@ async def create_quote(
     currency_code: str = "USD",
 ) -> Quote:
     """A draft quote numbered from the tenant's ``QUOTE`` series (``Q-00001``, ``Q-00002`` ...; next_number),
-    version 1, tax source ``internal``, totals 0, with a ``created`` activity.
+    version 1, tax source ``internal``, totals 0, with a ``created`` activity. A calendar day as ``quote_date``
+    or ``valid_until`` is stored as its first instant in the tenant's time zone (tenants.tenant_zone).
 
     Raises NotFoundError "Client not found" (client_id) / "Contact not found" (contact_id); ValidationError
     "title is required" (title), "contact_id must belong to client_id" (contact_id), "valid_until must be on
-    or after quote_date" (valid_until), "currency_code must be 3 letters" (currency_code).
+    or after quote_date" (valid_until), "currency_code must be 3 letters" (currency_code), "... must fall
+    between 0001-01-01 and 9999-12-31 in UTC" (a day whose start lies outside).
     Reference: crm.create_quote."""
     cleaned = (title or "").strip()
     if not cleaned:
@@ -373,6 +368,10 @@ async def create_quote(
     currency = (currency_code or "").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise ValidationError("currency_code must be 3 letters", field="currency_code")
+    zone = await tenants.tenant_zone(conn, tenant)
+    quote_date, valid_until = (
+        _instant(value, zone, field) for value, field in ((quote_date, "quote_date"), (valid_until, "valid_until"))
+    )
     if valid_until < quote_date:
         raise ValidationError("valid_until must be on or after quote_date", field="valid_until")
     await require_client(conn, tenant, client_id)
@@ -412,6 +411,14 @@ async def create_quote(
     quote = Quote(**row._mapping)
     await add_activity(conn, tenant, quote.quote_id, "created", "Quote created", performed_by=created_by)
     return quote
+
+
+def _instant(value: DayOrInstant, zone: ZoneInfo, field: str) -> datetime:
+    """``value`` as an instant (values.start_of); raises ValidationError(field) when a day starts out of range."""
+    instant = start_of(value, zone)
+    if instant is None:
+        raise ValidationError(f"{field} must fall between 0001-01-01 and 9999-12-31 in UTC", field=field)
+    return instant
 
 
 def _check_item(item: NewQuoteItem) -> None:
