@@ -129,6 +129,21 @@ async def keyed(engine: AsyncEngine, actors: Actors) -> Keyed:
     )
 
 
+async def set_tenant_timezone(engine: AsyncEngine, tenant: uuid.UUID, zone: str) -> None:
+    """Store ``zone`` as ``tenant_settings.settings.timezone`` (the tenant's time zone, docs/automation.md,
+    "Dates"), keeping the other settings."""
+    async with tenant_transaction(engine, tenant) as conn:
+        await conn.execute(
+            text(
+                """INSERT INTO tenant_settings (tenant, settings)
+                   VALUES (:t, jsonb_build_object('timezone', CAST(:zone AS text)))
+                   ON CONFLICT (tenant) DO UPDATE
+                      SET settings = coalesce(tenant_settings.settings, '{}'::jsonb) || EXCLUDED.settings"""
+            ),
+            {"t": tenant, "zone": zone},
+        )
+
+
 async def new_client(engine: AsyncEngine, tenant: uuid.UUID, name: str | None = None, **data: Any) -> clients.Client:
     """A committed client (a random name unless ``name``; ``data`` adds ClientInput fields)."""
     async with tenant_transaction(engine, tenant) as conn:

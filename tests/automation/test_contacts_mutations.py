@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from psa.db.engine import tenant_transaction
 from psa.domain import documents, interactions, quotes, tags, tickets
@@ -19,6 +20,7 @@ from tests.factories import (
     CALL_TYPE,
     Actors,
     ContactWorld,
+    new_client,
     new_contact,
     new_ticket,
     tag_contact,
@@ -29,6 +31,7 @@ from tests.helpers import (
     events,
     execute,
     field_paths,
+    get_client,
     get_contact,
     ledger,
     nothing_written,
@@ -604,6 +607,66 @@ async def test_delete_refuses_a_contact_named_on_a_quote(engine, actors: Actors,
     assert info.details["dependencies"] == [{"type": "quote", "count": 1, "label": "quote"}]
     assert await get_contact(engine, t, world.contact) is not None
     assert await audits(engine, t, "contacts.delete") == []
+
+
+async def test_delete_clears_the_contact_where_it_is_a_clients_billing_contact(
+    engine, actors: Actors, world: ContactWorld, invoke
+):
+    """A billing contact is a preference of the client, not a record that depends on the contact: deleting the
+    contact clears ``billing_contact_id`` of every client naming it, in the delete's transaction, and leaves
+    the rest of those clients and the clients naming another contact as they were (docs/decisions.md,
+    "Actions", contacts)."""
+    t = actors.tenant
+    set_billing = "UPDATE clients SET billing_contact_id = :c WHERE tenant = :t AND client_id = :client"
+    await execute(engine, t, set_billing, c=world.contact, client=world.client)
+    await execute(engine, t, set_billing, c=world.contact, client=world.other_client)  # a contact of another client
+    third = await new_client(engine, t)
+    await execute(engine, t, set_billing, c=world.loose, client=third.client_id)
+    before = await get_client(engine, t, world.client)
+
+    result = await invoke("contacts.delete", {"contact_id": str(world.contact), "confirm": True})
+    assert result.output == {"deleted": True, "contact_id": str(world.contact)}
+    billing = {
+        r.client_id: r.billing_contact_id
+        for r in await rows(engine, "SELECT client_id, billing_contact_id FROM clients WHERE tenant = :t", t=t)
+    }
+    assert billing[world.client] is None
+    assert billing[world.other_client] is None
+    assert billing[third.client_id] == world.loose
+    assert await get_client(engine, t, world.client) == before  # only the reference changed
+
+
+async def test_the_database_keeps_both_contact_references(engine, actors: Actors, world: ContactWorld):
+    """Whoever deletes a contact (not only contacts.delete): the foreign key clears a client's billing contact
+    and keeps the tenant, and refuses to delete the contact of a quote."""
+    t = actors.tenant
+    await execute(
+        engine,
+        t,
+        "UPDATE clients SET billing_contact_id = :c WHERE tenant = :t AND client_id = :client",
+        c=world.loose,
+        client=world.other_client,
+    )
+    await execute(engine, t, "DELETE FROM contacts WHERE tenant = :t AND contact_name_id = :c", c=world.loose)
+    [client] = await rows(
+        engine, "SELECT tenant, billing_contact_id FROM clients WHERE client_id = :c", c=world.other_client
+    )
+    assert (client.tenant, client.billing_contact_id) == (t, None)
+
+    async with tenant_transaction(engine, t) as conn:
+        await quotes.create_quote(
+            conn,
+            t,
+            client_id=world.client,
+            contact_id=world.contact,
+            title="Renewal",
+            quote_date=datetime(2026, 3, 1, tzinfo=UTC),
+            valid_until=datetime(2026, 3, 31, tzinfo=UTC),
+            created_by=actors.admin,
+        )
+    with pytest.raises(IntegrityError, match="fk_quotes_contact"):
+        await execute(engine, t, "DELETE FROM contacts WHERE tenant = :t AND contact_name_id = :c", c=world.contact)
+    assert await get_contact(engine, t, world.contact) is not None
 
 
 async def test_delete_sees_a_ticket_opened_concurrently(engine, actors: Actors, world: ContactWorld, fails):

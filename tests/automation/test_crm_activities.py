@@ -15,7 +15,7 @@ from sqlalchemy import text
 from psa.automation.catalog import build_catalog
 from psa.db.engine import tenant_transaction
 from psa.domain import interactions
-from tests.factories import Actors, add_user, new_client, new_contact, new_ticket
+from tests.factories import Actors, add_user, new_client, new_contact, new_ticket, set_tenant_timezone
 from tests.helpers import audits, count, events, field_paths, ledger, nothing_written, rows
 
 CALL = uuid.UUID("8e36ee4d-d124-5e40-8076-5d9b3b587fc1")  # system interaction types (migration 0003)
@@ -347,6 +347,41 @@ async def test_find_activities_replay_permissions_and_tenants(engine, actors: Ac
     assert info.code == "NOT_FOUND"
 
 
+async def test_find_activities_takes_a_date_only_bound_as_a_whole_day_in_the_tenants_time_zone(
+    engine, actors: Actors, invoke
+):
+    """docs/automation.md, "Dates": on Kolkata time (UTC+05:30), ``date_to`` 2026-03-02 includes 23:59:59.999
+    local and excludes the next midnight; ``date_from`` starts at local midnight; the filters echo as given."""
+    t = actors.tenant
+    await set_tenant_timezone(engine, t, "Asia/Kolkata")
+    acme = await new_client(engine, t)
+    at = {  # local time -> UTC
+        "before": datetime(2026, 3, 1, 18, 29, 59, 999000, tzinfo=UTC),  # 2026-03-01 23:59:59.999 local
+        "first": datetime(2026, 3, 1, 18, 30, tzinfo=UTC),  # 2026-03-02 00:00 local
+        "last": datetime(2026, 3, 2, 18, 29, 59, 999000, tzinfo=UTC),  # 2026-03-02 23:59:59.999 local
+        "next": datetime(2026, 3, 2, 18, 30, tzinfo=UTC),  # 2026-03-03 00:00 local
+    }
+    for title, instant in at.items():
+        await log(engine, t, actors.admin, client_id=acme.client_id, title=title, interaction_date=instant)
+
+    async def found(**bounds: str) -> set[str]:
+        page = (await invoke("crm.find_activities", {"client_id": str(acme.client_id), **bounds})).output
+        return {a["title"] for a in page["activities"]}
+
+    assert await found(date_to="2026-03-02") == {"before", "first", "last"}
+    assert await found(date_from="2026-03-02") == {"first", "last", "next"}
+    assert await found(date_from="2026-03-02", date_to="2026-03-02") == {"first", "last"}
+    assert await found(date_to="2026-03-02T18:29:59.999Z") == {"before", "first", "last"}  # an instant as given
+    assert await found(date_from="2026-03-02", date_to="2026-03-01T18:30:00Z") == {"first"}
+    echoed = (
+        await invoke(
+            "crm.find_activities",
+            {"client_id": str(acme.client_id), "date_from": "2026-03-02", "date_to": "2026-03-02T18:30:00Z"},
+        )
+    ).output["matched_filters"]
+    assert (echoed["date_from"], echoed["date_to"]) == ("2026-03-02", "2026-03-02T18:30:00.000000Z")
+
+
 @pytest.mark.parametrize(
     ("raw", "path", "message"),
     [
@@ -358,6 +393,8 @@ async def test_find_activities_replay_permissions_and_tenants(engine, actors: Ac
             "date_from must be less than or equal to date_to",
         ),
         ({"date_from": "2026-03-02T00:00:00+02:00"}, "input.date_from", "ending in Z"),
+        ({"date_from": "2026-03-02", "date_to": "2026-03-01"}, "input.date_from", "less than or equal to date_to"),
+        ({"date_to": "2026-02-30"}, "input.date_to", "must be a calendar date YYYY-MM-DD"),
         ({"client_id": str(uuid.uuid4()), "limit": 201}, "input.limit", None),
         ({"client_id": str(uuid.uuid4()), "page": 0}, "input.page", None),
         ({"client_id": str(uuid.uuid4()), "on_empty": "explode"}, "input.on_empty", None),

@@ -18,7 +18,7 @@ from psa.automation.run.starter import launch_run, run_handle
 from psa.config import get_settings
 from psa.db.engine import tenant_transaction
 from psa.domain import quotes
-from tests.factories import Actors, add_user, new_client, new_contact
+from tests.factories import Actors, add_user, new_client, new_contact, set_tenant_timezone
 from tests.helpers import audits, count, events, field_paths, free_port, ledger, nothing_written, rows
 from tests.smtp import CollectingHandler, smtp_server
 
@@ -267,16 +267,28 @@ async def test_add_quote_item_recalculates_totals(engine, actors: Actors, invoke
             },
         )
     ).output
-    # subtotal 300000 + 60000 (the unselected option does not count); discounts 15 % of 300000 + 10000
+    # subtotal 300000 + 60000 (the unselected option does not count); discounts 15 % of 300000 + 10000. Tax is
+    # on the discounted laptop (docs/decisions.md, "Actions", quotes): the 10000 off the quote is apportioned
+    # 255000 : 60000 over the laptop and the support, 8095 and 1905, so 10 % of 300000 - 45000 - 8095 = 246905
     assert (
         last["quote"]["subtotal"],
         last["quote"]["discount_total"],
         last["quote"]["tax"],
         last["quote"]["total_amount"],
-    ) == (360000, 55000, 30000, 335000)
+    ) == (360000, 55000, 24691, 360000 - 55000 + 24691)
     assert last["quote_item"]["display_order"] == 4
     row = await quote_row(engine, t, q)
-    assert (row.subtotal, row.discount_total, row.tax, row.total_amount) == (360000, 55000, 30000, 335000)
+    assert (row.subtotal, row.discount_total, row.tax, row.total_amount) == (360000, 55000, 24691, 329691)
+    stored = await rows(
+        engine, "SELECT description, tax_amount FROM quote_items WHERE tenant = :t AND quote_id = :q", t=t, q=q
+    )
+    assert {r.description: r.tax_amount for r in stored} == {  # each line's part of the quote's tax
+        "Laptop": 24691,
+        "Support": 0,
+        "Extra dock": 0,
+        "Laptop promo": 0,
+        "Loyalty": 0,
+    }
     replay = await invoke(
         "crm.add_quote_item",
         {
@@ -426,6 +438,50 @@ async def test_find_quotes_filters_sorts_and_pages(engine, actors: Actors, other
     assert denied.message == "Permission denied: billing:read"
     finance = await add_user(engine, t, "Finance")
     assert (await invoke("crm.find_quotes", {"status": "draft"}, actor=finance)).output["count"] == 3
+
+
+async def test_a_date_only_bound_is_a_whole_day_in_the_tenants_time_zone(engine, actors: Actors, invoke):
+    """docs/automation.md, "Dates": in a tenant on Los Angeles time (UTC-8 in January), ``date_to`` 2026-01-15
+    includes 23:59:59.999 local and excludes the next midnight, ``date_from`` starts at local midnight, a
+    date-time bound keeps its meaning, and a date-only quote date is that day's local midnight."""
+    t = actors.tenant
+    await set_tenant_timezone(engine, t, "America/Los_Angeles")
+    client = str((await new_client(engine, t)).client_id)
+    at = {  # local time -> UTC
+        "before": "2026-01-15T07:59:59.999Z",  # 2026-01-14 23:59:59.999 local
+        "first": "2026-01-15T08:00:00Z",  # 2026-01-15 00:00 local
+        "last": "2026-01-16T07:59:59.999Z",  # 2026-01-15 23:59:59.999 local
+        "next": "2026-01-16T08:00:00Z",  # 2026-01-16 00:00 local
+    }
+    made = {
+        name: (await new_quote(invoke, client, title=name, quote_date=instant, valid_until="2026-02-28"))["quote_id"]
+        for name, instant in at.items()
+    }
+
+    async def found(**bounds: str) -> set[str]:
+        page = (await invoke("crm.find_quotes", {"client_id": client, **bounds})).output
+        return {q["title"] for q in page["quotes"]}
+
+    assert await found(date_to="2026-01-15") == {"before", "first", "last"}
+    assert await found(date_from="2026-01-15") == {"first", "last", "next"}
+    assert await found(date_from="2026-01-15", date_to="2026-01-15") == {"first", "last"}
+    assert await found(date_to="2026-01-16T07:59:59.999Z") == {"before", "first", "last"}  # an instant as given
+    assert await found(date_to="2026-01-16T08:00:00Z") == set(made)  # inclusive
+    assert await found(date_from="2026-01-15", date_to="2026-01-15T08:00:00Z") == {"first"}  # a day and an instant
+    assert await found(date_from="2026-01-16", date_to="2026-01-15T08:00:00Z") == set()  # empty: matches nothing
+
+    dated = await new_quote(invoke, client, title="dated", quote_date="2026-01-20", valid_until="2026-01-20")
+    assert dated["quote_date"] == "2026-01-20T08:00:00.000000Z"  # local midnight
+    assert await found(date_from="2026-01-20", date_to="2026-01-20") == {"dated"}
+    assert await found(date_from="2026-01-19", date_to="2026-01-19") == set()
+
+
+async def test_a_date_only_bound_without_a_time_zone_is_a_utc_day(engine, actors: Actors, invoke):
+    client = str((await new_client(engine, actors.tenant)).client_id)
+    for title, instant in (("last", "2026-01-15T23:59:59.999Z"), ("next", "2026-01-16T00:00:00Z")):
+        await new_quote(invoke, client, title=title, quote_date=instant, valid_until="2026-02-28")
+    page = (await invoke("crm.find_quotes", {"client_id": client, "date_to": "2026-01-15"})).output
+    assert [q["title"] for q in page["quotes"]] == ["last"]
 
 
 @pytest.mark.parametrize(
@@ -618,6 +674,20 @@ async def test_send_quote_without_approval_sends_a_draft(
         "Quote is already sent; resend behavior is not supported by crm.send_quote v1",
     )
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+async def test_send_quote_gives_the_valid_until_day_of_the_tenants_time_zone(
+    engine, actors: Actors, invoke, email_settings, tmp_path
+):
+    """A quote valid until 2026-03-31 in a Berlin tenant (summer time) is stored at local midnight,
+    2026-03-30T22:00Z; the email names the tenant's day, not the UTC one (docs/automation.md, "Dates")."""
+    await set_tenant_timezone(engine, actors.tenant, "Europe/Berlin")
+    quote, _, _ = await quote_with_recipients(engine, actors, invoke)
+    assert quote["valid_until"] == "2026-03-30T22:00:00.000000Z"
+    assert (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output["email_sent"] is True
+    [eml] = list((tmp_path / "outbox").glob("*.eml"))
+    body = message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    assert "Valid until: 2026-03-31" in body
 
 
 async def test_send_quote_follows_the_approval_setting(engine, actors: Actors, invoke, fails, email_settings):

@@ -266,3 +266,34 @@ def test_0009_refuses_names_that_become_one_and_changes_nothing(scratch_url: str
     finally:
         engine.dispose()
     downgrade(scratch_url, "base")
+
+
+def _functions(url: str, name: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = :name"), {"name": name}).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_the_superseded_key_lookup_is_dropped_and_a_downgrade_recreates_it(scratch_url: str):
+    """``psa_api_key_principal`` (0006, superseded by ``psa_api_authenticate`` in 0008) is gone at head; going
+    back past migration 0010 brings it back, callable by the API role, and going forward drops it again."""
+    before_0010 = ScriptDirectory.from_config(alembic_config(scratch_url)).get_revision("0010").down_revision
+    upgrade(scratch_url)
+    assert _functions(scratch_url, "psa_api_key_principal") == 0
+    assert _functions(scratch_url, "psa_api_authenticate") == 1
+
+    downgrade(scratch_url, before_0010)
+    assert _functions(scratch_url, "psa_api_key_principal") == 1
+    engine = create_engine(scratch_url)
+    try:
+        with engine.connect() as conn:
+            granted = "SELECT has_function_privilege('psa_api', 'psa_api_key_principal(text)', 'EXECUTE')"
+            assert conn.execute(text(granted)).scalar_one() is True
+    finally:
+        engine.dispose()
+
+    upgrade(scratch_url)
+    assert _functions(scratch_url, "psa_api_key_principal") == 0

@@ -130,6 +130,21 @@ clients = Table(
         name="billing_cycle",
     ),
     CheckConstraint("lifecycle_status IN ('prospect', 'active', 'former')", name="lifecycle_status"),
+    # Beyond the reference: deleting the billing contact clears the reference, and only it (docs/decisions.md,
+    # "Actions"). use_alter: contacts refer to clients too, so one of the two keys is added after both tables.
+    ForeignKeyConstraint(
+        ["tenant", "billing_contact_id"],
+        ["contacts.tenant", "contacts.contact_name_id"],
+        name="fk_clients_billing_contact",
+        ondelete="SET NULL (billing_contact_id)",
+        use_alter=True,
+    ),
+    Index(
+        "ix_clients_billing_contact",
+        "tenant",
+        "billing_contact_id",
+        postgresql_where=text("billing_contact_id IS NOT NULL"),
+    ),
     # Beyond the reference: one customer client per tracked tenant in the management tenant, keyed by the
     # tracked tenant's id (the reference stored its name).
     Index(
@@ -1247,6 +1262,7 @@ quotes = Table(
     CheckConstraint(f"status IN ({', '.join(repr(s) for s in QUOTE_STATUSES)})", name="status"),
     CheckConstraint("valid_until >= quote_date", name="valid_range"),
     Index("ix_quotes_client", "tenant", "client_id", "quote_date"),
+    Index("ix_quotes_contact", "tenant", "contact_id", postgresql_where=text("contact_id IS NOT NULL")),
     Index("ix_quotes_quote_date", "tenant", "quote_date"),
 )
 

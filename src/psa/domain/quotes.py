@@ -4,20 +4,32 @@ and crm.*quote* actions; docs/actions.md).
 
 Every function takes an explicit connection and tenant and filters every query by tenant, so another
 tenant's ids are not found. Error messages are the reference's; the error class says what kind of failure it
-is. Totals: ``subtotal`` = Σ ``total_price`` of counted non-discount items (an optional item counts only when
-selected); ``discount_total`` = Σ discount items (``fixed``: their own total, at most the item they apply to;
-``percentage``: that share of the item they apply to, else of the subtotal, rounded half up; nothing when the
-item they apply to is not counted), at most the subtotal; ``tax`` = Σ ``tax_amount`` of counted taxable
-items (``net × tax_rate / 100``, ``tax_rate`` a whole percent); ``total_amount = subtotal − discount_total +
-tax``.
+is. Totals (docs/decisions.md, "Actions", quotes), all in minor units, over the *counted* items (an optional
+item counts only when selected):
+
+1. ``subtotal`` = Σ ``total_price`` of the counted non-discount items (the *lines*).
+2. Item discounts (a discount item with ``applies_to_item_id``): ``fixed`` takes its own ``total_price``,
+   ``percentage`` that share of the line's ``total_price`` (rounded half up); the item discounts of one line
+   together take at most that line; one whose line is not counted (or is a discount) takes nothing.
+3. Quote discounts (no ``applies_to_item_id``): ``fixed`` takes its ``total_price``, ``percentage`` that share
+   of what the lines come to after their item discounts; together they take at most that amount. Their sum
+   is apportioned over the lines pro rata by each line's amount after item discounts, taxable or not: each
+   line gets the whole cents of its share, and the cents left over go one each to the lines with the
+   largest fractions (ties: the larger line, then the earlier one), so the shares add up exactly and no line
+   gets more than it comes to (``apportion``).
+4. ``tax`` = Σ over taxable lines of (``total_price`` − the line's discounts) × ``tax_rate`` / 100, rounded
+   half up per line (``tax_rate`` a whole percent; none is 0). Each item's ``tax_amount`` is its part of it
+   (0 for discount items and items not counted).
+5. ``discount_total`` = item discounts + quote discounts; ``total_amount = subtotal − discount_total + tax``.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pydantic_core
 from pydantic import BaseModel
@@ -25,9 +37,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.db.schema import QUOTE_STATUSES
+from psa.domain import tenants
 from psa.domain.errors import NotFoundError, ValidationError
 from psa.domain.lookups import contact_client, next_number, require_client
-from psa.domain.values import UtcDatetime
+from psa.domain.values import DayOrInstant, InstantRange, UtcDatetime, start_of
 
 QuoteStatus = Literal[
     "draft",
@@ -171,19 +184,9 @@ class NewQuoteItem(BaseModel):
 
 
 async def approval_required(conn: AsyncConnection, tenant: UUID) -> bool:
-    """``tenant_settings.settings.billing.quotes.approvalRequired`` is ``true`` (a JSON string holding the
-    settings object is read too; anything else, or no row, is False). Reference: crm.send_quote."""
-    settings = (
-        await conn.execute(text("SELECT settings FROM tenant_settings WHERE tenant = :tenant"), {"tenant": tenant})
-    ).scalar()
-    if isinstance(settings, str):  # parsed here: a string that is not JSON must not fail the caller
-        try:
-            settings = json.loads(settings)
-        except ValueError:
-            return False
-    for key in ("billing", "quotes", "approvalRequired"):
-        settings = settings.get(key) if isinstance(settings, dict) else None
-    return settings is True
+    """``tenant_settings.settings.billing.quotes.approvalRequired`` is ``true`` (anything else, or no row, is
+    False; tenants.tenant_setting). Reference: crm.send_quote."""
+    return await tenants.tenant_setting(conn, tenant, "billing", "quotes", "approvalRequired") is True
 
 
 async def set_approval_required(conn: AsyncConnection, tenant: UUID, required: bool) -> None:
@@ -246,14 +249,15 @@ async def quote_items(conn: AsyncConnection, tenant: UUID, quote_id: UUID) -> li
 
 
 class QuoteFilters(BaseModel):
-    """crm.find_quotes filters, ANDed; ``date_from`` / ``date_to`` bound ``quote_date`` inclusively."""
+    """crm.find_quotes filters, ANDed; ``date_from`` / ``date_to`` bound ``quote_date`` inclusively, an
+    instant as given and a calendar day as the whole of it in the tenant's time zone (InstantRange.of)."""
 
     quote_id: UUID | None = None
     quote_number: str | None = None
     client_id: UUID | None = None
     status: QuoteStatus | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: DayOrInstant | None = None
+    date_to: DayOrInstant | None = None
     is_template: bool = False
 
 
@@ -262,8 +266,6 @@ _QUOTE_FILTER_SQL = {
     "quote_number": "quote_number = :quote_number",
     "client_id": "client_id = :client_id",
     "status": "status = :status",
-    "date_from": "quote_date >= :date_from",
-    "date_to": "quote_date <= :date_to",
     "is_template": "is_template = :is_template",
 }
 
@@ -283,15 +285,18 @@ async def find_quotes(
     Reference: crm.find_quotes."""
     if sort_by not in SORT_COLUMNS:
         raise ValidationError(f"sort_by must be one of {', '.join(SORT_COLUMNS)}", field="sort_by")
-    given = {k: v for k, v in filters.model_dump().items() if v is not None}
-    where = " AND ".join(_QUOTE_FILTER_SQL[k] for k in given)
+    given = {k: v for k, v in filters.model_dump(exclude={"date_from", "date_to"}).items() if v is not None}
+    dates, bounds = InstantRange.of(
+        filters.date_from, filters.date_to, await tenants.tenant_zone(conn, tenant)
+    ).conditions("quote_date")
+    where = " AND ".join([*(_QUOTE_FILTER_SQL[k] for k in given), *dates])
     direction = "DESC" if sort_order == "desc" else "ASC"
     result = await conn.execute(
         text(
             f"""SELECT {_COLUMNS} FROM quotes WHERE tenant = :tenant AND {where}
                  ORDER BY {sort_by} {direction}, quote_id LIMIT :limit OFFSET :offset"""
         ),
-        {"tenant": tenant, "limit": limit, "offset": offset, **given},
+        {"tenant": tenant, "limit": limit, "offset": offset, **given, **bounds},
     )
     return [Quote(**row._mapping) for row in result]
 
@@ -337,8 +342,8 @@ async def create_quote(
     *,
     client_id: UUID,
     title: str,
-    quote_date: datetime,
-    valid_until: datetime,
+    quote_date: DayOrInstant,
+    valid_until: DayOrInstant,
     created_by: UUID,
     contact_id: UUID | None = None,
     description: str | None = None,
@@ -349,11 +354,13 @@ async def create_quote(
     currency_code: str = "USD",
 ) -> Quote:
     """A draft quote numbered from the tenant's ``QUOTE`` series (``Q-00001``, ``Q-00002`` ...; next_number),
-    version 1, tax source ``internal``, totals 0, with a ``created`` activity.
+    version 1, tax source ``internal``, totals 0, with a ``created`` activity. A calendar day as ``quote_date``
+    or ``valid_until`` is stored as its first instant in the tenant's time zone (tenants.tenant_zone).
 
     Raises NotFoundError "Client not found" (client_id) / "Contact not found" (contact_id); ValidationError
     "title is required" (title), "contact_id must belong to client_id" (contact_id), "valid_until must be on
-    or after quote_date" (valid_until), "currency_code must be 3 letters" (currency_code).
+    or after quote_date" (valid_until), "currency_code must be 3 letters" (currency_code), "... must fall
+    between 0001-01-01 and 9999-12-31 in UTC" (a day whose start lies outside).
     Reference: crm.create_quote."""
     cleaned = (title or "").strip()
     if not cleaned:
@@ -361,6 +368,10 @@ async def create_quote(
     currency = (currency_code or "").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise ValidationError("currency_code must be 3 letters", field="currency_code")
+    zone = await tenants.tenant_zone(conn, tenant)
+    quote_date, valid_until = (
+        _instant(value, zone, field) for value, field in ((quote_date, "quote_date"), (valid_until, "valid_until"))
+    )
     if valid_until < quote_date:
         raise ValidationError("valid_until must be on or after quote_date", field="valid_until")
     await require_client(conn, tenant, client_id)
@@ -400,6 +411,14 @@ async def create_quote(
     quote = Quote(**row._mapping)
     await add_activity(conn, tenant, quote.quote_id, "created", "Quote created", performed_by=created_by)
     return quote
+
+
+def _instant(value: DayOrInstant, zone: ZoneInfo, field: str) -> datetime:
+    """``value`` as an instant (values.start_of); raises ValidationError(field) when a day starts out of range."""
+    instant = start_of(value, zone)
+    if instant is None:
+        raise ValidationError(f"{field} must fall between 0001-01-01 and 9999-12-31 in UTC", field=field)
+    return instant
 
 
 def _check_item(item: NewQuoteItem) -> None:
@@ -469,7 +488,7 @@ async def add_quote_item(
     conn: AsyncConnection, tenant: UUID, quote_id: UUID, item: NewQuoteItem, *, created_by: UUID
 ) -> tuple[QuoteItem, Quote]:
     """Add a line to a draft quote and return it with the quote's recalculated totals. ``total_price`` =
-    ``net_amount`` = quantity × unit_price; ``tax_amount`` from ``tax_rate`` when taxable; ``display_order``
+    ``net_amount`` = quantity × unit_price; ``tax_amount`` its part of the quote's tax (module doc); ``display_order``
     defaults to the next one. ``applies_to_item_id`` must name an item of the same quote.
 
     Raises NotFoundError "Quote not found" (quote_id), "applies_to_item_id not found on this quote";
@@ -484,11 +503,11 @@ async def add_quote_item(
     if item.applies_to_item_id is not None and item.applies_to_item_id not in {i.quote_item_id for i in items}:
         raise NotFoundError("applies_to_item_id not found on this quote", field="applies_to_item_id")
     net = item.quantity * item.unit_price
-    tax_amount = _percent(net, item.tax_rate) if item.is_taxable and item.tax_rate and not item.is_discount else 0
+    tax_amount = _line_tax(item, net)  # before discounts: recalculate stores the line's part of the quote's tax
     if tax_amount > AMOUNT_MAX:
         raise ValidationError("tax_rate gives a tax larger than the largest storable amount", field="tax_rate")
-    # subtotal + tax bound every total (discounts are at most the subtotal)
-    charged = sum(i.total_price + i.tax_amount for i in items if not i.is_discount)
+    # subtotal + tax before discounts bound every total (discounts only lower the amount taxed)
+    charged = sum(i.total_price + _line_tax(i, i.total_price) for i in items if not i.is_discount)
     if net > AMOUNT_MAX or (not item.is_discount and charged + net + tax_amount > AMOUNT_MAX):
         raise ValidationError(
             "quantity × unit_price would take the quote past the largest storable amount", field="unit_price"
@@ -517,8 +536,10 @@ async def add_quote_item(
             values,
         )
     ).one()
-    added = QuoteItem(**row._mapping)
-    return added, await recalculate(conn, tenant, quote_id, [*items, added], updated_by=created_by)
+    quote, stored = await recalculate(
+        conn, tenant, quote_id, [*items, QuoteItem(**row._mapping)], updated_by=created_by
+    )
+    return stored[-1], quote
 
 
 def _percent(amount: int, percent: int | None) -> int:
@@ -526,30 +547,92 @@ def _percent(amount: int, percent: int | None) -> int:
     return (amount * (percent or 0) + 50) // 100
 
 
-def totals(items: list[QuoteItem]) -> dict[str, int]:
-    """``{subtotal, discount_total, tax, total_amount}`` of the items, by the rules of the module doc."""
+def _line_tax(item: QuoteItem | NewQuoteItem, amount: int) -> int:
+    """The tax on ``amount`` at the item's ``tax_rate`` when it is taxable (a discount item never is), else 0."""
+    return _percent(amount, item.tax_rate) if item.is_taxable and not item.is_discount else 0
+
+
+def apportion(amount: int, weights: list[int]) -> list[int]:
+    """``amount`` (minor units, 0 ≤ amount ≤ Σ weights) split over ``weights`` (≥ 0) pro rata: the whole units
+    of each share, then the units left over one each to the largest fractions (ties: the larger weight, then
+    the earlier position). The shares add up to ``amount`` and none exceeds its weight. All zero when the
+    weights are. Rule: docs/decisions.md, "Actions", quotes (the largest-remainder method)."""
+    whole = sum(weights)
+    if whole == 0:
+        return [0] * len(weights)
+    shares = [amount * w // whole for w in weights]
+    fractions = [amount * w % whole for w in weights]
+    left = amount - sum(shares)
+    for i in sorted(range(len(weights)), key=lambda i: (-fractions[i], -weights[i], i))[:left]:
+        shares[i] += 1
+    return shares
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    """A counted non-discount item with its part of the quote's discounts and its tax, in minor units."""
+
+    item: QuoteItem
+    item_discount: int
+    quote_discount: int
+    tax: int
+
+
+def price_lines(items: list[QuoteItem]) -> list[PricedLine]:
+    """The counted non-discount items, in the order given, priced by the rules of the module doc."""
     counted = [i for i in items if not i.is_optional or i.is_selected]
     lines = [i for i in counted if not i.is_discount]
+    item_discount = {i.quote_item_id: 0 for i in lines}
     by_id = {i.quote_item_id: i for i in lines}
-    subtotal = sum(i.total_price for i in lines)
-    discount = 0
+    quote_level = []
     for d in (i for i in counted if i.is_discount):
         if d.applies_to_item_id is None:
-            base = subtotal
-        else:  # an unselected option or another discount line is not charged: there is nothing to discount
-            target = by_id.get(d.applies_to_item_id)
-            base = target.total_price if target else 0
-        share = _percent(base, d.discount_percentage) if d.discount_type == "percentage" else d.total_price
-        discount += min(share, base)
-    discount = min(discount, subtotal)  # discounts never make the quote negative
-    tax = sum(i.tax_amount for i in lines if i.is_taxable)
+            quote_level.append(d)
+            continue
+        target = by_id.get(d.applies_to_item_id)  # an unselected option or a discount is not charged
+        if target is None:
+            continue
+        share = (
+            _percent(target.total_price, d.discount_percentage) if d.discount_type == "percentage" else d.total_price
+        )
+        item_discount[target.quote_item_id] += min(share, target.total_price - item_discount[target.quote_item_id])
+    after = [i.total_price - item_discount[i.quote_item_id] for i in lines]
+    remaining = sum(after)
+    asked = sum(
+        _percent(remaining, d.discount_percentage) if d.discount_type == "percentage" else d.total_price
+        for d in quote_level
+    )
+    shares = apportion(min(asked, remaining), after)  # discounts never make the quote negative
+    return [
+        PricedLine(item=i, item_discount=item_discount[i.quote_item_id], quote_discount=q, tax=_line_tax(i, a - q))
+        for i, a, q in zip(lines, after, shares, strict=True)
+    ]
+
+
+def totals(items: list[QuoteItem]) -> dict[str, int]:
+    """``{subtotal, discount_total, tax, total_amount}`` of the items, by the rules of the module doc."""
+    priced = price_lines(items)
+    subtotal = sum(p.item.total_price for p in priced)
+    discount = sum(p.item_discount + p.quote_discount for p in priced)
+    tax = sum(p.tax for p in priced)
     return {"subtotal": subtotal, "discount_total": discount, "tax": tax, "total_amount": subtotal - discount + tax}
 
 
 async def recalculate(
     conn: AsyncConnection, tenant: UUID, quote_id: UUID, items: list[QuoteItem], *, updated_by: UUID
-) -> Quote:
-    """Store ``totals(items)`` on the quote and return it."""
+) -> tuple[Quote, list[QuoteItem]]:
+    """Store ``totals(items)`` on the quote and each item's part of the tax as its ``tax_amount`` (0 for
+    discount items and items not counted); return the quote and the items as stored now."""
+    tax_of = {p.item.quote_item_id: p.tax for p in price_lines(items)}
+    changed = [
+        {"tenant": tenant, "id": i.quote_item_id, "tax": tax_of.get(i.quote_item_id, 0)}
+        for i in items
+        if i.tax_amount != tax_of.get(i.quote_item_id, 0)
+    ]
+    if changed:
+        await conn.execute(
+            text("UPDATE quote_items SET tax_amount = :tax WHERE tenant = :tenant AND quote_item_id = :id"), changed
+        )
     row = (
         await conn.execute(
             text(
@@ -560,7 +643,7 @@ async def recalculate(
             {"tenant": tenant, "id": quote_id, "by": updated_by, **totals(items)},
         )
     ).one()
-    return Quote(**row._mapping)
+    return Quote(**row._mapping), [i.model_copy(update={"tax_amount": tax_of.get(i.quote_item_id, 0)}) for i in items]
 
 
 async def set_status(

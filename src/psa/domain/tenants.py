@@ -10,7 +10,9 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from psa.config import Settings
 from psa.domain import clients
 from psa.domain.errors import DuplicateError, NotFoundError, ValidationError
-from psa.domain.values import TENANT_EMAIL_PROVIDERS, tenant_slug
+from psa.domain.values import TENANT_EMAIL_PROVIDERS, tenant_slug, zone_or_utc
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,31 @@ async def setup_tenant_settings(conn: AsyncConnection, *, tenant: UUID, email_pr
         ),
         {"tenant": tenant, "provider": email_provider, "configs": json.dumps(provider_configs)},
     )
+
+
+async def tenant_setting(conn: AsyncConnection, tenant: UUID, *path: str) -> Any:
+    """The value at ``path`` in ``tenant_settings.settings`` (a JSON string holding the settings object is read
+    too), or None: no row, no such key, or something other than an object on the way. Reference: the
+    settings reads of crm.send_quote."""
+    settings = (
+        await conn.execute(text("SELECT settings FROM tenant_settings WHERE tenant = :tenant"), {"tenant": tenant})
+    ).scalar()
+    if isinstance(settings, str):  # parsed here: a string that is not JSON must not fail the caller
+        try:
+            settings = json.loads(settings)
+        except ValueError:
+            return None
+    for key in path:
+        settings = settings.get(key) if isinstance(settings, dict) else None
+    return settings
+
+
+async def tenant_zone(conn: AsyncConnection, tenant: UUID) -> ZoneInfo:
+    """The tenant's time zone: the IANA name in ``tenant_settings.settings.timezone`` (e.g. ``Europe/Berlin``),
+    UTC when unset or unknown. It gives calendar days in action inputs their meaning (docs/automation.md,
+    "Dates")."""
+    name = await tenant_setting(conn, tenant, "timezone")
+    return zone_or_utc(name if isinstance(name, str) else None)
 
 
 async def remove_tenant_settings(conn: AsyncConnection, tenant: UUID) -> int:

@@ -1,13 +1,15 @@
-"""Value types and normalisations shared by every domain module: UTC timestamps, display names and their
-comparison key, email addresses and phone digits. A leaf: it imports nothing from ``psa.domain`` but the errors,
-so any domain module may use it (docs/architecture.md, "Layers")."""
+"""Value types and normalisations shared by every domain module: UTC timestamps, time zones and the bounds of
+date filters, display names and their comparison key, email addresses and phone digits. A leaf: it imports
+nothing from ``psa.domain`` but the errors, so any domain module may use it (docs/architecture.md, "Layers")."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator
@@ -95,3 +97,76 @@ def tenant_slug(tenant_name: str) -> str:
     if not slug:
         raise ValidationError("tenant_name must contain at least one letter or digit", field="tenant_name")
     return slug
+
+
+def zone_or_utc(name: str | None) -> ZoneInfo:
+    """The IANA zone ``name`` (e.g. ``Europe/Berlin``), UTC when None, blank or unknown."""
+    try:
+        return ZoneInfo(name.strip()) if name and name.strip() else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+DayOrInstant = date | datetime
+"""A date given by a caller: a calendar day (a ``date`` that is not a ``datetime``) or an aware instant."""
+
+
+def is_day(value: DayOrInstant) -> bool:
+    """Whether ``value`` is a calendar day rather than an instant."""
+    return not isinstance(value, datetime)
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime | None:
+    """The first instant of ``day`` in ``zone``, in UTC: local midnight, or the first local time of the day
+    where a clock change skips midnight. None when that instant lies outside 0001-01-01 .. 9999-12-31 UTC."""
+    try:
+        return datetime.combine(day, time(), zone).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def start_of(value: DayOrInstant, zone: ZoneInfo) -> datetime | None:
+    """An instant as it is; a day as its first instant in ``zone`` (day_start, so None out of range)."""
+    return day_start(value, zone) if is_day(value) else value
+
+
+def local_day(instant: datetime, zone: ZoneInfo) -> date:
+    """The calendar day of ``instant`` in ``zone`` (its UTC day where that local day is out of range)."""
+    try:
+        return instant.astimezone(zone).date()
+    except OverflowError:
+        return instant.astimezone(UTC).date()
+
+
+@dataclass(frozen=True)
+class InstantRange:
+    """The instants ``t`` with ``start <= t`` and ``t <= end`` (``t < end`` when ``end_exclusive``); a None
+    bound is open. Built by ``of`` from the bounds of a date filter (docs/automation.md, "Dates")."""
+
+    start: datetime | None
+    end: datetime | None
+    end_exclusive: bool
+
+    @classmethod
+    def of(cls, date_from: DayOrInstant | None, date_to: DayOrInstant | None, zone: ZoneInfo) -> InstantRange:
+        """``date_from`` .. ``date_to`` inclusive. A day as ``date_from`` starts at its first instant in
+        ``zone``; a day as ``date_to`` includes the whole of it, up to the next day's first instant excluded.
+        An instant keeps its meaning. A range whose start comes after its end matches nothing."""
+        start = start_of(date_from, zone) if date_from is not None else None
+        if date_to is None or not is_day(date_to):
+            return cls(start=start, end=date_to, end_exclusive=False)
+        next_day = date_to + timedelta(days=1) if date_to < date.max else None
+        return cls(start=start, end=day_start(next_day, zone) if next_day else None, end_exclusive=True)
+
+    def conditions(self, column: str) -> tuple[list[str], dict[str, datetime]]:
+        """SQL conditions on the ``timestamptz`` expression ``column`` keeping it in the range, and their
+        parameters (``range_start``, ``range_end``)."""
+        clauses: list[str] = []
+        params: dict[str, datetime] = {}
+        if self.start is not None:
+            clauses.append(f"{column} >= :range_start")
+            params["range_start"] = self.start
+        if self.end is not None:
+            clauses.append(f"{column} {'<' if self.end_exclusive else '<='} :range_end")
+            params["range_end"] = self.end
+        return clauses, params

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import pydantic_core
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainSerializer, PlainValidator, TypeAdapter
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from psa.automation import permissions
@@ -43,6 +43,53 @@ IsoDateTimeIn = Annotated[datetime, BeforeValidator(_utc_string)]
 """Input date-time: an ISO-8601 string in UTC ending in ``Z`` (reference isoDateTimeSchema)."""
 IsoDateTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]
 """Output date-time, serialised by ``iso_z``."""
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day_or_iso_z(value: date | datetime) -> str:
+    return iso_z(value) if isinstance(value, datetime) else value.isoformat()
+
+
+def day_or(instant: Any) -> Any:
+    """The type of an input that takes a calendar day ``YYYY-MM-DD`` (a ``date``, which the domain reads in the
+    tenant's time zone: docs/automation.md, "Dates") or anything else ``instant`` takes (an instant, with
+    ``instant``'s own errors). Its JSON Schema is ``anyOf`` a date and ``instant``'s schema."""
+    adapter = TypeAdapter(instant)
+
+    def validate(value: Any) -> date | datetime:
+        if type(value) is date:
+            return value
+        if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise PydanticCustomError("date", "must be a calendar date YYYY-MM-DD") from None
+        try:
+            return adapter.validate_python(value)
+        except pydantic_core.ValidationError as exc:
+            first = exc.errors()[0]
+            raise PydanticCustomError(first["type"], first["msg"]) from None
+
+    return Annotated[
+        date | datetime,
+        PlainValidator(validate, json_schema_input_type=date | instant),
+        PlainSerializer(_day_or_iso_z, return_type=str, when_used="json"),
+    ]
+
+
+DayOrIsoDateTimeIn = day_or(IsoDateTimeIn)
+"""Input bound of a date filter: a calendar day ``YYYY-MM-DD`` or an ISO-8601 date-time in UTC ending in ``Z``."""
+DayOrIsoDateTime = Annotated[date | datetime, PlainSerializer(_day_or_iso_z, return_type=str, when_used="json")]
+"""Output echo of a DayOrIsoDateTimeIn: ``YYYY-MM-DD`` or an ISO-8601 UTC date-time (``iso_z``)."""
+
+
+def out_of_order(first: date | datetime | None, last: date | datetime | None) -> bool:
+    """Whether ``first`` comes after ``last`` when both are calendar days or both instants. A day and an
+    instant compare only in the tenant's time zone, so the domain does it (an empty range matches nothing:
+    psa.domain.values.InstantRange)."""
+    if first is None or last is None or isinstance(first, datetime) != isinstance(last, datetime):
+        return False
+    return first > last
 
 
 def _tag_text(value: str) -> str:

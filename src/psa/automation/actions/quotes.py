@@ -27,14 +27,17 @@ from psa.automation.actions.common import (
     INT4_MAX,
     PAGE_MAX,
     IsoDateTime,
+    day_or,
     field_error,
     idempotency_key_field,
+    out_of_order,
 )
 from psa.automation.registry import ActionContext, ActionSet, picker
 from psa.config import get_settings
-from psa.domain import contacts, lookups, quotes
+from psa.domain import contacts, lookups, quotes, tenants
 from psa.domain.errors import NotFoundError
 from psa.domain.quotes import NewQuoteItem, Quote, QuoteItem, QuoteStatus
+from psa.domain.values import local_day
 from psa.email import QuoteEmail, send_quote_email
 from psa.timeutil import iso_z
 
@@ -64,7 +67,10 @@ def _utc(value: datetime) -> datetime:
 
 
 QuoteDate = Annotated[datetime, AfterValidator(_utc)]
-"""A quote date: ``2026-01-05`` or an ISO-8601 date-time (UTC when no offset is given)."""
+"""A quote instant: an ISO-8601 date-time (UTC when no offset is given)."""
+QuoteDay = day_or(QuoteDate)
+"""A quote date: a calendar day ``2026-01-05`` (in the tenant's time zone: docs/automation.md, "Dates") or a
+QuoteDate."""
 Trimmed = Annotated[str, BeforeValidator(_trimmed)]
 Currency = Annotated[str, BeforeValidator(_trimmed), Field(min_length=3, max_length=3)]
 
@@ -237,7 +243,7 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
                 message=inp.message,
                 link=settings.application_url.rstrip("/") + PORTAL_QUOTES_PATH,
                 total=format_amount(quote.total_amount, quote.currency_code),
-                valid_until=quote.valid_until.date().isoformat(),
+                valid_until=local_day(quote.valid_until, await tenants.tenant_zone(ctx.conn, ctx.tenant)).isoformat(),
             ),
         )
         email_sent, message_id = result.email_sent, result.message_id if result.email_sent else None
@@ -295,8 +301,8 @@ class CreateQuoteInput(BaseModel):
     )
     title: Annotated[Trimmed, Field(min_length=1)]
     description: str | None = None
-    quote_date: QuoteDate
-    valid_until: QuoteDate
+    quote_date: QuoteDay
+    valid_until: QuoteDay
     po_number: str | None = Field(default=None, max_length=255)
     internal_notes: str | None = None
     client_notes: str | None = None
@@ -306,7 +312,7 @@ class CreateQuoteInput(BaseModel):
 
     @model_validator(mode="after")
     def _dates(self) -> CreateQuoteInput:
-        if self.valid_until < self.quote_date:
+        if out_of_order(self.quote_date, self.valid_until):
             raise field_error(type(self), "valid_until", "valid_until must be on or after quote_date", None)
         return self
 
@@ -428,8 +434,12 @@ class FindQuotesInput(BaseModel):
     quote_number: str | None = Field(default=None, min_length=1, max_length=120)
     client_id: UUID | None = Field(default=None, description="Client id", json_schema_extra=picker("client"))
     status: QuoteStatus | None = None
-    date_from: QuoteDate | None = None
-    date_to: QuoteDate | None = None
+    date_from: QuoteDay | None = Field(
+        default=None, description="From this instant, or from the start of this day in the tenant's time zone"
+    )
+    date_to: QuoteDay | None = Field(
+        default=None, description="Up to this instant, or through the end of this day in the tenant's time zone"
+    )
     is_template: bool = False
     page: int = Field(default=1, gt=0, le=PAGE_MAX)
     pageSize: int = Field(default=25, gt=0, le=200)  # noqa: N815 (the reference's field name)
@@ -439,7 +449,7 @@ class FindQuotesInput(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> FindQuotesInput:
-        if self.date_from and self.date_to and self.date_from > self.date_to:
+        if out_of_order(self.date_from, self.date_to):
             raise field_error(type(self), "date_from", "date_from must be less than or equal to date_to", None)
         unfiltered = all(getattr(self, key) is None for key in QUOTE_FILTER_KEYS)
         if unfiltered and self.pageSize > UNBOUNDED_PAGE_SIZE_MAX:

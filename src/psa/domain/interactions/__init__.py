@@ -22,7 +22,6 @@ from psa.domain.interactions.models import (
     InteractionType,
     TenantInteractionType,
     Visibility,
-    owner_zone,
 )
 from psa.domain.interactions.scheduling import FollowUp, schedule_activity
 from psa.domain.interactions.search import (
@@ -81,7 +80,6 @@ __all__ = [
     "find_system_interaction_type",
     "get_activity",
     "get_interaction",
-    "owner_zone",
     "require_interaction_status",
     "require_user",
     "resolve_interaction_type",

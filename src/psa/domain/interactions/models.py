@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 
 from psa.domain.errors import ValidationError
-from psa.domain.values import UtcDatetime
+from psa.domain.values import DayOrInstant, UtcDatetime, zone_or_utc
 
 Visibility = Literal["internal", "client_visible"]
 DURATION_MAX = 2**31 - 1
@@ -175,7 +174,7 @@ class Activity(BaseModel):
             return "done"
         if self.status_id is None:
             return None
-        zone = owner_zone(self.user_timezone)
+        zone = zone_or_utc(self.user_timezone)
         try:
             due, today = self.interaction_date.astimezone(zone).date(), now.astimezone(zone).date()
         except OverflowError:  # a date near 0001-01-01 or 9999-12-31 has no local day in this zone
@@ -200,16 +199,9 @@ class Activity(BaseModel):
         )
 
 
-def owner_zone(name: str | None) -> ZoneInfo:
-    """The IANA zone ``name`` (e.g. ``Europe/Berlin``), UTC when None, blank or unknown."""
-    try:
-        return ZoneInfo(name.strip()) if name and name.strip() else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 class ActivityFilters(BaseModel):
-    """crm.find_activities filters, ANDed; dates bound ``interaction_date`` inclusively (UTC-aware)."""
+    """crm.find_activities filters, ANDed; ``date_from`` / ``date_to`` bound ``interaction_date`` inclusively,
+    an instant as given and a calendar day as the whole of it in the tenant's time zone (InstantRange.of)."""
 
     client_id: UUID | None = None
     contact_id: UUID | None = None
@@ -217,8 +209,8 @@ class ActivityFilters(BaseModel):
     user_id: UUID | None = None
     type_id: UUID | None = None
     status_id: UUID | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: DayOrInstant | None = None
+    date_to: DayOrInstant | None = None
 
 
 def check_aware(value: datetime | None, field: str) -> datetime | None:

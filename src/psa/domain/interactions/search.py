@@ -9,8 +9,10 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from psa.domain import tenants
 from psa.domain.errors import NotFoundError
 from psa.domain.interactions.models import ACTIVITY_SELECT, Activity, ActivityFilters, InteractionType
+from psa.domain.values import InstantRange
 
 
 async def find_system_interaction_type(conn: AsyncConnection, type_name: str) -> InteractionType | None:
@@ -65,22 +67,24 @@ _FILTER_SQL = {
     "user_id": "i.user_id = :user_id",
     "type_id": "i.type_id = :type_id",
     "status_id": "i.status_id = :status_id",
-    "date_from": "i.interaction_date >= :date_from",
-    "date_to": "i.interaction_date <= :date_to",
 }
 
 
 async def find_activities(
     conn: AsyncConnection, tenant: UUID, filters: ActivityFilters, *, limit: int, offset: int = 0
 ) -> list[Activity]:
-    """One page of the tenant's activities matching ``filters``, newest ``interaction_date`` first, ties by
+    """One page of the tenant's activities matching ``filters`` (a calendar day in the tenant's time zone,
+    tenants.tenant_zone), newest ``interaction_date`` first, ties by
     ``interaction_id`` descending (a stable order for paging). ``limit`` ≥ 1, ``offset`` ≥ 0 rows.
     Reference: crm.find_activities. Indexes: (tenant, client_id, interaction_date),
     (tenant, type_id, status_id, interaction_date), (tenant, user_id, interaction_date),
     (tenant, interaction_date)."""
-    given = {k: v for k, v in filters.model_dump().items() if v is not None}
-    where = " AND ".join(_FILTER_SQL[k] for k in given) or "true"
+    given = {k: v for k, v in filters.model_dump(exclude={"date_from", "date_to"}).items() if v is not None}
+    zone = await tenants.tenant_zone(conn, tenant)
+    dates, bounds = InstantRange.of(filters.date_from, filters.date_to, zone).conditions("i.interaction_date")
+    where = " AND ".join([*(_FILTER_SQL[k] for k in given), *dates]) or "true"
     result = await conn.execute(
-        text(ACTIVITY_SELECT.format(where=where)), {"tenant": tenant, "limit": limit, "offset": offset, **given}
+        text(ACTIVITY_SELECT.format(where=where)),
+        {"tenant": tenant, "limit": limit, "offset": offset, **given, **bounds},
     )
     return [Activity(**row._mapping) for row in result]

@@ -11,11 +11,13 @@ from pydantic_core import PydanticCustomError
 from psa.automation.actions.common import (
     INT4_MAX,
     PAGE_MAX,
-    IsoDateTime,
+    DayOrIsoDateTime,
+    DayOrIsoDateTimeIn,
     IsoDateTimeIn,
     TagText,
     field_error,
     idempotency_key_field,
+    out_of_order,
     require_permission,
 )
 from psa.automation.actions.crm.models import (
@@ -51,8 +53,12 @@ class FindActivitiesInput(BaseModel):
     user_id: UUID | None = picked("user", "Owner user id")
     type_id: UUID | None = None
     status_id: UUID | None = None
-    date_from: IsoDateTimeIn | None = None
-    date_to: IsoDateTimeIn | None = None
+    date_from: DayOrIsoDateTimeIn | None = Field(
+        default=None, description="From this instant, or from the start of this day in the tenant's time zone"
+    )
+    date_to: DayOrIsoDateTimeIn | None = Field(
+        default=None, description="Up to this instant, or through the end of this day in the tenant's time zone"
+    )
     limit: int = Field(default=25, gt=0, le=200, description="Page size")
     page: int = Field(default=1, gt=0, le=PAGE_MAX, description="Page number (beyond the reference), in a stable order")
     on_empty: ON_EMPTY = "return_empty"
@@ -61,7 +67,7 @@ class FindActivitiesInput(BaseModel):
     def _filters(self) -> FindActivitiesInput:
         if all(getattr(self, key) is None for key in FILTER_KEYS):
             raise PydanticCustomError("filter_required", "At least one filter or date range is required")
-        if self.date_from and self.date_to and self.date_from > self.date_to:
+        if out_of_order(self.date_from, self.date_to):
             raise field_error(type(self), "date_from", "date_from must be less than or equal to date_to", None)
         return self
 
@@ -73,8 +79,8 @@ class MatchedFilters(BaseModel):
     user_id: UUID | None
     type_id: UUID | None
     status_id: UUID | None
-    date_from: IsoDateTime | None
-    date_to: IsoDateTime | None
+    date_from: DayOrIsoDateTime | None
+    date_to: DayOrIsoDateTime | None
     limit: int
 
 
