@@ -107,8 +107,15 @@ async def test_a_queued_email_is_delivered_once_and_never_again(engine, tenant, 
 
     assert await sender.deliver_due(tenant=tenant) == 1
     assert await sender.deliver_due(tenant=tenant) == 0
-    async with tenant_transaction(engine, tenant) as conn:
-        stored = await sender.claim(conn, queued, take_over=True)  # a retry of a sent row returns its outcome
+    async with tenant_transaction(engine, tenant) as conn:  # a retry of a sent row returns its outcome
+        stored = await sender.queue_and_claim(
+            conn,
+            tenant=tenant,
+            source_key="wf-1/tenant_welcome",
+            kind=EMAIL_TYPE_WELCOME,
+            message=welcome(settings),
+            take_over=True,
+        )
     [eml] = list(settings.outbox_path.glob("*.eml"))
     assert eml == sender.provider.path_for(queued.message_id)
     assert message_from_bytes(eml.read_bytes(), policy=policy.default)["Message-ID"] == queued.message_id
@@ -185,12 +192,13 @@ async def test_a_sealed_message_opens_only_with_its_key_and_on_its_row(engine, t
 
 
 async def test_a_row_whose_sender_died_mid_delivery_is_resent_with_the_same_message_id(engine, tenant, settings):
-    queued = await queue(engine, tenant, welcome(settings))
-    dying = EmailSender(
-        engine, OutboxProvider(settings.outbox_path), settings.model_copy(update={"email_lease_seconds": 3})
-    )
-    async with tenant_transaction(engine, tenant) as conn:
-        claim = await dying.claim(conn, queued)  # committed `sending`, then the process died before sending
+    lease = settings.model_copy(update={"email_lease_seconds": 3})
+    dying = EmailSender(engine, OutboxProvider(settings.outbox_path), lease)
+    async with tenant_transaction(engine, tenant) as conn:  # committed `sending`, then the process died unsent
+        claim = await dying.queue_and_claim(
+            conn, tenant=tenant, source_key="wf-1/tenant_welcome", kind=EMAIL_TYPE_WELCOME, message=welcome(settings)
+        )
+    queued = await queue(engine, tenant, welcome(settings))  # the same key: the row the claim is of
     assert claim.attempts == 1
     sender = EmailSender(engine, OutboxProvider(settings.outbox_path), settings)
 

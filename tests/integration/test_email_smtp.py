@@ -17,7 +17,6 @@ from psa.email import (
     EmailSender,
     SmtpProvider,
     WelcomeEmail,
-    queue_email,
     render_welcome,
 )
 from tests.factories import make_tenant
@@ -68,14 +67,13 @@ async def send_welcome_email(engine, settings: Settings, msg: WelcomeEmail) -> E
     tenant = (await make_tenant(engine)).tenant
     sender = EmailSender(engine, SmtpProvider(settings), settings)
     async with tenant_transaction(engine, tenant) as conn:
-        queued = await queue_email(
+        claim = await sender.queue_and_claim(
             conn,
             tenant=tenant,
             source_key="smtp/tenant_welcome",
             kind=EMAIL_TYPE_WELCOME,
             message=render_welcome(settings, msg),
         )
-        claim = await sender.claim(conn, queued)
     return await sender.send(claim)
 
 

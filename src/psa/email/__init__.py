@@ -6,7 +6,8 @@ Public API::
     WelcomeEmail, QuoteEmail, EmailResult, QueuedEmail     # pydantic models (input / outcome / queued row)
     render_welcome(settings, msg), render_quote(settings, msg) -> EmailMessage   # multipart/alternative
     await queue_email(conn, tenant=, source_key=, kind=, message=, seal_key=)    # in the causing transaction
-    EmailSender(engine, provider, settings)                # after commit: claim, send, mark; deliver_due()
+    EmailSender(engine, provider, settings)                # queue_and_claim(conn, ...), then after commit send();
+                                                           # deliver_due(): claim, send, mark
     EmailProvider, OutboxProvider, SmtpProvider, build_provider
 """
 

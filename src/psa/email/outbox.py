@@ -96,13 +96,34 @@ def _row_binding(tenant: UUID, email_id: UUID) -> bytes:
     return f"email_outbox/{tenant}/{email_id}".encode()
 
 
+_COLUMNS = "tenant, email_id, source_key, kind, message_id, recipients, subject, message, sealed"
+_VALUES = ":t, :id, :key, :kind, :mid, CAST(:recipients AS jsonb), :subject, :message, :sealed"
 QUEUE = text(
-    """INSERT INTO email_outbox (tenant, email_id, source_key, kind, message_id, recipients, subject, message, sealed)
-       VALUES (:t, :id, :key, :kind, :mid, CAST(:recipients AS jsonb), :subject, :message, :sealed)
-       ON CONFLICT (tenant, email_id) DO NOTHING
-       RETURNING message_id"""
+    f"""INSERT INTO email_outbox ({_COLUMNS}) VALUES ({_VALUES})
+        ON CONFLICT (tenant, email_id) DO NOTHING
+        RETURNING message_id"""
 )
 STORED_MESSAGE_ID = text("SELECT message_id FROM email_outbox WHERE tenant = :t AND email_id = :id")
+
+
+def _row(tenant: UUID, source_key: str, kind: str, message: EmailMessage, seal_key: bytes | None) -> dict[str, object]:
+    """The parameters of ``message``'s outbox row (``_COLUMNS``); sets its ``Message-ID``. Raises InvalidEmail."""
+    email_id = email_id_for(tenant, source_key)
+    recipients = recipients_of(message)
+    del message["Message-ID"]
+    message["Message-ID"] = message_id_for(email_id, str(message["From"] or ""))
+    raw = message.as_bytes()
+    return {
+        "t": tenant,
+        "id": email_id,
+        "key": source_key,
+        "kind": kind,
+        "mid": message["Message-ID"],
+        "recipients": json.dumps(recipients),
+        "subject": str(message["Subject"] or ""),
+        "message": Sealer(seal_key).seal(raw, _row_binding(tenant, email_id)) if seal_key else raw,
+        "sealed": seal_key is not None,
+    }
 
 
 async def queue_email(
@@ -115,34 +136,18 @@ async def queue_email(
     seal_key: bytes | None = None,
 ) -> QueuedEmail:
     """Write ``message`` to the outbox as ``pending`` in ``conn``'s transaction, under the row key ``source_key``
-    (``<workflow id>/<kind>`` for provisioning, ``<action>@<version>/<idempotency key>/<n>`` for actions), and
-    return its row and ``Message-ID``. Sets the message's ``Message-ID`` (:func:`message_id_for`). With
-    ``seal_key`` (the codec key) the stored message is sealed. A key already queued is not queued again: the
-    stored row's ``Message-ID`` is returned.
+    (``<action>@<version>/<idempotency key>/<n>`` for actions), and return its row and ``Message-ID``; the
+    worker's email sender delivers it after commit. Sets the message's ``Message-ID`` (:func:`message_id_for`).
+    With ``seal_key`` (the codec key) the stored message is sealed. A key already queued is not queued again: the
+    stored row's ``Message-ID`` is returned. ``EmailSender.queue_and_claim`` queues a message its caller sends
+    itself.
 
     Raises InvalidEmail when the message has no recipient or an invalid one (nothing written).
     """
-    email_id = email_id_for(tenant, source_key)
-    recipients = recipients_of(message)
-    del message["Message-ID"]
-    message["Message-ID"] = message_id_for(email_id, str(message["From"] or ""))
-    raw = message.as_bytes()
-    params = {"t": tenant, "id": email_id}
-    inserted = await conn.execute(
-        QUEUE,
-        {
-            **params,
-            "key": source_key,
-            "kind": kind,
-            "mid": message["Message-ID"],
-            "recipients": json.dumps(recipients),
-            "subject": str(message["Subject"] or ""),
-            "message": Sealer(seal_key).seal(raw, _row_binding(tenant, email_id)) if seal_key else raw,
-            "sealed": seal_key is not None,
-        },
-    )
-    message_id = inserted.scalar() or (await conn.execute(STORED_MESSAGE_ID, params)).scalar_one()
-    return QueuedEmail(tenant=tenant, email_id=email_id, message_id=message_id)
+    row = _row(tenant, source_key, kind, message, seal_key)
+    inserted = (await conn.execute(QUEUE, row)).scalar()
+    message_id = inserted or (await conn.execute(STORED_MESSAGE_ID, row)).scalar_one()
+    return QueuedEmail(tenant=tenant, email_id=row["id"], message_id=message_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,9 +177,11 @@ def _due(alias: str) -> str:
 _CLAIM_SET = """SET status = 'sending', attempts = o.attempts + 1, updated_at = now(),
                     locked_until = now() + CAST(:lease AS double precision) * interval '1 second'"""
 _CLAIMED = "RETURNING o.tenant, o.email_id, o.kind, o.message_id, o.message, o.sealed, o.attempts"
-CLAIM = text(
-    f"""UPDATE email_outbox o {_CLAIM_SET}
-         WHERE o.tenant = :t AND o.email_id = :id AND ({_due("o")} OR (:take_over AND o.status = 'sending'))
+QUEUE_AND_CLAIM = text(
+    f"""INSERT INTO email_outbox AS o ({_COLUMNS}, status, attempts, locked_until)
+        VALUES ({_VALUES}, 'sending', 1, now() + CAST(:lease AS double precision) * interval '1 second')
+        ON CONFLICT (tenant, email_id) DO UPDATE {_CLAIM_SET}
+         WHERE {_due("o")} OR (:take_over AND o.status = 'sending')
         {_CLAIMED}"""
 )
 CLAIM_NEXT = text(
@@ -227,28 +234,30 @@ class EmailSender:
         self.provider = provider
         self.settings = settings
 
-    async def claim(
-        self, conn: AsyncConnection, queued: QueuedEmail, *, take_over: bool = False
+    async def queue_and_claim(
+        self,
+        conn: AsyncConnection,
+        *,
+        tenant: UUID,
+        source_key: str,
+        kind: str,
+        message: EmailMessage,
+        seal_key: bytes | None = None,
+        take_over: bool = False,
     ) -> Claim | EmailResult:
-        """Claim ``queued``'s row in ``conn``'s transaction when it is due (see ``_due``); with ``take_over`` also
-        when another sender's lease still runs (the caller knows that sender is gone: a Temporal activity retried
-        after its worker died). Otherwise returns the row's stored outcome: a ``sent`` row is never sent again.
-        Raises LookupError when the row does not exist."""
-        claimed = await conn.execute(
-            CLAIM,
-            {
-                "t": queued.tenant,
-                "id": queued.email_id,
-                "take_over": take_over,
-                "lease": self.settings.email_lease_seconds,
-            },
-        )
-        row = claimed.first()
-        if row is not None:
-            return Claim(**row._mapping)
-        stored = (await conn.execute(STORED_OUTCOME, {"t": queued.tenant, "id": queued.email_id})).first()
-        if stored is None:
-            raise LookupError(f"no email {queued.email_id} in the outbox of tenant {queued.tenant}")
+        """Queue ``message`` as :func:`queue_email` does, already claimed by the caller, in one statement of
+        ``conn``'s transaction: commit, then :meth:`send` the claim (the welcome email activity does). When the key
+        is queued already, its row is claimed if due (see ``_due``) or, with ``take_over``, while another sender's
+        lease still runs (the caller knows that sender is gone: a Temporal activity retried after its worker died);
+        otherwise the row's stored outcome is returned: a ``sent`` row is never sent again.
+
+        Raises InvalidEmail when the message has no recipient or an invalid one (nothing written)."""
+        row = _row(tenant, source_key, kind, message, seal_key)
+        params = {**row, "take_over": take_over, "lease": self.settings.email_lease_seconds}
+        claimed = (await conn.execute(QUEUE_AND_CLAIM, params)).first()
+        if claimed is not None:
+            return Claim(**claimed._mapping)
+        stored = (await conn.execute(STORED_OUTCOME, row)).one()
         return EmailResult(
             email_sent=stored.status == "sent",
             message_id=stored.message_id,

@@ -28,7 +28,6 @@ from psa.email import (
     EmailSender,
     WelcomeEmail,
     build_provider,
-    queue_email,
     render_welcome,
 )
 from psa.provisioning.customer_tracking import CustomerTrackingActivities
@@ -174,25 +173,25 @@ class ProvisioningActivities:
     @activity.defn(name=ActivityName.SEND_WELCOME_EMAIL)
     async def send_welcome_email(self, args: WelcomeEmailArgs) -> EmailResult:
         """Queue the welcome email in the email outbox under ``<workflow id>/tenant_welcome``, sealed (it holds the
-        temporary password), claim it and deliver it (docs/provisioning.md, "Welcome email"). A retry after the
-        worker died delivers the same row: a ``sent`` row returns its stored outcome, a ``sending`` one is re-sent
-        with the same Message-ID. Never raises for a delivery failure: it returns ``email_sent=False`` with the
-        error (the password scrubbed), and the worker's email sender retries a transient one. Database faults
-        propagate (retried)."""
+        temporary password) and claimed in the same statement, then deliver it (docs/provisioning.md, "Welcome
+        email"). A retry after the worker died delivers the same row: a ``sent`` row returns its stored outcome, a
+        ``sending`` one is re-sent with the same Message-ID. Never raises for a delivery failure: it returns
+        ``email_sent=False`` with the error (the password scrubbed), and the worker's email sender retries a
+        transient one. Database faults propagate (retried)."""
         tenant = UUID(args.tenant_id)
         welcome = WelcomeEmail.model_validate(args.model_dump())
         try:
             message = render_welcome(self.settings, welcome)
             async with tenant_transaction(self.engine, tenant) as conn:
-                queued = await queue_email(
+                claimed = await self.sender.queue_and_claim(
                     conn,
                     tenant=tenant,
                     source_key=f"{activity.info().workflow_id}/{EMAIL_TYPE_WELCOME}",
                     kind=EMAIL_TYPE_WELCOME,
                     message=message,
                     seal_key=self.settings.resolved_codec_key(),
+                    take_over=True,
                 )
-                claimed = await self.sender.claim(conn, queued, take_over=True)
         except ValueError as exc:  # InvalidEmail, or a header the message cannot carry: nothing queued
             error = f"{type(exc).__name__}: {exc}"
             return EmailResult(email_sent=False, provider=self.sender.provider.name, error=error, status="failed")
