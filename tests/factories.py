@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
 from slugify import slugify
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,7 @@ from psa.domain.api_keys import create_api_key
 from psa.domain.seeds import seed_tenant
 from psa.domain.tenants import create_tenant
 from psa.domain.users import create_internal_user
+from psa.email import WelcomeEmail
 from psa.provisioning.types import AdminUser, TenantCreationInput
 from tests.helpers import unique_email, unique_name
 
@@ -323,6 +325,22 @@ def make_request(**overrides) -> TenantCreationInput:
     data = {"tenant_name": f"Acme {token}", "company_name": f"Acme {token} Corporation", "admin_user": admin}
     data.update(overrides)
     return TenantCreationInput(**data)
+
+
+def make_welcome(password: str, **overrides: Any) -> WelcomeEmail:
+    """A welcome email to Peter Gibbons of Initech carrying the temporary ``password``; ``overrides`` replace
+    fields."""
+    values: dict[str, Any] = {
+        "tenant_id": "ten_1",
+        "tenant_name": "Initech",
+        "user_id": "usr_1",
+        "first_name": "Peter",
+        "last_name": "Gibbons",
+        "email": "peter@initech.example",
+        "temporary_password": SecretStr(password),
+    }
+    values.update(overrides)
+    return WelcomeEmail(**values)
 
 
 def tenant_request_body(**overrides) -> dict:

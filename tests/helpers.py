@@ -5,6 +5,9 @@ tests/factories.py."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.message
+import email.policy
 import os
 import socket
 import sys
@@ -135,10 +138,31 @@ async def events(engine: AsyncEngine, tenant: uuid.UUID, event_type: str | None 
 
 
 async def nothing_written(engine: AsyncEngine, tenant: uuid.UUID, action_id: str) -> None:
-    """No ledger row, no audit row, no event for the tenant and action."""
+    """No ledger row, no audit row, no event and no queued email for the tenant and action."""
     assert await ledger(engine, tenant, action_id) == []
     assert await audits(engine, tenant, action_id) == []
     assert await events(engine, tenant) == []
+    assert (
+        await count(
+            engine, "email_outbox WHERE tenant = :t AND starts_with(source_key, :a)", t=tenant, a=f"{action_id}@"
+        )
+        == 0
+    )
+
+
+async def outbox_rows(engine: AsyncEngine, tenant: uuid.UUID | str) -> list:
+    """The tenant's email outbox rows, oldest first (every column)."""
+    return await rows(engine, "SELECT * FROM email_outbox WHERE tenant = :t ORDER BY created_at, email_id", t=tenant)
+
+
+def emls_to(directory: Path, address: str) -> list[email.message.EmailMessage]:
+    """The ``.eml`` files in ``directory`` addressed (To) to ``address`` (ignoring case), parsed."""
+    found = []
+    for path in sorted(directory.glob("*.eml")) if directory.is_dir() else ():
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address.lower() in (a.addr_spec.lower() for a in message["To"].addresses):
+            found.append(message)
+    return found
 
 
 def field_paths(info) -> list[str]:

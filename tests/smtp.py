@@ -31,24 +31,27 @@ class RejectingHandler:
 
 
 class GatedHandler(CollectingHandler):
-    """Holds each DATA command until ``gate`` is set; ``entered`` is set when a DATA command arrives."""
+    """Holds each DATA command to ``recipient`` until ``gate`` is set; ``entered`` is set when one arrives. Mail to
+    anyone else (another test's email that a worker's email sender delivers meanwhile) passes at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, recipient: str) -> None:
         super().__init__()
+        self.recipient = recipient.lower()
         self.entered = threading.Event()
         self.gate = threading.Event()
 
     async def handle_DATA(self, server, session, envelope):
-        self.entered.set()
-        while not self.gate.is_set():
-            await asyncio.sleep(0.05)
+        if self.recipient in (r.lower() for r in envelope.rcpt_tos):
+            self.entered.set()
+            while not self.gate.is_set():
+                await asyncio.sleep(0.05)
         return await super().handle_DATA(server, session, envelope)
 
 
 @contextlib.contextmanager
-def smtp_server(handler) -> Iterator[Controller]:
-    """Run ``handler`` on 127.0.0.1 at a free port for the duration of the block."""
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+def smtp_server(handler, port: int | None = None) -> Iterator[Controller]:
+    """Run ``handler`` on 127.0.0.1 at ``port`` (default: a free one) for the duration of the block."""
+    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
     controller.start()
     try:
         yield controller

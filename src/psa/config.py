@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
     smtp_timeout_seconds: float = 10.0
+    email_lease_seconds: float = Field(
+        default=60.0, gt=0, description="how long a claimed email is left to its sender before another re-sends it"
+    )
+    email_retry_seconds: float = Field(
+        default=30.0, gt=0, description="delay before the first retry of a failed email; doubles up to an hour"
+    )
+    email_max_attempts: int = Field(default=10, ge=1, description="delivery attempts of one email before giving up")
 
     # -- customer tracking in the management tenant (reference: tenant-customer-tracking-plan.md) ----
     management_tenant_id: UUID | None = Field(

@@ -2,7 +2,8 @@
 API's, served by ``psa api`` at ``/metrics``.
 
 Provisioning metrics are recorded by the ``record_provisioning_metrics`` local activity at the end of every
-provisioning, so a replayed workflow never counts twice (a local activity's result is kept in history).
+provisioning, so a replayed workflow never counts twice (a local activity's result is kept in history). Email
+metrics are recorded by the email outbox's sender, once per delivery attempt.
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ def record_provisioning(outcome: str, duration_seconds: float, tracking_status: 
     PROVISIONING_DURATION.labels(outcome=outcome).observe(duration_seconds)
     if tracking_status in TRACKING_STATUSES:
         CUSTOMER_TRACKING.labels(status=tracking_status).inc()
+
+
+EMAIL_OUTCOMES = ("sent", "failed")
+EMAILS = Counter(
+    "psa_emails",
+    "Email delivery attempts of the email outbox, by kind (tenant_welcome, quote, ...) and outcome (sent, failed).",
+    ["kind", "outcome"],
+)
+
+
+def record_email(kind: str, outcome: str) -> None:
+    """Count one delivery attempt of an email of ``kind`` whose ``outcome`` is ``sent`` or ``failed``."""
+    EMAILS.labels(kind=kind, outcome=outcome).inc()
 
 
 def serve_metrics(port: int, address: str = "0.0.0.0") -> None:

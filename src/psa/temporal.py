@@ -4,19 +4,17 @@ AES-256-GCM (docs/provisioning.md, "Secrets")."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
 
 from psa.config import Settings
+from psa.crypto import Sealer
 
 ENCODING = b"binary/encrypted-aes256gcm"
-NONCE_BYTES = 12
 
 
 class EncryptionCodec(PayloadCodec):
@@ -27,15 +25,13 @@ class EncryptionCodec(PayloadCodec):
     """
 
     def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
+        self._sealer = Sealer(key)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        out = []
-        for payload in payloads:
-            nonce = os.urandom(NONCE_BYTES)
-            sealed = self._aead.encrypt(nonce, payload.SerializeToString(), None)
-            out.append(Payload(metadata={"encoding": ENCODING}, data=nonce + sealed))
-        return out
+        return [
+            Payload(metadata={"encoding": ENCODING}, data=self._sealer.seal(payload.SerializeToString()))
+            for payload in payloads
+        ]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         out = []
@@ -43,7 +39,7 @@ class EncryptionCodec(PayloadCodec):
             if payload.metadata.get("encoding") != ENCODING:
                 out.append(payload)
                 continue
-            plain = self._aead.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], None)
+            plain = self._sealer.unseal(payload.data)
             original = Payload()
             original.ParseFromString(plain)
             out.append(original)

@@ -1,6 +1,6 @@
 """The crm.* quote actions (docs/actions.md) through the real runtime and database, and crm.send_quote's
-email through the project's email service: the file outbox, a real SMTP server on loopback (aiosmtpd), and an
-SMTP server that is down."""
+email through the email outbox, delivered after commit: the file outbox, a real SMTP server on loopback (aiosmtpd),
+an SMTP server that is down and comes back, and an invocation that fails after queuing its email."""
 
 from __future__ import annotations
 
@@ -18,8 +18,21 @@ from psa.automation.run.starter import launch_run, run_handle
 from psa.config import get_settings
 from psa.db.engine import tenant_transaction
 from psa.domain import quotes
+from psa.email import EmailSender, build_provider
+from psa.email.outbox import email_id_for, message_id_for
 from tests.factories import Actors, add_user, new_client, new_contact, set_tenant_timezone
-from tests.helpers import audits, count, events, field_paths, free_port, ledger, nothing_written, rows
+from tests.helpers import (
+    audits,
+    count,
+    events,
+    field_paths,
+    free_port,
+    ledger,
+    nothing_written,
+    outbox_rows,
+    rows,
+    wait_for,
+)
 from tests.smtp import CollectingHandler, smtp_server
 
 
@@ -32,6 +45,7 @@ def email_settings(monkeypatch, tmp_path):
         monkeypatch.setenv("PSA_EMAIL_PROVIDER", provider)
         monkeypatch.setenv("PSA_OUTBOX_DIR", str(tmp_path / "outbox"))
         monkeypatch.setenv("PSA_APPLICATION_URL", "https://psa.example.com")
+        monkeypatch.setenv("PSA_EMAIL_RETRY_SECONDS", "0.2")
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         get_settings.cache_clear()
@@ -39,6 +53,18 @@ def email_settings(monkeypatch, tmp_path):
     configure()
     yield configure
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def deliver(engine):
+    """``await deliver(tenant)``: what the worker's email sender does after commit, with the process settings'
+    provider, for ``tenant``'s due emails only; returns how many were sent."""
+
+    async def run(tenant: uuid.UUID) -> int:
+        settings = get_settings()
+        return await EmailSender(engine, build_provider(settings), settings).deliver_due(tenant=tenant)
+
+    return run
 
 
 async def new_quote(invoke, client_id: uuid.UUID, **extra: Any) -> dict:
@@ -587,7 +613,7 @@ async def quote_with_recipients(engine, actors: Actors, invoke) -> tuple[dict, A
 
 
 async def test_send_quote_without_approval_sends_a_draft(
-    engine, actors: Actors, invoke, fails, email_settings, tmp_path
+    engine, actors: Actors, invoke, fails, email_settings, deliver, tmp_path
 ):
     t = actors.tenant
     quote, acme, grace = await quote_with_recipients(engine, actors, invoke)
@@ -600,13 +626,16 @@ async def test_send_quote_without_approval_sends_a_draft(
     out = result.output
     # deduplicated ignoring case (the given spelling wins over the contact's); EmailStr lower-cases the domain
     assert out["recipients"] == ["CFO@acme.example", "Grace@acme.example", "billing@acme.example"]
-    assert (out["previous_status"], out["new_status"], out["email_sent"], out["no_op"]) == (
+    assert (out["previous_status"], out["new_status"], out["email_sent"], out["email_status"], out["no_op"]) == (
         "draft",
         "sent",
         True,
+        "queued",
         False,
     )
-    assert out["message_id"].startswith("<")
+    # The Message-ID derives from the invocation's key and the message's index, on the sender's domain.
+    email_id = email_id_for(t, f"crm.send_quote@1/{result.idempotency_key}/1")
+    assert out["message_id"] == message_id_for(email_id, get_settings().email_from)
     assert out["sent_at"].endswith("Z")
     assert out["quote"] == {
         "quote_id": quote["quote_id"],
@@ -617,8 +646,19 @@ async def test_send_quote_without_approval_sends_a_draft(
     }
     row = await quote_row(engine, t, quote["quote_id"])
     assert (row.status, row.sent_at is not None, row.updated_by) == ("sent", True, actors.admin)
+    [queued] = await outbox_rows(engine, t)  # committed with the quote, not yet delivered
+    assert (queued.email_id, queued.kind, queued.status, queued.message_id) == (
+        email_id,
+        "quote",
+        "pending",
+        out["message_id"],
+    )
+    assert queued.recipients == out["recipients"]
+    assert not (tmp_path / "outbox").exists()
+    assert await deliver(t) == 1
     [eml] = list((tmp_path / "outbox").glob("*.eml"))
     message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["Message-ID"] == out["message_id"]
     assert message["To"] == "CFO@acme.example, Grace@acme.example, billing@acme.example"
     assert (message["Subject"], message["X-PSA-Quote-Id"]) == ("Quote Q-00001 is ready", quote["quote_id"])
     body = message.get_body(("plain",)).get_content()
@@ -638,6 +678,7 @@ async def test_send_quote_without_approval_sends_a_draft(
     assert metadata == {
         "recipients": out["recipients"],
         "email_sent": True,
+        "email_status": "queued",
         "message_id": out["message_id"],
         "workflow_source": "crm.send_quote",
     }
@@ -649,6 +690,7 @@ async def test_send_quote_without_approval_sends_a_draft(
         "sent_at": out["sent_at"],
         "recipients": out["recipients"],
         "email_sent": True,
+        "email_status": "queued",
         "message_id": out["message_id"],
     }
     assert await events(engine, t) == []  # no domain event
@@ -656,7 +698,9 @@ async def test_send_quote_without_approval_sends_a_draft(
     replay = await invoke("crm.send_quote", raw)
     assert replay.replayed
     assert replay.output == out
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1  # replay sends nothing
+    assert len(await outbox_rows(engine, t)) == 1  # replay queues nothing
+    assert await deliver(t) == 0
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
     already = await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})
     assert already.output == {
         "quote": out["quote"],
@@ -665,6 +709,7 @@ async def test_send_quote_without_approval_sends_a_draft(
         "sent_at": out["sent_at"],
         "recipients": [],
         "email_sent": False,
+        "email_status": "none",
         "message_id": None,
         "no_op": True,
     }
@@ -673,6 +718,8 @@ async def test_send_quote_without_approval_sends_a_draft(
         "VALIDATION_ERROR",
         "Quote is already sent; resend behavior is not supported by crm.send_quote v1",
     )
+    assert len(await outbox_rows(engine, t)) == 1
+    assert await deliver(t) == 0
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
 
 
@@ -703,10 +750,10 @@ async def test_send_quote_follows_the_approval_setting(engine, actors: Actors, i
     assert (await quote_row(engine, t, quote["quote_id"])).status == "pending_approval"  # nothing partial
     await set_status(engine, t, actors.admin, quote["quote_id"], "approved")
     sent = await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})
-    assert (sent.output["previous_status"], sent.output["new_status"], sent.output["email_sent"]) == (
+    assert (sent.output["previous_status"], sent.output["new_status"], sent.output["email_status"]) == (
         "approved",
         "sent",
-        True,
+        "queued",
     )
 
     # without approval, an approved quote may be sent, but not a pending or rejected one
@@ -735,7 +782,14 @@ async def test_send_quote_follows_the_approval_setting(engine, actors: Actors, i
 async def test_send_quote_without_recipients_publishes_only(engine, actors: Actors, invoke, email_settings, tmp_path):
     quote = await new_quote(invoke, (await new_client(engine, actors.tenant)).client_id)
     out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output
-    assert (out["recipients"], out["email_sent"], out["message_id"], out["new_status"]) == ([], False, None, "sent")
+    assert (out["recipients"], out["email_sent"], out["email_status"], out["message_id"], out["new_status"]) == (
+        [],
+        False,
+        "none",
+        None,
+        "sent",
+    )
+    assert await outbox_rows(engine, actors.tenant) == []
     assert not (tmp_path / "outbox").exists()
     [(description,)] = await rows(
         engine, "SELECT description FROM quote_activities WHERE tenant = :t AND activity_type = 'sent'", t=actors.tenant
@@ -793,7 +847,7 @@ async def test_quote_text_with_nul_is_refused_naming_the_field(engine, actors: A
     await nothing_written(engine, actors.tenant, action_id)
 
 
-async def test_send_quote_delivers_to_a_real_smtp_server(engine, actors: Actors, invoke, email_settings):
+async def test_send_quote_delivers_to_a_real_smtp_server(engine, actors: Actors, invoke, email_settings, deliver):
     handler = CollectingHandler()
     with smtp_server(handler) as controller:
         email_settings(
@@ -810,37 +864,90 @@ async def test_send_quote_delivers_to_a_real_smtp_server(engine, actors: Actors,
                 {"quote_id": quote["quote_id"], "subject": "Your quote", "email_addresses": ["cfo@acme.example"]},
             )
         ).output
-    assert out["email_sent"] is True
+        assert out["email_status"] == "queued"
+        assert handler.envelopes == []  # nothing is sent inside the action's transaction
+        assert await deliver(actors.tenant) == 1
     [envelope] = handler.envelopes  # one email to every recipient
     assert envelope.mail_from == "quotes@acme.example"
     assert sorted(envelope.rcpt_tos) == ["billing@acme.example", "cfo@acme.example", "grace@acme.example"]
     message = message_from_bytes(envelope.content, policy=policy.default)
     assert (message["Subject"], message["Message-ID"]) == ("Your quote", out["message_id"])
+    assert out["message_id"].endswith("@acme.example>")
     assert "Q-00001" in message.get_body(("html",)).get_content()
 
 
-async def test_send_quote_when_smtp_is_down_still_sends_the_quote(engine, actors: Actors, invoke, email_settings):
+async def test_send_quote_while_smtp_is_down_delivers_once_it_is_back(
+    engine, actors: Actors, invoke, email_settings, deliver
+):
+    port = free_port()  # nothing listens there yet
     email_settings(
-        "smtp",
-        PSA_SMTP_HOST="127.0.0.1",
-        PSA_SMTP_PORT=str(free_port()),
-        PSA_SMTP_TLS="none",
-        PSA_SMTP_TIMEOUT_SECONDS="2",
+        "smtp", PSA_SMTP_HOST="127.0.0.1", PSA_SMTP_PORT=str(port), PSA_SMTP_TLS="none", PSA_SMTP_TIMEOUT_SECONDS="2"
     )
     quote, _, _ = await quote_with_recipients(engine, actors, invoke)
     out = (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output
-    assert (out["new_status"], out["email_sent"], out["message_id"], out["no_op"]) == ("sent", False, None, False)
+    assert (out["new_status"], out["email_sent"], out["email_status"], out["no_op"]) == ("sent", True, "queued", False)
     assert out["recipients"] == ["grace@acme.example", "billing@acme.example"]
     assert (await quote_row(engine, actors.tenant, quote["quote_id"])).status == "sent"
+    assert await deliver(actors.tenant) == 0
+    [row] = await outbox_rows(engine, actors.tenant)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.last_error.startswith("SMTPConnect")
+    handler = CollectingHandler()
+    with smtp_server(handler, port):
+        await wait_for(lambda: deliver(actors.tenant), timeout=30)
+        assert await deliver(actors.tenant) == 0
+    [envelope] = handler.envelopes  # delivered once
+    assert sorted(envelope.rcpt_tos) == ["billing@acme.example", "grace@acme.example"]
+    assert message_from_bytes(envelope.content, policy=policy.default)["Message-ID"] == out["message_id"]
+    [row] = await outbox_rows(engine, actors.tenant)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, None)
     [(description, metadata)] = await rows(
         engine,
         "SELECT description, metadata FROM quote_activities WHERE tenant = :t AND activity_type = 'sent'",
         t=actors.tenant,
     )
-    assert description == "Quote published in client portal"
-    assert metadata["email_sent"] is False
+    assert description == "Quote sent to grace@acme.example, billing@acme.example and published in client portal"
+    assert metadata["message_id"] == out["message_id"]
     [audit] = await audits(engine, actors.tenant, "crm.send_quote")
-    assert audit.changed_data["email_sent"] is False
+    assert audit.changed_data["email_status"] == "queued"
+
+
+async def test_send_quote_that_fails_after_queuing_its_email_sends_nothing(
+    engine, actors: Actors, invoke, fails, email_settings, deliver, tmp_path
+):
+    """The handler queues the email, then its next write (the quote's 'sent' activity) fails in the database:
+    the whole attempt rolls back, the queued email with it."""
+    t = actors.tenant
+    quote, _, _ = await quote_with_recipients(engine, actors, invoke)
+    trigger = f"fail_quote_activity_{uuid.uuid4().hex[:8]}"
+    async with tenant_transaction(engine, t) as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'quote activity refused'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER {trigger} BEFORE INSERT ON quote_activities FOR EACH ROW "
+                f"WHEN (NEW.quote_id = '{quote['quote_id']}' AND NEW.activity_type = 'sent') "
+                f"EXECUTE FUNCTION {trigger}()"
+            )
+        )
+    try:
+        info = await fails("crm.send_quote", {"quote_id": quote["quote_id"]})
+    finally:
+        async with tenant_transaction(engine, t) as conn:
+            await conn.execute(text(f"DROP TRIGGER {trigger} ON quote_activities"))
+            await conn.execute(text(f"DROP FUNCTION {trigger}()"))
+    assert info.code == "INTERNAL_ERROR"
+    assert "quote activity refused" in info.message
+    assert await outbox_rows(engine, t) == []  # no email queued
+    assert await deliver(t) == 0
+    assert not (tmp_path / "outbox").exists()  # and none sent
+    assert (await quote_row(engine, t, quote["quote_id"])).status == "draft"
+    assert [r.status for r in await ledger(engine, t, "crm.send_quote")] == ["FAILED"]
+    assert await audits(engine, t, "crm.send_quote") == []
 
 
 # -- in a published workflow on Temporal ---------------------------------------------------------------------
@@ -932,7 +1039,7 @@ FOLLOW_UP_AND_QUOTE = {
 
 
 async def test_a_published_workflow_follows_up_and_sends_a_quote(
-    engine, client, worker, actors: Actors, email_settings, tmp_path
+    engine, client, worker, actors: Actors, email_settings, deliver, tmp_path
 ):
     acme = await new_client(engine, actors.tenant, billing_email="billing@acme.example")
     async with tenant_transaction(engine, actors.tenant) as conn:
@@ -950,12 +1057,18 @@ async def test_a_published_workflow_follows_up_and_sends_a_quote(
     result = await run_handle(client, launched.run_id).result()
     assert result["status"] == "SUCCEEDED"
     sent = result["vars"]["sent"]
-    assert (sent["new_status"], sent["email_sent"], sent["recipients"]) == ("sent", True, ["billing@acme.example"])
+    assert (sent["new_status"], sent["email_status"], sent["recipients"]) == (
+        "sent",
+        "queued",
+        ["billing@acme.example"],
+    )
     assert result["vars"]["completed"]["activity"]["state"] == "done"
     assert [a["state"] for a in result["vars"]["found"]["activities"]] == ["done"]
     row = await quote_row(engine, actors.tenant, sent["quote"]["quote_id"])
     assert (row.status, row.total_amount) == ("sent", 7500)
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    assert await deliver(actors.tenant) == 1
+    [eml] = list((tmp_path / "outbox").glob("*.eml"))
+    assert message_from_bytes(eml.read_bytes(), policy=policy.default)["Message-ID"] == sent["message_id"]
     [(actor,)] = await rows(
         engine,
         "SELECT user_id FROM audit_logs WHERE tenant = :t AND operation = :op",

@@ -1,4 +1,4 @@
-"""Welcome email delivered to a real in-process SMTP server (aiosmtpd)."""
+"""Welcome email delivered through the email outbox to a real in-process SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from psa.config import Settings
-from psa.email import WelcomeEmail, send_welcome_email
+from psa.db.engine import tenant_transaction
+from psa.email import (
+    EMAIL_TYPE_WELCOME,
+    EmailResult,
+    EmailSender,
+    SmtpProvider,
+    WelcomeEmail,
+    render_welcome,
+)
+from tests.factories import make_tenant
 from tests.helpers import free_port
 from tests.smtp import CollectingHandler, RejectingHandler
 
@@ -53,6 +62,21 @@ def smtp_settings(tmp_path, port: int, **overrides) -> Settings:
     return Settings(**values)
 
 
+async def send_welcome_email(engine, settings: Settings, msg: WelcomeEmail) -> EmailResult:
+    """Queue the welcome email in a new tenant's outbox, claim it and send it, as the provisioning activity does."""
+    tenant = (await make_tenant(engine)).tenant
+    sender = EmailSender(engine, SmtpProvider(settings), settings)
+    async with tenant_transaction(engine, tenant) as conn:
+        claim = await sender.queue_and_claim(
+            conn,
+            tenant=tenant,
+            source_key="smtp/tenant_welcome",
+            kind=EMAIL_TYPE_WELCOME,
+            message=render_welcome(settings, msg),
+        )
+    return await sender.send(claim)
+
+
 def welcome(**overrides) -> WelcomeEmail:
     values = {
         "tenant_id": "ten_smtp",
@@ -67,9 +91,9 @@ def welcome(**overrides) -> WelcomeEmail:
     return WelcomeEmail(**values)
 
 
-async def test_delivers_to_smtp_server(tmp_path, collecting_server):
+async def test_delivers_to_smtp_server(engine, tmp_path, collecting_server):
     controller, handler = collecting_server
-    result = await send_welcome_email(smtp_settings(tmp_path, controller.port), welcome())
+    result = await send_welcome_email(engine, smtp_settings(tmp_path, controller.port), welcome())
 
     assert result.email_sent is True, result.error
     assert result.provider == "smtp"
@@ -87,8 +111,8 @@ async def test_delivers_to_smtp_server(tmp_path, collecting_server):
     assert not (tmp_path / "outbox").exists()
 
 
-async def test_rejected_recipient_is_reported(tmp_path, rejecting_server):
-    result = await send_welcome_email(smtp_settings(tmp_path, rejecting_server.port), welcome())
+async def test_rejected_recipient_is_reported(engine, tmp_path, rejecting_server):
+    result = await send_welcome_email(engine, smtp_settings(tmp_path, rejecting_server.port), welcome())
     assert result.email_sent is False
     assert result.provider == "smtp"
     assert result.error is not None
@@ -96,10 +120,10 @@ async def test_rejected_recipient_is_reported(tmp_path, rejecting_server):
     assert PASSWORD not in result.error
 
 
-async def test_closed_port_fails_fast(tmp_path):
+async def test_closed_port_fails_fast(engine, tmp_path):
     port = free_port()  # bound then released: nothing listens there
     started = time.monotonic()
-    result = await send_welcome_email(smtp_settings(tmp_path, port), welcome())
+    result = await send_welcome_email(engine, smtp_settings(tmp_path, port), welcome())
     elapsed = time.monotonic() - started
     assert result.email_sent is False
     assert result.provider == "smtp"

@@ -14,8 +14,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter
 
 from psa.config import ConfigurationError, Settings
+from psa.crypto import NONCE_BYTES
 from psa.provisioning.types import AdminUserCreated, CancelSignal, TenantCreationResult
-from psa.temporal import ENCODING, NONCE_BYTES, EncryptionCodec, data_converter
+from psa.temporal import ENCODING, EncryptionCodec, data_converter
 
 PASSWORD = "Tmp-Pa55word!#xy"
 

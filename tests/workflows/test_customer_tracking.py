@@ -308,9 +308,11 @@ async def test_worker_metrics_count_tracking_outcomes_and_durations(client, star
     assert sample("psa_provisioning_duration_seconds_sum", outcome="completed") > 0
 
 
-async def test_a_tracked_provisioning_sends_at_most_40_statements_besides_the_seeds(client, start_worker, management):
-    """Issue 2's budget: at most 40 SQL statements per provisioning, seeds excluded, customer tracking included
-    (counted as bench/provisioning.py counts them: every statement the activities send)."""
+async def test_a_tracked_provisioning_sends_at_most_42_statements_besides_the_seeds(client, start_worker, management):
+    """Issue 2's budget of 40 SQL statements per provisioning, seeds excluded, customer tracking included (counted
+    as bench/provisioning.py counts them: every statement the activities send), plus the welcome email's outbox
+    row (issue 14): queued and claimed in one statement, marked sent in another, each in its tenant transaction
+    (docs/benchmarks.md)."""
     engine = make_engine(management.settings)
     sent: list[tuple[str, str]] = []
 
@@ -327,4 +329,4 @@ async def test_a_tracked_provisioning_sends_at_most_40_statements_besides_the_se
     ours = [statement for workflow_id, statement in sent if workflow_id == handle.id]
     seeds = [s for s in ours if re.match(rf"\s*INSERT\s+INTO\s+({'|'.join(SEEDED_TABLES)})\b", s, re.IGNORECASE)]
     assert len(seeds) == len(SEEDED_TABLES)
-    assert len(ours) - len(seeds) <= 40, "\n".join(ours)
+    assert len(ours) - len(seeds) <= 42, "\n".join(ours)

@@ -17,13 +17,14 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
+from psa.email import EmailSender, SmtpProvider
 from psa.provisioning.activities import ProvisioningActivities
 from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id, workflow_id_for
 from psa.temporal import data_converter
 from psa.worker import build_worker
 from tests.factories import make_request
-from tests.helpers import ActivityHooks, cli_env, tenant_row_counts
+from tests.helpers import ActivityHooks, cli_env, free_port, outbox_rows, tenant_row_counts, wait_for
 from tests.smtp import CollectingHandler, GatedHandler, RejectingHandler, smtp_server
 
 needs_embedded_db = pytest.mark.skipif(
@@ -89,6 +90,33 @@ async def test_smtp_refusal_keeps_provisioning_successful(client, start_worker, 
     _assert_one_of_each(await tenant_row_counts(engine, result.tenant_id))
 
 
+async def test_welcome_email_while_smtp_is_down_is_delivered_once_it_is_back(
+    client, start_worker, engine, base_settings
+):
+    port = free_port()  # nothing listens there yet
+    settings = _smtp(base_settings, port).model_copy(update={"email_retry_seconds": 0.2})
+    task_queue = await start_worker(settings=settings)
+    result = await (await start_tenant_creation(client, make_request(), task_queue=task_queue)).result()
+    assert result.success
+    assert result.email_sent is False
+    assert result.email_error.startswith("SMTPConnect")
+    [row] = await outbox_rows(engine, result.tenant_id)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.next_attempt_at is not None  # transient: the worker's email sender retries it
+
+    handler = CollectingHandler()
+    sender = EmailSender(engine, SmtpProvider(settings), settings)
+    with smtp_server(handler, port):
+        await wait_for(lambda: sender.deliver_due(tenant=uuid.UUID(result.tenant_id)), timeout=30)
+        assert await sender.deliver_due(tenant=uuid.UUID(result.tenant_id)) == 0
+    [envelope] = handler.envelopes  # delivered once
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert message["Message-ID"] == row.message_id
+    assert result.temporary_password in message.get_body(("plain",)).get_content()
+    [row] = await outbox_rows(engine, result.tenant_id)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
 @needs_embedded_db
 async def test_postgres_stopped_mid_workflow_waits_then_completes(client, start_worker, engine, stack):
     attempts: list[int] = []
@@ -119,7 +147,8 @@ async def test_postgres_stopped_mid_workflow_waits_then_completes(client, start_
 
 
 async def test_worker_killed_mid_workflow_then_restarted(client, start_worker, engine, base_settings, tmp_path):
-    handler = GatedHandler()
+    request = make_request()
+    handler = GatedHandler(request.admin_user.email)
     task_queue = f"test-kill-{uuid.uuid4()}"
     with smtp_server(handler) as server:
         settings = _smtp(base_settings, server.port)
@@ -129,7 +158,7 @@ async def test_worker_killed_mid_workflow_then_restarted(client, start_worker, e
             [sys.executable, "-m", "psa.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            handle = await start_tenant_creation(client, make_request(), task_queue=task_queue)
+            handle = await start_tenant_creation(client, request, task_queue=task_queue)
             # The worker process is inside send_welcome_email, holding an SMTP DATA command open.
             assert await asyncio.to_thread(handler.entered.wait, 60), (tmp_path / "worker.log").read_text()
             state = await handle.query(TenantCreationWorkflow.get_state)

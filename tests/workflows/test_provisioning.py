@@ -20,7 +20,7 @@ from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_crea
 from psa.provisioning.types import AdminUser
 from psa.provisioning.workflow import TenantCreationWorkflow
 from tests.factories import make_request
-from tests.helpers import rows, scalar, tenant_row_counts
+from tests.helpers import outbox_rows, rows, scalar, tenant_row_counts
 
 EXPECTED_STEPS = [
     "initializing",
@@ -57,6 +57,7 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     assert counts["tax_rates"] == 1
     assert counts["tenant_settings"] == 1
     assert counts["tenant_email_settings"] == 1
+    assert counts["email_outbox"] == 1  # the welcome email
     for untouched in ("contacts", "tag_definitions", "tag_mappings", "audit_logs", "client_tax_settings"):
         assert counts[untouched] == 0, untouched
 
@@ -98,8 +99,18 @@ async def test_success_writes_every_table(client, worker, engine, base_settings)
     assert password not in user.hashed_password
     assert verify_password(password, user.hashed_password)
 
-    # The welcome email on disk.
+    # The welcome email: its outbox row (keyed by the workflow id, sent once) and the file named after its Message-ID.
+    [queued] = await outbox_rows(engine, result.tenant_id)
+    assert (queued.source_key, queued.kind, queued.status, queued.attempts, queued.location) == (
+        f"{handle.id}/tenant_welcome",
+        "tenant_welcome",
+        "sent",
+        1,
+        result.email_location,
+    )
     message = email.message_from_bytes(Path(result.email_location).read_bytes(), policy=email.policy.default)
+    assert message["Message-ID"] == queued.message_id
+    assert Path(result.email_location).name == queued.message_id.strip("<>") + ".eml"
     assert message["To"].addresses[0].addr_spec == request.admin_user.email.lower()
     body = message.get_body(("plain",)).get_content()
     assert request.tenant_name in body
@@ -233,12 +244,18 @@ async def test_tenant_name_taken_by_another_tenant_is_duplicate(client, worker, 
     assert cause.details[0]["field"] == "tenant_name"
 
 
-async def test_password_never_in_logs_or_workflow_history(client, worker, caplog):
+async def test_password_never_in_logs_workflow_history_or_the_email_outbox(client, worker, engine, caplog):
     caplog.set_level(logging.DEBUG)
     handle = await start_tenant_creation(client, make_request(), task_queue=worker)
     result = await handle.result()
     password = result.temporary_password
     assert password not in caplog.text
+    [row] = await outbox_rows(engine, result.tenant_id)
+    assert row.sealed is True
+    assert password.encode() not in row.message
+    whole_row = "SELECT count(*) FROM email_outbox o WHERE tenant = :t AND strpos(o::text, :pw) > 0"
+    assert await scalar(engine, whole_row, t=result.tenant_id, pw=password) == 0
+    assert await scalar(engine, whole_row, t=result.tenant_id, pw=password.encode().hex()) == 0
     history = await handle.fetch_history()
     raw = b"".join(event.SerializeToString() for event in history.events)
     assert password.encode() not in raw, "payloads must be encrypted by the codec"

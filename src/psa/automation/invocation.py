@@ -11,10 +11,11 @@ In ONE transaction on the tenant (``app.current_tenant`` set), in as few round t
    ledger's;
 3. the idempotency ledger row ``(tenant, action, version, key)`` is claimed and locked: a SUCCEEDED row is a
    replay and returns its stored output with no side effects; otherwise ``attempt`` is incremented;
-4. the handler runs; its writes, its audit row and its domain events (the transactional outbox) commit
-   together with the ledger row marked SUCCEEDED. On failure the transaction is rolled back and the ledger
-   row is then marked FAILED with the structured error and the attempt number, so a retry runs under the
-   same key and ``attempt`` counts for real.
+4. the handler runs; its writes, its audit row, its domain events (the transactional outbox) and its emails (the
+   email outbox, keyed ``<action>@<version>/<idempotency key>/<n>``) commit together with the ledger row marked
+   SUCCEEDED; the worker's email sender delivers the emails after commit. On failure the transaction is rolled
+   back and the ledger row is then marked FAILED with the structured error and the attempt number, so a retry
+   runs under the same key and ``attempt`` counts for real.
 
 Errors (docs/architecture.md, "Error contract"): handlers, the domain and the permission check raise domain
 errors; this module converts them to ``ActionFailure`` with ``from_domain``, the one place that does, and a
@@ -33,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -50,7 +52,8 @@ from psa.automation.registry import ActionContext, ActionDef, ActionRegistry
 from psa.db.constraints import violation
 from psa.db.engine import tenant_transaction
 from psa.db.storable import unstorable
-from psa.domain.errors import DomainError, violation_error
+from psa.domain.errors import DomainError, ValidationError, violation_error
+from psa.email import InvalidEmail, QueuedEmail, queue_email
 from psa.jsonutil import canonical_hash, canonical_json
 from psa.timeutil import iso_z
 
@@ -287,6 +290,7 @@ async def _execute(
 ) -> tuple[dict[str, Any], _Effects]:
     """Run the handler in the invocation's transaction; returns its validated output and recorded effects."""
     effects = _Effects()
+    queued: list[QueuedEmail] = []
 
     async def record_audit(changed_data: dict[str, Any] | None = None, details: dict[str, Any] | None = None) -> None:
         effects.audit = {"changed_data": changed_data or {}, "details": details or {}}
@@ -310,6 +314,17 @@ async def _execute(
             }
         )
 
+    async def queue(kind: str, message: EmailMessage) -> QueuedEmail:
+        # The n-th email of this key: a retry of the attempt (after a rollback) queues the same rows again.
+        try:
+            email = await queue_email(
+                conn, tenant=tenant, source_key=f"{action.key}/{key}/{len(queued) + 1}", kind=kind, message=message
+            )
+        except InvalidEmail as exc:
+            raise ValidationError(str(exc), details={"address": exc.address} if exc.address else None) from None
+        queued.append(email)
+        return email
+
     ctx = ActionContext(
         conn=conn,
         tenant=tenant,
@@ -323,6 +338,7 @@ async def _execute(
         now=datetime.now(UTC),
         audit=record_audit,
         emit=emit,
+        queue_email=queue,
     )
     try:
         result = await action.handler(ctx, parsed)

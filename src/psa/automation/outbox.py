@@ -12,8 +12,6 @@ so a redelivery starts nothing new.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -150,16 +148,3 @@ def _mapped(mapping: dict[str, Any], event: OutboxEvent) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[last] = value
     return expanded
-
-
-async def run_dispatcher(
-    engine: AsyncEngine, handlers: list[EventHandler], stop: asyncio.Event, *, interval: float = 0.5
-) -> None:
-    """Poll the outbox every ``interval`` seconds until ``stop`` is set (the worker runs this)."""
-    while not stop.is_set():
-        try:
-            await dispatch_pending(engine, handlers)
-        except Exception:  # noqa: BLE001 - a database outage: keep polling
-            log.exception("outbox dispatch failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -18,6 +18,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Any, Literal
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from psa.automation.events import Event
+from psa.email import QueuedEmail
 
 IdempotencyMode = Literal["engine", "action"]
 Permission = tuple[str, str]
@@ -57,8 +59,9 @@ def picker(kind: str, dependencies: list[str] | None = None) -> dict[str, Any]:
 class ActionContext:
     """What a handler gets: an open tenant-scoped transaction (``app.current_tenant`` set), the tenant, the
     resolved actor, the run and step, the idempotency key and attempt, and helpers that write the audit row
-    (``audit(changed_data, details)``) and queue a domain event (``emit(event)``, a psa.automation.events
-    type) in the same transaction."""
+    (``audit(changed_data, details)``), queue a domain event (``emit(event)``, a psa.automation.events type) and
+    queue an email (``queue_email(kind, message)`` -> ``QueuedEmail`` with its ``Message-ID``; a rendered
+    ``EmailMessage``, delivered after commit by the email outbox) in the same transaction."""
 
     conn: AsyncConnection
     tenant: UUID
@@ -72,6 +75,7 @@ class ActionContext:
     now: datetime
     audit: Callable[..., Awaitable[None]]
     emit: Callable[[Event], Awaitable[None]]
+    queue_email: Callable[[str, EmailMessage], Awaitable[QueuedEmail]]
 
 
 Handler = Callable[[ActionContext, Any], Awaitable[BaseModel | dict[str, Any]]]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -1349,6 +1350,39 @@ api_keys = Table(
     # The lookup before the tenant is known (psa_api_authenticate); keys are 256-bit random, so no uniqueness
     # constraint is needed (and a unique one could not lead with tenant).
     Index("ix_api_keys_key_hash", "key_hash"),
+)
+
+EMAIL_STATUSES = ("pending", "sending", "sent", "failed")
+
+email_outbox = Table(
+    "email_outbox",
+    metadata,
+    # One row per email psa sends (migration 0011; docs/architecture.md, "Email outbox"): written in the transaction
+    # of the change that causes it, delivered after commit. ``email_id`` derives from ``source_key``; ``message`` is
+    # the rendered message, AES-256-GCM ciphertext under the codec key when ``sealed`` (it holds a credential).
+    _uuid("tenant", nullable=False),
+    _uuid("email_id", nullable=False),
+    Column("source_key", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("message_id", Text, nullable=False),
+    Column("recipients", JSONB, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("message", LargeBinary, nullable=False),
+    _flag("sealed", False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("provider", Text),
+    Column("location", Text),
+    _ts("next_attempt_at"),
+    _ts("locked_until", default=False),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("sent_at", default=False),
+    CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in EMAIL_STATUSES) + ")", name="status"),
+    PrimaryKeyConstraint("tenant", "email_id"),
+    _tenant_fk(),
+    Index("ix_email_outbox_unsent", "created_at", postgresql_where=text("status <> 'sent'")),
 )
 
 GLOBAL_TABLES: tuple[Table, ...] = (system_interaction_types,)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Literal
+from uuid import UUID
+
 from pydantic import BaseModel, SecretStr
 
 
@@ -28,8 +31,12 @@ class WelcomeEmail(WelcomeRecipient):
     temporary_password: SecretStr
 
 
+EmailStatus = Literal["pending", "sending", "sent", "failed"]
+"""The states of an email outbox row (docs/architecture.md, "Email outbox")."""
+
+
 class EmailResult(BaseModel):
-    """Outcome of one delivery attempt.
+    """Outcome of one email: a delivery attempt, or the stored outcome of an earlier one.
 
     - ``email_sent``: True when the provider accepted the message (written to the outbox / accepted
       by the SMTP server).
@@ -37,6 +44,8 @@ class EmailResult(BaseModel):
     - ``provider``: ``"outbox"`` or ``"smtp"``.
     - ``location``: for the outbox provider, the absolute path of the written ``.eml`` file.
     - ``error``: ``"<ExceptionClass>: <message>"`` when ``email_sent`` is False; never contains the password.
+    - ``status``: the outbox row's status after this attempt (``sent``, ``failed``; ``sending`` while another
+      sender holds it); ``attempts``: delivery attempts so far.
     """
 
     email_sent: bool
@@ -44,6 +53,16 @@ class EmailResult(BaseModel):
     provider: str
     location: str | None = None
     error: str | None = None
+    status: EmailStatus | None = None
+    attempts: int = 0
+
+
+class QueuedEmail(BaseModel):
+    """An email written to the email outbox: its row (``tenant``, ``email_id``) and its ``Message-ID``."""
+
+    tenant: UUID
+    email_id: UUID
+    message_id: str
 
 
 class QuoteEmail(BaseModel):

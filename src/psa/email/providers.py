@@ -1,12 +1,13 @@
-"""Delivery back ends for rendered messages: a file outbox (development) and SMTP (production)."""
+"""Delivery back ends for rendered messages: a file outbox (development) and SMTP (production). The email outbox
+(psa.email.outbox) calls them after commit."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
 import tempfile
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -16,15 +17,15 @@ import aiosmtplib
 from psa.config import Settings
 from psa.email.models import EmailResult
 
-_UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9@._-]+")
 
 
 @runtime_checkable
 class EmailProvider(Protocol):
     """Something that delivers a fully built ``EmailMessage``.
 
-    ``send`` returns an ``EmailResult`` with ``email_sent=True`` on success and raises (any
-    ``Exception``) on failure; callers such as ``send_welcome_email`` turn exceptions into results.
+    ``send`` returns an ``EmailResult`` with ``email_sent=True`` on success and raises (any ``Exception``) on
+    failure; the email outbox records the failure on the message's row (``is_permanent`` says whether to retry).
     """
 
     name: str
@@ -35,37 +36,62 @@ class EmailProvider(Protocol):
 class OutboxProvider:
     """Writes each message as an RFC 5322 ``.eml`` file into ``directory`` instead of sending it.
 
-    File name: ``<UTC timestamp YYYYmmddTHHMMSSffffffZ>-<sanitised Message-ID>.eml``. The write is
-    atomic (temporary file in the same directory, then ``os.replace``), the file is created with mode
-    0600 (it holds a temporary password), and the directory is created (mode 0700) when missing.
+    File name: the sanitised ``Message-ID`` (``<id@domain>`` -> ``id@domain.eml``; ``path_for``), so a re-send of
+    the same message (after a crash, docs/architecture.md, "Email outbox") replaces its file: one per message. The write
+    is atomic (a ``.*.eml.tmp`` file in the same directory, locked while it is written, then ``os.replace``), the
+    file is created with mode 0600 (it may hold a temporary password), and the directory is created (mode 0700)
+    when missing. Construction removes the temporary files a crashed writer left (those no live writer holds).
     """
 
     name = "outbox"
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory).expanduser().resolve()
+        self.remove_stale_temporary_files()
+
+    def remove_stale_temporary_files(self) -> list[Path]:
+        """Delete every ``.*.eml.tmp`` in the directory that no writer holds locked (a writer that died mid-write
+        leaves its file unlocked); returns the files removed."""
+        removed: list[Path] = []
+        for tmp in self.directory.glob(".*.eml.tmp") if self.directory.is_dir() else ():
+            try:
+                with open(tmp, "rb") as fh:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file is closed
+                    tmp.unlink()
+            except (BlockingIOError, FileNotFoundError):  # a live writer's file, or gone meanwhile
+                continue
+            removed.append(tmp)
+        return removed
 
     async def send(self, message: EmailMessage) -> EmailResult:
         """Write ``message`` to the outbox.
 
         Returns ``EmailResult(email_sent=True, location=<absolute .eml path>)``.
-        Raises ``OSError`` when the directory or file cannot be written.
+        Raises ``ValueError`` when the message has no ``Message-ID`` and ``OSError`` when the directory or file
+        cannot be written.
         """
         path = await asyncio.to_thread(self._write, message)
         return EmailResult(email_sent=True, message_id=message["Message-ID"], provider=self.name, location=str(path))
 
+    def path_for(self, message_id: str) -> Path:
+        """Where the message with ``message_id`` (``<...>``) is written: its characters other than letters, digits
+        and ``@._-`` become ``_``, leading dots go (no hidden files), at most 200 characters, then ``.eml``."""
+        name = _UNSAFE_FILENAME_CHARS.sub("_", message_id.strip("<> ")).lstrip(".")
+        return self.directory / f"{name[:200]}.eml"
+
     def _write(self, message: EmailMessage) -> Path:
+        if not message["Message-ID"]:
+            raise ValueError("the message has no Message-ID")
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        message_id = _UNSAFE_FILENAME_CHARS.sub("_", (message["Message-ID"] or "no-id").strip("<> "))
-        target = self.directory / f"{stamp}-{message_id[:150]}.eml"
+        target = self.path_for(message["Message-ID"])
         fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".eml.tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
                 fh.write(message.as_bytes())
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp_name, target)
+                os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
@@ -119,3 +145,14 @@ def build_provider(settings: Settings) -> EmailProvider:
     if settings.email_provider == "smtp":
         return SmtpProvider(settings)
     raise ValueError(f"unknown email provider {settings.email_provider!r} (expected 'outbox' or 'smtp')")
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying a delivery that raised ``exc`` is pointless: the SMTP server refused it for good (a 5xx
+    reply, or every recipient refused with one) or the message itself is unusable (``ValueError``). Connection
+    failures, time-outs, 4xx replies and file-system errors are transient."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(r.code >= 500 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code >= 500
+    return isinstance(exc, ValueError)

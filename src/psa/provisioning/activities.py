@@ -20,7 +20,15 @@ from psa import metrics
 from psa.config import Settings
 from psa.db.engine import tenant_transaction
 from psa.domain import seeds, tenants, users
-from psa.email import EmailResult, WelcomeEmail, send_welcome_email
+from psa.email import (
+    EMAIL_TYPE_WELCOME,
+    EmailProvider,
+    EmailResult,
+    EmailSender,
+    WelcomeEmail,
+    build_provider,
+    render_welcome,
+)
 from psa.provisioning.customer_tracking import CustomerTrackingActivities
 from psa.provisioning.failures import activity_errors
 from psa.provisioning.preflight import check_request
@@ -40,11 +48,13 @@ from psa.provisioning.types import (
 
 
 class ProvisioningActivities:
-    """Activity implementations bound to one engine and settings. ``all()`` lists them for a worker."""
+    """Activity implementations bound to one engine and settings, and the email provider of the process (default
+    ``build_provider(settings)``). ``all()`` lists them for a worker."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings, provider: EmailProvider | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.sender = EmailSender(engine, provider or build_provider(settings), settings)
         self.tracking = CustomerTrackingActivities(engine, settings)
 
     def all(self) -> list[Callable]:
@@ -148,13 +158,30 @@ class ProvisioningActivities:
 
     @activity.defn(name=ActivityName.SEND_WELCOME_EMAIL)
     async def send_welcome_email(self, args: WelcomeEmailArgs) -> EmailResult:
-        """Render and deliver the welcome email through the configured provider. Never raises for a
-        delivery failure: it returns ``email_sent=False`` with the error (the password scrubbed)."""
-        result = await send_welcome_email(
-            self.settings,
-            WelcomeEmail.model_validate(args.model_dump()),
-        )
-        return result
+        """Queue the welcome email in the email outbox under ``<workflow id>/tenant_welcome``, sealed (it holds the
+        temporary password) and claimed in the same statement, then deliver it (docs/provisioning.md, "Welcome
+        email"). A retry after the worker died delivers the same row: a ``sent`` row returns its stored outcome, a
+        ``sending`` one is re-sent with the same Message-ID. Never raises for a delivery failure: it returns
+        ``email_sent=False`` with the error (the password scrubbed), and the worker's email sender retries a
+        transient one. Database faults propagate (retried)."""
+        tenant = UUID(args.tenant_id)
+        welcome = WelcomeEmail.model_validate(args.model_dump())
+        try:
+            message = render_welcome(self.settings, welcome)
+            async with tenant_transaction(self.engine, tenant) as conn:
+                claimed = await self.sender.queue_and_claim(
+                    conn,
+                    tenant=tenant,
+                    source_key=f"{activity.info().workflow_id}/{EMAIL_TYPE_WELCOME}",
+                    kind=EMAIL_TYPE_WELCOME,
+                    message=message,
+                    seal_key=self.settings.resolved_codec_key(),
+                    take_over=True,
+                )
+        except ValueError as exc:  # InvalidEmail, or a header the message cannot carry: nothing queued
+            error = f"{type(exc).__name__}: {exc}"
+            return EmailResult(email_sent=False, provider=self.sender.provider.name, error=error, status="failed")
+        return claimed if isinstance(claimed, EmailResult) else await self.sender.send(claimed)
 
     @activity.defn(name=ActivityName.RECORD_PROVISIONING_METRICS)
     async def record_provisioning_metrics(self, outcome: ProvisioningOutcome) -> None:

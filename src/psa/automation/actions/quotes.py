@@ -10,8 +10,9 @@ deviations from the reference:
 - A no-op (already pending, already sent) still leaves an audit row with ``no_op: true``: the runtime audits
   every side-effectful invocation.
 - crm.send_quote deduplicates recipients ignoring case, keeping the first spelling, and validates addresses
-  (``email-validator``); the email is sent inside the action's transaction, so a later failure of the same
-  invocation cannot unsend it (the reference behaves the same way).
+  (``email-validator``); the email is queued in the email outbox inside the action's transaction and delivered
+  after commit, so a failure of the same invocation leaves no email (the reference sent it inside the
+  transaction); the output says ``email_status: "queued"`` with the ``message_id``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from psa.domain import contacts, lookups, quotes, tenants
 from psa.domain.errors import NotFoundError
 from psa.domain.quotes import NewQuoteItem, Quote, QuoteItem, QuoteStatus
 from psa.domain.values import local_day
-from psa.email import QuoteEmail, send_quote_email
+from psa.email import EMAIL_TYPE_QUOTE, QuoteEmail, render_quote
 from psa.timeutil import iso_z
 
 UNBOUNDED_PAGE_SIZE_MAX = 25
@@ -172,8 +173,14 @@ class SendQuoteOutput(BaseModel):
     new_status: str | None
     sent_at: IsoDateTime | None
     recipients: list[str]
-    email_sent: bool
-    message_id: str | None
+    email_sent: bool = Field(
+        description="an email to the recipients was queued with the quote's change; it is delivered after commit"
+    )
+    email_status: Literal["queued", "none"] = Field(
+        description="queued: in the email outbox, delivered after commit (at least once, de-duplicated by "
+        "message_id); none: no recipients, or a no-op"
+    )
+    message_id: str | None = Field(description="the queued email's Message-ID")
     no_op: bool
 
 
@@ -204,9 +211,10 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
     """Reference crm.send_quote. A template is refused; an already sent quote is a no-op
     (``no_op_if_already_sent``) or VALIDATION_ERROR. With the tenant's ``approvalRequired`` only approved
     quotes may be sent, otherwise draft or approved ones. The quote becomes ``sent`` (``sent_at`` now); one
-    email goes to the given addresses, the quote's contact and the client's billing email (deduplicated)
-    through the configured email provider. A delivery failure gives ``email_sent: false``, not an error. A
-    ``sent`` quote activity records recipients and outcome."""
+    email to the given addresses, the quote's contact and the client's billing email (deduplicated) is queued in
+    the email outbox in the same transaction (``email_status: "queued"``, its ``message_id``) and delivered after
+    commit by the worker's email sender, so a rollback leaves no email (docs/decisions.md, "quotes"). A ``sent``
+    quote activity records recipients and the Message-ID."""
     quote = await _quote(ctx, inp.quote_id)
     if quote.status == "sent" and inp.no_op_if_already_sent and not quote.is_template:
         await ctx.audit({"quote_id": str(quote.quote_id), "no_op": True}, {"quote_id": str(quote.quote_id)})
@@ -217,6 +225,7 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
             sent_at=quote.sent_at,
             recipients=[],
             email_sent=False,
+            email_status="none",
             message_id=None,
             no_op=True,
         )
@@ -227,10 +236,10 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
     recipients = unique_recipients(
         *(inp.email_addresses or []), contact.email if contact else None, client.billing_email
     )
-    email_sent, message_id = False, None
+    message_id = None
     if recipients:
         settings = get_settings()
-        result = await send_quote_email(
+        message = render_quote(
             settings,
             QuoteEmail(
                 tenant_id=str(ctx.tenant),
@@ -246,7 +255,9 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
                 valid_until=local_day(quote.valid_until, await tenants.tenant_zone(ctx.conn, ctx.tenant)).isoformat(),
             ),
         )
-        email_sent, message_id = result.email_sent, result.message_id if result.email_sent else None
+        message_id = (await ctx.queue_email(EMAIL_TYPE_QUOTE, message)).message_id
+    email_sent = message_id is not None
+    email_status = "queued" if email_sent else "none"
     description = (
         f"Quote sent to {', '.join(recipients)} and published in client portal"
         if email_sent
@@ -262,6 +273,7 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
         metadata={
             "recipients": recipients,
             "email_sent": email_sent,
+            "email_status": email_status,
             "message_id": message_id,
             "workflow_source": "crm.send_quote",
         },
@@ -275,6 +287,7 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
             "sent_at": sent_at,
             "recipients": recipients,
             "email_sent": email_sent,
+            "email_status": email_status,
             "message_id": message_id,
         },
         {"quote_id": str(quote.quote_id)},
@@ -286,6 +299,7 @@ async def send_quote(ctx: ActionContext, inp: SendQuoteInput) -> SendQuoteOutput
         sent_at=sent.sent_at,
         recipients=recipients,
         email_sent=email_sent,
+        email_status=email_status,
         message_id=message_id,
         no_op=False,
     )
