@@ -724,7 +724,7 @@ async def test_send_quote_without_approval_sends_a_draft(
 
 
 async def test_send_quote_gives_the_valid_until_day_of_the_tenants_time_zone(
-    engine, actors: Actors, invoke, email_settings, tmp_path
+    engine, actors: Actors, invoke, email_settings, deliver, tmp_path
 ):
     """A quote valid until 2026-03-31 in a Berlin tenant (summer time) is stored at local midnight,
     2026-03-30T22:00Z; the email names the tenant's day, not the UTC one (docs/automation.md, "Dates")."""
@@ -732,6 +732,7 @@ async def test_send_quote_gives_the_valid_until_day_of_the_tenants_time_zone(
     quote, _, _ = await quote_with_recipients(engine, actors, invoke)
     assert quote["valid_until"] == "2026-03-30T22:00:00.000000Z"
     assert (await invoke("crm.send_quote", {"quote_id": quote["quote_id"]})).output["email_sent"] is True
+    assert await deliver(actors.tenant) == 1
     [eml] = list((tmp_path / "outbox").glob("*.eml"))
     body = message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
     assert "Valid until: 2026-03-31" in body
