@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
@@ -26,8 +27,20 @@ from psa.db.schema import TENANT_TABLES
 from psa.domain import clients, contacts
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_STATE = ROOT / ".psa" / "test-stack"
+# The test stack's state (its PostgreSQL, codec key): .psa/test-stack, or PSA_TEST_STATE_DIR (a stack of its own, as
+# tests/integration/test_suite_lifetime.py gives the sessions it runs).
+TEST_STATE = Path(os.environ.get("PSA_TEST_STATE_DIR") or ROOT / ".psa" / "test-stack")
 BASE_URL = "http://psa.test"  # the in-process app's base URL (httpx ASGI transport)
+FUZZ_PROFILE = "fuzz"  # the hypothesis profile of `make fuzz` (registered in tests/conftest.py)
+
+
+def examples(ci: int) -> int:
+    """Cases for a property test's ``max_examples``: ``ci`` under `make test` (hypothesis's derandomised "ci"
+    profile), and at least the fuzz profile's count (500) under `make fuzz` (docs/operations.md, "Tests"). Read when
+    the test module is imported, after the profile is loaded."""
+    if settings.get_current_profile_name() == FUZZ_PROFILE:
+        return max(ci, settings.default.max_examples)
+    return ci
 
 
 def unique_name(prefix: str = "Tenant") -> str:

@@ -12,6 +12,7 @@ from psa.domain.errors import ValidationError
 from psa.domain.values import NAME_MAX, SLUG_MAX, tenant_slug
 from psa.provisioning.types import AdminUser, TenantCreationInput
 from psa.provisioning.validation import normalize_request
+from tests.helpers import examples
 
 
 def make_request(**overrides) -> TenantCreationInput:
@@ -113,7 +114,7 @@ def test_tenant_name_without_letters_or_digits(name: str):
 
 
 @given(st.text(min_size=1, max_size=NAME_MAX))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_any_tenant_name_either_slugs_cleanly_or_fails_on_tenant_name(name: str):
     try:
         validated = normalize_request(make_request(tenant_name=name))
@@ -130,7 +131,7 @@ def test_any_tenant_name_either_slugs_cleanly_or_fails_on_tenant_name(name: str)
 
 
 @given(st.from_regex(r"[A-Za-z0-9]{1,8}( {1,3}[A-Za-z0-9]{1,8}){0,5}", fullmatch=True))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_slug_is_lowercase_hyphenated_words(name: str):
     # At most 6 words of 8 characters: always within SLUG_MAX, so nothing is truncated.
     assert normalize_request(make_request(tenant_name=name)).slug == "-".join(name.lower().split())
