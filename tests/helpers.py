@@ -5,11 +5,14 @@ tests/factories.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +230,41 @@ async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | 
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
     return proc.returncode, out.decode()
+
+
+@contextlib.contextmanager
+def serve_api(settings: Settings, log: Path) -> Iterator[str]:
+    """A real ``psa api`` process (uvicorn) on a free loopback port with ``settings`` (its management tenant, task
+    queue and servers), up once ``/healthz`` answers 200 (the test fails after 60 s); yields its base URL and
+    terminates the process on exit. Its output goes to the file ``log`` (a pipe nobody reads would fill up with the
+    tracebacks of server errors and block the server)."""
+    port = free_port()
+    extra = {"PSA_API_SSE_POLL_SECONDS": str(settings.api_sse_poll_seconds)}
+    if settings.management_tenant_id is not None:
+        extra["PSA_MANAGEMENT_TENANT_ID"] = str(settings.management_tenant_id)
+    with log.open("wb") as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "psa.cli", "api", "--port", str(port)],
+            env=cli_env(settings, settings.task_queue, **extra),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"psa api did not come up (log {log}): {log.read_text(errors='replace')}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 Hook = Callable[[activity.Info], Awaitable[None]]
