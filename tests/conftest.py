@@ -20,7 +20,7 @@ from psa.devstack import DevStack
 from psa.provisioning.activities import ProvisioningActivities
 from psa.temporal import connect
 from psa.worker import build_worker
-from tests.helpers import FUZZ_PROFILE, TEST_STATE
+from tests.helpers import FUZZ_PROFILE, TEST_STATE, ActivityHooks
 
 TEST_DB = f"psa_test_{uuid.uuid4().hex[:8]}"  # per session: parallel sessions never collide
 
@@ -108,7 +108,8 @@ async def client(base_settings: Settings):
 @pytest.fixture
 async def start_worker(client, engine, base_settings):
     """Factory: start an in-process worker (custom settings, engine, interceptors, task queue) that
-    stops at the end of the test. Returns the task queue name."""
+    stops at the end of the test. Returns the task queue name. The test fails if an ActivityHooks hook raised."""
+    hooked: list[ActivityHooks] = []
     async with contextlib.AsyncExitStack() as stack:
 
         async def factory(*, settings=None, engine_=None, interceptors=(), task_queue=None) -> str:
@@ -116,9 +117,12 @@ async def start_worker(client, engine, base_settings):
             activities = ProvisioningActivities(engine_ or engine, settings or base_settings)
             worker = build_worker(client, activities, task_queue=task_queue, interceptors=list(interceptors))
             await stack.enter_async_context(worker)
+            hooked.extend(i for i in interceptors if isinstance(i, ActivityHooks))
             return task_queue
 
         yield factory
+    for hooks in hooked:
+        hooks.check()
 
 
 @pytest.fixture

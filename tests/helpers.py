@@ -22,6 +22,9 @@ from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from psa.config import Settings
@@ -185,6 +188,37 @@ async def wait_until_blocked_on_a_lock(engine: AsyncEngine) -> None:
     await wait_for(blocked, timeout=10)
 
 
+async def wait_for_activity_cancel_request(client: Client, info: activity.Info) -> None:
+    """Until the workflow of the running activity ``info`` has asked Temporal to cancel that activity (its history
+    holds ActivityTaskCancelRequested for it): the workflow has acted on a cancel while the activity still runs.
+    Fails the test after 30 s."""
+    handle = client.get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+
+    async def requested() -> bool:
+        events = [event async for event in handle.fetch_history_events()]
+        scheduled = {
+            event.event_id
+            for event in events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and event.activity_task_scheduled_event_attributes.activity_id == info.activity_id
+        }
+        return any(
+            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED
+            and event.activity_task_cancel_requested_event_attributes.scheduled_event_id in scheduled
+            for event in events
+        )
+
+    await wait_for(requested)
+
+
+async def assert_no_workflow(client: Client, workflow_id: str) -> None:
+    """Temporal has no workflow ``workflow_id``: describing it by id answers NOT_FOUND (read from the workflow's own
+    record, not from the visibility list, which lags)."""
+    with pytest.raises(RPCError) as missing:
+        await client.get_workflow_handle(workflow_id).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND, missing.value
+
+
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
     """The response is an RFC 7807 problem with ``status`` and ``code``; returns its body."""
     assert response.status_code == status, response.text
@@ -272,23 +306,36 @@ Hook = Callable[[activity.Info], Awaitable[None]]
 
 class ActivityHooks(Interceptor):
     """A worker interceptor that calls ``hooks[activity_type](info)`` before that activity runs (every attempt).
-    Hooks inject real faults (stop PostgreSQL, send a signal, hold the activity); they never fake results."""
+    Hooks inject real faults (stop PostgreSQL, send a signal, hold the activity); they never fake results.
+
+    A hook that raises (a failed assert or ``wait_for``) would only fail that activity attempt, which Temporal
+    retries: the error is kept in ``errors``, and the ``start_worker`` fixture fails the test with it."""
 
     def __init__(self, hooks: dict[str, Hook]) -> None:
         self.hooks = hooks
+        self.errors: list[BaseException] = []
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _HookedActivity(next, self.hooks)
+        return _HookedActivity(next, self)
+
+    def check(self) -> None:
+        """Fail the test if a hook raised."""
+        if self.errors:
+            pytest.fail(f"an activity hook raised: {self.errors[0]!r}")
 
 
 class _HookedActivity(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, hooks: dict[str, Hook]) -> None:
+    def __init__(self, next: ActivityInboundInterceptor, owner: ActivityHooks) -> None:
         super().__init__(next)
-        self.hooks = hooks
+        self.owner = owner
 
     async def execute_activity(self, input: ExecuteActivityInput):
         info = activity.info()
-        hook = self.hooks.get(info.activity_type)
+        hook = self.owner.hooks.get(info.activity_type)
         if hook is not None:
-            await hook(info)
+            try:
+                await hook(info)
+            except BaseException as exc:
+                self.owner.errors.append(exc)
+                raise
         return await self.next.execute_activity(input)
