@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint docs worker api down status bench clean
+.PHONY: install demo test fuzz lint docs worker api down status bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,16 @@ demo: $(STAMP)
 	$(BIN)/psa tenants create --name "Acme Corp" --company-name "Acme Corporation" \
 		--admin-first-name John --admin-last-name Doe --admin-email john.doe@acme.com
 
-## test: the whole suite against real PostgreSQL, Temporal and SMTP (aiosmtpd)
+## test: the whole suite against real PostgreSQL, Temporal and SMTP (aiosmtpd); hypothesis and schemathesis
+## derandomised (hypothesis's "ci" profile), so every run draws the same inputs; the servers the session started are
+## stopped when it ends
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --hypothesis-profile=ci $(PYTEST_ARGS)
+
+## fuzz: only the property and schema tests (hypothesis, schemathesis), random and deep: 500 cases per test, per API
+## operation and per action; each failure prints its reproduction (the curl command, the @reproduce_failure blob)
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest --hypothesis-profile=fuzz -m hypothesis --timeout=3600 $(PYTEST_ARGS)
 
 ## lint: ruff (rules and formatter) and the import-linter layer contract (docs/architecture.md, "Layers")
 lint: $(STAMP)

@@ -146,6 +146,26 @@ async def set_tenant_timezone(engine: AsyncEngine, tenant: uuid.UUID, zone: str)
         )
 
 
+async def keyed_management(engine: AsyncEngine, tenant: uuid.UUID) -> Keyed:
+    """Users of the management tenant ``tenant`` (a "No Access" role added unless there): an admin (who holds
+    tenant:create), a technician and nobody, each with an API key."""
+    async with tenant_transaction(engine, tenant) as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO roles (tenant, role_name, msp, client) VALUES (:t, :n, true, false) ON CONFLICT DO NOTHING"
+            ),
+            {"t": tenant, "n": NO_ACCESS_ROLE},
+        )
+    actors = Actors(
+        tenant=tenant,
+        admin=await add_user(engine, tenant, "Admin"),
+        technician=await add_user(engine, tenant, "Technician"),
+        nobody=await add_user(engine, tenant, NO_ACCESS_ROLE),
+        info=None,  # type: ignore[arg-type]
+    )
+    return await keyed(engine, actors)
+
+
 async def new_client(engine: AsyncEngine, tenant: uuid.UUID, name: str | None = None, **data: Any) -> clients.Client:
     """A committed client (a random name unless ``name``; ``data`` adds ClientInput fields)."""
     async with tenant_transaction(engine, tenant) as conn:

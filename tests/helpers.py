@@ -5,22 +5,29 @@ tests/factories.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.message
 import email.policy
 import os
 import socket
+import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from psa.config import Settings
@@ -29,8 +36,20 @@ from psa.db.schema import TENANT_TABLES
 from psa.domain import clients, contacts
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_STATE = ROOT / ".psa" / "test-stack"
+# The test stack's state (its PostgreSQL, codec key): .psa/test-stack, or PSA_TEST_STATE_DIR (a stack of its own, as
+# tests/integration/test_suite_lifetime.py gives the sessions it runs).
+TEST_STATE = Path(os.environ.get("PSA_TEST_STATE_DIR") or ROOT / ".psa" / "test-stack")
 BASE_URL = "http://psa.test"  # the in-process app's base URL (httpx ASGI transport)
+FUZZ_PROFILE = "fuzz"  # the hypothesis profile of `make fuzz` (registered in tests/conftest.py)
+
+
+def examples(ci: int) -> int:
+    """Cases for a property test's ``max_examples``: ``ci`` under `make test` (hypothesis's derandomised "ci"
+    profile), and at least the fuzz profile's count (500) under `make fuzz` (docs/operations.md, "Tests"). Read when
+    the test module is imported, after the profile is loaded."""
+    if settings.get_current_profile_name() == FUZZ_PROFILE:
+        return max(ci, settings.default.max_examples)
+    return ci
 
 
 def unique_name(prefix: str = "Tenant") -> str:
@@ -193,6 +212,37 @@ async def wait_until_blocked_on_a_lock(engine: AsyncEngine) -> None:
     await wait_for(blocked, timeout=10)
 
 
+async def wait_for_activity_cancel_request(client: Client, info: activity.Info) -> None:
+    """Until the workflow of the running activity ``info`` has asked Temporal to cancel that activity (its history
+    holds ActivityTaskCancelRequested for it): the workflow has acted on a cancel while the activity still runs.
+    Fails the test after 30 s."""
+    handle = client.get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+
+    async def requested() -> bool:
+        events = [event async for event in handle.fetch_history_events()]
+        scheduled = {
+            event.event_id
+            for event in events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and event.activity_task_scheduled_event_attributes.activity_id == info.activity_id
+        }
+        return any(
+            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED
+            and event.activity_task_cancel_requested_event_attributes.scheduled_event_id in scheduled
+            for event in events
+        )
+
+    await wait_for(requested)
+
+
+async def assert_no_workflow(client: Client, workflow_id: str) -> None:
+    """Temporal has no workflow ``workflow_id``: describing it by id answers NOT_FOUND (read from the workflow's own
+    record, not from the visibility list, which lags)."""
+    with pytest.raises(RPCError) as missing:
+        await client.get_workflow_handle(workflow_id).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND, missing.value
+
+
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
     """The response is an RFC 7807 problem with ``status`` and ``code``; returns its body."""
     assert response.status_code == status, response.text
@@ -240,28 +290,76 @@ async def psa(base_settings, task_queue: str, *args: str, env: dict[str, str] | 
     return proc.returncode, out.decode()
 
 
+@contextlib.contextmanager
+def serve_api(settings: Settings, log: Path) -> Iterator[str]:
+    """A real ``psa api`` process (uvicorn) on a free loopback port with ``settings`` (its management tenant, task
+    queue and servers), up once ``/healthz`` answers 200 (the test fails after 60 s); yields its base URL and
+    terminates the process on exit. Its output goes to the file ``log`` (a pipe nobody reads would fill up with the
+    tracebacks of server errors and block the server)."""
+    port = free_port()
+    extra = {"PSA_API_SSE_POLL_SECONDS": str(settings.api_sse_poll_seconds)}
+    if settings.management_tenant_id is not None:
+        extra["PSA_MANAGEMENT_TENANT_ID"] = str(settings.management_tenant_id)
+    with log.open("wb") as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "psa.cli", "api", "--port", str(port)],
+            env=cli_env(settings, settings.task_queue, **extra),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"psa api did not come up (log {log}): {log.read_text(errors='replace')}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 Hook = Callable[[activity.Info], Awaitable[None]]
 
 
 class ActivityHooks(Interceptor):
     """A worker interceptor that calls ``hooks[activity_type](info)`` before that activity runs (every attempt).
-    Hooks inject real faults (stop PostgreSQL, send a signal, hold the activity); they never fake results."""
+    Hooks inject real faults (stop PostgreSQL, send a signal, hold the activity); they never fake results.
+
+    A hook that raises (a failed assert or ``wait_for``) would only fail that activity attempt, which Temporal
+    retries: the error is kept in ``errors``, and the ``start_worker`` fixture fails the test with it."""
 
     def __init__(self, hooks: dict[str, Hook]) -> None:
         self.hooks = hooks
+        self.errors: list[BaseException] = []
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _HookedActivity(next, self.hooks)
+        return _HookedActivity(next, self)
+
+    def check(self) -> None:
+        """Fail the test if a hook raised."""
+        if self.errors:
+            pytest.fail(f"an activity hook raised: {self.errors[0]!r}")
 
 
 class _HookedActivity(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, hooks: dict[str, Hook]) -> None:
+    def __init__(self, next: ActivityInboundInterceptor, owner: ActivityHooks) -> None:
         super().__init__(next)
-        self.hooks = hooks
+        self.owner = owner
 
     async def execute_activity(self, input: ExecuteActivityInput):
         info = activity.info()
-        hook = self.hooks.get(info.activity_type)
+        hook = self.owner.hooks.get(info.activity_type)
         if hook is not None:
-            await hook(info)
+            try:
+                await hook(info)
+            except BaseException as exc:
+                self.owner.errors.append(exc)
+                raise
         return await self.next.execute_activity(input)

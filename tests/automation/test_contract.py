@@ -17,7 +17,7 @@ from psa.automation.invocation import engine_key, invoke_action
 from psa.automation.registry import ActionDef, ActionRegistry, RegistrationError
 from psa.db.engine import tenant_transaction
 from psa.domain import clients, lookups, tags
-from tests.helpers import count, rows
+from tests.helpers import audits, count, ledger, rows
 
 
 class TagInput(BaseModel):
@@ -226,6 +226,12 @@ async def test_direct_calls_without_a_key_run_each_time(engine, test_registry, a
     assert not first.replayed
     assert not second.replayed
     assert first.idempotency_key != second.idempotency_key
+    # The handler ran twice: two ledger rows that succeeded, one per key, and two audit rows, each with the data the
+    # handler itself recorded (ctx.audit): a call that skipped the handler would leave it empty.
+    ran = [(r.idempotency_key, r.status, r.attempt) for r in await ledger(engine, actors.tenant, "test.tag_client")]
+    assert sorted(ran) == sorted([(first.idempotency_key, "SUCCEEDED", 1), (second.idempotency_key, "SUCCEEDED", 1)])
+    recorded = [row.changed_data for row in await audits(engine, actors.tenant, "test.tag_client")]
+    assert recorded == [{"client_id": str(client_id), "tag": "again"}] * 2
 
 
 async def test_action_mode_uses_the_input_idempotency_key(engine, test_registry, actors, client_id):

@@ -20,7 +20,7 @@ from psa.domain import clients, interactions, tags
 from psa.domain.errors import DuplicateError
 from psa.domain.values import name_key
 from tests.factories import CALL_TYPE, Actors, new_client
-from tests.helpers import count, rows, wait_until_blocked_on_a_lock
+from tests.helpers import count, examples, rows, wait_until_blocked_on_a_lock
 
 # The characters where the three old normalisations (Python split()/lower(), SQL \s/lower(), lower() in the index)
 # disagreed, and their neighbours.
@@ -28,12 +28,11 @@ TROUBLESOME = "\x1c\x1d\x1e\x1f\x85\xa0\u2028\u3000\u200b\ufeff \tΣσςİiIıß
 NAMES = st.text(alphabet=TROUBLESOME + "aAsS", min_size=1, max_size=12)
 # Tag texts: the reference's character set (ASCII, JavaScript whitespace) with some of the troublesome ones.
 TAG_TEXTS = st.text(alphabet="\x1c\x1f\x85\xa0\u2028\u3000\ufeff \tΣİiIaAsS-", min_size=1, max_size=12)
-# Derandomised (the suite gives the same verdict on every run), with every troublesome character as an example.
+# Derandomised under `make test` like every property test (the "ci" profile), random and deep under `make fuzz`.
 PROPERTY = settings(
-    derandomize=True,
     database=None,
     deadline=None,
-    max_examples=40,
+    max_examples=examples(40),
     suppress_health_check=[HealthCheck.function_scoped_fixture],  # one tenant for all examples, on purpose
 )
 

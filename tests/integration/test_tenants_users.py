@@ -377,14 +377,18 @@ async def test_list_tenants_and_get_by_slug_return_the_admin_email(engine):
 
 
 async def test_list_tenants_newest_first_and_limited(engine):
-    await make_tenant(engine)
+    older = await make_tenant(engine)
     newest = await make_tenant(engine)
     async with engine.connect() as conn:
-        listed = await list_tenants(conn, limit=2)
-    assert len(listed) == 2
-    assert listed[0].tenant == newest.tenant
-    assert listed[0].created_at >= listed[1].created_at
-    assert listed[0].admin_email is None  # not provisioned with a user
+        limited = await list_tenants(conn, limit=2)
+        everything = await list_tenants(conn, limit=None)
+    assert len(limited) == 2
+    assert limited[0].created_at >= limited[1].created_at
+    # Scoped to the two made here: another test may add a tenant meanwhile.
+    mine = [row for row in everything if row.tenant in (older.tenant, newest.tenant)]
+    assert [row.tenant for row in mine] == [newest.tenant, older.tenant]
+    assert mine[0].admin_email is None  # not provisioned with a user
+    assert [row.created_at for row in everything] == sorted((row.created_at for row in everything), reverse=True)
 
 
 async def test_delete_tenant_with_wrong_slug_deletes_nothing(engine):

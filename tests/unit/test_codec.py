@@ -17,6 +17,7 @@ from psa.config import ConfigurationError, Settings
 from psa.crypto import NONCE_BYTES
 from psa.provisioning.types import AdminUserCreated, CancelSignal, TenantCreationResult
 from psa.temporal import ENCODING, EncryptionCodec, data_converter
+from tests.helpers import examples
 
 PASSWORD = "Tmp-Pa55word!#xy"
 
@@ -116,7 +117,7 @@ def test_codec_rejects_a_key_that_is_not_a_valid_aes_size(size: int):
     st.binary(max_size=2048),
     st.dictionaries(st.text(min_size=1, max_size=16), st.binary(max_size=32), max_size=4),
 )
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 async def test_round_trip_of_arbitrary_payloads(data: bytes, metadata: dict[str, bytes]):
     codec = EncryptionCodec(b"k" * 32)
     payload = Payload(metadata=metadata, data=data)

@@ -18,6 +18,7 @@ from psa.automation.expressions import (
     normalize_source,
     resolve_mapping,
 )
+from tests.helpers import examples
 
 CONTEXT = {
     "payload": {"name": "Ada", "count": 3, "items": [1, 2, 3], "nothing": None, "tags": ["a", "b"]},
@@ -390,7 +391,7 @@ def test_resolve_mapping_of_a_bare_expression() -> None:
 JSONATA_ALPHABET = "$()[]{}.,:;=!<>&?+-*/%\"'` ~|^#@λ\\\nabcdefnowIsoalegtrpmuxyz0123456789_"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=JSONATA_ALPHABET, max_size=40) | st.text(max_size=30))
 def test_arbitrary_sources_raise_only_action_failures(source: str) -> None:
     try:
@@ -401,7 +402,7 @@ def test_arbitrary_sources_raise_only_action_failures(source: str) -> None:
         assert exc.info.message
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.sampled_from(["payload.", "vars.", "", "coalesce(", "len(", "toString(", "append(payload.items, ", "nowIso("]),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz.[]0123456789 '()&=", max_size=20),

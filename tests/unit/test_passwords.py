@@ -18,6 +18,7 @@ from psa.domain.users import (
     verify_password,
 )
 from psa.domain.values import EMAIL_MAX, normalize_email
+from tests.helpers import examples
 
 SYMBOLS = PASSWORD_CLASSES[3]
 ALPHABET = set("".join(PASSWORD_CLASSES))
@@ -49,7 +50,7 @@ def test_temporary_password_differs_each_call():
 
 
 @given(st.integers(min_value=len(PASSWORD_CLASSES), max_value=128))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_temporary_password_of_any_allowed_length_has_every_class(length: int):
     assert_strong(generate_temporary_password(length), length)
 
@@ -91,7 +92,7 @@ def test_hash_is_salted():
 
 
 @given(st.text(min_size=1, max_size=18))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 def test_hash_round_trips_arbitrary_text(password: str):
     # At most 18 code points of up to 4 UTF-8 bytes each stays within bcrypt's 72-byte input limit.
     hashed = hash_password(password, rounds=4)
@@ -127,7 +128,7 @@ def test_normalize_email_lower_cases_and_trims(raw: str, expected: str):
     st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,15}", fullmatch=True),
     st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,15}", fullmatch=True),
 )
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 def test_normalize_email_is_lower_case_and_idempotent(local: str, domain: str):
     normalized = normalize_email(f"{local}@{domain}.com")
     assert normalized == f"{local}@{domain}.com".lower()

@@ -17,7 +17,7 @@ from psa.provisioning.starter import start_tenant_creation
 from psa.provisioning.types import CancelSignal, UpdateRequest
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
 from tests.factories import make_request
-from tests.helpers import ActivityHooks, tenant_row_counts
+from tests.helpers import ActivityHooks, tenant_row_counts, wait_for_activity_cancel_request
 
 # activity -> (step, writing steps undone in reverse order when a cancel arrives during that activity)
 CANCEL_CASES = {
@@ -38,7 +38,8 @@ CANCEL_CASES = {
 
 
 def _cancel_during(client, activity_type: str, *, native: bool = False) -> ActivityHooks:
-    """While ``activity_type`` runs (first attempt), cancel its workflow, then let the activity finish."""
+    """While ``activity_type`` runs (first attempt), cancel its workflow and wait until the workflow has asked for
+    the activity to stop, then let the activity finish."""
 
     async def hook(info) -> None:
         if info.attempt != 1:
@@ -50,7 +51,7 @@ def _cancel_during(client, activity_type: str, *, native: bool = False) -> Activ
             await handle.signal(
                 TenantCreationWorkflow.cancel, CancelSignal(reason="customer withdrew", cancelled_by="ops")
             )
-        await asyncio.sleep(0.3)  # the activity still commits its rows after the cancel arrived
+        await wait_for_activity_cancel_request(client, info)  # the activity still commits its rows after that
 
     return ActivityHooks({activity_type: hook})
 

@@ -3,7 +3,6 @@ cancel during each tracking activity, and the metrics the worker records."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_crea
 from psa.provisioning.types import AdminUser, CancelSignal, CustomerTrackingArgs, TrackingTarget
 from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
 from tests.factories import make_request
-from tests.helpers import ActivityHooks, rows, tenant_row_counts, unique_name
+from tests.helpers import ActivityHooks, rows, tenant_row_counts, unique_name, wait_for_activity_cancel_request
 
 
 @dataclass
@@ -152,18 +151,20 @@ async def test_management_tenant_id_pointing_at_no_tenant_fails_tracking(client,
 async def test_disabled_tracking_is_skipped_and_writes_nothing(client, start_worker, engine, management):
     settings = management.settings.model_copy(update={"enable_customer_tracking": False})
     task_queue = await start_worker(settings=settings)
+    before = await tenant_row_counts(engine, management.tenant)
     _, result = await provision(client, task_queue)
     assert result.success
     assert result.customer_tracking.status == "skipped"
     assert "ENABLE_CUSTOMER_TRACKING" in result.customer_tracking.error
-    assert all(not v for v in (await tracking_records(engine, management.tenant, result.tenant_id)).values())
+    assert await tenant_row_counts(engine, management.tenant) == before  # no row in any table of the management tenant
 
 
 async def test_skip_customer_tracking_input_is_skipped(client, start_worker, engine, management):
     task_queue = await start_worker(settings=management.settings)
+    before = await tenant_row_counts(engine, management.tenant)
     _, result = await provision(client, task_queue, skip_customer_tracking=True)
     assert result.customer_tracking.status == "skipped"
-    assert all(not v for v in (await tracking_records(engine, management.tenant, result.tenant_id)).values())
+    assert await tenant_row_counts(engine, management.tenant) == before  # no row in any table of the management tenant
 
 
 async def test_two_tenants_with_the_same_company_name_are_both_tracked(client, start_worker, engine, management):
@@ -181,15 +182,18 @@ async def test_two_tenants_with_the_same_company_name_are_both_tracked(client, s
 
 async def test_same_tenant_name_twice_is_rejected_before_tracking(client, start_worker, engine, management):
     task_queue = await start_worker(settings=management.settings)
-    name = unique_name("Twice")
-    _, first = await provision(client, task_queue, tenant_name=name)
-    with pytest.raises(TenantAlreadyProvisioned):
-        await provision(client, task_queue, tenant_name=name.upper())  # same slug: the same business key
+    name, company = unique_name("Twice"), unique_name("Twice Co")
+    _, first = await provision(client, task_queue, tenant_name=name, company_name=company)
+    before = await tenant_row_counts(engine, management.tenant)
+    with pytest.raises(TenantAlreadyProvisioned):  # same slug: the same business key
+        await provision(client, task_queue, tenant_name=name.upper(), company_name=company)
     assert len((await tracking_records(engine, management.tenant, first.tenant_id))["client"]) == 1
+    # Customer clients are named after the company, "<company> (<slug>)" when the name is taken: exactly one.
     clients_named = await rows(
-        engine, "SELECT 1 FROM clients WHERE tenant = :m AND client_name LIKE :n", m=management.tenant, n=f"%{name}%"
+        engine, "SELECT 1 FROM clients WHERE tenant = :m AND client_name LIKE :n", m=management.tenant, n=f"{company}%"
     )
-    assert len(clients_named) <= 1
+    assert len(clients_named) == 1
+    assert await tenant_row_counts(engine, management.tenant) == before
 
 
 async def test_existing_unlinked_contact_is_reused_and_linked(client, start_worker, engine, management):
@@ -239,7 +243,7 @@ async def test_cancel_during_tracking_removes_every_tracking_record(
         if info.attempt == 1:
             handle = client.get_workflow_handle(info.workflow_id)
             await handle.signal(TenantCreationWorkflow.cancel, CancelSignal(reason="changed mind", cancelled_by="ops"))
-            await asyncio.sleep(0.3)  # the activity still commits after the cancel arrived
+            await wait_for_activity_cancel_request(client, info)  # the activity still commits after that
 
     task_queue = await start_worker(settings=management.settings, interceptors=[ActivityHooks({activity_type: hook})])
     handle = await start_tenant_creation(client, make_request(), task_queue=task_queue)

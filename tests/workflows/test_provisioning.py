@@ -18,7 +18,7 @@ from psa.domain.seeds import PSA
 from psa.domain.users import PASSWORD_CLASSES, verify_password
 from psa.provisioning.starter import TenantAlreadyProvisioned, start_tenant_creation
 from psa.provisioning.types import AdminUser
-from psa.provisioning.workflow import TenantCreationWorkflow
+from psa.provisioning.workflow import TenantCreationWorkflow, derived_id
 from tests.factories import make_request
 from tests.helpers import outbox_rows, rows, scalar, tenant_row_counts
 
@@ -186,8 +186,9 @@ async def test_second_start_after_completion_reports_existing_tenant(client, wor
         await start_tenant_creation(client, request, task_queue=worker)
 
 
-async def _run_raw(client, worker, request) -> ApplicationError:
-    """Start the workflow directly (bypassing client-side checks) and return its failure cause."""
+async def _run_raw(client, worker, request) -> tuple[ApplicationError, str]:
+    """Start the workflow directly (bypassing client-side checks); its failure cause and the id of the tenant it
+    would have created (derived from the workflow id)."""
     handle = await client.start_workflow(
         TenantCreationWorkflow.run, request, id=f"test-raw-{uuid.uuid4()}", task_queue=worker
     )
@@ -198,7 +199,7 @@ async def _run_raw(client, worker, request) -> ApplicationError:
     state = await handle.query(TenantCreationWorkflow.get_state)
     assert state.step == "failed"
     assert state.compensation.status == "not_needed", "validation failures happen before any write"
-    return cause
+    return cause, derived_id(handle.id, "tenant")
 
 
 @pytest.mark.parametrize(
@@ -215,12 +216,11 @@ async def _run_raw(client, worker, request) -> ApplicationError:
     ],
 )
 async def test_bad_input_fails_validation_and_writes_nothing(client, worker, engine, overrides, field):
-    before = await scalar(engine, "SELECT count(*) FROM tenants")
-    cause = await _run_raw(client, worker, make_request(**overrides))
+    cause, tenant_id = await _run_raw(client, worker, make_request(**overrides))
     assert cause.type == "ValidationError"
     assert cause.non_retryable
     assert cause.details[0]["field"] == field
-    assert await scalar(engine, "SELECT count(*) FROM tenants") == before
+    assert set((await tenant_row_counts(engine, tenant_id)).values()) == {0}  # no row in any tenant table
 
 
 async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothing(client, worker, engine):
@@ -229,17 +229,16 @@ async def test_admin_email_used_in_another_tenant_is_duplicate_and_writes_nothin
     second = make_request(
         admin_user=AdminUser(first_name="Jane", last_name="Roe", email=first.admin_user.email.upper())
     )
-    before = await scalar(engine, "SELECT count(*) FROM tenants")
-    cause = await _run_raw(client, worker, second)
+    cause, tenant_id = await _run_raw(client, worker, second)
     assert cause.type == "DuplicateError"
     assert cause.details[0]["field"] == "admin_user.email"
-    assert await scalar(engine, "SELECT count(*) FROM tenants") == before
+    assert set((await tenant_row_counts(engine, tenant_id)).values()) == {0}  # no row in any tenant table
 
 
 async def test_tenant_name_taken_by_another_tenant_is_duplicate(client, worker, engine):
     first = make_request()
     await (await start_tenant_creation(client, first, task_queue=worker)).result()
-    cause = await _run_raw(client, worker, make_request(tenant_name=first.tenant_name.upper()))
+    cause, _ = await _run_raw(client, worker, make_request(tenant_name=first.tenant_name.upper()))
     assert cause.type == "DuplicateError"
     assert cause.details[0]["field"] == "tenant_name"
 

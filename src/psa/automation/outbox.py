@@ -48,20 +48,21 @@ class OutboxEvent:
 EventHandler = Callable[[OutboxEvent], Awaitable[None]]
 
 
-async def claim_pending(engine: AsyncEngine, *, limit: int = 100) -> list[OutboxEvent]:
-    """Undelivered events, oldest first, with ``attempts`` incremented (rows another dispatcher holds are
-    skipped; events that failed MAX_ATTEMPTS times are left for an operator)."""
-    async with tenant_transaction(engine, None) as conn:
+async def claim_pending(engine: AsyncEngine, *, limit: int = 100, tenant: UUID | None = None) -> list[OutboxEvent]:
+    """Undelivered events (of every tenant, or of ``tenant`` only), oldest first, with ``attempts`` incremented
+    (rows another dispatcher holds are skipped; events that failed MAX_ATTEMPTS times are left for an operator)."""
+    async with tenant_transaction(engine, tenant) as conn:
         result = await conn.execute(
             text(
                 """UPDATE workflow_event_outbox o SET attempts = o.attempts + 1
                     WHERE (o.tenant, o.event_id) IN (
                           SELECT tenant, event_id FROM workflow_event_outbox
                            WHERE delivered_at IS NULL AND attempts < :max
+                             AND (CAST(:tenant AS uuid) IS NULL OR tenant = :tenant)
                            ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED)
                 RETURNING o.tenant, o.event_id, o.event_type, o.idempotency_key, o.payload, o.occurred_at, o.attempts"""
             ),
-            {"limit": limit, "max": MAX_ATTEMPTS},
+            {"limit": limit, "max": MAX_ATTEMPTS, "tenant": tenant},
         )
         return sorted((OutboxEvent(**row._mapping) for row in result), key=lambda e: e.occurred_at)
 
@@ -79,10 +80,13 @@ async def mark(engine: AsyncEngine, event: OutboxEvent, error: str | None) -> No
         )
 
 
-async def dispatch_pending(engine: AsyncEngine, handlers: list[EventHandler], *, limit: int = 100) -> int:
-    """Deliver up to ``limit`` pending events to every handler; returns how many were delivered."""
+async def dispatch_pending(
+    engine: AsyncEngine, handlers: list[EventHandler], *, limit: int = 100, tenant: UUID | None = None
+) -> int:
+    """Deliver up to ``limit`` pending events (of every tenant, or of ``tenant`` only: one tenant's backlog) to every
+    handler; returns how many were delivered."""
     delivered = 0
-    for event in await claim_pending(engine, limit=limit):
+    for event in await claim_pending(engine, limit=limit, tenant=tenant):
         try:
             for handler in handlers:
                 await handler(event)
